@@ -1,0 +1,1 @@
+"""The flow engine: plain modules, one responsibility each (see README "Code map")."""

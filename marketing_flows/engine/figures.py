@@ -1,0 +1,36 @@
+"""Key figures of a flow, from the participant table (one grouped query)."""
+
+from __future__ import annotations
+
+import frappe
+from frappe.query_builder.functions import Count, Sum
+
+
+def flow_figures(flow: str) -> dict:
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	rows = (
+		frappe.qb.from_(p)
+		.select(p.status, Count("*"), Sum(p.succeeded), Sum(p.sent_marketing_email))
+		.where(p.flow == flow)
+		.groupby(p.status)
+		.run()
+	)
+	by_status = {status: int(n) for status, n, _s, _e in rows}
+	enrolled = sum(by_status.values())
+	succeeded = sum(int(s or 0) for _st, _n, s, _e in rows)
+	emailed = sum(int(e or 0) for _st, _n, _s, e in rows)
+	succeeded_emailed = frappe.db.count(
+		"Marketing Flow Participant", {"flow": flow, "succeeded": 1, "sent_marketing_email": 1}
+	) if succeeded else 0
+	return {
+		"enrolled": enrolled,
+		"active": by_status.get("Active", 0) + by_status.get("Waiting", 0),
+		"waiting": by_status.get("Waiting", 0),
+		"completed": by_status.get("Completed", 0),
+		"exited": by_status.get("Exited", 0),
+		"stalled": by_status.get("Stalled", 0),
+		"succeeded": succeeded,
+		"sent_marketing_email": emailed,
+		"success_rate": round(100.0 * succeeded / enrolled, 1) if enrolled else 0.0,
+		"goal_conversion_rate": round(100.0 * succeeded_emailed / emailed, 1) if emailed else 0.0,
+	}

@@ -1,0 +1,131 @@
+"""The step graph of a flow: validation, start, successors, reachability.
+
+Pure Python on purpose: it knows nothing of Frappe, so the rules of a valid flow can be read
+and tested on their own. A step is anything with the attributes (or keys) `step_id`,
+`step_type`, `next_step`, `yes_step`, `no_step`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+BRANCH = "Condition"
+END = "End"
+WAIT = "Wait"
+
+
+def _get(step: Any, key: str) -> Any:
+	return step.get(key) if isinstance(step, dict) else getattr(step, key, None)
+
+
+def _name(step: Any) -> str:
+	label = _get(step, "label")
+	sid = _get(step, "step_id")
+	return f"'{sid}' ({label})" if label and label != sid else f"'{sid}'"
+
+
+def successors(step: Any) -> list[str]:
+	"""The step ids a step can lead to, in order (yes before no)."""
+	if _get(step, "step_type") == BRANCH:
+		keys = ("yes_step", "no_step")
+	else:
+		keys = ("next_step",)
+	return [_get(step, k) for k in keys if _get(step, k)]
+
+
+def by_id(steps: Iterable[Any]) -> dict[str, Any]:
+	return {_get(s, "step_id"): s for s in steps}
+
+
+def start_step(steps: Sequence[Any]) -> Any | None:
+	"""The first step of the table is where every participant starts."""
+	return steps[0] if steps else None
+
+
+def reachable(steps: Sequence[Any]) -> set[str]:
+	"""Ids of the steps that can be reached from the start."""
+	index = by_id(steps)
+	start = start_step(steps)
+	if start is None:
+		return set()
+	seen: set[str] = set()
+	todo = [_get(start, "step_id")]
+	while todo:
+		sid = todo.pop()
+		if sid in seen or sid not in index:
+			continue
+		seen.add(sid)
+		todo.extend(successors(index[sid]))
+	return seen
+
+
+def cycles_without_wait(steps: Sequence[Any]) -> list[list[str]]:
+	"""Cycles that no Wait step breaks: a participant would run them forever in one go."""
+	index = by_id(steps)
+	graph = {
+		sid: [n for n in successors(s) if n in index and _get(index[n], "step_type") != WAIT]
+		for sid, s in index.items()
+		if _get(s, "step_type") != WAIT
+	}
+	found: list[list[str]] = []
+	state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+	def visit(node: str, path: list[str]) -> None:
+		state[node] = 1
+		path.append(node)
+		for nxt in graph.get(node, []):
+			if state.get(nxt) == 1:
+				found.append(path[path.index(nxt) :] + [nxt])
+			elif nxt not in state:
+				visit(nxt, path)
+		path.pop()
+		state[node] = 2
+
+	for node in graph:
+		if node not in state:
+			visit(node, [])
+	return found
+
+
+def validate(steps: Sequence[Any]) -> list[str]:
+	"""Every problem of the graph, each as a message that names the step."""
+	errors: list[str] = []
+	if not steps:
+		return ["The flow has no steps: add at least one."]
+	seen: set[str] = set()
+	for row, step in enumerate(steps, start=1):
+		sid = _get(step, "step_id")
+		if not sid:
+			errors.append(f"Row {row}: Step ID is required.")
+			continue
+		if sid in seen:
+			errors.append(f"Step ID '{sid}' is used twice: step IDs must be unique in the flow.")
+		seen.add(sid)
+		if not _get(step, "step_type"):
+			errors.append(f"Step {_name(step)}: Step Type is required.")
+	index = by_id(steps)
+	for step in steps:
+		sid, stype = _get(step, "step_id"), _get(step, "step_type")
+		if not sid:
+			continue
+		if stype == BRANCH:
+			for key, label in (("yes_step", "Yes Step"), ("no_step", "No Step")):
+				if not _get(step, key):
+					errors.append(f"Condition step {_name(step)}: {label} is missing.")
+		elif stype == END:
+			if _get(step, "next_step"):
+				errors.append(f"End step {_name(step)} can't have a Next Step.")
+		elif not _get(step, "next_step"):
+			errors.append(f"Step {_name(step)}: Next Step is missing (use an End step to finish the flow).")
+		for target in successors(step):
+			if target not in index:
+				errors.append(f"Step {_name(step)} points to '{target}', which is not a step of this flow.")
+	if errors:
+		return errors
+	unreached = [s for s in steps if _get(s, "step_id") not in reachable(steps)]
+	for step in unreached:
+		errors.append(f"Step {_name(step)} can't be reached from the first step.")
+	for cycle in cycles_without_wait(steps):
+		errors.append(f"Steps {' → '.join(cycle)} form a loop without a Wait step.")
+	return errors

@@ -1,0 +1,60 @@
+"""Validation of a whole flow before it is saved or run: the graph, each step's own fields,
+the audience and trigger settings. Every message names what is wrong and where."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import frappe
+from frappe import _
+
+from marketing_flows.engine import filters, graph, hosts
+from marketing_flows.engine.steps import handler_for
+
+DESIGN_ONLY = {"position_x", "position_y"}
+
+
+def flow_errors(flow: Any) -> list[str]:
+	"""Every problem of the flow's steps; [] when the flow can run."""
+	errors = graph.validate(flow.steps)
+	for step in flow.steps:
+		if step.step_type:
+			errors.extend(handler_for(step.step_type).validate(step, flow))
+	return errors
+
+
+def validate_flow(flow: Any) -> None:
+	"""Throw one message listing every problem (the form shows it as a list)."""
+	person = hosts.doctype_for("person") or "Contact"
+	filters.check_fields(person, filters.parse(flow.audience_filters, _("Audience Filters")), _("Audience Filters"))
+	if flow.trigger_type == "Document Event" and flow.trigger_doctype:
+		what = _("Trigger Conditions")
+		filters.check_fields(flow.trigger_doctype, filters.parse(flow.trigger_conditions, what), what)
+	if flow.trigger_type == "Date Field" and flow.trigger_date_field:
+		df = frappe.get_meta(person).get_field(flow.trigger_date_field)
+		if not df or df.fieldtype not in ("Date", "Datetime"):
+			frappe.throw(_("Trigger: '{0}' is not a date field of {1}.").format(flow.trigger_date_field, person))
+	if flow.trigger_type == "Flow Goal" and flow.trigger_flow == flow.name:
+		frappe.throw(_("Trigger: a flow can't be triggered by its own goal."))
+	if flow.success_flow and flow.success_flow == flow.name:
+		frappe.throw(_("Successful participants can't be moved to the same flow."))
+	for row in flow.success_criteria:
+		what = _("Success criterion row {0}").format(row.idx)
+		filters.parse(row.conditions, what)
+	if flow.steps:
+		errors = flow_errors(flow)
+		if errors:
+			frappe.throw(
+				"<br>".join(frappe.utils.escape_html(e) for e in errors),
+				title=_("The flow's steps are not valid"),
+			)
+
+
+def step_signature(flow: Any) -> list[tuple]:
+	"""The steps as comparable values, designer positions left out (moving a box is no edit)."""
+	fields = [
+		df.fieldname
+		for df in frappe.get_meta("Marketing Flow Step").fields
+		if df.fieldtype not in frappe.model.no_value_fields and df.fieldname not in DESIGN_ONLY
+	]
+	return [tuple(str(s.get(f) or "") for f in fields) for s in flow.steps]

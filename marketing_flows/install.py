@@ -1,0 +1,46 @@
+"""Install-time setup: detect which doctypes play each CRM role and add the consent field."""
+
+import frappe
+from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
+
+from marketing_flows.engine import hosts
+
+CONSENT_FIELD = "mf_marketing_consent"
+
+
+def custom_fields() -> dict[str, list[dict]]:
+	"""Fields the app adds to doctypes it does not own."""
+	return {
+		"Contact": [
+			{
+				"fieldname": CONSENT_FIELD,
+				"fieldtype": "Check",
+				"label": "Marketing Consent",
+				"insert_after": "unsubscribed",
+				"description": "This person agreed to receive marketing (flows that require consent check it).",
+			}
+		]
+	}
+
+
+def after_install() -> None:
+	create_custom_fields(custom_fields(), ignore_validate=True)
+	hosts.detect_and_save()
+
+
+def after_migrate() -> None:
+	create_custom_fields(custom_fields(), ignore_validate=True)
+
+
+def after_app_install(app_name: str) -> None:
+	"""A host app installed later (ERPNext, CRM, Helpdesk) may bring better defaults."""
+	if app_name != "marketing_flows":
+		hosts.detect_and_save(only_empty=True)
+
+
+def before_uninstall() -> None:
+	for doctype, fields in custom_fields().items():
+		for field in fields:
+			name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": field["fieldname"]})
+			if name:
+				frappe.delete_doc("Custom Field", name, ignore_permissions=True, force=True)

@@ -1,0 +1,79 @@
+// Copyright (c) 2026, marketing_flows contributors
+// For license information, please see license.txt
+
+frappe.ui.form.on("Marketing Flow", {
+	refresh(frm) {
+		if (frm.is_new()) return;
+		const can_operate = frappe.user.has_role(["Flow Administrator", "System Manager"]);
+		const call = (method, confirm_msg) => {
+			const go = () =>
+				frm.call(method).then(() => frm.reload_doc());
+			confirm_msg ? frappe.confirm(confirm_msg, go) : go();
+		};
+		if (can_operate) {
+			if (["Draft", "Paused"].includes(frm.doc.status)) {
+				frm.add_custom_button(frm.doc.status === "Paused" ? __("Resume") : __("Run"), () => call("run")).addClass("btn-primary");
+			}
+			if (frm.doc.status === "Running") {
+				frm.add_custom_button(__("Pause"), () => call("pause"));
+			}
+			if (frm.doc.status !== "Stopped") {
+				frm.add_custom_button(__("Stop"), () =>
+					call("stop", __("Stop this flow? Every active participant exits and the flow can't be resumed.")),
+				__("Actions"));
+				frm.add_custom_button(__("Enrol Contacts"), () => marketing_flows.enrol_dialog(frm), __("Actions"));
+			}
+		}
+		frm.add_custom_button(__("Participants"), () =>
+			frappe.set_route("List", "Marketing Flow Participant", { flow: frm.doc.name }), __("View"));
+		frm.add_custom_button(__("Log"), () =>
+			frappe.set_route("List", "Marketing Flow Log", { flow: frm.doc.name }), __("View"));
+		frm.set_df_property("steps", "read_only", frm.doc.status === "Running" ? 1 : 0);
+		marketing_flows.render_figures(frm);
+	},
+});
+
+frappe.provide("marketing_flows");
+
+marketing_flows.render_figures = function (frm) {
+	frm.call("get_figures").then((r) => {
+		const f = r.message || {};
+		const card = (label, value) =>
+			`<div class="col-sm-2"><div class="text-muted small">${label}</div><div class="h4">${value ?? 0}</div></div>`;
+		frm.get_field("figures_html").$wrapper.html(`<div class="row">
+			${card(__("Enrolled"), f.enrolled)}${card(__("Active"), f.active)}${card(__("Completed"), f.completed)}
+			${card(__("Succeeded"), f.succeeded)}${card(__("Success rate"), (f.success_rate || 0) + "%")}
+			${card(__("Goal conversion"), (f.goal_conversion_rate || 0) + "%")}</div>`);
+	});
+};
+
+marketing_flows.enrol_dialog = function (frm) {
+	const d = new frappe.ui.form.MultiSelectDialog({
+		doctype: "Contact",
+		target: frm,
+		setters: { company_name: null },
+		add_filters_group: 1,
+		primary_action_label: __("Enrol"),
+		action(selections) {
+			if (!selections.length) return;
+			frm.call("enroll", { contacts: selections }).then((r) => {
+				d.dialog.hide();
+				marketing_flows.show_enrol_result(r.message);
+				frm.reload_doc();
+			});
+		},
+	});
+};
+
+marketing_flows.show_enrol_result = function (res) {
+	if (!res) return;
+	const skipped = Object.entries(res.not_enrolled || {});
+	let msg = __("{0} enrolled.", [res.enrolled]);
+	if (skipped.length) {
+		msg += "<br>" + __("Not enrolled:") + "<ul>" +
+			skipped.slice(0, 20).map(([c, why]) => `<li>${frappe.utils.escape_html(c)}: ${frappe.utils.escape_html(why)}</li>`).join("") +
+			"</ul>";
+		if (skipped.length > 20) msg += __("... and {0} more", [skipped.length - 20]);
+	}
+	frappe.msgprint({ title: __("Enrolment"), message: msg, indicator: res.enrolled ? "green" : "orange" });
+};

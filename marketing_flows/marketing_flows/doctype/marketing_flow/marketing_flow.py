@@ -1,0 +1,75 @@
+# Copyright (c) 2026, marketing_flows contributors
+# For license information, please see license.txt
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from marketing_flows.engine import enrolment, lifecycle, validation
+
+
+class MarketingFlow(Document):
+	def validate(self) -> None:
+		self.validate_status_change()
+		self.validate_steps_frozen_while_running()
+		validation.validate_flow(self)
+
+	def validate_status_change(self) -> None:
+		"""Status changes only through run() / pause() / stop()."""
+		if self.is_new():
+			if self.status != "Draft" and not self.flags.status_change_allowed:
+				self.status = "Draft"
+			return
+		if self.has_value_changed("status") and not self.flags.status_change_allowed:
+			frappe.throw(
+				_("The status of a flow changes only through Run, Pause and Stop."),
+				title=_("Status can't be set"),
+			)
+
+	def validate_steps_frozen_while_running(self) -> None:
+		before = self.get_doc_before_save()
+		if not before or before.status != "Running" or self.flags.status_change_allowed:
+			return
+		if validation.step_signature(before) != validation.step_signature(self):
+			frappe.throw(_("Pause the flow before editing its steps."), title=_("Flow is running"))
+
+	def on_update(self) -> None:
+		from marketing_flows.engine import watch
+
+		watch.flows_changed()
+
+	def on_trash(self) -> None:
+		if self.status == "Running":
+			frappe.throw(_("Stop the flow before deleting it."))
+		from marketing_flows.engine import watch
+
+		frappe.db.delete("Marketing Flow Participant", {"flow": self.name})
+		frappe.db.delete("Marketing Flow Log", {"flow": self.name})
+		watch.flows_changed()
+
+	@frappe.whitelist()
+	def run(self) -> dict:
+		return lifecycle.run(self)
+
+	@frappe.whitelist()
+	def pause(self) -> dict:
+		return lifecycle.pause(self)
+
+	@frappe.whitelist()
+	def stop(self) -> dict:
+		return lifecycle.stop(self)
+
+	@frappe.whitelist()
+	def enroll(self, contacts: list[str] | str) -> dict:
+		"""Enrol Contacts by name; returns how many got in and, for the others, why not."""
+		return enrolment.enroll_manually(self, contacts)
+
+	@frappe.whitelist()
+	def remove_participants(self, participants: list[str] | str) -> dict:
+		return enrolment.remove_participants(self, participants)
+
+	@frappe.whitelist()
+	def get_figures(self) -> dict:
+		from marketing_flows.engine import figures
+
+		return figures.flow_figures(self.name)

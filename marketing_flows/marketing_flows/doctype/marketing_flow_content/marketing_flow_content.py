@@ -1,0 +1,34 @@
+# Copyright (c) 2026, marketing_flows contributors
+# For license information, please see license.txt
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from marketing_flows.engine import render
+
+
+class MarketingFlowContent(Document):
+	def validate(self) -> None:
+		for fieldname in ("subject", "body"):
+			if err := render.syntax_error(self.get(fieldname)):
+				frappe.throw(
+					_("{0} has invalid Jinja ({1}).").format(_(self.meta.get_label(fieldname)), err),
+					title=_("Invalid Template"),
+				)
+		if self.channel == "Email":
+			self.validate_sender()
+		if self.has_value_changed("body") or self.has_value_changed("subject") or self.is_new():
+			self.version = (self.version or 0) + 1
+
+	def validate_sender(self) -> None:
+		sender = self.sender or frappe.db.get_single_value("Marketing Flow Settings", "default_sender")
+		if sender:
+			if not frappe.db.get_value("Email Account", sender, "enable_outgoing"):
+				frappe.throw(_("Email Account {0} can't send emails (outgoing is off).").format(sender))
+			return
+		if not frappe.db.exists("Email Account", {"enable_outgoing": 1, "default_outgoing": 1}):
+			frappe.throw(
+				_("Set a Sender (an Email Account with outgoing enabled): there is no default outgoing account."),
+				title=_("Missing Sender"),
+			)

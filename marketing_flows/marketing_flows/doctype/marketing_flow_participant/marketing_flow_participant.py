@@ -1,0 +1,23 @@
+# Copyright (c) 2026, marketing_flows contributors
+# For license information, please see license.txt
+
+import frappe
+from frappe.model.document import Document
+
+
+class MarketingFlowParticipant(Document):
+	def before_insert(self) -> None:
+		"""Participants come from enrolment (which fills in the person's data); never by hand."""
+		if not self.flags.from_enrolment:
+			frappe.throw(
+				frappe._("Add people to a flow with its Enrol action or the Contact's 'Add to flow'."),
+				title=frappe._("Use Enrol"),
+			)
+
+
+def on_doctype_update() -> None:
+	"""Composite indexes: the scheduler finds due rows by (status, next_run_at); per-flow
+	figures and the one-active-participation rule go by (flow, status) and (flow, contact)."""
+	frappe.db.add_index("Marketing Flow Participant", ["status", "next_run_at"], "status_next_run_at")
+	frappe.db.add_index("Marketing Flow Participant", ["flow", "status", "next_run_at"], "flow_status_next_run_at")
+	frappe.db.add_index("Marketing Flow Participant", ["flow", "contact"], "flow_contact")

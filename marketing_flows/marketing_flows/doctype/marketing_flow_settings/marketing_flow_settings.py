@@ -1,0 +1,29 @@
+# Copyright (c) 2026, marketing_flows contributors
+# For license information, please see license.txt
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from marketing_flows.engine import hosts
+
+
+class MarketingFlowSettings(Document):
+	def validate(self) -> None:
+		for role in hosts.CANDIDATES:
+			value = self.get(f"{role}_doctype")
+			if value and not frappe.db.exists("DocType", value):
+				frappe.throw(_("DocType {0} does not exist.").format(value))
+		for fieldname in ("batch_size", "max_attempts"):
+			if (self.get(fieldname) or 0) < 1:
+				frappe.throw(_("{0} must be at least 1.").format(_(self.meta.get_label(fieldname))))
+		if (self.max_sends_per_hour or 0) < 0 or (self.retry_backoff_minutes or 0) < 0:
+			frappe.throw(_("Limits can't be negative."))
+
+	def on_update(self) -> None:
+		frappe.clear_document_cache(self.doctype, self.name)
+
+	@frappe.whitelist()
+	def detect_doctypes(self) -> dict:
+		frappe.has_permission(self.doctype, "write", throw=True)
+		return hosts.detect_and_save()

@@ -1,0 +1,25 @@
+# Copyright (c) 2026, marketing_flows contributors
+# For license information, please see license.txt
+
+import frappe
+from frappe.model.document import Document
+
+from marketing_flows.engine import filters, hosts, segments
+
+
+class MarketingSegment(Document):
+	def validate(self) -> None:
+		if self.segment_type == "Contact Filters":
+			person = hosts.doctype_for("person") or "Contact"
+			what = frappe._("Segment filters")
+			filters.check_fields(person, filters.parse(self.filters, what), what)
+
+	@frappe.whitelist()
+	def get_contacts(self, limit: int = 20) -> list[str]:
+		frappe.has_permission("Marketing Segment", "read", self, throw=True)
+		return segments.contacts(self, limit=int(limit))
+
+	@frappe.whitelist()
+	def export_to_email_group(self, email_group: str) -> dict:
+		frappe.has_permission("Email Group", "write", throw=True)
+		return segments.export_to_email_group(self, email_group)

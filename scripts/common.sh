@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Shared settings and helpers for the project's scripts. Sourced, not run.
+# Every value can be overridden from the environment.
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FRAPPE_USER="${MF_FRAPPE_USER:-frappe}"
+FRAPPE_HOME="${MF_FRAPPE_HOME:-/home/$FRAPPE_USER}"
+BENCH_DIR="${MF_BENCH_DIR:-$FRAPPE_HOME/frappe-bench}"
+BENCH_CLI="${MF_BENCH_CLI:-$FRAPPE_HOME/.bench-cli}"
+# Frappe source: the official repository, or a local clone (path) given by FRAPPE_SOURCE.
+FRAPPE_SOURCE="${FRAPPE_SOURCE:-https://github.com/frappe/frappe}"
+FRAPPE_BRANCH="${FRAPPE_BRANCH:-version-15}"
+DESK_SITE="${MF_SITE:-marketing.localhost}"
+TEST_SITE="${MF_TEST_SITE:-mf-test.localhost}"
+ADMIN_PASSWORD="${MF_ADMIN_PASSWORD:-admin}"
+WEB_PORT="${MF_WEB_PORT:-8000}"
+DB_ADMIN_USER="${MF_DB_ADMIN_USER:-mf_db_admin}"
+DB_ADMIN_FILE="$FRAPPE_HOME/.config/marketing_flows/db_admin_password"
+CHROMIUM="${MF_CHROMIUM:-/usr/bin/chromium}"
+APP_NAME="marketing_flows"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31mERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# Run a command as the frappe user, keeping the environment (proxy CA variables, PATH)
+# that a login shell would drop, and with HOME set to the frappe user's.
+as_frappe() {
+	if [ "$(id -un)" = "$FRAPPE_USER" ]; then
+		env HOME="$FRAPPE_HOME" PATH="$BENCH_CLI/bin:$PATH" UV_NATIVE_TLS=1 UV_SYSTEM_CERTS=1 "$@"
+	else
+		$SUDO runuser -u "$FRAPPE_USER" -- env HOME="$FRAPPE_HOME" PATH="$BENCH_CLI/bin:$PATH" \
+			UV_NATIVE_TLS=1 UV_SYSTEM_CERTS=1 "$@"
+	fi
+}
+
+bench_cmd() { (cd "$BENCH_DIR" && as_frappe "$BENCH_CLI/bin/bench" "$@"); }
+bench_python() { (cd "$BENCH_DIR/sites" && as_frappe "$BENCH_DIR/env/bin/python" "$@"); }
+
+db_admin_password() { $SUDO cat "$DB_ADMIN_FILE"; }
+
+site_exists() { [ -f "$BENCH_DIR/sites/$1/site_config.json" ]; }
+
+# Start a background process for the bench unless its pid file says it runs.
+start_daemon() {
+	local name="$1"; shift
+	local pidfile="$BENCH_DIR/config/pids/$name.pid"
+	if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return 0; fi
+	mkdir -p "$BENCH_DIR/config/pids" "$BENCH_DIR/logs"
+	(cd "$BENCH_DIR" && as_frappe nohup setsid "$@" >>"$BENCH_DIR/logs/$name.log" 2>&1 & echo $! >"$pidfile")
+}

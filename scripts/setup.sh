@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# Provision everything the app needs on a Debian 12 machine, idempotently:
+# system packages, MariaDB (utf8mb4) and Redis, the `frappe` user, bench, Frappe,
+# the desk site and the test site, with marketing_flows installed on both.
+# Fast when everything already exists. Usage: scripts/setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+ensure_packages() {
+	local missing=()
+	have mariadb || missing+=(mariadb-server mariadb-client)
+	[ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+	have redis-server || missing+=(redis-server)
+	have git || missing+=(git)
+	have rsync || missing+=(rsync)
+	have node || missing+=(nodejs)
+	have npm || missing+=(npm)
+	have pkg-config || missing+=(pkg-config)
+	[ -x "$CHROMIUM" ] || missing+=(chromium)
+	/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv python3-pip)
+	[ -f /usr/include/python3.11/Python.h ] || missing+=(python3-dev)
+	[ -f /usr/include/mariadb/mysql.h ] || missing+=(libmariadb-dev)
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "Installing system packages: ${missing[*]}"
+		have apt-get || die "apt-get not found: install ${missing[*]} by hand (this script supports Debian 12)."
+		$SUDO apt-get update -qq || die "apt-get update failed: check the network / package mirror."
+		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+			|| die "Could not install ${missing[*]} with apt-get."
+	fi
+	if ! have yarn; then
+		log "Installing yarn 1.x"
+		$SUDO npm install -g yarn@1 >/dev/null 2>&1 || die "npm install -g yarn@1 failed: check access to the npm registry."
+	fi
+	local node_major
+	node_major="$(node -v | sed 's/^v\([0-9]*\).*/\1/')"
+	[ "$node_major" -ge 18 ] || die "Node.js $(node -v) is too old: Frappe v15 needs Node 18 or newer."
+}
+
+ensure_mariadb() {
+	if ! $SUDO mariadb-admin ping --silent >/dev/null 2>&1; then
+		log "Starting MariaDB"
+		if have systemctl && systemctl is-system-running >/dev/null 2>&1; then
+			$SUDO systemctl start mariadb || true
+		fi
+		$SUDO mariadb-admin ping --silent >/dev/null 2>&1 || {
+			$SUDO mkdir -p /run/mysqld && $SUDO chown mysql:mysql /run/mysqld
+			$SUDO start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+		}
+		for _ in $(seq 1 30); do $SUDO mariadb-admin ping --silent >/dev/null 2>&1 && break; sleep 1; done
+		$SUDO mariadb-admin ping --silent >/dev/null 2>&1 || die "MariaDB does not start: see /var/log/mysql or 'journalctl -u mariadb'."
+	fi
+	local conf=/etc/mysql/mariadb.conf.d/99-marketing-flows.cnf
+	if [ ! -f "$conf" ]; then
+		log "Configuring MariaDB for Frappe (utf8mb4)"
+		$SUDO mkdir -p "$(dirname "$conf")"
+		if [ -f /etc/mysql/my.cnf ] && ! grep -q 'includedir /etc/mysql/mariadb.conf.d' /etc/mysql/my.cnf; then
+			echo '!includedir /etc/mysql/mariadb.conf.d/' | $SUDO tee -a /etc/mysql/my.cnf >/dev/null
+		fi
+		$SUDO tee "$conf" >/dev/null <<'CNF'
+[mysqld]
+character-set-client-handshake = FALSE
+character-set-server = utf8mb4
+collation-server = utf8mb4_unicode_ci
+innodb_buffer_pool_size = 1G
+
+[mysql]
+default-character-set = utf8mb4
+CNF
+	fi
+	# Apply at runtime too, so a running server needs no restart.
+	$SUDO mariadb -uroot -e "SET GLOBAL character_set_server='utf8mb4'; SET GLOBAL collation_server='utf8mb4_unicode_ci';" \
+		|| die "Cannot log in to MariaDB as root through the local socket: run this script as root or with sudo."
+	if ! $SUDO test -s "$DB_ADMIN_FILE"; then
+		log "Creating MariaDB admin user $DB_ADMIN_USER for bench"
+		local pw
+		pw="$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)"
+		$SUDO mkdir -p "$(dirname "$DB_ADMIN_FILE")"
+		echo "$pw" | $SUDO tee "$DB_ADMIN_FILE" >/dev/null
+		$SUDO chmod 600 "$DB_ADMIN_FILE"
+		$SUDO chown -R "$FRAPPE_USER:$FRAPPE_USER" "$FRAPPE_HOME/.config"
+	fi
+	local pw; pw="$(db_admin_password)"
+	$SUDO mariadb -uroot -e "CREATE USER IF NOT EXISTS '$DB_ADMIN_USER'@'localhost' IDENTIFIED BY '$pw';
+		CREATE USER IF NOT EXISTS '$DB_ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$pw';
+		ALTER USER '$DB_ADMIN_USER'@'localhost' IDENTIFIED BY '$pw';
+		ALTER USER '$DB_ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$pw';
+		GRANT ALL PRIVILEGES ON *.* TO '$DB_ADMIN_USER'@'localhost' WITH GRANT OPTION;
+		GRANT ALL PRIVILEGES ON *.* TO '$DB_ADMIN_USER'@'127.0.0.1' WITH GRANT OPTION;
+		FLUSH PRIVILEGES;" || die "Could not create the MariaDB admin user $DB_ADMIN_USER."
+}
+
+ensure_frappe_user() {
+	if ! id "$FRAPPE_USER" >/dev/null 2>&1; then
+		log "Creating user $FRAPPE_USER"
+		$SUDO useradd -m -s /bin/bash "$FRAPPE_USER"
+	fi
+	$SUDO chmod 755 "$FRAPPE_HOME"
+	if [ ! -x "$BENCH_CLI/bin/bench" ]; then
+		log "Installing the bench CLI in $BENCH_CLI"
+		as_frappe /usr/bin/python3 -m venv "$BENCH_CLI"
+		as_frappe "$BENCH_CLI/bin/pip" install -q frappe-bench uv || die "pip install frappe-bench failed: check access to PyPI."
+	fi
+}
+
+ensure_bench() {
+	if [ ! -d "$BENCH_DIR/apps/frappe" ]; then
+		local src="$FRAPPE_SOURCE"
+		if [ -d "$src" ]; then
+			src="$(cd "$src" && pwd)"
+			log "Creating the bench from the local Frappe clone $src (branch $FRAPPE_BRANCH)"
+			$SUDO git config --system --add safe.directory '*' 2>/dev/null || true
+		else
+			log "Creating the bench from $src (branch $FRAPPE_BRANCH)"
+		fi
+		[ -e "$BENCH_DIR" ] && $SUDO rm -rf "$BENCH_DIR"
+		(cd "$FRAPPE_HOME" && as_frappe "$BENCH_CLI/bin/bench" init "$(basename "$BENCH_DIR")" \
+			--frappe-path "$src" --frappe-branch "$FRAPPE_BRANCH" --python /usr/bin/python3 \
+			--no-backups) \
+			|| die "bench init failed (see above). Set FRAPPE_SOURCE to a local Frappe clone if the official repository can't be reached."
+	fi
+	# 2026 packaging: setuptools 81+ has no pkg_resources, which Frappe v15's stack still needs.
+	if ! as_frappe "$BENCH_DIR/env/bin/python" -c 'import pkg_resources' >/dev/null 2>&1; then
+		log "Pinning setuptools<81 in the bench's Python"
+		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q "setuptools<81"
+	fi
+	if ! as_frappe "$BENCH_DIR/env/bin/python" -c 'import pytest, aiosmtpd, playwright' >/dev/null 2>&1; then
+		log "Installing test tools in the bench's Python"
+		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q -r "$REPO_DIR/requirements-test.txt"
+	fi
+}
+
+ensure_redis() {
+	# Bench's own Redis instances (cache and queue), from the configs bench generated.
+	for name in redis_cache redis_queue; do
+		local conf="$BENCH_DIR/config/$name.conf"
+		[ -f "$conf" ] || bench_cmd setup redis >/dev/null
+		local port; port="$(awk '/^port/{print $2}' "$conf")"
+		if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
+			(cd "$BENCH_DIR/config" && as_frappe redis-server "$conf" --daemonize yes >/dev/null)
+			for _ in $(seq 1 20); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
+			redis-cli -p "$port" ping >/dev/null 2>&1 || die "Redis ($name, port $port) does not start: see $BENCH_DIR/logs."
+		fi
+	done
+}
+
+# Copy this checkout into the bench as apps/marketing_flows and install it in the bench's Python.
+sync_app() {
+	local dest="$BENCH_DIR/apps/$APP_NAME"
+	if [ -L "$dest" ]; then $SUDO rm -f "$dest"; fi
+	$SUDO mkdir -p "$dest"
+	$SUDO rsync -a --delete --exclude .git --exclude '__pycache__' --exclude node_modules \
+		--exclude '*.egg-info' "$REPO_DIR/" "$dest/"
+	$SUDO chown -R "$FRAPPE_USER:$FRAPPE_USER" "$dest"
+	if ! (cd / && as_frappe "$BENCH_DIR/env/bin/python" -c "import $APP_NAME" >/dev/null 2>&1); then
+		log "Installing $APP_NAME into the bench's Python"
+		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q -e "$dest" || die "pip install -e $dest failed."
+	fi
+	# Static files (what `bench build` would link for an app without bundles).
+	[ -L "$BENCH_DIR/sites/assets/$APP_NAME" ] || as_frappe ln -sfn "$dest/$APP_NAME/public" "$BENCH_DIR/sites/assets/$APP_NAME"
+	local apps="$BENCH_DIR/sites/apps.txt"
+	if ! grep -qx "$APP_NAME" "$apps"; then
+		[ -z "$(tail -c1 "$apps")" ] || echo | as_frappe tee -a "$apps" >/dev/null  # apps.txt may lack a final newline
+		echo "$APP_NAME" | as_frappe tee -a "$apps" >/dev/null
+	fi
+}
+
+app_hash() {
+	(cd "$BENCH_DIR/apps/$APP_NAME" && find . -type f \( -name '*.json' -o -name '*.py' -o -name '*.txt' \) \
+		-not -path './tests/*' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -d' ' -f1)
+}
+
+# Create a site (if missing) with marketing_flows installed; migrate when the app changed.
+ensure_site() {
+	local site="$1"; shift
+	if ! site_exists "$site"; then
+		log "Creating site $site"
+		bench_cmd new-site "$site" --db-root-username "$DB_ADMIN_USER" --db-root-password "$(db_admin_password)" \
+			--admin-password "$ADMIN_PASSWORD" --install-app "$APP_NAME" "$@" >"$BENCH_DIR/logs/new-site-$site.log" 2>&1 \
+			|| { tail -40 "$BENCH_DIR/logs/new-site-$site.log"; die "bench new-site $site failed (log: $BENCH_DIR/logs/new-site-$site.log)."; }
+		rm -f "$BENCH_DIR/sites/$site/.mf_app_hash"
+	fi
+	if ! bench_cmd --site "$site" list-apps 2>/dev/null | grep -q "^$APP_NAME"; then
+		bench_cmd --site "$site" install-app "$APP_NAME" || die "install-app $APP_NAME on $site failed."
+	fi
+	local h; h="$(app_hash)"
+	if [ "$(cat "$BENCH_DIR/sites/$site/.mf_app_hash" 2>/dev/null)" != "$h" ]; then
+		log "Migrating $site (app changed)"
+		bench_cmd --site "$site" migrate --skip-failing >/dev/null || bench_cmd --site "$site" migrate || die "migrate $site failed."
+		echo "$h" | as_frappe tee "$BENCH_DIR/sites/$site/.mf_app_hash" >/dev/null
+	fi
+}
+
+main() {
+	ensure_packages
+	ensure_frappe_user
+	ensure_mariadb
+	ensure_bench
+	ensure_redis
+	sync_app
+	ensure_site "$TEST_SITE"
+	bench_cmd --site "$TEST_SITE" set-config allow_tests true >/dev/null
+	if [ "${1:-}" != "--test-only" ]; then
+		ensure_site "$DESK_SITE"
+		bench_cmd --site "$DESK_SITE" set-config developer_mode 1 >/dev/null
+		bench_cmd use "$DESK_SITE" >/dev/null
+	fi
+}
+
+main "$@"
