@@ -16,6 +16,7 @@ after_install = "marketing_flows.install.after_install"
 after_app_install = "marketing_flows.install.after_app_install"
 after_migrate = "marketing_flows.install.after_migrate"
 before_uninstall = "marketing_flows.install.before_uninstall"
+after_uninstall = "marketing_flows.install.after_uninstall"
 
 # "Add to flow" on Contact forms and lists.
 doctype_js = {"Contact": "public/js/contact.js"}

@@ -44,3 +44,8 @@ def before_uninstall() -> None:
 			name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": field["fieldname"]})
 			if name:
 				frappe.delete_doc("Custom Field", name, ignore_permissions=True, force=True)
+
+
+def after_uninstall() -> None:
+	"""Frappe drops the tables but not the sequence behind the log's autoincrement name."""
+	frappe.db.sql_ddl("DROP SEQUENCE IF EXISTS `marketing_flow_log_id_seq`")

@@ -51,5 +51,14 @@ start_daemon() {
 	local pidfile="$BENCH_DIR/config/pids/$name.pid"
 	if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return 0; fi
 	mkdir -p "$BENCH_DIR/config/pids" "$BENCH_DIR/logs"
-	(cd "$BENCH_DIR" && as_frappe nohup setsid "$@" >>"$BENCH_DIR/logs/$name.log" 2>&1 & echo $! >"$pidfile")
+	# exec in a subshell: no copy of the caller's stdout stays open (a pipe would never close).
+	(
+		cd "$BENCH_DIR"
+		exec >>"$BENCH_DIR/logs/$name.log" 2>&1 </dev/null
+		if [ "$(id -un)" = "$FRAPPE_USER" ]; then
+			exec env HOME="$FRAPPE_HOME" PATH="$BENCH_CLI/bin:$PATH" "$@"
+		fi
+		exec $SUDO runuser -u "$FRAPPE_USER" -- env HOME="$FRAPPE_HOME" PATH="$BENCH_CLI/bin:$PATH" "$@"
+	) &
+	echo $! >"$pidfile"
 }

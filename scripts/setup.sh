@@ -178,7 +178,8 @@ ensure_site() {
 			|| { tail -40 "$BENCH_DIR/logs/new-site-$site.log"; die "bench new-site $site failed (log: $BENCH_DIR/logs/new-site-$site.log)."; }
 		rm -f "$BENCH_DIR/sites/$site/.mf_app_hash"
 	fi
-	if ! bench_cmd --site "$site" list-apps 2>/dev/null | grep -q "^$APP_NAME"; then
+	local apps; apps="$(bench_cmd --site "$site" execute frappe.get_installed_apps 2>/dev/null || true)"
+	if ! grep -q "\"$APP_NAME\"" <<<"$apps"; then
 		bench_cmd --site "$site" install-app "$APP_NAME" || die "install-app $APP_NAME on $site failed."
 	fi
 	local h; h="$(app_hash)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import frappe
@@ -19,7 +20,10 @@ def _set_status(flow: Any, status: str, **values: Any) -> None:
 	for key, value in values.items():
 		flow.set(key, value)
 	flow.flags.status_change_allowed = True
-	flow.save()
+	try:
+		flow.save()
+	finally:
+		flow.flags.status_change_allowed = False
 
 
 def run(flow: Any) -> dict:
@@ -33,7 +37,7 @@ def run(flow: Any) -> dict:
 		frappe.throw(_("Add at least one step before running the flow."))
 	errors = validation.flow_errors(flow)
 	if errors:
-		frappe.throw("<br>".join(errors), title=_("The flow can't run"))
+		frappe.throw("<br>".join(html.escape(e, quote=False) for e in errors), title=_("The flow can't run"))
 	resuming = flow.status == "Paused"
 	_set_status(flow, "Running", started_on=flow.started_on or now_datetime())
 	from marketing_flows.engine import runner

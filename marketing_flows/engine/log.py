@@ -30,10 +30,21 @@ def entry(
 	)
 
 
+SEQUENCE = "`marketing_flow_log_id_seq`"  # Frappe's sequence for the autoincrement name
+CHUNK = 2000
+
+
 def write_many(entries: list[tuple]) -> None:
-	"""One INSERT for many events (names come from the autoincrement key)."""
-	if entries:
-		frappe.db.bulk_insert("Marketing Flow Log", FIELDS, entries, ignore_duplicates=False)
+	"""One INSERT per 2000 events; names come from the doctype's sequence, as Frappe's own
+	autoincrement naming does for a single insert."""
+	columns = ", ".join(f"`{f}`" for f in ("name", *FIELDS))
+	row = "(NEXTVAL(" + SEQUENCE + "), " + ", ".join(["%s"] * len(FIELDS)) + ")"
+	for start in range(0, len(entries), CHUNK):
+		chunk = entries[start : start + CHUNK]
+		frappe.db.sql(
+			f"INSERT INTO `tabMarketing Flow Log` ({columns}) VALUES {', '.join([row] * len(chunk))}",
+			[value for entry in chunk for value in entry],
+		)
 
 
 def write(*args, **kwargs) -> None:

@@ -3,6 +3,7 @@ the audience and trigger settings. Every message names what is wrong and where."
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import frappe
@@ -45,7 +46,7 @@ def validate_flow(flow: Any) -> None:
 		errors = flow_errors(flow)
 		if errors:
 			frappe.throw(
-				"<br>".join(frappe.utils.escape_html(e) for e in errors),
+				"<br>".join(html.escape(e, quote=False) for e in errors),
 				title=_("The flow's steps are not valid"),
 			)
 

@@ -11,4 +11,3 @@ CACHE_KEY = "marketing_flows:watched_doctypes"
 def flows_changed() -> None:
 	"""Called when a flow is saved, run, paused, stopped or deleted: forget the cached map."""
 	frappe.cache.delete_value(CACHE_KEY)
-	frappe.local.__dict__.pop("mf_watched_doctypes", None)

@@ -17,6 +17,8 @@ class MarketingFlowContent(Document):
 					title=_("Invalid Template"),
 				)
 		if self.channel == "Email":
+			if not self.subject:
+				frappe.throw(_("Subject is required for email content."), frappe.MandatoryError)
 			self.validate_sender()
 		if self.has_value_changed("body") or self.has_value_changed("subject") or self.is_new():
 			self.version = (self.version or 0) + 1

@@ -1,0 +1,49 @@
+"""Small factories for test data: users with roles, contacts, flows."""
+
+from __future__ import annotations
+
+import frappe
+
+
+def unique(prefix: str) -> str:
+	return f"{prefix}-{frappe.generate_hash(length=8)}"
+
+
+def make_user(roles: list[str], prefix: str = "user") -> str:
+	email = f"{unique(prefix)}@example.com".lower()
+	user = frappe.get_doc(
+		{"doctype": "User", "email": email, "first_name": prefix, "send_welcome_email": 0, "user_type": "System User"}
+	)
+	user.append_roles(*roles)
+	user.insert(ignore_permissions=True)
+	return email
+
+
+def make_contact(**values) -> str:
+	first = values.pop("first_name", unique("Contact"))
+	email = values.pop("email_id", f"{first.lower()}@example.com")
+	doc = frappe.get_doc({"doctype": "Contact", "first_name": first, **values})
+	if email:
+		doc.append("email_ids", {"email_id": email, "is_primary": 1})
+	doc.insert(ignore_permissions=True)
+	return doc.name
+
+
+def simple_steps() -> list[dict]:
+	return [
+		{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "end"},
+		{"step_id": "end", "step_type": "End"},
+	]
+
+
+def make_flow(steps: list[dict] | None = None, **values) -> frappe.model.document.Document:
+	doc = frappe.get_doc(
+		{
+			"doctype": "Marketing Flow",
+			"flow_name": values.pop("flow_name", unique("Flow")),
+			"steps": steps if steps is not None else simple_steps(),
+			**values,
+		}
+	)
+	doc.insert()
+	return doc

@@ -1,0 +1,91 @@
+"""After install: doctypes, roles, settings, custom field, workspace and indexes exist."""
+
+import frappe
+import pytest
+
+from marketing_flows.engine import hosts
+
+DOCTYPES = [
+	"Marketing Flow",
+	"Marketing Flow Step",
+	"Marketing Flow Success Criterion",
+	"Marketing Flow Suppression",
+	"Marketing Flow Participant",
+	"Marketing Flow Log",
+	"Marketing Flow Content",
+	"Marketing Segment",
+	"Marketing Flow Settings",
+]
+
+
+@pytest.mark.parametrize("doctype", DOCTYPES)
+def test_doctype_installed_in_module(doctype):
+	meta = frappe.get_meta(doctype)
+	assert meta.module == "Marketing Flows"
+	if not meta.issingle:
+		assert frappe.db.table_exists(doctype)
+
+
+def test_roles_shipped_with_desk_access():
+	for role in ("Flow Administrator", "Flow Content Editor"):
+		assert frappe.db.get_value("Role", role, "desk_access") == 1
+
+
+def test_settings_detect_the_installed_hosts():
+	settings = frappe.get_single("Marketing Flow Settings")
+	assert settings.person_doctype == "Contact"
+	assert settings.appointment_doctype == "Event"
+	expected = hosts.detect()
+	for role, doctype in expected.items():
+		assert settings.get(f"{role}_doctype") == doctype, role
+	# Frappe alone: ToDo is the activity; ERPNext / CRM / Helpdesk bring the others.
+	if not frappe.db.exists("DocType", "CRM Task"):
+		assert settings.activity_doctype == "ToDo"
+	if frappe.db.exists("DocType", "Opportunity") and not frappe.db.exists("DocType", "CRM Deal"):
+		assert settings.deal_doctype == "Opportunity"
+
+
+def test_settings_reject_a_doctype_that_does_not_exist():
+	settings = frappe.get_single("Marketing Flow Settings")
+	settings.deal_doctype = "No Such Doctype"
+	with pytest.raises(frappe.ValidationError):
+		settings.save()
+
+
+def test_consent_field_added_to_contact():
+	assert frappe.get_meta("Contact").has_field("mf_marketing_consent")
+
+
+def test_workspace_visible():
+	ws = frappe.get_doc("Workspace", "Marketing Flows")
+	assert ws.public == 1
+	assert {link.link_to for link in ws.links if link.type == "Link"} >= {"Marketing Flow", "Marketing Flow Content"}
+
+
+def _indexes(table: str) -> dict[str, list[str]]:
+	found: dict[str, list[str]] = {}
+	for row in frappe.db.sql(f"SHOW INDEX FROM `tab{table}`", as_dict=True):
+		found.setdefault(row.Key_name, []).append(row.Column_name)
+	return found
+
+
+def test_participant_indexes_for_due_rows_and_one_active_participation():
+	idx = _indexes("Marketing Flow Participant")
+	assert idx["status_next_run_at"] == ["status", "next_run_at"]
+	assert idx["flow_status_next_run_at"] == ["flow", "status", "next_run_at"]
+	assert idx["flow_contact"] == ["flow", "contact"]
+	assert "active_key" in idx  # unique
+
+
+def test_log_index_for_step_statistics():
+	assert _indexes("Marketing Flow Log")["flow_step_event"] == ["flow", "step_id", "event"]
+
+
+def test_due_query_uses_the_index():
+	plan = frappe.db.sql(
+		"""EXPLAIN SELECT name FROM `tabMarketing Flow Participant`
+		WHERE flow = 'x' AND status IN ('Active', 'Waiting') AND next_run_at <= NOW()""",
+		as_dict=True,
+	)
+	assert plan[0].key in ("flow_status_next_run_at", "status_next_run_at", "flow_contact", "flow")
+	assert plan[0].type != "ALL"

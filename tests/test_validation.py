@@ -1,0 +1,164 @@
+"""Bad input gets a clear message and changes nothing."""
+
+import frappe
+import pytest
+
+from factories import make_flow, unique
+from marketing_flows.engine import graph
+
+
+def steps(*rows):
+	return [dict(r) for r in rows]
+
+
+WAIT = {"step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}
+
+
+# --- the graph, as pure logic -------------------------------------------------------------
+
+def test_valid_linear_and_branching_graphs_pass():
+	assert graph.validate(steps({"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "b", "step_type": "End"})) == []
+	assert graph.validate(
+		steps(
+			{"step_id": "c", "step_type": "Condition", "yes_step": "y", "no_step": "n"},
+			{"step_id": "y", "step_type": "End"},
+			{"step_id": "n", "step_type": "End"},
+		)
+	) == []
+
+
+@pytest.mark.parametrize(
+	"rows, message",
+	[
+		([], "no steps"),
+		([{"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "a", "step_type": "End"}], "'a' is used twice"),
+		([{"step_id": "a", **WAIT, "next_step": "ghost"}], "points to 'ghost'"),
+		([{"step_id": "a", **WAIT}], "Next Step is missing"),
+		([{"step_id": "c", "step_type": "Condition", "yes_step": "e"}, {"step_id": "e", "step_type": "End"}], "No Step is missing"),
+		([{"step_id": "e", "step_type": "End", "next_step": "e"}], "can't have a Next Step"),
+		(
+			[{"step_id": "a", **WAIT, "next_step": "e"}, {"step_id": "e", "step_type": "End"}, {"step_id": "lost", "step_type": "End"}],
+			"'lost' can't be reached",
+		),
+		(
+			[
+				{"step_id": "a", "step_type": "Update Participant", "next_step": "b"},
+				{"step_id": "b", "step_type": "Condition", "yes_step": "a", "no_step": "e"},
+				{"step_id": "e", "step_type": "End"},
+			],
+			"loop without a Wait",
+		),
+		([{"step_id": "", "step_type": "End"}], "Step ID is required"),
+	],
+)
+def test_graph_errors_name_the_step(rows, message):
+	errors = graph.validate(steps(*rows))
+	assert any(message in e for e in errors), errors
+
+
+def test_loop_through_a_wait_is_allowed():
+	rows = steps(
+		{"step_id": "w", **WAIT, "next_step": "c"},
+		{"step_id": "c", "step_type": "Condition", "yes_step": "e", "no_step": "w"},
+		{"step_id": "e", "step_type": "End"},
+	)
+	assert graph.validate(rows) == []
+
+
+# --- through the documents ------------------------------------------------------------------
+
+def test_saving_an_invalid_flow_names_the_step_and_saves_nothing():
+	name = unique("Bad Flow")
+	with pytest.raises(frappe.ValidationError, match="points to 'nowhere'"):
+		make_flow(flow_name=name, steps=[{"step_id": "w", **WAIT, "next_step": "nowhere"}])
+	assert not frappe.db.exists("Marketing Flow", name)
+
+
+def test_flow_name_is_required():
+	with pytest.raises(frappe.ValidationError, match="Flow Name"):
+		frappe.get_doc({"doctype": "Marketing Flow", "steps": []}).insert()
+
+
+def test_step_type_fields_are_required():
+	with pytest.raises(frappe.ValidationError, match="Content is required"):
+		make_flow(steps=[{"step_id": "s", "step_type": "Send Email", "next_step": "e"}, {"step_id": "e", "step_type": "End"}])
+	with pytest.raises(frappe.ValidationError, match="not an http"):
+		make_flow(
+			steps=[
+				{"step_id": "h", "step_type": "Webhook", "webhook_url": "ftp://example.com", "next_step": "e"},
+				{"step_id": "e", "step_type": "End"},
+			]
+		)
+	with pytest.raises(frappe.ValidationError, match="has no field 'no_such_field'"):
+		make_flow(
+			steps=[
+				{"step_id": "u", "step_type": "Update Participant", "update_field": "no_such_field", "next_step": "e"},
+				{"step_id": "e", "step_type": "End"},
+			]
+		)
+
+
+def test_unknown_fields_in_audience_filters_are_rejected():
+	with pytest.raises(frappe.ValidationError, match="no field 'colour'"):
+		make_flow(audience_filters='[["colour", "=", "red"]]')
+	with pytest.raises(frappe.ValidationError, match="not valid JSON"):
+		make_flow(audience_filters="[[broken")
+
+
+def test_new_flow_starts_as_draft_even_if_told_otherwise():
+	assert make_flow(status="Running").status == "Draft"
+
+
+def test_status_changes_only_through_run_pause_stop():
+	flow = make_flow()
+	flow.status = "Running"
+	with pytest.raises(frappe.ValidationError, match="Run, Pause and Stop"):
+		flow.save()
+	assert frappe.db.get_value("Marketing Flow", flow.name, "status") == "Draft"
+
+
+def test_pause_requires_running_and_stopped_is_final():
+	flow = make_flow()
+	with pytest.raises(frappe.ValidationError, match="Only a running flow"):
+		flow.pause()
+	flow.stop()
+	with pytest.raises(frappe.ValidationError, match="stopped flow can't be run"):
+		flow.run()
+
+
+def test_steps_of_a_running_flow_cannot_be_edited_until_paused():
+	flow = make_flow()
+	flow.run()
+	flow.reload()
+	flow.steps[0].wait_amount = 5
+	with pytest.raises(frappe.ValidationError, match="Pause the flow"):
+		flow.save()
+	flow.reload()
+	flow.pause()
+	flow.reload()
+	flow.steps[0].wait_amount = 5
+	flow.save()
+	assert frappe.db.get_value("Marketing Flow Step", {"parent": flow.name, "step_id": "wait"}, "wait_amount") == 5
+
+
+def test_content_with_invalid_jinja_is_rejected():
+	with pytest.raises(frappe.ValidationError, match="invalid Jinja"):
+		frappe.get_doc(
+			{"doctype": "Marketing Flow Content", "content_name": unique("C"), "channel": "SMS", "body": "Hi {{ contact.first_name "}
+		).insert()
+
+
+def test_email_content_needs_a_sender():
+	frappe.db.set_value("Email Account", {"default_outgoing": 1}, "default_outgoing", 0)
+	frappe.db.set_single_value("Marketing Flow Settings", "default_sender", None)
+	with pytest.raises(frappe.ValidationError, match="Missing Sender|Set a Sender"):
+		frappe.get_doc(
+			{"doctype": "Marketing Flow Content", "content_name": unique("E"), "channel": "Email", "subject": "Hi", "body": "Hello"}
+		).insert()
+
+
+def test_email_content_needs_a_subject():
+	with pytest.raises(frappe.MandatoryError):
+		frappe.get_doc(
+			{"doctype": "Marketing Flow Content", "content_name": unique("E"), "channel": "Email", "body": "Hello"}
+		).insert()
