@@ -9,13 +9,23 @@ def unique(prefix: str) -> str:
 	return f"{prefix}-{frappe.generate_hash(length=8)}"
 
 
-def make_user(roles: list[str], prefix: str = "user") -> str:
+def make_user(roles: list[str], prefix: str = "user", password: str | None = None) -> str:
 	email = f"{unique(prefix)}@example.com".lower()
 	user = frappe.get_doc(
-		{"doctype": "User", "email": email, "first_name": prefix, "send_welcome_email": 0, "user_type": "System User"}
+		{
+			"doctype": "User",
+			"email": email,
+			"first_name": prefix,
+			"send_welcome_email": 0,
+			"user_type": "System User",
+		}
 	)
 	user.append_roles(*roles)
 	user.insert(ignore_permissions=True)
+	if password:
+		from frappe.utils.password import update_password
+
+		update_password(email, password)
 	return email
 
 

@@ -1,0 +1,66 @@
+"""The desk in a real browser (Playwright driving Debian's chromium) against `bench serve`."""
+
+import frappe
+import pytest
+
+from conftest import login, screenshot
+from factories import make_flow, make_user
+
+PASSWORD = "Flows-Test-Pass-2026!"
+
+
+@pytest.fixture(scope="module")
+def people():
+	users = {
+		"admin": make_user(["Flow Administrator"], "deskadmin", PASSWORD),
+		"editor": make_user(["Flow Content Editor"], "deskeditor", PASSWORD),
+		"nobody": make_user(["Blogger"], "desknobody", PASSWORD),
+	}
+	flow = make_flow(flow_name=f"Desk Flow {frappe.generate_hash(length=6)}")
+	frappe.db.commit()
+	return {**users, "flow": flow.name}
+
+
+def test_administrator_sees_the_marketing_flows_workspace(browser, desk_url):
+	page = login(browser, desk_url, "Administrator", "admin")
+	page.goto(f"{desk_url}/app/marketing-flows")
+	page.wait_for_selector("text=Running Flows", timeout=20000)
+	assert page.locator(".sidebar-item-label", has_text="Marketing Flows").count() >= 1
+	screenshot(page, "workspace-administrator")
+	page.close()
+
+
+def test_flow_administrator_gets_run_button_and_status_indicator(browser, desk_url, people):
+	page = login(browser, desk_url, people["admin"], PASSWORD)
+	page.goto(f"{desk_url}/app/marketing-flow")
+	page.wait_for_selector(f"text={people['flow']}", timeout=20000)
+	assert page.locator(".indicator-pill", has_text="Draft").count() >= 1
+	page.goto(f"{desk_url}/app/marketing-flow/{people['flow']}")
+	page.wait_for_selector("button:has-text('Run')", timeout=20000)
+	screenshot(page, "flow-form-flow-administrator")
+	page.close()
+
+
+def test_content_editor_sees_flows_but_no_run_button(browser, desk_url, people):
+	page = login(browser, desk_url, people["editor"], PASSWORD)
+	page.goto(f"{desk_url}/app/marketing-flow/{people['flow']}")
+	page.wait_for_selector(".form-layout", timeout=20000)
+	page.wait_for_timeout(1000)
+	assert page.locator(".page-actions button:has-text('Run')").count() == 0
+	screenshot(page, "flow-form-content-editor")
+	page.close()
+
+
+def test_user_without_a_flow_role_is_not_permitted(browser, desk_url, people):
+	page = login(browser, desk_url, people["nobody"], PASSWORD)
+	page.goto(f"{desk_url}/app/marketing-flow")
+	page.wait_for_timeout(3000)
+	body = page.inner_text("body")
+	assert people["flow"] not in body
+	# Frappe answers a doctype the user may not read with "not found" (or "Not Permitted").
+	assert "page marketing-flow not found" in body.lower() or "not permitted" in body.lower()
+	screenshot(page, "flow-list-no-role")
+	page.goto(f"{desk_url}/app")
+	page.wait_for_timeout(3000)
+	assert page.locator(".sidebar-item-label", has_text="Marketing Flows").count() == 0
+	page.close()
