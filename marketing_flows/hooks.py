@@ -21,3 +21,22 @@ after_uninstall = "marketing_flows.install.after_uninstall"
 # "Add to flow" on Contact forms and lists.
 doctype_js = {"Contact": "public/js/contact.js"}
 doctype_list_js = {"Contact": "public/js/contact_list.js"}
+
+# Every save passes through here; `watch` answers from a cached map of watched doctypes, so a
+# doctype no running flow watches costs no query (see engine/watch.py).
+doc_events = {
+	"*": {
+		"after_insert": "marketing_flows.engine.watch.on_insert",
+		"on_update": "marketing_flows.engine.watch.on_update",
+		"on_trash": "marketing_flows.engine.watch.on_trash",
+	}
+}
+
+scheduler_events = {
+	"cron": {
+		# due participants are found by index; this only enqueues runner jobs
+		"* * * * *": ["marketing_flows.engine.runner.schedule_due_participants"],
+		"*/15 * * * *": ["marketing_flows.engine.triggers.enrol_from_segments"],
+	},
+	"daily": ["marketing_flows.engine.triggers.enrol_from_date_fields"],
+}

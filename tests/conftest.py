@@ -127,3 +127,94 @@ def screenshot(page, name: str) -> Path:
 	path = ARTIFACTS / f"{name}.png"
 	page.screenshot(path=str(path))
 	return path
+
+
+def run_worker(timeout: int = 300) -> subprocess.CompletedProcess:
+	"""A real RQ worker (`bench worker --burst`): runs every queued job, then exits."""
+	bench = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
+	result = subprocess.run(
+		[bench, "worker", "--queue", "short,default,long", "--burst"],
+		cwd=BENCH_DIR,
+		capture_output=True,
+		text=True,
+		timeout=timeout,
+	)
+	with open(BENCH_DIR / "logs" / "test-worker.log", "a") as log:
+		log.write(result.stdout + result.stderr)
+	return result
+
+
+@pytest.fixture
+def worker():
+	"""Call `worker()` to commit and let a real burst worker run everything queued."""
+	import frappe
+
+	def run(timeout: int = 300):
+		frappe.db.commit()
+		result = run_worker(timeout)
+		frappe.db.rollback()  # see what the worker committed
+		return result
+
+	return run
+
+
+def run_scheduled(method: str) -> None:
+	"""Enqueue a scheduler event the way Frappe's scheduler does (Scheduled Job Type)."""
+	import frappe
+
+	job = frappe.get_doc("Scheduled Job Type", {"method": method})
+	job.enqueue(force=True)
+
+
+@pytest.fixture(scope="session")
+def smtp():
+	"""A local SMTP server, and the site's default outgoing Email Account pointed at it."""
+	import frappe
+
+	from receivers import SMTPReceiver
+
+	server = SMTPReceiver().start()
+	name = "Marketing Flows Test Sender"
+	values = {
+		"email_id": "flows@example.com",
+		"enable_outgoing": 1,
+		"default_outgoing": 1,
+		"smtp_server": "127.0.0.1",
+		"smtp_port": server.port,
+		"use_tls": 0,
+		"use_ssl_for_outgoing": 0,
+		"use_imap": 0,
+		"enable_incoming": 0,
+		"no_smtp_authentication": 1,
+		"login_id_is_different": 0,
+	}
+	frappe.db.set_value("Email Account", {"default_outgoing": 1, "name": ("!=", name)}, "default_outgoing", 0)
+	if frappe.db.exists("Email Account", name):
+		account = frappe.get_doc("Email Account", name)
+		account.update(values)
+	else:
+		account = frappe.get_doc({"doctype": "Email Account", "email_account_name": name, **values})
+	account.flags.ignore_validate = True
+	account.flags.ignore_mandatory = True
+	account.save(ignore_permissions=True) if not account.is_new() else account.insert(ignore_permissions=True)
+	frappe.db.commit()
+	frappe.clear_cache()
+	server.account = name
+	yield server
+	server.stop()
+
+
+@pytest.fixture(scope="session")
+def http_receiver():
+	from receivers import HTTPReceiver
+
+	server = HTTPReceiver().start()
+	yield server
+	server.stop()
+
+
+def flush_email_queue() -> None:
+	"""Send what is in the Email Queue now, the way the scheduler's flush job does (in a worker)."""
+	import frappe
+
+	frappe.enqueue("frappe.email.queue.flush", queue="short")
