@@ -129,6 +129,12 @@ def screenshot(page, name: str) -> Path:
 	return path
 
 
+def worker_env() -> dict:
+	"""Frappe's execute_job treats CI=... as "in test" and then never talks to SMTP; our
+	workers must deliver for real, so they run without it."""
+	return {k: v for k, v in os.environ.items() if k != "CI"}
+
+
 def run_worker(timeout: int = 300) -> subprocess.CompletedProcess:
 	"""A real RQ worker (`bench worker --burst`): runs every queued job, then exits."""
 	bench = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
@@ -138,6 +144,7 @@ def run_worker(timeout: int = 300) -> subprocess.CompletedProcess:
 		capture_output=True,
 		text=True,
 		timeout=timeout,
+		env=worker_env(),
 	)
 	with open(BENCH_DIR / "logs" / "test-worker.log", "a") as log:
 		log.write(result.stdout + result.stderr)
@@ -152,10 +159,35 @@ def worker():
 	def run(timeout: int = 300):
 		frappe.db.commit()
 		result = run_worker(timeout)
+		wait_for_site_jobs()
 		frappe.db.rollback()  # see what the worker committed
 		return result
 
 	return run
+
+
+def site_jobs_pending() -> int:
+	"""Jobs of the test site still queued or running (another bench worker may have taken them)."""
+	from frappe.utils.background_jobs import get_queues
+	from rq.registry import StartedJobRegistry
+
+	pending = 0
+	for queue in get_queues():
+		jobs = list(queue.get_jobs())
+		registry = StartedJobRegistry(queue=queue)
+		jobs += [j for j in (queue.fetch_job(i) for i in registry.get_job_ids()) if j]
+		pending += sum(1 for j in jobs if (j.kwargs or {}).get("site") == SITE)
+	return pending
+
+
+def wait_for_site_jobs(timeout: float = 120) -> None:
+	"""Run burst workers until no job of this site is queued or running."""
+	import time
+
+	deadline = time.monotonic() + timeout
+	while site_jobs_pending() and time.monotonic() < deadline:
+		time.sleep(0.5)
+		run_worker()
 
 
 def run_scheduled(method: str) -> None:

@@ -32,9 +32,12 @@ def make_user(roles: list[str], prefix: str = "user", password: str | None = Non
 def make_contact(**values) -> str:
 	first = values.pop("first_name", unique("Contact"))
 	email = values.pop("email_id", f"{first.lower()}@example.com")
+	mobile = values.pop("mobile_no", None)
 	doc = frappe.get_doc({"doctype": "Contact", "first_name": first, **values})
 	if email:
 		doc.append("email_ids", {"email_id": email, "is_primary": 1})
+	if mobile:  # Contact takes mobile_no from its primary phone row
+		doc.append("phone_nos", {"phone": mobile, "is_primary_mobile_no": 1})
 	doc.insert(ignore_permissions=True)
 	return doc.name
 

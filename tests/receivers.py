@@ -59,6 +59,7 @@ class HTTPReceiver:
 	def __init__(self) -> None:
 		self.requests: list[dict] = []
 		self.failures: list[int] = []
+		self.delay = 0.0  # seconds to wait before answering (a slow service)
 		self.lock = threading.Lock()
 		receiver = self
 
@@ -81,6 +82,10 @@ class HTTPReceiver:
 					record["json"] = json.loads(body) if body else None
 				except ValueError:
 					record["json"] = None
+				if receiver.delay:
+					import time
+
+					time.sleep(receiver.delay)
 				with receiver.lock:
 					status = receiver.failures.pop(0) if receiver.failures else 200
 					record["status"] = status

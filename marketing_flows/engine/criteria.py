@@ -14,3 +14,17 @@ def already_successful(flow: Any, contacts: list[str]) -> set[str]:
 	if not contacts or not flow.get("success_criteria"):
 		return set()
 	return set()
+
+
+def newly_successful(flow: Any, participants: list) -> dict[str, str]:
+	"""participant -> label of the criterion met, for those not yet marked successful."""
+	return {}
+
+
+def mark_successful(flow: Any, participant: Any, criterion: str, now: Any) -> dict:
+	"""Mark a participant successful (before its next action); returns the values written."""
+	import frappe
+
+	values = {"succeeded": 1, "succeeded_on": now, "success_criterion": criterion}
+	frappe.db.set_value("Marketing Flow Participant", participant.name, values, update_modified=False)
+	return values

@@ -158,6 +158,20 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 
 def rejections(flow: Any, contacts: list[str], rows: dict, consent_field: str | None) -> dict[str, str]:
 	"""contact -> why it may not enter this flow now. Everyone else may."""
+	why = eligibility_problems(flow, contacts, rows, consent_field)
+	remaining = [c for c in contacts if c not in why]
+	why.update(previous_participation(flow, remaining))
+	from marketing_flows.engine import criteria
+
+	remaining = [c for c in contacts if c not in why]
+	for c in criteria.already_successful(flow, remaining):
+		why[c] = _("already meets the flow's goal")
+	return why
+
+
+def eligibility_problems(flow: Any, contacts: list[str], rows: dict, consent_field: str | None) -> dict[str, str]:
+	"""contact -> why it may not be in this flow at all (audience filters, unsubscribed, consent,
+	suppression). Asked at enrolment and again by the runner before every step."""
 	why: dict[str, str] = {}
 	if not contacts:
 		return why
@@ -170,24 +184,16 @@ def rejections(flow: Any, contacts: list[str], rows: dict, consent_field: str | 
 		for c in contacts:
 			if c not in matching:
 				why[c] = _("does not match the flow's audience filters")
-	unsubscribed = unsubscribed_emails([rows[c].email_id for c in contacts if rows[c].email_id])
+	unsubscribed = unsubscribed_emails([rows[c].email_id for c in contacts if rows[c].get("email_id")])
 	for c in contacts:
 		if c in why:
 			continue
-		if cint(rows[c].unsubscribed) or (rows[c].email_id or "").lower() in unsubscribed:
+		if cint(rows[c].get("unsubscribed")) or (rows[c].get("email_id") or "").lower() in unsubscribed:
 			why[c] = _("unsubscribed")
 		elif flow.requires_consent and not cint(rows[c].get(consent_field) if consent_field else 0):
 			why[c] = _("no marketing consent")
 	for c, list_name in suppressed(flow, [c for c in contacts if c not in why], rows).items():
 		why[c] = _("suppressed by {0}").format(list_name)
-	remaining = [c for c in contacts if c not in why]
-	for c, reason in previous_participation(flow, remaining).items():
-		why[c] = reason
-	from marketing_flows.engine import criteria
-
-	remaining = [c for c in contacts if c not in why]
-	for c in criteria.already_successful(flow, remaining):
-		why[c] = _("already meets the flow's goal")
 	return why
 
 
@@ -212,8 +218,8 @@ def suppressed(flow: Any, contacts: list[str], rows: dict) -> dict[str, str]:
 
 	by_email = {}
 	for c in contacts:
-		if rows[c].email_id:
-			by_email.setdefault(rows[c].email_id.lower(), []).append(c)
+		if rows[c].get("email_id"):
+			by_email.setdefault(rows[c]["email_id"].lower(), []).append(c)
 	for row in flow.suppression_lists:
 		if row.list_type == "Email Group" and row.email_group and by_email:
 			members = frappe.get_all(

@@ -53,7 +53,7 @@ def pause(flow: Any) -> dict:
 	require_flow_operator(flow)
 	if flow.status != "Running":
 		frappe.throw(_("Only a running flow can be paused (this one is {0}).").format(_(flow.status)))
-	_set_status(flow, "Paused")
+	_set_status(flow, "Paused", paused_on=now_datetime())
 	return {"status": flow.status}
 
 

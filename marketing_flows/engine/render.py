@@ -10,13 +10,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 
 def _env(autoescape: bool, strict: bool = False) -> ImmutableSandboxedEnvironment:
 	env = ImmutableSandboxedEnvironment(
-		autoescape=autoescape, undefined=StrictUndefined if strict else Undefined, auto_reload=False
+		autoescape=autoescape, undefined=StrictUndefined if strict else ChainableUndefined, auto_reload=False
 	)
 	env.globals.clear()  # no range(), lipsum(), dict(), cycler(): the context is all there is
 	return env

@@ -39,6 +39,15 @@ def validate_flow(flow: Any) -> None:
 		frappe.throw(_("Trigger: a flow can't be triggered by its own goal."))
 	if flow.success_flow and flow.success_flow == flow.name:
 		frappe.throw(_("Successful participants can't be moved to the same flow."))
+	if flow.get("use_sending_window"):
+		from frappe.utils import get_time
+
+		from marketing_flows.engine import window
+
+		if flow.window_start and flow.window_end and get_time(flow.window_start) >= get_time(flow.window_end):
+			frappe.throw(_("Sending window: 'From' must be before 'To'."))
+		if not any(flow.get(f"send_on_{d}") for d in window.WEEKDAYS):
+			frappe.throw(_("Sending window: choose at least one weekday."))
 	for row in flow.success_criteria:
 		what = _("Success criterion row {0}").format(row.idx)
 		filters.parse(row.conditions, what)

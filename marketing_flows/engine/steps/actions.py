@@ -7,10 +7,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 import frappe
+from frappe.utils import add_days, getdate
 
 from marketing_flows.engine import hosts, render
 from marketing_flows.engine.steps import register
-from marketing_flows.engine.steps.base import StepType
+from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 
 class UpdateParticipant(StepType):
@@ -30,6 +31,17 @@ class UpdateParticipant(StepType):
 				)
 		return errors
 
+	def execute(self, ctx: StepContext) -> Outcome:
+		"""A real save, so that everything watching the person (goals included) sees the change."""
+		person = hosts.doctype_for("person") or "Contact"
+		value = render.render(ctx.step.update_value, ctx.template_context())
+		doc = frappe.get_doc(person, ctx.participant["contact"])
+		doc.set(ctx.step.update_field, value)
+		doc.flags.ignore_permissions = True
+		doc.save()
+		ctx.contact[ctx.step.update_field] = doc.get(ctx.step.update_field)
+		return Outcome(ctx.next_step, message=f"{ctx.step.update_field} = {value}")
+
 
 class CreateActivity(StepType):
 	name = "Create Activity"
@@ -40,6 +52,38 @@ class CreateActivity(StepType):
 		if err := render.syntax_error(step.get("activity_description")):
 			errors.append(f"Create Activity step '{step.step_id}': the description's Jinja is invalid ({err}).")
 		return errors
+
+	def execute(self, ctx: StepContext) -> Outcome:
+		doctype = hosts.doctype_for("activity") or "ToDo"
+		person = hosts.doctype_for("person") or "Contact"
+		contact = ctx.participant["contact"]
+		description = render.render(ctx.step.activity_description, ctx.template_context())
+		owner = ctx.step.assign_to or ctx.contact.get("owner") or "Administrator"
+		due = add_days(getdate(ctx.now), ctx.step.activity_due_days or 0)
+		doc = frappe.new_doc(doctype)
+		if doctype == "Event":
+			doc.update(
+				{"subject": description[:140], "description": description, "starts_on": ctx.now, "event_type": "Private"}
+			)
+			doc.append("event_participants", {"reference_doctype": person, "reference_docname": contact})
+		else:
+			meta = frappe.get_meta(doctype)
+			values = {
+				"description": description,
+				"title": description[:140],
+				"allocated_to": owner,
+				"assigned_to": owner,
+				"date": due,
+				"due_date": due,
+				"reference_type": person,
+				"reference_name": contact,
+				"reference_doctype": person,
+				"reference_docname": contact,
+			}
+			doc.update({k: v for k, v in values.items() if meta.has_field(k)})
+		doc.flags.ignore_permissions = True
+		doc.insert()
+		return Outcome(ctx.next_step, message=f"{doctype} {doc.name} for {owner}", reference=(doctype, doc.name))
 
 
 class Webhook(StepType):
@@ -59,10 +103,40 @@ class Webhook(StepType):
 			errors.append(f"Webhook step '{step.step_id}': the timeout can't be negative.")
 		return errors
 
+	def execute(self, ctx: StepContext) -> Outcome:
+		"""One HTTP call; an error raises so the runner retries with backoff. The Idempotency-Key
+		header is the same on every retry, so a receiver can drop a repeat after a lost answer."""
+		import requests
+
+		body = render.render(ctx.step.webhook_body, ctx.template_context()) if ctx.step.webhook_body else None
+		if body is None:
+			body = frappe.as_json({"participant": ctx.participant["name"], "contact": ctx.participant["contact"],
+				"email": ctx.participant.get("email"), "flow": ctx.flow.name, "step_id": ctx.step.step_id})
+		response = requests.request(
+			ctx.step.webhook_method or "POST",
+			ctx.step.webhook_url,
+			data=body.encode(),
+			headers={"Content-Type": "application/json", "Idempotency-Key": ctx.idempotency_key()},
+			timeout=ctx.step.webhook_timeout or 10,
+			allow_redirects=False,
+		)
+		response.raise_for_status()
+		return Outcome(ctx.next_step, message=f"{ctx.step.webhook_method or 'POST'} {ctx.step.webhook_url}: {response.status_code}")
+
 
 class AddToEmailGroup(StepType):
 	name = "Add to Email Group"
 	required = (("email_group", "Email Group"),)
+
+	def execute(self, ctx: StepContext) -> Outcome:
+		email = ctx.participant.get("email")
+		if not email:
+			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
+		if not frappe.db.exists("Email Group Member", {"email_group": ctx.step.email_group, "email": email}):
+			frappe.get_doc({"doctype": "Email Group Member", "email_group": ctx.step.email_group, "email": email}).insert(
+				ignore_permissions=True
+			)
+		return Outcome(ctx.next_step, message=f"{email} in {ctx.step.email_group}")
 
 
 class EnrollInFlow(StepType):
@@ -75,9 +149,20 @@ class EnrollInFlow(StepType):
 			errors.append(f"Enroll in Flow step '{step.step_id}': a flow can't enrol into itself.")
 		return errors
 
+	def execute(self, ctx: StepContext) -> Outcome:
+		from marketing_flows.engine import enrolment
+
+		target = frappe.get_cached_doc("Marketing Flow", ctx.step.target_flow)
+		result = enrolment.enroll(target, [ctx.participant["contact"]], source=f"Flow {ctx.flow.name}")
+		why = result.not_enrolled.get(ctx.participant["contact"])
+		return Outcome(ctx.next_step, message=f"Enrolled in {target.name}" if not why else f"Not enrolled in {target.name}: {why}")
+
 
 class End(StepType):
 	name = "End"
+
+	def execute(self, ctx: StepContext) -> Outcome:
+		return Outcome(None, event="Completed")
 
 
 for _handler in (UpdateParticipant(), CreateActivity(), Webhook(), AddToEmailGroup(), EnrollInFlow(), End()):

@@ -19,7 +19,8 @@ class Outcome:
 	run_at: datetime | None = None
 	event: str = "Step Executed"
 	message: str = ""
-	extra_events: list[tuple[str, str]] = field(default_factory=list)
+	updates: dict[str, Any] = field(default_factory=dict)  # participant fields to set
+	reference: tuple[str, str] | None = None  # (doctype, name) of what the step created
 
 
 class StepType:
@@ -37,5 +38,38 @@ class StepType:
 			if not step.get(fieldname)
 		]
 
-	def execute(self, ctx: Any) -> Outcome:  # pragma: no cover - every step type overrides it
+	def execute(self, ctx: StepContext) -> Outcome:  # pragma: no cover - every step type overrides it
 		raise NotImplementedError
+
+
+@dataclass
+class StepContext:
+	"""Everything a step may use for one participant. `batch` holds per-batch caches and the
+	rows the runner writes in bulk when the batch commits."""
+
+	flow: Any
+	step: Any
+	participant: dict
+	contact: dict
+	now: datetime
+	batch: Any
+
+	@property
+	def next_step(self) -> str | None:
+		return self.step.next_step
+
+	def template_context(self) -> dict[str, Any]:
+		"""What Jinja in flow content sees: the participant's own context and nothing else."""
+		return {
+			"contact": self.contact,
+			"company": self.batch.company(self.participant),
+			"participant": self.participant,
+			"flow": {"name": self.flow.name, "flow_name": self.flow.flow_name},
+		}
+
+	def idempotency_key(self) -> str:
+		"""Same for every retry of this step for this participation: lets receivers drop repeats."""
+		import hashlib
+
+		raw = f"{self.participant['name']}:{self.step.step_id}:{self.participant.get('enrolled_on')}"
+		return hashlib.sha1(raw.encode()).hexdigest()

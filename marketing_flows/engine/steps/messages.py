@@ -6,8 +6,9 @@ from typing import Any
 
 import frappe
 
+from marketing_flows.engine import render
 from marketing_flows.engine.steps import register
-from marketing_flows.engine.steps.base import StepType
+from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 
 class _MessageStep(StepType):
@@ -30,10 +31,97 @@ class SendEmail(_MessageStep):
 	name = "Send Email"
 	channel = "Email"
 
+	def execute(self, ctx: StepContext) -> Outcome:
+		recipient = ctx.participant.get("email")
+		if not recipient:
+			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
+		from marketing_flows.engine import tracking
+
+		content = ctx.batch.content(ctx.step.content)
+		settings = ctx.batch.settings
+		participant = ctx.participant["name"]
+
+		unsubscribe = tracking.unsubscribe_url(participant, recipient, ctx.step.step_id)
+
+		def add_tracking(body: str) -> str:
+			footer = (
+				'<p style="font-size:12px;color:#8d99a6;margin-top:24px">'
+				f'<a href="{unsubscribe}">Unsubscribe</a></p>'
+			)
+			at = body.lower().rfind("</body>")
+			body = body[:at] + footer + body[at:] if at >= 0 else body + footer
+			return tracking.prepare_html(
+				body,
+				participant,
+				ctx.flow.name,
+				ctx.step.step_id,
+				track_opens=bool(settings.track_opens),
+				track_clicks=bool(settings.track_clicks),
+			)
+
+		queue_name = ctx.batch.mailer.queue(
+			content,
+			ctx.template_context(),
+			recipient,
+			participant,
+			add_tracking,
+			headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+		)
+		return Outcome(
+			ctx.next_step,
+			event="Email Sent",
+			message=f"{content.name} to {recipient}",
+			updates={
+				"last_sent": content.name,
+				"last_sent_on": ctx.now,
+				"last_sent_status": "Queued",
+				"sent_marketing_email": 1,
+				"email_queue": queue_name,
+			},
+			reference=("Email Queue", queue_name),
+		)
+
 
 class SendSMS(_MessageStep):
 	name = "Send SMS"
 	channel = "SMS"
+
+	def execute(self, ctx: StepContext) -> Outcome:
+		number = ctx.participant.get("mobile_no") or ctx.contact.get("phone")
+		if not number:
+			return Outcome(ctx.next_step, event="Step Skipped", message="No mobile number")
+		content = ctx.batch.content(ctx.step.content)
+		text = frappe.utils.strip_html(render.render(content.body, ctx.template_context())).strip()
+		send_through_sms_settings(number, text)
+		return Outcome(
+			ctx.next_step,
+			event="SMS Sent",
+			message=f"{content.name} to {number}",
+			updates={"last_sent": content.name, "last_sent_on": ctx.now, "last_sent_status": "Sent"},
+		)
+
+
+def send_through_sms_settings(number: str, text: str) -> int:
+	"""One request to the gateway of Frappe's SMS Settings, built the way Frappe's send_sms
+	builds it. Unlike send_sms it raises on any failure (so the runner retries) and does not
+	depend on SMS Log, which some Frappe builds lack."""
+	from frappe.core.doctype.sms_settings.sms_settings import get_headers, send_request, validate_receiver_nos
+
+	settings = frappe.get_cached_doc("SMS Settings")
+	if not settings.sms_gateway_url:
+		raise frappe.ValidationError("SMS Settings has no gateway URL: configure SMS Settings.")
+	headers = get_headers(settings)
+	params = {settings.message_parameter: text}
+	for row in settings.get("parameters"):
+		if not row.header:
+			params[row.parameter] = row.value
+	params[settings.receiver_parameter] = validate_receiver_nos([number])[0]
+	status = send_request(
+		settings.sms_gateway_url, params, headers, settings.use_post, headers.get("Content-Type") == "application/json"
+	)
+	if not 200 <= status < 300:
+		raise frappe.ValidationError(f"SMS gateway answered {status}")
+	return status
 
 
 register(SendEmail())

@@ -6,9 +6,15 @@ from typing import Any
 
 import frappe
 
-from marketing_flows.engine import hosts
+from datetime import datetime, timedelta
+
+from frappe.utils import get_datetime
+
+from marketing_flows.engine import hosts, window
 from marketing_flows.engine.steps import register
-from marketing_flows.engine.steps.base import StepType
+from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
+
+UNITS = {"Minutes": "minutes", "Hours": "hours", "Days": "days", "Weeks": "weeks"}
 
 
 class Wait(StepType):
@@ -29,6 +35,24 @@ class Wait(StepType):
 			if not df or df.fieldtype not in ("Date", "Datetime"):
 				return [f"Wait step '{step.step_id}': '{field}' is not a date field of {meta.name}."]
 		return []
+
+
+	def execute(self, ctx: StepContext) -> Outcome:
+		step, now = ctx.step, ctx.now
+		until: datetime = now
+		if step.get("wait_amount"):
+			until = now + timedelta(**{UNITS[step.wait_unit or "Days"]: step.wait_amount})
+		elif step.get("wait_until"):
+			until = get_datetime(step.wait_until)
+		elif step.get("wait_date_field"):
+			value = ctx.contact.get(step.wait_date_field)
+			if not value:
+				return Outcome(ctx.next_step, event="Step Skipped", message=f"{step.wait_date_field} is empty")
+			until = get_datetime(value) + timedelta(days=step.wait_date_offset or 0)
+		if step.get("use_sending_window"):
+			until = window.next_open(ctx.flow, max(until, now))
+		until = max(until, now)
+		return Outcome(ctx.next_step, run_at=until, message=f"Waiting until {until:%Y-%m-%d %H:%M}")
 
 
 register(Wait())

@@ -1,0 +1,202 @@
+"""Send Email steps: delivered over real SMTP, rendered in the sandbox, exactly once even with
+two workers at once or a worker killed mid-batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import frappe
+import pytest
+
+from conftest import BENCH_DIR, flush_email_queue, worker_env
+from factories import make_contact, make_flow, unique
+from test_engine import events, participant
+
+
+@pytest.fixture
+def content(smtp):
+	return frappe.get_doc(
+		{
+			"doctype": "Marketing Flow Content",
+			"content_name": unique("Welcome"),
+			"channel": "Email",
+			"subject": "Welcome {{ contact.first_name }}!",
+			"body": '<p>Hello {{ contact.first_name }} from {{ flow.flow_name }}.</p><p><a href="https://example.com/offer?x=1">See the offer</a></p>',
+			"sender": smtp.account,
+		}
+	).insert()
+
+
+def email_flow(content, **values):
+	flow = make_flow(
+		steps=[
+			{"step_id": "mail1", "step_type": "Send Email", "content": content.name, "next_step": "wait"},
+			{"step_id": "wait", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		],
+		**values,
+	)
+	flow.run()
+	return flow
+
+
+def queue_rows(participant_name: str) -> list[str]:
+	return frappe.get_all(
+		"Email Queue", filters={"reference_doctype": "Marketing Flow Participant", "reference_name": participant_name}, pluck="name"
+	)
+
+
+def test_email_is_delivered_over_smtp_rendered_and_tracked(worker, smtp, content):
+	flow = email_flow(content)
+	first = unique("Eve")
+	contact = make_contact(first_name=first)
+	email = frappe.db.get_value("Contact", contact, "email_id")
+	flow.enroll([contact])
+	worker()
+	p = participant(flow.name, contact)
+	assert (p.status, p.current_step) == ("Waiting", "end")
+	assert (p.last_sent, p.last_sent_status, p.sent_marketing_email) == (content.name, "Queued", 1)
+	assert p.last_sent_on and p.email_queue
+	assert queue_rows(p.name) == [p.email_queue]
+	assert ("mail1", "Email Sent") in events(flow.name, contact)
+
+	flush_email_queue()
+	worker()
+	received = smtp.to(email)
+	assert len(received) == 1
+	msg = received[0]
+	assert msg["Subject"] == f"Welcome {first}!"
+	html = smtp.html(msg)
+	assert f"Hello {first} from {flow.flow_name}." in html
+	assert "marketing_flows.api.tracking.click" in html  # links are signed click-through links
+	assert "https://example.com/offer" not in html.split("tracking.click")[0][-50:]
+	assert "marketing_flows.api.tracking.open" in html  # open pixel
+	assert "marketing_flows.api.tracking.unsubscribe" in html
+	assert "marketing_flows.api.tracking.unsubscribe" in msg["List-Unsubscribe"]
+	assert frappe.db.get_value("Email Queue", p.email_queue, "status") == "Sent"
+
+
+def test_jinja_sandbox_sees_only_the_participant_context(worker, smtp):
+	evil = frappe.get_doc(
+		{
+			"doctype": "Marketing Flow Content",
+			"content_name": unique("Evil"),
+			"channel": "Email",
+			"subject": "Hi",
+			"body": "[{{ frappe }}][{{ frappe.db }}][{{ range }}][{{ contact.first_name }}]",
+			"sender": smtp.account,
+		}
+	).insert()
+	flow = email_flow(evil)
+	first = unique("Fay")
+	contact = make_contact(first_name=first)
+	flow.enroll([contact])
+	worker()
+	message = frappe.db.get_value("Email Queue", participant(flow.name, contact).email_queue, "message")
+	assert f"[][][][{first}]" in message.replace("=\n", "")
+
+
+def test_no_email_address_skips_the_step_and_says_why(worker, content):
+	flow = email_flow(content)
+	contact = make_contact(email_id=None)
+	flow.enroll([contact])
+	worker()
+	p = participant(flow.name, contact)
+	assert p.current_step == "end" and not p.sent_marketing_email
+	assert ("mail1", "Step Skipped") in events(flow.name, contact)
+	assert frappe.db.get_value("Marketing Flow Log", {"participant": p.name, "event": "Step Skipped"}, "message") == "No email address"
+
+
+def _start_workers(n: int) -> list[subprocess.Popen]:
+	bench = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
+	return [
+		subprocess.Popen(
+			[bench, "worker", "--queue", "short,default,long", "--burst"],
+			cwd=BENCH_DIR,
+			stdout=subprocess.DEVNULL,
+			stderr=subprocess.DEVNULL,
+			env=worker_env(),
+			start_new_session=True,
+		)
+		for _ in range(n)
+	]
+
+
+def test_two_workers_at_once_send_each_email_exactly_once(worker, content):
+	frappe.db.set_single_value("Marketing Flow Settings", {"batch_size": 20, "parallel_jobs": 2})
+	try:
+		flow = email_flow(content)
+		contacts = [make_contact() for _ in range(120)]
+		assert flow.enroll(contacts)["enrolled"] == 120
+		frappe.db.commit()
+		procs = _start_workers(2)
+		for proc in procs:
+			proc.wait(timeout=300)
+		worker()  # anything left over
+		rows = frappe.db.sql(
+			"""SELECT p.name, COUNT(q.name) FROM `tabMarketing Flow Participant` p
+			LEFT JOIN `tabEmail Queue` q ON q.reference_doctype = 'Marketing Flow Participant' AND q.reference_name = p.name
+			WHERE p.flow = %s GROUP BY p.name""",
+			flow.name,
+		)
+		assert len(rows) == 120
+		assert {count for _name, count in rows} == {1}
+		assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": "Waiting", "current_step": "end"}) == 120
+		assert frappe.db.count("Marketing Flow Log", {"flow": flow.name, "event": "Email Sent"}) == 120
+	finally:
+		frappe.db.set_single_value("Marketing Flow Settings", {"batch_size": 200, "parallel_jobs": 2})
+		frappe.db.commit()
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, content, http_receiver):
+	"""A slow webhook after the email keeps the worker inside its batch transaction; killing it
+	rolls the batch back (no email queued), and the next worker does everything once."""
+	http_receiver.delay = 0.3
+	try:
+		flow = make_flow(
+			steps=[
+				{"step_id": "mail1", "step_type": "Send Email", "content": content.name, "next_step": "hook"},
+				{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/slow", "next_step": "end"},
+				{"step_id": "end", "step_type": "End"},
+			]
+		)
+		flow.run()
+		contacts = [make_contact() for _ in range(20)]
+		flow.enroll(contacts)
+		frappe.db.commit()
+		proc = _start_workers(1)[0]
+		deadline = time.monotonic() + 60
+		while len(http_receiver.received("/slow")) < 3 and time.monotonic() < deadline:
+			time.sleep(0.1)
+		os.killpg(proc.pid, signal.SIGKILL)
+		proc.wait(timeout=30)
+		frappe.db.rollback()
+		assert len(http_receiver.received("/slow")) >= 3  # it really was mid-batch
+		names = frappe.get_all("Marketing Flow Participant", filters={"flow": flow.name}, pluck="name")
+		assert frappe.db.count("Email Queue", {"reference_name": ("in", names)}) == 0  # rolled back
+		assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "current_step": "mail1"}) == 20
+
+		http_receiver.delay = 0
+		# the killed job is still marked started in RQ: clear its slot so the next tick enqueues again
+		from frappe.utils.background_jobs import get_queue
+		from rq.registry import StartedJobRegistry
+
+		for job_id in StartedJobRegistry(queue=get_queue("default")).get_job_ids():
+			if flow.name in job_id:
+				StartedJobRegistry(queue=get_queue("default")).remove(job_id, delete_job=True)
+		from conftest import run_scheduled
+
+		run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
+		worker()
+		assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": "Completed"}) == 20
+		for name in names:
+			assert len(queue_rows(name)) == 1
+		calls = [r for r in http_receiver.received("/slow")]
+		keys = [r["headers"]["idempotency-key"] for r in calls]
+		assert len(set(keys)) == 20  # every participant called; repeats carry the same key
+	finally:
+		http_receiver.delay = 0

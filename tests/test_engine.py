@@ -1,0 +1,329 @@
+"""The engine end to end: enrolment, steps in a real burst worker, waits with time moved
+forward, branches, retries, pause / resume / stop."""
+
+from __future__ import annotations
+
+import frappe
+import pytest
+from frappe.utils import add_to_date, now_datetime
+
+from conftest import run_scheduled
+from factories import make_contact, make_flow, make_user, unique
+
+TICK = "marketing_flows.engine.runner.schedule_due_participants"
+
+
+def participant(flow: str, contact: str) -> frappe._dict:
+	return frappe.db.get_value("Marketing Flow Participant", {"flow": flow, "contact": contact}, "*", as_dict=True)
+
+
+def events(flow: str, contact: str | None = None) -> list[tuple[str, str]]:
+	filters = {"flow": flow}
+	if contact:
+		filters["contact"] = contact
+	return [
+		(r.step_id, r.event)
+		for r in frappe.get_all("Marketing Flow Log", filters=filters, fields=["step_id", "event"], order_by="name asc")
+	]
+
+
+def time_passes(flow: str) -> None:
+	"""Move the clock forward for a flow's waiting participants: everything waiting is due now."""
+	frappe.db.sql(
+		"""UPDATE `tabMarketing Flow Participant` SET next_run_at = %s
+		WHERE flow = %s AND status = 'Waiting'""",
+		(add_to_date(now_datetime(), minutes=-1), flow),
+	)
+
+
+def running_flow(steps, **values):
+	flow = make_flow(steps=steps, **values)
+	flow.run()
+	return flow
+
+
+def test_steps_run_in_a_worker_not_in_the_request(worker):
+	flow = running_flow(
+		[
+			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "Lead {{ contact.first_name }}", "next_step": "wait"},
+			{"step_id": "wait", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		]
+	)
+	contact = make_contact(first_name=unique("Ann"))
+	assert flow.enroll([contact])["enrolled"] == 1
+	p = participant(flow.name, contact)
+	assert (p.status, p.current_step) == ("Active", "tag")
+	assert not frappe.db.get_value("Contact", contact, "designation")  # nothing ran in the request
+
+	worker()
+	p = participant(flow.name, contact)
+	assert p.status == "Waiting" and p.current_step == "end"
+	assert abs((p.next_run_at - add_to_date(now_datetime(), days=2)).total_seconds()) < 120
+	assert frappe.db.get_value("Contact", contact, "designation") == f"Lead {frappe.db.get_value('Contact', contact, 'first_name')}"
+
+	run_scheduled(TICK)  # not due yet: the tick finds nothing
+	worker()
+	assert participant(flow.name, contact).status == "Waiting"
+
+	time_passes(flow.name)
+	run_scheduled(TICK)
+	worker()
+	p = participant(flow.name, contact)
+	assert p.status == "Completed" and p.ended_on and not p.active_key
+	assert events(flow.name, contact) == [(None, "Enrolled"), ("tag", "Step Executed"), ("wait", "Step Executed"), ("end", "Completed")]
+
+
+def test_condition_branches_on_contact_fields(worker):
+	flow = running_flow(
+		[
+			{"step_id": "vip", "step_type": "Condition", "condition_type": "Field", "condition_filters": '[["Contact", "designation", "=", "CEO"]]', "yes_step": "yes_end", "no_step": "no_end"},
+			{"step_id": "yes_end", "step_type": "End"},
+			{"step_id": "no_end", "step_type": "End"},
+		]
+	)
+	ceo = make_contact(designation="CEO")
+	clerk = make_contact(designation="Clerk")
+	flow.enroll([ceo, clerk])
+	worker()
+	assert participant(flow.name, ceo).current_step == "yes_end"
+	assert participant(flow.name, clerk).current_step == "no_end"
+	assert ("vip", "Branch Yes") in events(flow.name, ceo)
+	assert ("vip", "Branch No") in events(flow.name, clerk)
+
+
+def test_create_activity_assigned_to_a_chosen_user(worker):
+	rep = make_user(["Sales User"] if frappe.db.exists("Role", "Sales User") else ["Blogger"], "rep")
+	flow = running_flow(
+		[
+			{"step_id": "call", "step_type": "Create Activity", "activity_description": "Call {{ contact.first_name }} about the offer", "assign_to": rep, "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		]
+	)
+	contact = make_contact(first_name=unique("Bob"))
+	flow.enroll([contact])
+	worker()
+	activity = frappe.get_meta("Marketing Flow Settings") and frappe.db.get_single_value("Marketing Flow Settings", "activity_doctype")
+	if activity == "ToDo":
+		todo = frappe.get_all("ToDo", filters={"reference_type": "Contact", "reference_name": contact}, fields=["allocated_to", "description"])
+		assert todo and todo[0].allocated_to == rep
+		assert frappe.db.get_value("Contact", contact, "first_name") in todo[0].description
+	assert participant(flow.name, contact).status == "Completed"
+
+
+def test_add_to_email_group_and_enroll_in_another_flow(worker):
+	group = frappe.get_doc({"doctype": "Email Group", "title": unique("Group")}).insert()
+	target = running_flow([{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"}, {"step_id": "e", "step_type": "End"}])
+	flow = running_flow(
+		[
+			{"step_id": "grp", "step_type": "Add to Email Group", "email_group": group.name, "next_step": "move"},
+			{"step_id": "move", "step_type": "Enroll in Flow", "target_flow": target.name, "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		]
+	)
+	contact = make_contact()
+	email = frappe.db.get_value("Contact", contact, "email_id")
+	flow.enroll([contact])
+	worker()
+	assert frappe.db.exists("Email Group Member", {"email_group": group.name, "email": email})
+	moved = participant(target.name, contact)
+	assert moved and moved.enrolled_by == f"Flow {flow.name}"
+	worker()  # the target flow's own job
+	assert participant(target.name, contact).status == "Waiting"
+
+
+def test_webhook_posts_rendered_json_with_an_idempotency_key(worker, http_receiver):
+	flow = running_flow(
+		[
+			{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/crm-hook", "webhook_method": "POST", "webhook_body": '{"name": "{{ contact.first_name }}", "flow": "{{ flow.name }}"}', "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		]
+	)
+	contact = make_contact(first_name=unique("Cid"))
+	flow.enroll([contact])
+	worker()
+	got = [r for r in http_receiver.received("/crm-hook") if r["json"] and r["json"].get("flow") == flow.name]
+	assert len(got) == 1
+	assert got[0]["json"]["name"] == frappe.db.get_value("Contact", contact, "first_name")
+	assert got[0]["headers"]["idempotency-key"]
+	assert participant(flow.name, contact).status == "Completed"
+
+
+def test_failing_webhook_is_retried_with_backoff_then_stalled_never_lost(worker, http_receiver):
+	frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 2, "retry_backoff_minutes": 1})
+	try:
+		flow = running_flow(
+			[
+				{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/down", "next_step": "end"},
+				{"step_id": "end", "step_type": "End"},
+			]
+		)
+		contact = make_contact()
+		flow.enroll([contact])
+		http_receiver.fail_next(2, 503)
+		worker()
+		p = participant(flow.name, contact)
+		assert (p.status, p.current_step, p.attempts) == ("Active", "hook", 1)
+		assert "503" in p.last_error
+		assert p.next_run_at > now_datetime()  # backoff: not retried at once
+		assert ("hook", "Retry") in events(flow.name, contact)
+
+		frappe.db.set_value("Marketing Flow Participant", p.name, "next_run_at", add_to_date(now_datetime(), minutes=-1))
+		run_scheduled(TICK)
+		worker()
+		p = participant(flow.name, contact)
+		assert (p.status, p.current_step, p.attempts) == ("Stalled", "hook", 2)
+		assert "503" in p.last_error
+		assert ("hook", "Error") in events(flow.name, contact)
+		keys = {r["headers"]["idempotency-key"] for r in http_receiver.received("/down")[-2:]}
+		assert len(keys) == 1  # the retry carried the same key
+	finally:
+		frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 5, "retry_backoff_minutes": 5})
+		frappe.db.commit()
+
+
+def test_sms_goes_through_sms_settings_gateway(worker, http_receiver):
+	settings = frappe.get_single("SMS Settings")
+	settings.sms_gateway_url = f"{http_receiver.url}/sms"
+	settings.message_parameter = "text"
+	settings.receiver_parameter = "to"
+	settings.use_post = 0
+	settings.set("parameters", [])
+	settings.save()
+	content = frappe.get_doc(
+		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hi {{ contact.first_name }}, 20% off today"}
+	).insert()
+	flow = running_flow(
+		[{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"}, {"step_id": "end", "step_type": "End"}]
+	)
+	number = "+1555" + frappe.generate_hash(length=6).translate(str.maketrans("abcdef", "123456"))
+	contact = make_contact(first_name=unique("Dee"), mobile_no=number)
+	no_phone = make_contact()
+	flow.enroll([contact, no_phone])
+	worker()
+	sent = [r for r in http_receiver.received("/sms") if r["query"].get("to") == number]
+	assert len(sent) == 1
+	assert sent[0]["query"]["text"] == f"Hi {frappe.db.get_value('Contact', contact, 'first_name')}, 20% off today"
+	assert participant(flow.name, contact).last_sent == content.name
+	assert ("sms", "Step Skipped") in events(flow.name, no_phone)
+
+
+def test_pause_freezes_resume_continues_stop_exits(worker):
+	flow = running_flow(
+		[
+			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Hours", "next_step": "e"},
+			{"step_id": "e", "step_type": "End"},
+		]
+	)
+	a, b = make_contact(), make_contact()
+	flow.enroll([a])
+	worker()
+	flow.reload()
+	flow.pause()
+	time_passes(flow.name)
+	assert flow.enroll([b])["enrolled"] == 1  # paused flows still enrol
+	run_scheduled(TICK)
+	worker()
+	assert participant(flow.name, a).status == "Waiting"  # frozen
+	assert participant(flow.name, b).current_step == "w" and participant(flow.name, b).status == "Active"
+	flow.reload()
+	flow.run()
+	worker()
+	assert participant(flow.name, a).status == "Completed"
+	assert participant(flow.name, b).status == "Waiting"
+	flow.reload()
+	flow.stop()
+	assert participant(flow.name, b).status == "Exited"
+	assert participant(flow.name, b).exit_reason == "Flow stopped"
+	with pytest.raises(frappe.ValidationError):
+		flow.run()
+
+
+def test_participant_who_unsubscribes_exits_before_the_next_step(worker):
+	flow = running_flow(
+		[
+			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "tag"},
+			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "x", "next_step": "e"},
+			{"step_id": "e", "step_type": "End"},
+		]
+	)
+	contact = make_contact()
+	flow.enroll([contact])
+	worker()
+	frappe.db.set_value("Contact", contact, "unsubscribed", 1)
+	time_passes(flow.name)
+	run_scheduled(TICK)
+	worker()
+	p = participant(flow.name, contact)
+	assert (p.status, p.exit_reason) == ("Exited", "unsubscribed")
+	assert not frappe.db.get_value("Contact", contact, "designation")
+
+
+def test_enrolment_rejections_say_why():
+	flow = make_flow(audience_filters='[["Contact", "designation", "=", "Buyer"]]', requires_consent=1)
+	buyer = make_contact(designation="Buyer", mf_marketing_consent=1)
+	other = make_contact(designation="Clerk", mf_marketing_consent=1)
+	no_consent = make_contact(designation="Buyer")
+	unsub = make_contact(designation="Buyer", mf_marketing_consent=1, unsubscribed=1)
+	result = flow.enroll([buyer, other, no_consent, unsub, "no-such-contact", buyer])
+	assert result["enrolled"] == 1
+	assert result["not_enrolled"] == {
+		other: "does not match the flow's audience filters",
+		no_consent: "no marketing consent",
+		unsub: "unsubscribed",
+		"no-such-contact": "no such contact",
+	}
+	again = flow.enroll([buyer])
+	assert again == {"enrolled": 0, "not_enrolled": {buyer: "already active in this flow"}}
+
+
+def test_suppression_list_and_reenrolment_policy(worker):
+	group = frappe.get_doc({"doctype": "Email Group", "title": unique("Suppress")}).insert()
+	suppressed = make_contact()
+	frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": frappe.db.get_value("Contact", suppressed, "email_id")}).insert()
+	flow = running_flow(
+		[{"step_id": "e", "step_type": "End"}],
+		suppression_lists=[{"list_type": "Email Group", "email_group": group.name}],
+		reenrollment="After Previous Ends",
+	)
+	ok = make_contact()
+	result = flow.enroll([suppressed, ok])
+	assert result["not_enrolled"] == {suppressed: f"suppressed by {group.name}"}
+	worker()
+	assert participant(flow.name, ok).status == "Completed"
+	assert flow.enroll([ok])["enrolled"] == 1  # ended, so may come again
+	never = running_flow([{"step_id": "e", "step_type": "End"}], reenrollment="Never")
+	never.enroll([ok])
+	worker()
+	assert never.enroll([ok])["not_enrolled"] == {ok: "already took part (re-enrolment: Never)"}
+
+
+def test_sends_wait_for_the_sending_window(worker):
+	from marketing_flows.engine import window
+
+	now = now_datetime()
+	today = now.weekday()
+	days = {f"send_on_{d}": int(i != today) for i, d in enumerate(window.WEEKDAYS)}  # closed today
+	content = frappe.get_doc(
+		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hello"}
+	).insert()
+	flow = running_flow(
+		[{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"}, {"step_id": "end", "step_type": "End"}],
+		use_sending_window=1, window_start="09:00:00", window_end="17:00:00", **days,
+	)
+	contact = make_contact(mobile_no="+15550001111")
+	flow.enroll([contact])
+	worker()
+	p = participant(flow.name, contact)
+	assert (p.status, p.current_step) == ("Waiting", "sms")
+	assert p.next_run_at.date() == (now + frappe.utils.datetime.timedelta(days=1)).date()
+	assert p.next_run_at.strftime("%H:%M") == "09:00"
+	assert ("sms", "Step Skipped") in events(flow.name, contact)
+
+
+def test_sending_window_must_make_sense():
+	with pytest.raises(frappe.ValidationError, match="'From' must be before 'To'"):
+		make_flow(use_sending_window=1, window_start="18:00:00", window_end="09:00:00")
+	no_days = {f"send_on_{d}": 0 for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
+	with pytest.raises(frappe.ValidationError, match="at least one weekday"):
+		make_flow(use_sending_window=1, **no_days)
