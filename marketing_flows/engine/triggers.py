@@ -1,12 +1,339 @@
 """Triggers: WHEN a person is proposed to a flow (Document Event, Web Form, Email Group,
-Segment, Date Field, Flow Goal). Manual enrolment lives in enrolment.py."""
+Segment, Date Field, Flow Goal). Manual enrolment lives in enrolment.py.
+
+Triggers only propose; enrolment.enroll decides WHO gets in (audience, suppression, consent,
+re-enrolment, goal already met). Running and Paused flows take people in (a paused flow's
+participants wait); Draft and Stopped flows don't.
+"""
 
 from __future__ import annotations
 
+import datetime
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import add_days, cint, getdate, today, validate_email_address
+
+from marketing_flows.engine import enrolment, filters, hosts, segments
+from marketing_flows.engine.watch import LIVE_STATUSES
+
+CHUNK = enrolment.CHUNK
+# Fields that hold a person's email, best first, when the flow names no person field.
+EMAIL_FIELDS = ("email_id", "email", "contact_email", "raised_by", "email_address", "sender")
+STANDARD_EMAIL_FIELDS = ("owner", "modified_by")
+NAME_FIELDS = ("first_name", "last_name", "full_name")
+
+
+def _person() -> str:
+	return hosts.doctype_for("person") or "Contact"
+
+
+def _live_flows(trigger_type: str, **conditions: Any) -> list[str]:
+	return frappe.get_all(
+		"Marketing Flow",
+		filters={"status": ("in", LIVE_STATUSES), "trigger_type": trigger_type, **conditions},
+		pluck="name",
+		order_by="name asc",
+	)
+
+
+def _live_flow(name: str, trigger_type: str) -> Any | None:
+	"""The flow when it still takes people in through `trigger_type` (it may have changed since
+	the job was queued)."""
+	if not frappe.db.exists("Marketing Flow", name):
+		return None
+	flow = frappe.get_doc("Marketing Flow", name)
+	if flow.status not in LIVE_STATUSES or flow.trigger_type != trigger_type:
+		return None
+	return flow
+
+
+# --- Document Event, Web Form, Email Group (queued by watch.py after commit) ----------------
+
+
+def enrol_from_documents(entries: list[dict]) -> None:
+	"""Background job, one per transaction that changed watched documents. Each entry is
+	{flow, trigger_type, doctype, name, web_form, email_group}, deduplicated per (flow, doc)."""
+	# A web form submitted by a Guest queues this job as Guest; a trigger acts for the system.
+	frappe.set_user("Administrator")
+	flows: dict[str, Any] = {}
+	for entry in entries:
+		key = entry["flow"]
+		if key not in flows:
+			flows[key] = _live_flow(entry["flow"], entry["trigger_type"])
+		flow = flows[key]
+		if not flow:
+			continue
+		frappe.db.savepoint("marketing_flows_trigger")
+		try:
+			contact = _contact_for_entry(flow, entry)
+			if contact:
+				source = (
+					f"Email Group {entry['email_group']}"
+					if entry["trigger_type"] == "Email Group"
+					else f"{entry['doctype']} {entry['name']}"
+				)
+				enrolment.enroll(flow, [contact], source=source)
+		except Exception:
+			frappe.db.rollback(save_point="marketing_flows_trigger")
+			frappe.log_error(
+				title=f"Marketing Flows: trigger of {flow.name} failed for {entry['doctype']} {entry['name']}",
+				reference_doctype="Marketing Flow",
+				reference_name=flow.name,
+			)
+
+
+def _contact_for_entry(flow: Any, entry: dict) -> str | None:
+	"""The person the document proposes, if the flow's trigger still matches the document."""
+	doctype, name = entry["doctype"], entry["name"]
+	if entry["trigger_type"] == "Document Event":
+		if flow.trigger_doctype != doctype:
+			return None
+		conditions = filters.parse(flow.trigger_conditions, _("Trigger Conditions"))
+		fields = _person_fields(doctype, flow.trigger_person_field)
+		row = _row(doctype, name, fields, conditions)
+		return _find_contact(doctype, row, fields) if row else None
+	if entry["trigger_type"] == "Web Form":
+		if flow.trigger_web_form != entry["web_form"]:
+			return None
+		if frappe.db.get_value("Web Form", flow.trigger_web_form, "doc_type") != doctype:
+			return None
+		fields = _person_fields(doctype, None)
+		meta = frappe.get_meta(doctype)
+		names = [f for f in NAME_FIELDS if meta.has_field(f)]
+		row = _row(doctype, name, fields, [], extra=names)
+		if not row:
+			return None
+		return _find_contact(doctype, row, fields) or _contact_by_email(
+			_email_in(row, fields), create=True, names=row
+		)
+	if entry["trigger_type"] == "Email Group":
+		member = frappe.db.get_value(doctype, name, ["email_group", "email", "unsubscribed"], as_dict=True)
+		if not member or member.unsubscribed or member.email_group != flow.trigger_email_group:
+			return None
+		return _contact_by_email(member.email, create=True)
+	return None
+
+
+def _row(
+	doctype: str, name: str, fields: list[tuple], conditions: list, extra: list | None = None
+) -> dict | None:
+	"""The document's person fields, when it exists and matches `conditions` (one query)."""
+	columns = ["name"]
+	for field in fields:
+		columns.extend(c for c in field[1:] if c and c not in columns)
+	columns.extend(c for c in extra or [] if c not in columns)
+	rows = frappe.get_all(
+		doctype, filters=[[doctype, "name", "=", name], *conditions], fields=columns, limit=1
+	)
+	return rows[0] if rows else None
+
+
+def _person_fields(doctype: str, person_field: str | None) -> list[tuple]:
+	"""Where the person is on `doctype`: ("self",), ("link", field), ("dynamic", field,
+	doctype_field) or ("email", field), in the order to try. The flow's `trigger_person_field`
+	wins; else Links to the person doctype, Dynamic Links, then email fields."""
+	person = _person()
+	if doctype == person:
+		return [("self", "name")]
+	meta = frappe.get_meta(doctype)
+	if person_field:
+		df = meta.get_field(person_field)
+		if not df:
+			if person_field in STANDARD_EMAIL_FIELDS:
+				return [("email", person_field)]
+			frappe.throw(
+				_("Trigger: {0} has no field '{1}' to find the person in.").format(doctype, person_field)
+			)
+		if df.fieldtype == "Link" and df.options == person:
+			return [("link", df.fieldname)]
+		if df.fieldtype == "Dynamic Link":
+			return [("dynamic", df.fieldname, df.options)]
+		return [("email", df.fieldname)]
+	found: list[tuple] = [
+		("link", df.fieldname) for df in meta.get("fields", {"fieldtype": "Link", "options": person})
+	]
+	found += [
+		("dynamic", df.fieldname, df.options) for df in meta.get("fields", {"fieldtype": "Dynamic Link"})
+	]
+	emails = [f for f in EMAIL_FIELDS if meta.has_field(f)]
+	emails += [df.fieldname for df in meta.fields if df.options == "Email" and df.fieldname not in emails]
+	found += [("email", f) for f in emails]
+	return found
+
+
+def _find_contact(doctype: str, row: dict, fields: list[tuple]) -> str | None:
+	"""The first person found in the row's filled person fields."""
+	person = _person()
+	for field in fields:
+		kind, value = field[0], row.get(field[1])
+		if not value:
+			continue
+		if kind == "self":
+			return value
+		if kind == "link":
+			return value
+		if kind == "dynamic":
+			if row.get(field[2]) == person:
+				return value
+			continue
+		contact = _contact_by_email(value)
+		if contact:
+			return contact
+	return None
+
+
+def _email_in(row: dict, fields: list[tuple]) -> str | None:
+	for field in fields:
+		if field[0] == "email" and row.get(field[1]):
+			return row.get(field[1])
+	return None
+
+
+def _contact_by_email(value: str | None, create: bool = False, names: dict | None = None) -> str | None:
+	"""The Contact with this email; with `create`, a new one when there is none."""
+	email = _clean_email(value)
+	if not email:
+		return None
+	from frappe.contacts.doctype.contact.contact import get_contact_name
+
+	contact = get_contact_name(email)
+	if contact or not create:
+		return contact
+	return _create_contact(email, names or {})
+
+
+def _clean_email(value: str | None) -> str | None:
+	"""`Jane <jane@example.com>` or `jane@example.com` -> jane@example.com; None if invalid."""
+	valid = validate_email_address((value or "").strip())
+	return valid.split(",")[0].strip().lower() if valid else None
+
+
+def _create_contact(email: str, names: dict) -> str:
+	"""A Contact for someone who only left an email (web form, email group)."""
+	first, last = names.get("first_name"), names.get("last_name")
+	if not first and names.get("full_name"):
+		first, _sep, rest = names["full_name"].strip().partition(" ")
+		last = last or rest or None
+	contact = frappe.new_doc("Contact")
+	contact.first_name = first or email.split("@")[0]
+	contact.last_name = last
+	contact.append("email_ids", {"email_id": email, "is_primary": 1})
+	contact.insert(ignore_permissions=True)
+	return contact.name
+
+
+# --- Flow Goal ------------------------------------------------------------------------------
+
+
+def on_goal_met(flow_name: str, contacts: list[str]) -> dict[str, dict]:
+	"""Participants of `flow_name` met its goal: enrol them in every Running or Paused flow that
+	is triggered by that goal. Returns flow -> enrolment result."""
+	results: dict[str, dict] = {}
+	if not contacts:
+		return results
+	for name in _live_flows("Flow Goal", trigger_flow=flow_name):
+		flow = frappe.get_doc("Marketing Flow", name)
+		results[name] = enrolment.enroll(flow, contacts, source=f"Goal met in {flow_name}").as_dict()
+	return results
+
+
+# --- Segment --------------------------------------------------------------------------------
+
 
 def enrol_from_segments() -> None:
-	"""Scheduler (every 15 minutes): propose new members of trigger segments."""
+	"""Scheduler (every 15 minutes): propose new members of trigger segments, one job per flow
+	(on the long queue: a segment can be large)."""
+	for flow in _live_flows("Segment", trigger_segment=("is", "set")):
+		frappe.enqueue(
+			"marketing_flows.engine.triggers.enrol_segment_members",
+			queue="long",
+			timeout=3600,
+			job_id=f"marketing_flows:segment-trigger:{flow}",
+			deduplicate=True,
+			flow=flow,
+		)
+
+
+def enrol_segment_members(flow: str) -> int:
+	"""Background job: enrol the segment's members who never took part in the flow (anyone who
+	did was proposed before: re-proposing them every 15 minutes would re-enrol people who
+	finished). Commits per chunk; returns how many got in."""
+	doc = _live_flow(flow, "Segment")
+	if not doc or not doc.trigger_segment:
+		return 0
+	segment = frappe.get_doc("Marketing Segment", doc.trigger_segment)
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	known = set(frappe.qb.from_(p).select(p.contact).distinct().where(p.flow == flow).run(pluck=True))
+	new = [c for c in segments.contacts(segment) if c not in known]
+	return _enrol_in_chunks(doc, new, f"Marketing Segment {segment.name}")
+
+
+def _enrol_in_chunks(flow: Any, contacts: list[str], source: str) -> int:
+	enrolled = 0
+	for start in range(0, len(contacts), CHUNK):
+		status = frappe.db.get_value("Marketing Flow", flow.name, "status")
+		if status not in LIVE_STATUSES:
+			break  # stopped (or deleted) while we were enrolling
+		flow.status = status
+		enrolled += len(enrolment.enroll(flow, contacts[start : start + CHUNK], source=source).enrolled)
+		frappe.db.commit()
+	return enrolled
+
+
+# --- Date Field -----------------------------------------------------------------------------
 
 
 def enrol_from_date_fields() -> None:
-	"""Scheduler (daily): propose people whose date field (± offset) is today."""
+	"""Scheduler (daily): propose people whose date field (± offset) is today, one job per flow.
+	The day is fixed here so that a job that runs after midnight still uses its own day."""
+	day = today()
+	for flow in _live_flows("Date Field", trigger_date_field=("is", "set")):
+		frappe.enqueue(
+			"marketing_flows.engine.triggers.enrol_date_field_matches",
+			queue="long",
+			timeout=3600,
+			job_id=f"marketing_flows:date-trigger:{flow}",
+			deduplicate=True,
+			flow=flow,
+			day=day,
+		)
+
+
+def enrol_date_field_matches(flow: str, day: str | None = None) -> int:
+	"""Background job: enrol people whose `trigger_date_field` + `trigger_date_offset` days is
+	`day` (today), i.e. whose date is day - offset; offset -7 means a week before the date."""
+	doc = _live_flow(flow, "Date Field")
+	if not doc or not doc.trigger_date_field:
+		return 0
+	return _enrol_in_chunks(
+		doc,
+		people_with_date(
+			doc.trigger_date_field, add_days(getdate(day or today()), -cint(doc.trigger_date_offset))
+		),
+		f"Date Field {doc.trigger_date_field}",
+	)
+
+
+def people_with_date(fieldname: str, date: datetime.date | str) -> list[str]:
+	"""People whose Date or Datetime field falls on `date`: a range on the bare column, so an
+	index on it is used (no DATE(column) in the query)."""
+	person = _person()
+	df = frappe.get_meta(person).get_field(fieldname)
+	if not df or df.fieldtype not in ("Date", "Datetime"):
+		frappe.throw(_("Trigger: '{0}' is not a date field of {1}.").format(fieldname, person))
+	start = getdate(date)
+	end = start + datetime.timedelta(days=1)
+	if df.fieldtype == "Datetime":
+		start = datetime.datetime.combine(start, datetime.time.min)
+		end = datetime.datetime.combine(end, datetime.time.min)
+	t = frappe.qb.DocType(person)
+	column = t[fieldname]
+	return (
+		frappe.qb.from_(t)
+		.select(t.name)
+		.where((column >= start) & (column < end))
+		.orderby(t.name)
+		.run(pluck=True)
+	)

@@ -31,6 +31,14 @@ def validate_flow(flow: Any) -> None:
 	if flow.trigger_type == "Document Event" and flow.trigger_doctype:
 		what = _("Trigger Conditions")
 		filters.check_fields(flow.trigger_doctype, filters.parse(flow.trigger_conditions, what), what)
+	if flow.trigger_type == "Document Event" and flow.trigger_doctype and flow.trigger_person_field:
+		if flow.trigger_person_field != "owner" and not frappe.get_meta(flow.trigger_doctype).has_field(
+			flow.trigger_person_field
+		):
+			frappe.throw(
+				_("Trigger: {0} has no field '{1}'.").format(flow.trigger_doctype, flow.trigger_person_field),
+				title=_("Unknown Field"),
+			)
 	if flow.trigger_type == "Date Field" and flow.trigger_date_field:
 		df = frappe.get_meta(person).get_field(flow.trigger_date_field)
 		if not df or df.fieldtype not in ("Date", "Datetime"):

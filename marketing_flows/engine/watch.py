@@ -1,28 +1,265 @@
 """Which doctypes running flows watch, cached like Frappe's own Notification map, so that saving
 a document nobody watches costs nothing: the map lives in Redis with an in-process copy and
-is forgotten whenever a flow changes."""
+is forgotten whenever a flow changes.
+
+Every save of every document passes through the doc_events "*" hooks below. They only read the
+map (Redis once per request, then `frappe.local.cache`) and remember matches in `frappe.local`;
+no query runs in the request. After the transaction commits, one background job per transaction
+re-checks the matches and enrols (triggers.enrol_from_documents), as Frappe's webhooks do.
+
+The map: doctype -> {"triggers": [TriggerWatch, ...], "criteria": [...]}. Doctypes nobody
+watches are absent. "criteria" is filled by the success-criteria code (see
+`_add_criterion_watches`); it is empty until then.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import frappe
 
 CACHE_KEY = "marketing_flows:watched_doctypes"
 
+# Paused flows still enrol (their participants wait); Draft and Stopped flows watch nothing.
+LIVE_STATUSES = ("Running", "Paused")
+WATCHING_TRIGGERS = ("Document Event", "Web Form", "Email Group")
+EMAIL_GROUP_MEMBER = "Email Group Member"
+# frappe.local attribute holding this transaction's matches until commit (or rollback)
+PENDING_ATTR = "marketing_flows_pending_triggers"
+
+
+class TriggerWatch(TypedDict):
+	flow: str
+	trigger_type: str  # Document Event, Web Form, Email Group
+	insert: bool
+	update: bool
+	web_form: str | None
+	email_group: str | None
+
+
+# --- the cached map ----------------------------------------------------------------------
+
+
+def watched() -> dict[str, dict[str, list]]:
+	"""The whole map, from the in-process copy, else Redis, else built from the database."""
+	watch_map = frappe.cache.get_value(CACHE_KEY, _build)
+	if watch_map is None:
+		# a get_value of the key without generator earlier in this request kept the miss in
+		# frappe.local.cache (Frappe caches None there): build, and store for everyone
+		watch_map = _build()
+		frappe.cache.set_value(CACHE_KEY, watch_map)
+	return watch_map
+
+
+def watchers_of(doctype: str) -> dict[str, list] | None:
+	"""What watches `doctype` ({"triggers": [...], "criteria": [...]}), None when nothing does."""
+	return watched().get(doctype)
+
 
 def flows_changed() -> None:
-	"""Called when a flow is saved, run, paused, stopped or deleted: forget the cached map."""
+	"""Called when a flow is saved, run, paused, stopped or deleted: forget the cached map.
+
+	Forgotten now (this request sees its own change), again after commit (another process may
+	rebuild the map from the old rows before we commit) and after a rollback (this request may
+	have rebuilt it from rows that never got committed)."""
 	frappe.cache.delete_value(CACHE_KEY)
+	if getattr(frappe.local, "db", None):
+		frappe.db.after_commit.add(_forget)
+		frappe.db.after_rollback.add(_forget)
+
+
+def _forget() -> None:
+	frappe.cache.delete_value(CACHE_KEY)
+
+
+def _build() -> dict[str, dict[str, list]]:
+	watch_map: dict[str, dict[str, list]] = {}
+	_add_trigger_watches(watch_map)
+	_add_criterion_watches(watch_map)
+	return watch_map
+
+
+def _slot(watch_map: dict[str, dict[str, list]], doctype: str) -> dict[str, list]:
+	return watch_map.setdefault(doctype, {"triggers": [], "criteria": []})
+
+
+def _add_trigger_watches(watch_map: dict[str, dict[str, list]]) -> None:
+	flows = frappe.get_all(
+		"Marketing Flow",
+		filters={"status": ("in", LIVE_STATUSES), "trigger_type": ("in", WATCHING_TRIGGERS)},
+		fields=[
+			"name",
+			"trigger_type",
+			"trigger_doctype",
+			"trigger_event",
+			"trigger_web_form",
+			"trigger_email_group",
+		],
+		order_by="name asc",
+		ignore_ddl=True,  # the hook can run before the app's tables exist (install, restore)
+	)
+	forms = {f.trigger_web_form for f in flows if f.trigger_type == "Web Form" and f.trigger_web_form}
+	form_doctypes = (
+		dict(
+			frappe.get_all(
+				"Web Form", filters={"name": ("in", list(forms))}, fields=["name", "doc_type"], as_list=True
+			)
+		)
+		if forms
+		else {}
+	)
+	for f in flows:
+		watch: TriggerWatch = {
+			"flow": f.name,
+			"trigger_type": f.trigger_type,
+			"insert": True,
+			"update": False,
+			"web_form": None,
+			"email_group": None,
+		}
+		if f.trigger_type == "Document Event":
+			if not f.trigger_doctype:
+				continue
+			event = f.trigger_event or "Insert"
+			watch["insert"] = event in ("Insert", "Insert or Update")
+			watch["update"] = event in ("Update", "Insert or Update")
+			doctype = f.trigger_doctype
+		elif f.trigger_type == "Web Form":
+			doctype = form_doctypes.get(f.trigger_web_form)
+			if not doctype:
+				continue
+			watch["web_form"] = f.trigger_web_form
+		else:  # Email Group: a member is added to the group
+			if not f.trigger_email_group:
+				continue
+			watch["email_group"] = f.trigger_email_group
+			doctype = EMAIL_GROUP_MEMBER
+		_slot(watch_map, doctype)["triggers"].append(watch)
+
+
+def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
+	"""Extension point for success criteria: add, per doctype, what the criteria of running and
+	paused flows need to hear about (to `_slot(watch_map, doctype)["criteria"]`), and handle it
+	in `_criteria_event`. Nothing yet."""
+
+
+def _criteria_event(doc: Any, event: str, criteria: list) -> None:
+	"""Extension point for success criteria: `doc` of a doctype that criteria watch changed."""
+
+
+# --- doc_events "*" ------------------------------------------------------------------------
 
 
 def on_insert(doc: Any, method: str | None = None) -> None:
 	"""doc_events "*" after_insert."""
+	_on_event(doc, "insert")
 
 
 def on_update(doc: Any, method: str | None = None) -> None:
-	"""doc_events "*" on_update."""
+	"""doc_events "*" on_update. Frappe also runs on_update at the end of an insert (with
+	`flags.in_insert`); that save was reported by after_insert already."""
+	if doc.flags.in_insert:
+		return
+	_on_event(doc, "update")
 
 
 def on_trash(doc: Any, method: str | None = None) -> None:
-	"""doc_events "*" on_trash."""
+	"""doc_events "*" on_trash (no trigger fires on deletion; criteria may care)."""
+	_on_event(doc, "trash")
+
+
+def _on_event(doc: Any, event: str) -> None:
+	"""Runs for every save in the site: no query here, only the cached map and frappe.local."""
+	flags = frappe.flags
+	if flags.in_install or flags.in_migrate or flags.in_patch:
+		return  # data imports (flags.in_import) do count
+	watch_map = watched()
+	if doc.doctype == "Web Form" and event != "insert":
+		_web_form_changed(doc, watch_map)
+	watchers = watch_map.get(doc.doctype)
+	if not watchers:
+		return
+	for watch in watchers["triggers"]:
+		if _matches(watch, doc, event):
+			_propose(watch, doc)
+	if watchers["criteria"]:
+		_criteria_event(doc, event, watchers["criteria"])
+
+
+def _matches(watch: TriggerWatch, doc: Any, event: str) -> bool:
+	if event not in ("insert", "update") or not watch[event]:
+		return False
+	if watch["trigger_type"] == "Email Group":
+		return doc.get("email_group") == watch["email_group"]
+	if watch["trigger_type"] == "Web Form":
+		return _submitted_through(watch["web_form"])
+	return True
+
+
+def _submitted_through(web_form: str | None) -> bool:
+	"""Is this insert a submission of `web_form`? Frappe's web_form.accept sets
+	`frappe.flags.in_web_form` for the request; the form's name is in the request's form_dict
+	(`web_form` argument of accept). A direct Python call of accept has no form_dict: then any
+	web-form save of the form's doctype counts."""
+	if not frappe.flags.in_web_form:
+		return False
+	form_dict = getattr(frappe.local, "form_dict", None) or {}
+	submitted = form_dict.get("web_form")
+	return not submitted or submitted == web_form
+
+
+def _web_form_changed(doc: Any, watch_map: dict[str, dict[str, list]]) -> None:
+	"""A web form that a flow watches may have changed its doctype: rebuild the map."""
+	for watchers in watch_map.values():
+		if any(w["web_form"] == doc.name for w in watchers["triggers"]):
+			flows_changed()
+			return
+
+
+# --- collect during the request, enqueue after commit ---------------------------------------
+
+
+def pending() -> dict[tuple[str, str, str], dict]:
+	"""This transaction's proposals, (flow, doctype, name) -> entry; empty once flushed."""
+	state = getattr(frappe.local, PENDING_ATTR, None)
+	return state["entries"] if state and state["db"] is frappe.local.db else {}
+
+
+def _propose(watch: TriggerWatch, doc: Any) -> None:
+	state = getattr(frappe.local, PENDING_ATTR, None)
+	if not state or state["db"] is not frappe.local.db:
+		state = {"db": frappe.local.db, "entries": {}}
+		setattr(frappe.local, PENDING_ATTR, state)
+		frappe.db.after_commit.add(_flush)
+		frappe.db.after_rollback.add(_discard)
+	state["entries"][(watch["flow"], doc.doctype, doc.name)] = {
+		"flow": watch["flow"],
+		"trigger_type": watch["trigger_type"],
+		"doctype": doc.doctype,
+		"name": doc.name,
+		"web_form": watch["web_form"],
+		"email_group": watch["email_group"],
+	}
+
+
+def _discard() -> None:
+	"""Rolled back: the documents that matched are gone."""
+	if hasattr(frappe.local, PENDING_ATTR):
+		delattr(frappe.local, PENDING_ATTR)
+
+
+def _flush() -> None:
+	"""After commit: one job for everything this transaction proposed (the job sees the rows)."""
+	entries = list(pending().values())
+	_discard()
+	if not entries:
+		return
+	try:
+		frappe.enqueue(
+			"marketing_flows.engine.triggers.enrol_from_documents",
+			queue="default",
+			entries=entries,
+		)
+	except Exception:
+		# the transaction is committed already: never fail the user's save for this
+		frappe.log_error(title="Marketing Flows: could not queue trigger enrolment")

@@ -38,6 +38,11 @@ class MarketingFlow(Document):
 
 		watch.flows_changed()
 
+	def after_rename(self, old: str, new: str, merge: bool = False) -> None:
+		from marketing_flows.engine import watch
+
+		watch.flows_changed()
+
 	def on_trash(self) -> None:
 		if self.status == "Running":
 			frappe.throw(_("Stop the flow before deleting it."))
