@@ -1,30 +1,266 @@
-"""Success criteria: does a person meet a flow's goal? One query per criterion type.
+"""Success criteria: does a person meet a flow's goal? One batched query per criterion type.
 
-The full set of criterion types is built by the success-criteria issue; enrolment and the runner
-already ask through these functions, so nothing else changes when it lands.
+Record changes anywhere in the CRM (a rep in the desk, the API, an import, the flow itself)
+count the same: the criteria are queries on the data, asked before every step by the runner
+and, after a watched document changes, by a background job (see watch.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import now_datetime
+
+from marketing_flows.engine import filters, hosts, log
+
+# Criterion type -> the Marketing Flow Settings role whose doctype it looks at.
+ROLE_OF = {"Deal Created": "deal", "Appointment Created": "appointment", "Issue Created": "issue"}
+# Criteria that are events after enrolment (creation time counts) rather than states.
+TIMED = {"Deal Created", "Appointment Created", "Issue Created", "Added to Email Group", "Web Form Submitted"}
+CONVERTIBLE = ("Active", "Waiting", "Stalled", "Completed")  # completed participants still convert
+
+
+@dataclass
+class Person:
+	key: str  # participant name, or contact name at enrolment
+	contact: str
+	email: str | None
+	company: str | None
+	since: datetime | None  # enrolment time: timed criteria count only what came after
+
+
+def label(criterion: Any) -> str:
+	return criterion.get("label") or criterion.criterion_type
+
+
+def target_doctype(criterion: Any) -> str | None:
+	"""The doctype a criterion queries (None for those that are not about documents)."""
+	kind = criterion.criterion_type
+	if kind in ROLE_OF:
+		return hosts.doctype_for(ROLE_OF[kind])
+	if kind == "Person Updated":
+		return hosts.doctype_for("person") or "Contact"
+	if kind == "Added to Email Group":
+		return "Email Group Member"
+	if kind == "Web Form Submitted" and criterion.get("web_form"):
+		return frappe.get_cached_value("Web Form", criterion.web_form, "doc_type")
+	if kind == "Document Condition":
+		return criterion.get("reference_doctype")
+	return None
+
+
+def validate(flow: Any) -> list[str]:
+	"""Messages for criteria that can't be evaluated on this site."""
+	errors = []
+	for row in flow.get("success_criteria") or []:
+		what = f"Success criterion {row.idx} ({row.criterion_type})"
+		if row.criterion_type in ROLE_OF and not target_doctype(row):
+			errors.append(f"{what}: no {ROLE_OF[row.criterion_type]} doctype is set in Marketing Flow Settings.")
+			continue
+		if row.criterion_type == "Document Condition" and not row.reference_doctype:
+			errors.append(f"{what}: choose the Document Type.")
+			continue
+		if row.criterion_type == "Web Form Submitted" and not row.web_form:
+			errors.append(f"{what}: choose the Web Form.")
+			continue
+		doctype = target_doctype(row)
+		if doctype and row.conditions:
+			filters.check_fields(doctype, filters.parse(row.conditions, what), what)
+		if doctype and row.criterion_type not in ("Person Updated", "Added to Email Group"):
+			paths = hosts.link_paths(doctype)
+			scope = "company" if row.scope == "Company" else "person"
+			if not paths[scope] and not (scope == "person" and paths["email"]):
+				errors.append(f"{what}: {doctype} has no field linking to a {scope}.")
+	return errors
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+
+def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
+	"""Keys of `people` that meet one criterion."""
+	if not people:
+		return set()
+	kind = criterion.criterion_type
+	conds = filters.parse(criterion.conditions, label(criterion))
+	if kind == "Person Updated":
+		person = hosts.doctype_for("person") or "Contact"
+		matching = set(
+			frappe.get_all(person, filters=[[person, "name", "in", [p.contact for p in people]], *conds], pluck="name")
+		)
+		return {p.key for p in people if p.contact in matching}
+	if kind == "Link Clicked":
+		where = {"flow": flow.name, "event": "Clicked", "participant": ("in", [p.key for p in people])}
+		if criterion.get("url_pattern"):
+			where["url"] = ("like", f"%{criterion.url_pattern}%")
+		return set(frappe.get_all("Marketing Flow Log", filters=where, pluck="participant", distinct=True))
+	if kind == "Added to Email Group":
+		by_email = _index(people, "email")
+		where = {"email": ("in", list(by_email)), "unsubscribed": 0}
+		if criterion.get("email_group"):
+			where["email_group"] = criterion.email_group
+		rows = frappe.get_all("Email Group Member", filters=[*_as_list(where), *conds], fields=["email", "creation"]) if by_email else []
+		return {p.key for r in rows for p in by_email.get(r.email.lower(), []) if _after(r.creation, p)}
+	doctype = target_doctype(criterion)
+	if not doctype:
+		return set()
+	timed = kind in TIMED
+	if criterion.get("scope") == "Company":
+		return _linked(doctype, "company", _index(people, "company"), conds, timed)
+	return _linked(doctype, "person", _index(people, "contact"), conds, timed) | _linked(
+		doctype, "email", _index(people, "email"), conds, timed
+	)
+
+
+def _as_list(where: dict) -> list:
+	return [[k, *v] if isinstance(v, tuple) else [k, "=", v] for k, v in where.items()]
+
+
+def _index(people: list[Person], attr: str) -> dict[str, list[Person]]:
+	found: dict[str, list[Person]] = {}
+	for p in people:
+		value = getattr(p, attr)
+		if value:
+			found.setdefault(value.lower() if attr == "email" else value, []).append(p)
+	return found
+
+
+def _after(created: datetime, person: Person) -> bool:
+	return person.since is None or created >= person.since
+
+
+def _linked(doctype: str, kind: str, by_value: dict[str, list[Person]], conds: list, timed: bool) -> set[str]:
+	"""Keys of people named (as `kind`: person, email or company) by a document of `doctype`
+	that matches `conds`, created after their enrolment when `timed`."""
+	if not by_value:
+		return set()
+	target = (hosts.doctype_for("person") or "Contact") if kind == "person" else hosts.doctype_for("company")
+	met: set[str] = set()
+	for path in hosts.link_paths(doctype)[kind]:
+		table = path.child or doctype
+		where = [[table, path.field, "in", list(by_value)], *conds]
+		if path.type_field:
+			where.append([table, path.type_field, "=", target])
+		rows = frappe.get_all(
+			doctype,
+			filters=where,
+			fields=[f"`tab{table}`.`{path.field}` as matched", f"`tab{doctype}`.`creation` as created"],
+		)
+		for row in rows:
+			for person in by_value.get(row.matched.lower() if kind == "email" else row.matched, []):
+				if not timed or _after(row.created, person):
+					met.add(person.key)
+	return met
+
+
+def _evaluate(flow: Any, people: list[Person], include_clicks: bool) -> dict[str, str]:
+	"""key -> label of what was met, applying the flow's Any / All logic."""
+	criteria = [c for c in flow.get("success_criteria") or [] if include_clicks or c.criterion_type != "Link Clicked"]
+	if not criteria or not people:
+		return {}
+	if (flow.success_logic or "Any") == "All":
+		keys = {p.key for p in people}
+		for criterion in criteria:
+			keys &= _met(flow, criterion, [p for p in people if p.key in keys])
+		return {k: _("All criteria") for k in keys}
+	found: dict[str, str] = {}
+	for criterion in criteria:
+		remaining = [p for p in people if p.key not in found]
+		for key in _met(flow, criterion, remaining):
+			found[key] = label(criterion)
+	return found
 
 
 def already_successful(flow: Any, contacts: list[str]) -> set[str]:
-	"""Contacts that meet the flow's criteria already (not enrolled: HubSpot goal rule)."""
+	"""Contacts that meet the flow's criteria already: not enrolled (HubSpot's goal rule)."""
 	if not contacts or not flow.get("success_criteria"):
 		return set()
-	return set()
+	person = hosts.doctype_for("person") or "Contact"
+	rows = frappe.get_all(person, filters={"name": ("in", contacts)}, fields=["name", "email_id"])
+	companies = hosts.companies_of(contacts)
+	people = [Person(r.name, r.name, r.email_id, companies.get(r.name), None) for r in rows]
+	return set(_evaluate(flow, people, include_clicks=False))
 
 
 def newly_successful(flow: Any, participants: list) -> dict[str, str]:
 	"""participant -> label of the criterion met, for those not yet marked successful."""
-	return {}
+	people = [
+		Person(p.name, p.contact, p.email, p.company, p.enrolled_on)
+		for p in participants
+		if not p.get("succeeded")
+	]
+	return _evaluate(flow, people, include_clicks=True)
 
 
-def mark_successful(flow: Any, participant: Any, criterion: str, now: Any) -> dict:
+def mark_successful(flow: Any, participant: Any, criterion: str, now: datetime) -> dict:
 	"""Mark a participant successful (before its next action); returns the values written."""
-	import frappe
-
-	values = {"succeeded": 1, "succeeded_on": now, "success_criterion": criterion}
+	values = {"succeeded": 1, "succeeded_on": now, "success_criterion": criterion[:140]}
 	frappe.db.set_value("Marketing Flow Participant", participant.name, values, update_modified=False)
+	log.write(flow.name, participant.name, participant.contact, participant.current_step, "Goal Met", criterion)
 	return values
+
+
+def after_success(flow: Any, contacts: list[str]) -> None:
+	"""What follows a goal: the success flow, and flows triggered by this flow's goal."""
+	if not contacts:
+		return
+	from marketing_flows.engine import enrolment, triggers
+
+	if flow.success_flow:
+		target = frappe.get_doc("Marketing Flow", flow.success_flow)
+		if target.status in ("Running", "Paused", "Draft"):
+			enrolment.enroll(target, contacts, source=f"Goal of {flow.name}")
+	triggers.on_goal_met(flow.name, contacts)
+
+
+def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], companies: list[str]) -> int:
+	"""Background job after watched documents changed: participants of `flows` that these
+	documents name are evaluated; the successful are marked, and stop or go on per on_success."""
+	from marketing_flows.engine import runner
+
+	now = now_datetime()
+	conditions = []
+	if persons:
+		conditions.append(["contact", "in", persons])
+	if emails:
+		conditions.append(["email", "in", emails])
+	if companies:
+		conditions.append(["company", "in", companies])
+	if not conditions:
+		return 0
+	total = 0
+	for flow_name in flows:
+		flow = frappe.get_doc("Marketing Flow", flow_name)
+		if flow.status not in ("Running", "Paused") or not flow.success_criteria:
+			continue
+		participants = frappe.get_all(
+			"Marketing Flow Participant",
+			filters={"flow": flow_name, "succeeded": 0, "status": ("in", CONVERTIBLE)},
+			or_filters=conditions,
+			fields=["*"],
+		)
+		met = newly_successful(flow, participants)
+		for p in participants:
+			if p.name in met:
+				mark_successful(flow, p, met[p.name], now)
+				if (flow.on_success or "Stop") == "Stop" and p.status != "Completed":
+					runner.end_participants(flow.name, [p.name], "Exited", "Goal met")
+		after_success(flow, [p.contact for p in participants if p.name in met])
+		total += len(met)
+	return total
+
+
+def reset_figures(flow: str) -> None:
+	"""All criteria removed: nobody counts as successful any more (as HubSpot does)."""
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	(
+		frappe.qb.update(p)
+		.set(p.succeeded, 0)
+		.set(p.succeeded_on, None)
+		.set(p.success_criterion, None)
+		.where(p.flow == flow)
+	).run()

@@ -3,6 +3,8 @@ Person, Company, Deal, Issue, Appointment and Activity. Everything else asks her
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import frappe
 
 # Role -> candidate doctypes, best first. A dedicated app (CRM, Helpdesk) wins over ERPNext's
@@ -89,4 +91,67 @@ def companies_of(contacts: list[str]) -> dict[str, str]:
 			.run()
 		):
 			found[parent] = name
+	return found
+
+
+# --- how any document points at a person or a company ---------------------------------------
+
+EMAIL_FIELDS = ("email_id", "email", "contact_email", "raised_by", "email_address", "customer_email")
+
+
+class LinkPath(NamedTuple):
+	"""A field that names a person, an email or a company, on the document or on a child row."""
+
+	child: str | None  # child doctype, None for a field of the document itself
+	table_field: str | None  # the document's table field holding those rows
+	field: str
+	type_field: str | None  # for a Dynamic Link: the field holding the linked doctype
+
+
+def link_paths(doctype: str) -> dict[str, list[LinkPath]]:
+	"""Where documents of `doctype` name a person, an email or a company, read from the meta
+	(no query once the meta is cached)."""
+	person = doctype_for("person") or "Contact"
+	company = doctype_for("company")
+	paths: dict[str, list[LinkPath]] = {"person": [], "email": [], "company": []}
+
+	def scan(meta: Any, child: str | None, table_field: str | None) -> None:
+		for df in meta.fields:
+			here = (child, table_field, df.fieldname)
+			if df.fieldtype == "Link" and df.options == person:
+				paths["person"].append(LinkPath(*here, None))
+			elif df.fieldtype == "Link" and company and df.options == company:
+				paths["company"].append(LinkPath(*here, None))
+			elif df.fieldtype == "Dynamic Link":
+				paths["person"].append(LinkPath(*here, df.options))
+				if company:
+					paths["company"].append(LinkPath(*here, df.options))
+			elif df.fieldtype == "Data" and (df.options == "Email" or df.fieldname in EMAIL_FIELDS):
+				paths["email"].append(LinkPath(*here, None))
+			elif df.fieldtype in ("Table", "Table MultiSelect") and child is None:
+				scan(frappe.get_meta(df.options), df.options, df.fieldname)
+
+	scan(frappe.get_meta(doctype), None, None)
+	return paths
+
+
+def refs_of(doc: Any) -> dict[str, set[str]]:
+	"""The people, emails and companies an in-memory document names (no query): whom a change
+	of this document can make successful."""
+	person = doctype_for("person") or "Contact"
+	company = doctype_for("company")
+	found: dict[str, set[str]] = {"person": set(), "email": set(), "company": set()}
+	if doc.doctype == person:
+		found["person"].add(doc.name)
+		if doc.get("email_id"):
+			found["email"].add(doc.email_id.lower())
+	for kind, paths in link_paths(doc.doctype).items():
+		target = person if kind == "person" else company
+		for path in paths:
+			rows = doc.get(path.table_field) if path.table_field else [doc]
+			for row in rows or []:
+				value = row.get(path.field)
+				if not value or (path.type_field and row.get(path.type_field) != target):
+					continue
+				found[kind].add(value.lower() if kind == "email" else value)
 	return found

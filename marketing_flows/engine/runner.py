@@ -142,17 +142,18 @@ class Batch:
 			c.name: c
 			for c in frappe.get_all(person, filters={"name": ("in", [p.contact for p in participants])}, fields=["*"])
 		}
-		blocked = self.recheck(participants, contacts)
+		# Goals first: a participant who met the goal is marked before anything else happens.
 		succeeded = criteria.newly_successful(self.flow, participants)
+		blocked = self.recheck(participants, contacts)
 		for p in participants:
-			if p.name in blocked:
-				self.end(p, "Exited", blocked[p.name])
-				continue
 			if p.name in succeeded:
 				p.update(criteria.mark_successful(self.flow, p, succeeded[p.name], self.now))
 				if (self.flow.on_success or "Stop") == "Stop":
 					self.end(p, "Exited", "Goal met")
 					continue
+			if p.name in blocked:
+				self.end(p, "Exited", blocked[p.name])
+				continue
 			contact = contacts.get(p.contact)
 			if contact is None:
 				self.end(p, "Exited", "Contact deleted")
@@ -160,6 +161,7 @@ class Batch:
 			self.advance(p, contact)
 		self.mailer.flush()
 		log.write_many(self.logs)
+		criteria.after_success(self.flow, [p.contact for p in participants if p.name in succeeded])
 
 	def recheck(self, participants: list, contacts: dict) -> dict[str, str]:
 		"""participant -> why it may not go on (filters, unsubscribed, consent, suppression)."""

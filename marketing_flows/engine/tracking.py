@@ -24,7 +24,7 @@ from marketing_flows.engine import log
 
 API = "/api/method/marketing_flows.api.tracking."
 SIGNATURE_LENGTH = 32  # hex characters of HMAC-SHA256: 128 bits, short enough for many links
-URL_LENGTH = 140  # Marketing Flow Log.url is a Data field
+URL_LENGTH = 1000  # Marketing Flow Log.url is a Data field of length 1000
 PARTICIPANT = "Marketing Flow Participant"
 
 # an <a> or <area> tag up to and including `href=`, then the value in "", '' or bare
@@ -211,7 +211,7 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 	entries = []
 	if not _logged(participant, "Opened", step_id):
 		entries.append(log.entry(row.flow, participant, row.contact, step_id, "Opened"))
-	# the log's `url` is a Data field (140): the full URL goes in the message when longer
+	# the log's `url` holds 1000 characters: the full URL goes in the message when longer
 	short = url[:URL_LENGTH]
 	new = not _logged(participant, "Clicked", step_id, short)
 	if new:
@@ -221,6 +221,15 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 		log.write_many(entries)
 	if row.last_sent_status != "Clicked" and _is_last_sent(row, step_id):
 		_set_status(participant, "Clicked")
+	if new:  # a Link Clicked goal may now be met, even after the flow was completed
+		frappe.enqueue(
+			"marketing_flows.engine.criteria.evaluate_changes",
+			flows=[row.flow],
+			persons=[row.contact],
+			emails=[],
+			companies=[],
+			enqueue_after_commit=True,
+		)
 	return new
 
 

@@ -56,9 +56,10 @@ def validate_flow(flow: Any) -> None:
 			frappe.throw(_("Sending window: 'From' must be before 'To'."))
 		if not any(flow.get(f"send_on_{d}") for d in window.WEEKDAYS):
 			frappe.throw(_("Sending window: choose at least one weekday."))
-	for row in flow.success_criteria:
-		what = _("Success criterion row {0}").format(row.idx)
-		filters.parse(row.conditions, what)
+	from marketing_flows.engine import criteria
+
+	if errors := criteria.validate(flow):
+		frappe.throw("<br>".join(html.escape(e, quote=False) for e in errors), title=_("Invalid success criteria"))
 	if flow.steps:
 		errors = flow_errors(flow)
 		if errors:

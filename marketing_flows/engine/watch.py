@@ -138,13 +138,71 @@ def _add_trigger_watches(watch_map: dict[str, dict[str, list]]) -> None:
 
 
 def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
-	"""Extension point for success criteria: add, per doctype, what the criteria of running and
-	paused flows need to hear about (to `_slot(watch_map, doctype)["criteria"]`), and handle it
-	in `_criteria_event`. Nothing yet."""
+	"""Per doctype, the live flows whose success criteria look at it (Person Updated watches the
+	person doctype, Deal Created the deal doctype, and so on)."""
+	from marketing_flows.engine import criteria
+
+	flows = frappe.get_all("Marketing Flow", filters={"status": ("in", LIVE_STATUSES)}, pluck="name")
+	if not flows:
+		return
+	rows = frappe.get_all(
+		"Marketing Flow Success Criterion",
+		filters={"parenttype": "Marketing Flow", "parent": ("in", flows)},
+		fields=["parent", "criterion_type", "web_form", "reference_doctype", "scope", "email_group"],
+	)
+	for row in rows:
+		doctype = criteria.target_doctype(row)
+		if doctype:
+			slot = _slot(watch_map, doctype)["criteria"]
+			if row.parent not in slot:
+				slot.append(row.parent)
 
 
-def _criteria_event(doc: Any, event: str, criteria: list) -> None:
-	"""Extension point for success criteria: `doc` of a doctype that criteria watch changed."""
+CRITERIA_ATTR = "marketing_flows_pending_criteria"
+
+
+def _criteria_event(doc: Any, event: str, flows: list) -> None:
+	"""A document that live criteria look at was saved: remember whom it names (read from the
+	document in memory, no query) and evaluate them in one job after commit."""
+	if event == "trash":
+		return
+	from marketing_flows.engine import hosts
+
+	refs = hosts.refs_of(doc)
+	if not any(refs.values()):
+		return
+	state = getattr(frappe.local, CRITERIA_ATTR, None)
+	if not state or state["db"] is not frappe.local.db:
+		state = {"db": frappe.local.db, "flows": set(), "person": set(), "email": set(), "company": set()}
+		setattr(frappe.local, CRITERIA_ATTR, state)
+		frappe.db.after_commit.add(_flush_criteria)
+		frappe.db.after_rollback.add(_discard_criteria)
+	state["flows"].update(flows)
+	for kind, values in refs.items():
+		state[kind].update(values)
+
+
+def _discard_criteria() -> None:
+	if hasattr(frappe.local, CRITERIA_ATTR):
+		delattr(frappe.local, CRITERIA_ATTR)
+
+
+def _flush_criteria() -> None:
+	state = getattr(frappe.local, CRITERIA_ATTR, None)
+	_discard_criteria()
+	if not state:
+		return
+	try:
+		frappe.enqueue(
+			"marketing_flows.engine.criteria.evaluate_changes",
+			queue="default",
+			flows=sorted(state["flows"]),
+			persons=sorted(state["person"]),
+			emails=sorted(state["email"]),
+			companies=sorted(state["company"]),
+		)
+	except Exception:
+		frappe.log_error(title="Marketing Flows: could not queue goal evaluation")
 
 
 # --- doc_events "*" ------------------------------------------------------------------------
@@ -164,7 +222,7 @@ def on_update(doc: Any, method: str | None = None) -> None:
 
 
 def on_trash(doc: Any, method: str | None = None) -> None:
-	"""doc_events "*" on_trash (no trigger fires on deletion; criteria may care)."""
+	"""doc_events "*" on_trash: a deletion neither enrols nor meets a goal (history stays)."""
 	_on_event(doc, "trash")
 
 

@@ -34,9 +34,12 @@ class MarketingFlow(Document):
 			frappe.throw(_("Pause the flow before editing its steps."), title=_("Flow is running"))
 
 	def on_update(self) -> None:
-		from marketing_flows.engine import watch
+		from marketing_flows.engine import criteria, watch
 
 		watch.flows_changed()
+		before = self.get_doc_before_save()
+		if before and before.success_criteria and not self.success_criteria:
+			criteria.reset_figures(self.name)  # no goal, no successes (as HubSpot does)
 
 	def after_rename(self, old: str, new: str, merge: bool = False) -> None:
 		from marketing_flows.engine import watch

@@ -1,0 +1,760 @@
+#!/usr/bin/env python
+"""Benchmark of the marketing_flows engine: enrolment, Send Email / Wait / Condition steps in
+real workers, the scheduler tick, and worker memory. A script run on purpose, not a test.
+
+Run it inside the bench's Python, from the bench's `sites` folder (Frappe logs to ../logs):
+
+    cd /home/frappe/frappe-bench/sites && runuser -u frappe -- env HOME=/home/frappe \
+        /home/frappe/frappe-bench/env/bin/python /work/main/benchmarks/bench_engine.py \
+        --site mf-bench.localhost --sizes 1000,10000 --workers 1,2
+
+Use a site of its own (it creates and deletes 100k-row data sets). See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+BENCH_DIR = Path(os.environ.get("MF_BENCH_DIR", "/home/frappe/frappe-bench"))
+BENCH_CLI = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
+RESULTS = Path(__file__).resolve().parent / "results"
+PREFIX = "MFB-"  # names of the benchmark's contacts
+FLOW_PREFIX = "MFBench"  # flow_name / content_name of the benchmark's flows and content
+SENDER = "MF Bench Sender"
+PHASE2_MAX = 10**9  # --phase2-max: above this size, skip the phases after the wait
+
+import frappe  # noqa: E402  (after sys.path is the bench's)
+from frappe.utils import now_datetime  # noqa: E402
+
+TARGETS = {
+	"enrol_per_s": 100_000 / 60,
+	"email_per_s_per_worker": 150,
+	"steps_per_s_per_worker": 500,
+	"scaling_2_workers": 1.8,
+	"tick_ratio_max": 1.5,
+	"rss_mb_max": 300,
+}
+
+
+def say(*args) -> None:
+	print(time.strftime("%H:%M:%S"), *args, flush=True)
+
+
+# -- setup and cleanup ----------------------------------------------------------------------
+
+
+def cleanup(contacts: bool = True) -> None:
+	"""Remove everything the benchmark created (flows, participants, logs, Email Queue rows,
+	content, and, with `contacts`, the contacts)."""
+	flows = frappe.db.sql_list("SELECT name FROM `tabMarketing Flow` WHERE flow_name LIKE %s", (FLOW_PREFIX + "%",))
+	for flow in flows:
+		frappe.db.sql(
+			"""DELETE r FROM `tabEmail Queue Recipient` r JOIN `tabEmail Queue` q ON q.name = r.parent
+			JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
+			WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s""",
+			flow,
+		)
+		frappe.db.sql(
+			"""DELETE q FROM `tabEmail Queue` q JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
+			WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s""",
+			flow,
+		)
+		frappe.db.sql("DELETE FROM `tabMarketing Flow Log` WHERE flow = %s", flow)
+		frappe.db.sql("DELETE FROM `tabMarketing Flow Participant` WHERE flow = %s", flow)
+		frappe.db.sql("DELETE FROM `tabMarketing Flow Step` WHERE parent = %s", flow)
+		frappe.db.sql("DELETE FROM `tabMarketing Flow Success Criterion` WHERE parent = %s", flow)
+		frappe.db.sql("DELETE FROM `tabMarketing Flow` WHERE name = %s", flow)
+		frappe.db.commit()
+	frappe.db.sql("DELETE FROM `tabMarketing Flow Content` WHERE content_name LIKE %s", (FLOW_PREFIX + "%",))
+	if contacts:
+		frappe.db.sql("DELETE FROM `tabContact Email` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",))
+		frappe.db.sql("DELETE FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",))
+	frappe.db.commit()
+	if flows:
+		say(f"cleanup: removed {len(flows)} benchmark flow(s){' and the contacts' if contacts else ''}")
+
+
+def ensure_contacts(n: int) -> list[str]:
+	"""Contacts MFB-0000001 ... with one primary email each, bulk-inserted (no controllers)."""
+	have = frappe.db.count("Contact", {"name": ("like", PREFIX + "%")})
+	names = [f"{PREFIX}{i:07d}" for i in range(1, n + 1)]
+	if have >= n:
+		return names
+	existing = set(frappe.db.sql_list("SELECT name FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",)))
+	todo = [c for c in names if c not in existing]
+	started = time.perf_counter()
+	now = now_datetime()
+	contact_rows, email_rows = [], []
+	for name in todo:
+		first = f"Bench{name[len(PREFIX):]}"
+		email = f"{name.lower()}@bench.example.com"
+		contact_rows.append((name, first, "Tester", f"{first} Tester", email, "Passive", 0, 0, now, now, "Administrator", "Administrator"))
+		email_rows.append((frappe.generate_hash(length=10), name, "Contact", "email_ids", 1, email, 1, now, now, "Administrator", "Administrator"))
+	frappe.db.bulk_insert(
+		"Contact",
+		("name", "first_name", "last_name", "full_name", "email_id", "status", "unsubscribed", "docstatus",
+		 "creation", "modified", "owner", "modified_by"),
+		contact_rows,
+		chunk_size=5000,
+	)
+	frappe.db.bulk_insert(
+		"Contact Email",
+		("name", "parent", "parenttype", "parentfield", "idx", "email_id", "is_primary", "creation", "modified", "owner", "modified_by"),
+		email_rows,
+		chunk_size=5000,
+	)
+	frappe.db.commit()
+	say(f"contacts: inserted {len(todo)} in {time.perf_counter() - started:.1f}s")
+	return names
+
+
+def ensure_sender() -> str:
+	"""An outgoing Email Account pointing nowhere: the benchmark measures queuing, not SMTP. The
+	site's Email Queue is suspended so that no flush tries to deliver the rows."""
+	values = {
+		"email_id": "bench-flows@example.com", "enable_outgoing": 1, "default_outgoing": 0,
+		"smtp_server": "127.0.0.1", "smtp_port": 2, "use_tls": 0, "use_ssl_for_outgoing": 0, "use_imap": 0,
+		"enable_incoming": 0, "no_smtp_authentication": 1, "login_id_is_different": 0,
+	}
+	if not frappe.db.exists("Email Account", SENDER):
+		account = frappe.get_doc({"doctype": "Email Account", "email_account_name": SENDER, **values})
+		account.flags.ignore_validate = True
+		account.flags.ignore_mandatory = True
+		account.insert(ignore_permissions=True)
+	frappe.db.set_default("suspend_email_queue", 1)
+	frappe.db.commit()
+	return SENDER
+
+
+BODY = """<p>Hello {{ contact.first_name }},</p>
+<p>Our spring offer for {{ contact.full_name }}: <a href="https://example.com/offer?c=1">see the offer</a>
+and <a href="https://example.com/blog">read the blog</a>.</p>
+<p>Kind regards,<br>The team of {{ flow.flow_name }}</p>"""
+
+
+def make_content(label: str) -> str:
+	doc = frappe.get_doc(
+		{
+			"doctype": "Marketing Flow Content",
+			"content_name": f"{FLOW_PREFIX} {label} {frappe.generate_hash(length=6)}",
+			"channel": "Email",
+			"sender": SENDER,
+			"subject": "Hi {{ contact.first_name }}, " + label,
+			"body": BODY,
+		}
+	)
+	doc.insert(ignore_permissions=True)
+	return doc.name
+
+
+def email_steps() -> list[dict]:
+	return [
+		{"step_id": "mail1", "step_type": "Send Email", "content": make_content("first"), "next_step": "wait"},
+		{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "mail2"},
+		{"step_id": "mail2", "step_type": "Send Email", "content": make_content("second"), "next_step": "end"},
+		{"step_id": "end", "step_type": "End"},
+	]
+
+
+def condition_steps() -> list[dict]:
+	return [
+		{"step_id": "cond", "step_type": "Condition", "condition_type": "Field",
+		 "condition_filters": json.dumps([["Contact", "first_name", "like", "Bench%"]]),
+		 "yes_step": "wait_yes", "no_step": "wait_no"},
+		{"step_id": "wait_yes", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "end"},
+		{"step_id": "wait_no", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "end"},
+		{"step_id": "end", "step_type": "End"},
+	]
+
+
+def make_flow(kind: str, n: int, workers: int) -> str:
+	"""A Draft flow (so enrolment enqueues nothing); the benchmark sets it Running itself."""
+	steps = email_steps() if kind == "email" else condition_steps()
+	doc = frappe.get_doc(
+		{"doctype": "Marketing Flow", "flow_name": f"{FLOW_PREFIX} {kind} {n} w{workers} {frappe.generate_hash(length=6)}",
+		 "trigger_type": "Manual", "steps": steps}
+	)
+	doc.insert(ignore_permissions=True)
+	frappe.db.commit()
+	return doc.name
+
+
+def set_running(flow: str, running: bool = True) -> None:
+	frappe.db.set_value("Marketing Flow", flow, "status", "Running" if running else "Paused", update_modified=False)
+	frappe.db.commit()
+
+
+def pause_other_flows(keep: str | None) -> None:
+	"""Only one benchmark flow runs at a time (the tick and the runner look at every running flow)."""
+	frappe.db.sql(
+		"UPDATE `tabMarketing Flow` SET status = 'Paused' WHERE flow_name LIKE %s AND status = 'Running' AND name != %s",
+		(FLOW_PREFIX + "%", keep or ""),
+	)
+	frappe.db.commit()
+
+
+# -- measurements ---------------------------------------------------------------------------
+
+
+def measure_enrolment(flow: str, contacts: list[str]) -> dict:
+	from marketing_flows.engine import enrolment
+
+	doc = frappe.get_doc("Marketing Flow", flow)
+	started = time.perf_counter()
+	result = enrolment.enroll(doc, contacts, source="Manual")
+	frappe.db.commit()
+	seconds = time.perf_counter() - started
+	if len(result.enrolled) != len(contacts):
+		raise SystemExit(f"enrolment: only {len(result.enrolled)} of {len(contacts)} enrolled: {list(result.not_enrolled.items())[:3]}")
+	return {"n": len(contacts), "seconds": round(seconds, 3), "per_s": round(len(contacts) / seconds, 1)}
+
+
+def counts(flow: str) -> dict[tuple[str, str], int]:
+	frappe.db.rollback()  # a fresh snapshot: see what the workers committed
+	rows = frappe.db.sql(
+		"SELECT status, current_step, COUNT(*) FROM `tabMarketing Flow Participant` WHERE flow = %s GROUP BY status, current_step",
+		flow,
+	)
+	return {(s, c): n for s, c, n in rows}
+
+
+class RssSampler(threading.Thread):
+	"""Peak RSS (MB) of the given processes and their children (RQ's work horses), every 0.1 s."""
+
+	def __init__(self, pids: list[int]) -> None:
+		super().__init__(daemon=True)
+		self.pids = pids
+		self.peak_process_mb = 0.0  # the largest single process (worker or work horse)
+		self.peak_tree_mb = 0.0  # the largest worker + its children together
+		self.stop_event = threading.Event()
+
+	def run(self) -> None:
+		import psutil
+
+		while not self.stop_event.is_set():
+			for pid in self.pids:
+				try:
+					proc = psutil.Process(pid)
+					tree = [proc, *proc.children(recursive=True)]
+					rss = []
+					for p in tree:
+						try:
+							rss.append(p.memory_info().rss / 2**20)
+						except psutil.Error:
+							pass
+				except psutil.Error:
+					continue
+				if rss:
+					self.peak_process_mb = max(self.peak_process_mb, max(rss))
+					self.peak_tree_mb = max(self.peak_tree_mb, sum(rss))
+			self.stop_event.wait(0.1)
+
+	def stop(self) -> None:
+		self.stop_event.set()
+		self.join()
+
+
+def worker_env() -> dict:
+	# Frappe's execute_job treats CI=... as test mode (then it never sends SMTP): no CI here.
+	return {k: v for k, v in os.environ.items() if k != "CI"}
+
+
+def spawn_workers(count: int, mode: str, flow: str, site: str) -> list[subprocess.Popen]:
+	logs = open(BENCH_DIR / "logs" / "bench-engine-workers.log", "ab")
+	procs = []
+	for _ in range(count):
+		if mode == "rq":
+			cmd = [BENCH_CLI, "worker", "--queue", "short,default,long", "--burst"]
+			cwd = BENCH_DIR
+		else:  # direct: the same job function, in a process of its own, without RQ
+			cmd = [sys.executable, __file__, "--site", site, "--run-job", flow]
+			cwd = BENCH_DIR / "sites"
+		procs.append(subprocess.Popen(cmd, cwd=cwd, stdout=logs, stderr=logs, env=worker_env()))
+	SPAWNED.extend(procs)
+	return procs
+
+
+SPAWNED: list[subprocess.Popen] = []
+
+
+def stop_spawned() -> None:
+	"""On an interrupted run: end the worker processes this script started (only those)."""
+	for p in SPAWNED:
+		if p.poll() is None:
+			p.terminate()
+	for p in SPAWNED:
+		try:
+			p.wait(timeout=10)
+		except subprocess.TimeoutExpired:
+			p.kill()
+
+
+def our_rq_workers(pids: list[int]) -> set[str]:
+	try:
+		from frappe.utils.background_jobs import get_redis_conn
+		from rq import Worker
+
+		import psutil
+
+		tree = set(pids)
+		for pid in pids:
+			try:
+				tree.update(c.pid for c in psutil.Process(pid).children(recursive=True))
+			except psutil.Error:
+				pass
+		return {w.name for w in Worker.all(connection=get_redis_conn()) if w.pid in tree}
+	except Exception:
+		return set()
+
+
+def job_workers(flow: str, slots: int) -> list[str | None]:
+	from frappe.utils.background_jobs import get_redis_conn
+	from rq.job import Job
+
+	from marketing_flows.engine import runner
+
+	found = []
+	for slot in range(slots):
+		try:
+			job = Job.fetch(runner._job_id(flow, slot), connection=get_redis_conn())
+			found.append(job.worker_name)
+		except Exception:
+			found.append(None)
+	return found
+
+
+def jobs_pending(flow: str, slots: int) -> bool:
+	"""A job of this flow is still queued or running (maybe in a worker that is not ours)."""
+	from frappe.utils.background_jobs import is_job_enqueued
+
+	from marketing_flows.engine import runner
+
+	return any(is_job_enqueued(runner._job_id(flow, slot)) for slot in range(max(slots, runner.parallel_jobs())))
+
+
+def process(flow: str, n: int, workers: int, mode: str, site: str, done, timeout: float) -> dict:
+	"""Enqueue the flow's jobs, start `workers` processes, wait until `done(counts)` holds."""
+	from marketing_flows.engine import runner
+
+	pause_other_flows(flow)
+	set_running(flow)
+	if mode == "rq":
+		runner.enqueue_flow(flow, jobs=workers)
+	frappe.db.commit()  # enqueue_after_commit: the jobs go to Redis now
+	started = time.perf_counter()
+	procs = spawn_workers(workers, mode, flow, site)
+	sampler = RssSampler([p.pid for p in procs])
+	sampler.start()
+	ours: set[str] = set()
+	finished = None
+	while time.perf_counter() - started < timeout:
+		if mode == "rq" and len(ours) < workers:
+			ours |= our_rq_workers([p.pid for p in procs])
+		c = counts(flow)
+		if done(c):
+			finished = time.perf_counter() - started
+			break
+		if all(p.poll() is not None for p in procs) and not (mode == "rq" and jobs_pending(flow, workers)):
+			c = counts(flow)
+			if done(c):
+				finished = time.perf_counter() - started
+			break
+		time.sleep(0.2)
+	for p in procs:
+		try:
+			p.wait(timeout=60)
+		except subprocess.TimeoutExpired:
+			p.terminate()
+	sampler.stop()
+	result = {
+		"n": n, "workers": workers, "mode": mode, "wall_seconds": round(finished, 2) if finished else None,
+		"counts": {f"{s}/{c}": k for (s, c), k in counts(flow).items()},
+		"peak_rss_process_mb": round(sampler.peak_process_mb, 1),
+		"peak_rss_worker_tree_mb": round(sampler.peak_tree_mb, 1),
+	}
+	if mode == "rq":
+		taken = job_workers(flow, workers)
+		result["jobs_run_by_foreign_worker"] = sum(1 for w in taken if w and ours and w not in ours)
+		result["job_workers_unknown"] = sum(1 for w in taken if not w)
+	if finished is None:
+		say(f"  !! not finished within {timeout}s: {result['counts']}")
+	return result
+
+
+def log_span(flow: str, events: tuple[str, ...], step_ids: tuple[str, ...]) -> dict:
+	"""Seconds between the first and the last log entry of these events (excludes worker start-up)."""
+	row = frappe.db.sql(
+		"""SELECT MIN(creation), MAX(creation), COUNT(*) FROM `tabMarketing Flow Log`
+		WHERE flow = %s AND event IN %s AND step_id IN %s""",
+		(flow, events, step_ids),
+	)[0]
+	if not row[2]:
+		return {"events": 0}
+	span = max((row[1] - row[0]).total_seconds(), 1e-3)
+	return {"events": row[2], "span_seconds": round(span, 2)}
+
+
+def move_time_forward(flow: str) -> int:
+	"""Everyone waiting becomes due (as the tests do: next_run_at in the past)."""
+	frappe.db.sql(
+		"""UPDATE `tabMarketing Flow Participant` SET next_run_at = %s
+		WHERE flow = %s AND status = 'Waiting'""",
+		(now_datetime() - timedelta(minutes=1), flow),
+	)
+	frappe.db.commit()
+	return frappe.db.count("Marketing Flow Participant", {"flow": flow, "status": "Waiting"})
+
+
+def bench_email_flow(contacts: list[str], workers: int, mode: str, site: str, timeout: float) -> dict:
+	n = len(contacts)
+	flow = make_flow("email", n, workers)
+	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
+	say(f"  enrolled {n} in {out['enrol']['seconds']}s ({out['enrol']['per_s']}/s)")
+	first = process(flow, n, workers, mode, site, lambda c: c.get(("Waiting", "mail2"), 0) >= n, timeout)
+	first.update(log_span(flow, ("Email Sent",), ("mail1",)))
+	if first["wall_seconds"]:
+		first["per_s"] = round(n / first["wall_seconds"], 1)
+		first["per_s_per_worker"] = round(first["per_s"] / workers, 1)
+	if first.get("span_seconds"):
+		first["per_s_in_span"] = round(first["events"] / first["span_seconds"], 1)
+	say(f"  Send Email #1, {workers} worker(s): {first.get('wall_seconds')}s wall, {first.get('per_s')}/s "
+		f"(log span {first.get('span_seconds')}s), peak RSS {first['peak_rss_process_mb']} MB")
+	out["send_email_1"] = first
+	out["waiting_tick"] = tick_timings(flow)
+	if n > PHASE2_MAX:
+		out["send_email_2_end"] = {"skipped": f"n > --phase2-max {PHASE2_MAX}", "peak_rss_process_mb": 0, "peak_rss_worker_tree_mb": 0}
+		out["email_queue_rows"] = None
+		out["exactly_once"] = None
+		set_running(flow, False)
+		return out
+	move_time_forward(flow)
+	second = process(flow, n, workers, mode, site, lambda c: c.get(("Completed", "end"), 0) >= n, timeout)
+	second.update(log_span(flow, ("Email Sent",), ("mail2",)))
+	if second["wall_seconds"]:
+		second["per_s"] = round(n / second["wall_seconds"], 1)
+		second["per_s_per_worker"] = round(second["per_s"] / workers, 1)
+	if second.get("span_seconds"):
+		second["per_s_in_span"] = round(second["events"] / second["span_seconds"], 1)
+	say(f"  Send Email #2 + End, {workers} worker(s): {second.get('wall_seconds')}s wall, {second.get('per_s')}/s, "
+		f"peak RSS {second['peak_rss_process_mb']} MB")
+	out["send_email_2_end"] = second
+	queued = frappe.db.sql(
+		"""SELECT COUNT(*) FROM `tabEmail Queue` q JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
+		WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s""",
+		flow,
+	)[0][0]
+	out["email_queue_rows"] = queued
+	out["exactly_once"] = queued == 2 * n
+	set_running(flow, False)
+	return out
+
+
+def bench_condition_flow(contacts: list[str], workers: int, mode: str, site: str, timeout: float) -> dict:
+	n = len(contacts)
+	flow = make_flow("condition", n, workers)
+	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
+	first = process(flow, n, workers, mode, site, lambda c: c.get(("Waiting", "end"), 0) >= n, timeout)
+	if first["wall_seconds"]:
+		first["steps"] = 2 * n  # Condition + Wait
+		first["steps_per_s"] = round(2 * n / first["wall_seconds"], 1)
+		first["steps_per_s_per_worker"] = round(first["steps_per_s"] / workers, 1)
+		first["participants_per_s"] = round(n / first["wall_seconds"], 1)
+	first.update(log_span(flow, ("Branch Yes", "Branch No", "Step Executed"), ("cond", "wait_yes", "wait_no")))
+	say(f"  Condition + Wait, {workers} worker(s): {first.get('wall_seconds')}s wall, {first.get('steps_per_s')} steps/s, "
+		f"peak RSS {first['peak_rss_process_mb']} MB")
+	out["condition_wait"] = first
+	if n > PHASE2_MAX:
+		out["end"] = {"skipped": f"n > --phase2-max {PHASE2_MAX}"}
+		set_running(flow, False)
+		return out
+	move_time_forward(flow)
+	second = process(flow, n, workers, mode, site, lambda c: c.get(("Completed", "end"), 0) >= n, timeout)
+	if second["wall_seconds"]:
+		second["steps_per_s"] = round(n / second["wall_seconds"], 1)
+	say(f"  End, {workers} worker(s): {second.get('wall_seconds')}s wall, {second.get('steps_per_s')} steps/s")
+	out["end"] = second
+	set_running(flow, False)
+	return out
+
+
+# -- scheduler tick -------------------------------------------------------------------------
+
+CLAIM_SQL = """SELECT name FROM `tabMarketing Flow Participant`
+		WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
+		ORDER BY next_run_at
+		LIMIT %s"""
+
+
+def tick_timings(flow: str, calls: int = 30) -> dict:
+	"""With `flow` the only running benchmark flow and nobody due: time the scheduler tick and
+	the claim query, and EXPLAIN both."""
+	from marketing_flows.engine import runner
+
+	pause_other_flows(flow)
+	set_running(flow)
+	running_flows = frappe.db.count("Marketing Flow", {"status": "Running"})
+	now = now_datetime()
+	waiting = frappe.db.count("Marketing Flow Participant", {"flow": flow, "status": "Waiting"})
+	due = frappe.db.sql(
+		"SELECT COUNT(*) FROM `tabMarketing Flow Participant` WHERE flow = %s AND status IN ('Active','Waiting') AND next_run_at <= %s",
+		(flow, now),
+	)[0][0]
+	runner.schedule_due_participants()  # warm caches
+	frappe.db.rollback()
+	times = []
+	for _ in range(calls):
+		t = time.perf_counter()
+		runner.schedule_due_participants()
+		times.append(time.perf_counter() - t)
+	frappe.db.rollback()  # nothing to commit (none due) and no enqueue_after_commit left behind
+	claim = []
+	for _ in range(calls):
+		t = time.perf_counter()
+		frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow, now, 200))
+		claim.append(time.perf_counter() - t)
+		frappe.db.rollback()
+	explain_claim = frappe.db.sql("EXPLAIN " + CLAIM_SQL, (flow, now, 200), as_dict=True)
+	explain_probe = frappe.db.sql(
+		"""EXPLAIN SELECT name FROM `tabMarketing Flow Participant`
+		WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s LIMIT 1""",
+		(flow, now),
+		as_dict=True,
+	)
+	total = frappe.db.sql("SELECT COUNT(*) FROM `tabMarketing Flow Participant`")[0][0]
+	times.sort()
+	return {
+		"waiting": waiting, "due": due, "participants_in_table": total, "running_flows": running_flows, "calls": calls,
+		"tick_avg_ms": round(sum(times) / len(times) * 1000, 3), "tick_median_ms": round(times[len(times) // 2] * 1000, 3),
+		"claim_avg_ms": round(sum(claim) / len(claim) * 1000, 3),
+		"explain_claim": [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in explain_claim],
+		"explain_probe": [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in explain_probe],
+	}
+
+
+def bench_tick_only(contacts: list[str]) -> dict:
+	"""Enrol N into an email flow and park them as Waiting (not due) without processing: the
+	tick must cost the same whatever N is."""
+	n = len(contacts)
+	flow = make_flow("tick", n, 0)
+	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
+	say(f"  enrolled {n} in {out['enrol']['seconds']}s ({out['enrol']['per_s']}/s)")
+	frappe.db.sql(
+		"""UPDATE `tabMarketing Flow Participant` SET status = 'Waiting', current_step = 'mail2', next_run_at = %s
+		WHERE flow = %s""",
+		(now_datetime() + timedelta(days=1), flow),
+	)
+	frappe.db.commit()
+	out["waiting_tick"] = tick_timings(flow)
+	set_running(flow, False)
+	return out
+
+
+# -- profile ----------------------------------------------------------------------------------
+
+
+def profile_batch(contacts: list[str], out_dir: Path, stamp: str) -> dict:
+	"""cProfile of `process_due` in this process for the first Send Email of len(contacts) people."""
+	from marketing_flows.engine import runner
+
+	n = len(contacts)
+	flow = make_flow("email", n, 0)
+	measure_enrolment(flow, contacts)
+	pause_other_flows(flow)
+	set_running(flow)
+	prof = cProfile.Profile()
+	started = time.perf_counter()
+	prof.enable()
+	done = runner.process_due(flow)
+	prof.disable()
+	seconds = time.perf_counter() - started
+	frappe.db.commit()
+	set_running(flow, False)
+	path = out_dir / f"profile-{stamp}.pstats"
+	prof.dump_stats(str(path))
+	text = io.StringIO()
+	stats = pstats.Stats(prof, stream=text)
+	stats.sort_stats("cumulative").print_stats(45)
+	stats.sort_stats("tottime").print_stats(30)
+	(out_dir / f"profile-{stamp}.txt").write_text(text.getvalue())
+	return {"n": n, "processed": done, "seconds": round(seconds, 2), "per_s": round(done / seconds, 1), "pstats": str(path)}
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def table(results: dict) -> str:
+	lines = []
+	add = lines.append
+	add("")
+	add(f"{'measure':<52} {'value':>14}   target")
+	add("-" * 90)
+	for n, r in sorted(results.get("enrol_only", {}).items(), key=lambda kv: int(kv[0])):
+		add(f"{'enrolment ' + n + ' (tick-only flow)':<52} {r['enrol']['per_s']:>12}/s   >= {TARGETS['enrol_per_s']:.0f}/s ({r['enrol']['seconds']} s)")
+	for key, r in sorted(results.get("email", {}).items()):
+		n, w = r["send_email_1"]["n"], r["send_email_1"]["workers"]
+		add(f"{f'enrolment {n} (email flow, w{w})':<52} {r['enrol']['per_s']:>12}/s   >= {TARGETS['enrol_per_s']:.0f}/s")
+		s1 = r["send_email_1"]
+		add(f"{f'Send Email #1  n={n} w={w} wall':<52} {str(s1.get('per_s')):>12}/s   >= {150 * w}/s ({s1.get('wall_seconds')} s)")
+		add(f"{f'  per worker':<52} {str(s1.get('per_s_per_worker')):>12}/s   >= 150/s")
+		add(f"{f'  in log span (no worker start-up)':<52} {str(s1.get('per_s_in_span')):>12}/s   ({s1.get('span_seconds')} s)")
+		s2 = r["send_email_2_end"]
+		add(f"{f'Send Email #2 + End n={n} w={w} wall':<52} {str(s2.get('per_s')):>12}/s   ({s2.get('wall_seconds') or s2.get('skipped')} s)")
+		add(f"{f'  peak RSS (largest process / worker tree)':<52} {max(s1['peak_rss_process_mb'], s2['peak_rss_process_mb']):>11} MB   <= 300 MB "
+			f"(tree {max(s1['peak_rss_worker_tree_mb'], s2['peak_rss_worker_tree_mb'])} MB)")
+		add(f"{f'  Email Queue rows / exactly once':<52} {r['email_queue_rows']:>14}   {r['exactly_once']}")
+		if s1.get("jobs_run_by_foreign_worker"):
+			add(f"  !! {s1['jobs_run_by_foreign_worker']} job(s) were run by a foreign worker")
+	for key, r in sorted(results.get("scaling", {}).items()):
+		add(f"{f'scaling w2/w1 Send Email #1 n={key}':<52} {r:>13}x   >= 1.8x")
+	for key, r in sorted(results.get("condition", {}).items()):
+		c = r["condition_wait"]
+		label = f"Condition+Wait n={c['n']} w={c['workers']}"
+		add(f"{label:<52} {str(c.get('steps_per_s')):>8} steps/s   >= {500 * c['workers']}/s ({c.get('wall_seconds')} s)")
+		add(f"{f'  per worker':<52} {str(c.get('steps_per_s_per_worker')):>8} steps/s   >= 500/s; peak RSS {c['peak_rss_process_mb']} MB")
+		e = r["end"]
+		label = f"End n={c['n']} w={c['workers']}"
+		add(f"{label:<52} {str(e.get('steps_per_s')):>8} steps/s   ({e.get('wall_seconds')} s)")
+	ticks = results.get("ticks", {})
+	for n, t in sorted(ticks.items(), key=lambda kv: int(kv[0])):
+		label = f"scheduler tick, {t['waiting']} waiting ({t['participants_in_table']} rows, {t['running_flows']} running flows)"
+		add(f"{label:<52} {t['tick_avg_ms']:>11} ms   claim query {t['claim_avg_ms']} ms")
+	if len(ticks) >= 2:
+		ns = sorted(ticks, key=int)
+		ratio = ticks[ns[-1]]["tick_avg_ms"] / max(ticks[ns[0]]["tick_avg_ms"], 1e-6)
+		add(f"{f'tick ratio {ns[-1]} / {ns[0]}':<52} {ratio:>13.2f}x   <= 1.5x")
+		t = ticks[ns[-1]]
+		for row in t["explain_claim"]:
+			add(f"EXPLAIN claim ({ns[-1]}): key={row.get('key')} type={row.get('type')} rows={row.get('rows')} Extra={row.get('Extra')}")
+		for row in t["explain_probe"]:
+			add(f"EXPLAIN probe ({ns[-1]}): key={row.get('key')} type={row.get('type')} rows={row.get('rows')} Extra={row.get('Extra')}")
+	if "profile" in results:
+		p = results["profile"]
+		label = f"in-process process_due (cProfile on) n={p['n']}"
+		add(f"{label:<52} {p['per_s']:>12}/s   ({p['seconds']} s)")
+	return "\n".join(lines)
+
+
+def run_job(site: str, flow: str) -> None:
+	"""--run-job: what an RQ job does, without RQ (direct mode)."""
+	from marketing_flows.engine import runner
+
+	frappe.init(site=site, sites_path=str(BENCH_DIR / "sites"))
+	frappe.connect()
+	frappe.set_user("Administrator")
+	try:
+		runner.process_due(flow)
+		frappe.db.commit()
+	finally:
+		frappe.destroy()
+
+
+def main() -> None:
+	parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+	parser.add_argument("--site", default="mf-bench.localhost")
+	parser.add_argument("--sizes", default="1000,10000", help="participants per processing run")
+	parser.add_argument("--workers", default="1,2", help="worker counts to compare")
+	parser.add_argument("--mode", choices=("rq", "direct"), default="direct",
+		help="rq: `bench worker --burst` processes (shared queues: foreign workers may take jobs); "
+		"direct: processes that call runner.process_due themselves (isolated)")
+	parser.add_argument("--enrol-only", default="", help="sizes to enrol and tick-test only, e.g. 100000")
+	parser.add_argument("--skip-condition", action="store_true")
+	parser.add_argument("--profile", type=int, default=0, help="cProfile process_due in-process for this many participants")
+	parser.add_argument("--timeout", type=float, default=1800, help="seconds per processing phase")
+	parser.add_argument("--phase2-max", type=int, default=10**9,
+		help="above this size, don't move time forward and process the second email / End")
+	parser.add_argument("--email-workers", default="", help="worker counts for the email flow (default: --workers)")
+	parser.add_argument("--keep", action="store_true", help="keep the data (default: remove it at the end)")
+	parser.add_argument("--run-job", help=argparse.SUPPRESS)
+	args = parser.parse_args()
+
+	if args.run_job:
+		run_job(args.site, args.run_job)
+		return
+
+	frappe.init(site=args.site, sites_path=str(BENCH_DIR / "sites"))
+	frappe.connect()
+	frappe.set_user("Administrator")
+	global PHASE2_MAX
+	PHASE2_MAX = args.phase2_max
+	sizes = [int(s) for s in args.sizes.split(",") if s]
+	workers = [int(w) for w in args.workers.split(",") if w]
+	email_workers = [int(w) for w in (args.email_workers or args.workers).split(",") if w]
+	enrol_only = [int(s) for s in args.enrol_only.split(",") if s]
+	stamp = time.strftime("%Y%m%d-%H%M%S")
+	RESULTS.mkdir(parents=True, exist_ok=True)
+	results: dict = {"site": args.site, "mode": args.mode, "started": stamp, "targets": TARGETS,
+		"settings": frappe.db.get_values_from_single(["batch_size", "parallel_jobs", "track_opens", "track_clicks"], None,
+			"Marketing Flow Settings", as_dict=True)[0],
+		"email": {}, "condition": {}, "scaling": {}, "ticks": {}, "enrol_only": {}}
+	out_file = RESULTS / f"bench-{stamp}.json"
+
+	def save() -> None:
+		out_file.write_text(json.dumps(results, indent=1, default=str))
+
+	try:
+		cleanup(contacts=False)
+		ensure_sender()
+		contacts = ensure_contacts(max([*sizes, *enrol_only, args.profile]))
+		if args.profile:
+			say(f"profile: process_due for {args.profile} in-process under cProfile")
+			results["profile"] = profile_batch(contacts[: args.profile], RESULTS, stamp)
+			say(f"  {results['profile']}")
+			save()
+		for n in sizes:
+			for w in email_workers:
+				say(f"email flow: n={n}, workers={w} ({args.mode})")
+				r = bench_email_flow(contacts[:n], w, args.mode, args.site, args.timeout)
+				results["email"][f"{n}-w{w}"] = r
+				results["ticks"][str(n)] = r["waiting_tick"]
+				save()
+			if len(email_workers) > 1:
+				one = results["email"].get(f"{n}-w{min(email_workers)}", {}).get("send_email_1", {}).get("per_s")
+				many = results["email"].get(f"{n}-w{max(email_workers)}", {}).get("send_email_1", {}).get("per_s")
+				if one and many:
+					results["scaling"][f"{n}"] = round(many / one, 2)
+			if not args.skip_condition:
+				for w in workers:
+					say(f"condition flow: n={n}, workers={w} ({args.mode})")
+					results["condition"][f"{n}-w{w}"] = bench_condition_flow(contacts[:n], w, args.mode, args.site, args.timeout)
+					save()
+		for n in enrol_only:
+			say(f"enrolment + tick only: n={n}")
+			cleanup(contacts=False)  # the tick compares table sizes: start from an empty table
+			r = bench_tick_only(contacts[:n])
+			results["enrol_only"][str(n)] = r
+			results["ticks"][str(n)] = r["waiting_tick"]
+			save()
+		if enrol_only and sizes:
+			# the same tick at the smallest size again, on a table holding only that flow
+			n = min(sizes)
+			cleanup(contacts=False)
+			r = bench_tick_only(contacts[:n])
+			results["enrol_only"][str(n)] = r
+			results["ticks"][str(n)] = r["waiting_tick"]
+	finally:
+		stop_spawned()
+		results["finished"] = time.strftime("%Y%m%d-%H%M%S")
+		save()
+		report = table(results)
+		print(report, flush=True)
+		(RESULTS / f"bench-{stamp}.txt").write_text(report + "\n")
+		say(f"results: {out_file}")
+		if not args.keep:
+			frappe.db.rollback()
+			cleanup(contacts=True)
+		frappe.destroy()
+
+
+if __name__ == "__main__":
+	main()
