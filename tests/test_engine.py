@@ -327,3 +327,25 @@ def test_sending_window_must_make_sense():
 	no_days = {f"send_on_{d}": 0 for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
 	with pytest.raises(frappe.ValidationError, match="at least one weekday"):
 		make_flow(use_sending_window=1, **no_days)
+
+
+def test_stalled_participants_can_be_retried(worker, http_receiver):
+	frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 1})
+	try:
+		flow = running_flow(
+			[
+				{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/flaky", "next_step": "end"},
+				{"step_id": "end", "step_type": "End"},
+			]
+		)
+		contact = make_contact()
+		flow.enroll([contact])
+		http_receiver.fail_next(1, 502)
+		worker()
+		assert participant(flow.name, contact).status == "Stalled"
+		assert flow.retry_stalled() == {"retried": 1}
+		worker()
+		assert participant(flow.name, contact).status == "Completed"
+	finally:
+		frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 5})
+		frappe.db.commit()

@@ -82,10 +82,12 @@ def test_log_index_for_step_statistics():
 
 
 def test_due_query_uses_the_index():
+	"""The runner's claim query is answered by an index, never a table scan."""
 	plan = frappe.db.sql(
 		"""EXPLAIN SELECT name FROM `tabMarketing Flow Participant`
-		WHERE flow = 'x' AND status IN ('Active', 'Waiting') AND next_run_at <= NOW()""",
+		WHERE flow = 'x' AND status IN ('Active', 'Waiting') AND next_run_at <= NOW()
+		ORDER BY next_run_at LIMIT 100 FOR UPDATE SKIP LOCKED""",
 		as_dict=True,
 	)
-	assert plan[0].key in ("flow_status_next_run_at", "status_next_run_at", "flow_contact", "flow")
 	assert plan[0].type != "ALL"
+	assert "next_run_at" in (plan[0].key or "")

@@ -13,7 +13,7 @@ def _leftovers() -> dict[str, list]:
 		db,
 		pluck=True,
 	)
-	fields = frappe.db.sql("SELECT name FROM `tabCustom Field` WHERE fieldname LIKE 'mf\\_%%'", pluck=True)
+	fields = frappe.get_all("Custom Field", filters={"fieldname": "mf_marketing_consent"}, pluck="name")
 	return {"tables": tables, "custom_fields": fields}
 
 

@@ -71,3 +71,32 @@ def stop(flow: Any) -> dict:
 	)
 	exited = runner.end_participants(flow.name, active, "Exited", "Flow stopped")
 	return {"status": flow.status, "exited": exited}
+
+
+def retry_stalled(flow: Any) -> dict:
+	"""Stalled participants (a step failed on every try) get a fresh set of tries, now."""
+	require_flow_operator(flow)
+	from marketing_flows.engine import log, runner
+
+	rows = frappe.get_all(
+		"Marketing Flow Participant",
+		filters={"flow": flow.name, "status": "Stalled"},
+		fields=["name", "contact", "current_step"],
+	)
+	if rows:
+		p = frappe.qb.DocType("Marketing Flow Participant")
+		now = now_datetime()
+		(
+			frappe.qb.update(p)
+			.set(p.status, "Active")
+			.set(p.attempts, 0)
+			.set(p.next_run_at, now)
+			.set(p.modified, now)
+			.where((p.flow == flow.name) & (p.status == "Stalled"))
+		).run()
+		log.write_many(
+			[log.entry(flow.name, r.name, r.contact, r.current_step, "Retry", "Retried by " + frappe.session.user) for r in rows]
+		)
+		if flow.status == "Running":
+			runner.enqueue_flow(flow.name)
+	return {"retried": len(rows)}

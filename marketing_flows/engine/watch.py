@@ -229,7 +229,7 @@ def on_trash(doc: Any, method: str | None = None) -> None:
 def _on_event(doc: Any, event: str) -> None:
 	"""Runs for every save in the site: no query here, only the cached map and frappe.local."""
 	flags = frappe.flags
-	if flags.in_install or flags.in_migrate or flags.in_patch:
+	if flags.in_install or flags.in_migrate or flags.in_patch or flags.in_uninstall:
 		return  # data imports (flags.in_import) do count
 	watch_map = watched()
 	if doc.doctype == "Web Form" and event != "insert":

@@ -22,6 +22,10 @@ frappe.ui.form.on("Marketing Flow", {
 					call("stop", __("Stop this flow? Every active participant exits and the flow can't be resumed.")),
 				__("Actions"));
 				frm.add_custom_button(__("Enrol Contacts"), () => marketing_flows.enrol_dialog(frm), __("Actions"));
+				frm.add_custom_button(__("Retry Stalled"), () =>
+					frm.call("retry_stalled").then((r) => {
+						frappe.show_alert({ message: __("{0} participants retried", [r.message.retried]), indicator: "green" });
+					}), __("Actions"));
 			}
 		}
 		frm.add_custom_button(__("Participants"), () =>

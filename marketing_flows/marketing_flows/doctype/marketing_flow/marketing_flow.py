@@ -68,6 +68,10 @@ class MarketingFlow(Document):
 		return lifecycle.stop(self)
 
 	@frappe.whitelist()
+	def retry_stalled(self) -> dict:
+		return lifecycle.retry_stalled(self)
+
+	@frappe.whitelist()
 	def enroll(self, contacts: list[str] | str) -> dict:
 		"""Enrol Contacts by name; returns how many got in and, for the others, why not."""
 		return enrolment.enroll_manually(self, contacts)
