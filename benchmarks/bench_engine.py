@@ -612,7 +612,7 @@ def table(results: dict) -> str:
 		add(f"{f'Send Email #2 + End n={n} w={w} wall':<52} {str(s2.get('per_s')):>12}/s   ({s2.get('wall_seconds') or s2.get('skipped')} s)")
 		add(f"{f'  peak RSS (largest process / worker tree)':<52} {max(s1['peak_rss_process_mb'], s2['peak_rss_process_mb']):>11} MB   <= 300 MB "
 			f"(tree {max(s1['peak_rss_worker_tree_mb'], s2['peak_rss_worker_tree_mb'])} MB)")
-		add(f"{f'  Email Queue rows / exactly once':<52} {r['email_queue_rows']:>14}   {r['exactly_once']}")
+		add(f"{f'  Email Queue rows / exactly once':<52} {str(r['email_queue_rows']):>14}   {r['exactly_once']}")
 		if s1.get("jobs_run_by_foreign_worker"):
 			add(f"  !! {s1['jobs_run_by_foreign_worker']} job(s) were run by a foreign worker")
 	for key, r in sorted(results.get("scaling", {}).items()):
@@ -675,8 +675,20 @@ def main() -> None:
 		help="above this size, don't move time forward and process the second email / End")
 	parser.add_argument("--email-workers", default="", help="worker counts for the email flow (default: --workers)")
 	parser.add_argument("--keep", action="store_true", help="keep the data (default: remove it at the end)")
+	parser.add_argument("--report", help="print the table of an earlier results/bench-*.json and exit")
+	parser.add_argument("--cleanup", action="store_true", help="only remove the benchmark's data")
 	parser.add_argument("--run-job", help=argparse.SUPPRESS)
 	args = parser.parse_args()
+
+	if args.report:
+		print(table(json.loads(Path(args.report).read_text())))
+		return
+	if args.cleanup:
+		frappe.init(site=args.site, sites_path=str(BENCH_DIR / "sites"))
+		frappe.connect()
+		cleanup(contacts=True)
+		frappe.destroy()
+		return
 
 	if args.run_job:
 		run_job(args.site, args.run_job)
@@ -746,10 +758,12 @@ def main() -> None:
 		stop_spawned()
 		results["finished"] = time.strftime("%Y%m%d-%H%M%S")
 		save()
-		report = table(results)
-		print(report, flush=True)
-		(RESULTS / f"bench-{stamp}.txt").write_text(report + "\n")
-		say(f"results: {out_file}")
+		try:
+			report = table(results)
+			print(report, flush=True)
+			(RESULTS / f"bench-{stamp}.txt").write_text(report + "\n")
+		finally:
+			say(f"results: {out_file}")
 		if not args.keep:
 			frappe.db.rollback()
 			cleanup(contacts=True)

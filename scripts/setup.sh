@@ -169,25 +169,41 @@ app_hash() {
 }
 
 # Create a site (if missing) with marketing_flows installed; migrate when the app changed.
+# Extra arguments go to new-site; apps named by `--install-app APP` there are installed
+# (before marketing_flows) on an existing site too.
 ensure_site() {
 	local site="$1"; shift
 	if ! site_exists "$site"; then
 		log "Creating site $site"
 		bench_cmd new-site "$site" --db-root-username "$DB_ADMIN_USER" --db-root-password "$(db_admin_password)" \
-			--admin-password "$ADMIN_PASSWORD" --install-app "$APP_NAME" "$@" >"$BENCH_DIR/logs/new-site-$site.log" 2>&1 \
+			--admin-password "$ADMIN_PASSWORD" "$@" --install-app "$APP_NAME" >"$BENCH_DIR/logs/new-site-$site.log" 2>&1 \
 			|| { tail -40 "$BENCH_DIR/logs/new-site-$site.log"; die "bench new-site $site failed (log: $BENCH_DIR/logs/new-site-$site.log)."; }
 		rm -f "$BENCH_DIR/sites/$site/.mf_app_hash"
 	fi
 	local apps; apps="$(bench_cmd --site "$site" execute frappe.get_installed_apps 2>/dev/null || true)"
-	if ! grep -q "\"$APP_NAME\"" <<<"$apps"; then
-		bench_cmd --site "$site" install-app "$APP_NAME" || die "install-app $APP_NAME on $site failed."
-	fi
+	local want=() prev="" app
+	for app in "$@"; do [ "$prev" != "--install-app" ] || want+=("$app"); prev="$app"; done
+	for app in "${want[@]}" "$APP_NAME"; do
+		if ! grep -q "\"$app\"" <<<"$apps"; then
+			bench_cmd --site "$site" install-app "$app" || die "install-app $app on $site failed."
+		fi
+	done
 	local h; h="$(app_hash)"
 	if [ "$(cat "$BENCH_DIR/sites/$site/.mf_app_hash" 2>/dev/null)" != "$h" ]; then
 		log "Migrating $site (app changed)"
 		bench_cmd --site "$site" migrate --skip-failing >/dev/null || bench_cmd --site "$site" migrate || die "migrate $site failed."
 		echo "$h" | as_frappe tee "$BENCH_DIR/sites/$site/.mf_app_hash" >/dev/null
 	fi
+}
+
+# A test site with a host app (erpnext, helpdesk, crm) and marketing_flows: scripts/test.sh runs
+# the host-dependent tests there, so the main test site stays Frappe + marketing_flows only.
+host_test_site() { echo "mf-test-$1.localhost"; }
+ensure_host_site() {
+	local app="$1" site; site="$(host_test_site "$1")"
+	ensure_site "$site" --install-app "$app"
+	grep -q '"allow_tests": *true' "$BENCH_DIR/sites/$site/site_config.json" \
+		|| bench_cmd --site "$site" set-config allow_tests true >/dev/null
 }
 
 main() {
@@ -206,4 +222,5 @@ main() {
 	fi
 }
 
-main "$@"
+# Sourced (by scripts/test.sh) for its functions; run for the whole setup.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

@@ -12,7 +12,7 @@ PASSWORD = "Flows-Test-Pass-2026!"
 @pytest.fixture(scope="module")
 def people():
 	users = {
-		"admin": make_user(["Flow Administrator"], "deskadmin", PASSWORD),
+		"admin": make_user(["Flow Administrator", "Sales User"], "deskadmin", PASSWORD),  # a marketer also works with contacts
 		"editor": make_user(["Flow Content Editor"], "deskeditor", PASSWORD),
 		"nobody": make_user(["Blogger"], "desknobody", PASSWORD),
 	}
@@ -64,3 +64,30 @@ def test_user_without_a_flow_role_is_not_permitted(browser, desk_url, people):
 	page.wait_for_timeout(3000)
 	assert page.locator(".sidebar-item-label", has_text="Marketing Flows").count() == 0
 	page.close()
+
+
+def test_add_to_flow_from_the_contact_form(browser, desk_url, people):
+	from factories import make_contact
+
+	contact = make_contact(first_name=f"Desk{frappe.generate_hash(length=5)}")
+	frappe.db.commit()
+	page = login(browser, desk_url, people["admin"], PASSWORD)
+	page.goto(f"{desk_url}/app/contact/{contact}")
+	try:
+		page.wait_for_selector("button:has-text('Actions')", timeout=30000)
+	except Exception:
+		screenshot(page, "contact-form-failed")
+		raise
+	page.click("button:has-text('Actions')")
+	page.click("a.dropdown-item:has-text('Add to flow')")
+	page.wait_for_selector(".modal.show input[data-fieldname='flow']", timeout=10000)
+	page.wait_for_function("() => window.cur_dialog && cur_dialog.fields_dict.flow")
+	screenshot(page, "contact-add-to-flow-dialog")
+	page.evaluate("(flow) => cur_dialog.set_value('flow', flow)", people["flow"])
+	page.wait_for_timeout(500)
+	page.click(".modal.show button:has-text('Add')")
+	page.wait_for_selector(f"text=1 of 1 added to {people['flow']}", timeout=20000)
+	screenshot(page, "contact-add-to-flow")
+	page.close()
+	frappe.db.rollback()
+	assert frappe.db.exists("Marketing Flow Participant", {"flow": people["flow"], "contact": contact})
