@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bring up a working desk with marketing_flows installed: provisions what is missing (see
 # setup.sh), then starts web, worker, scheduler and socketio for the bench and prints the URL.
-# Idempotent: processes already running are left alone. Stop them with scripts/desk.sh --stop
+# Idempotent: a second run restarts the processes (so they load the current code).
+# Stop them with scripts/desk.sh --stop
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 stop_all() {
@@ -18,6 +19,7 @@ stop_all() {
 if [ "${1:-}" = "--stop" ]; then stop_all; exit 0; fi
 
 "$REPO_DIR/scripts/setup.sh"
+stop_all >/dev/null  # restart: running processes would keep the app's old code
 
 # A new site shows the setup wizard first: complete it so the admin lands in the desk.
 done="$(bench_cmd --site "$DESK_SITE" execute frappe.db.get_single_value --args '["System Settings", "setup_complete"]' 2>/dev/null || true)"

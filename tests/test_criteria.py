@@ -43,15 +43,23 @@ def _custom_doctype(name: str, fields: list[dict]) -> None:
 	).insert()
 
 
+def _fill(settings, role: str, doctype: str, made: dict) -> None:
+	if not settings.get(f"{role}_doctype"):
+		made[f"{role}_doctype"] = None
+		settings.set(f"{role}_doctype", doctype)
+
+
 @pytest.fixture(scope="module")
 def host():
-	"""The doctypes playing Deal / Issue / Company: the installed host's, or desk-made ones on a
-	Frappe-only bench. Says which host it covers."""
+	"""The doctypes playing Deal / Issue / Company: the installed host's (ERPNext: Opportunity,
+	Issue, Customer; Helpdesk: HD Ticket), and desk-made ones, as a Frappe-only user would make
+	them, for the roles no installed app plays. Says which host it covers."""
 	settings = frappe.get_single(SETTINGS)
-	saved = {f: settings.get(f) for f in ("deal_doctype", "issue_doctype", "company_doctype")}
-	made = not saved["deal_doctype"]
-	if made:
+	made: dict = {}  # settings field -> its value before (restored after the module)
+	if not settings.company_doctype:
 		_custom_doctype(ORG, [{"fieldname": "organization_name", "fieldtype": "Data", "label": "Organization Name"}])
+		_fill(settings, "company", ORG, made)
+	if not settings.deal_doctype:
 		_custom_doctype(
 			DEAL,
 			[
@@ -61,6 +69,8 @@ def host():
 				{"fieldname": "stage", "fieldtype": "Select", "options": "Qualification\nProposal\nWon", "label": "Stage"},
 			],
 		)
+		_fill(settings, "deal", DEAL, made)
+	if not settings.issue_doctype:
 		_custom_doctype(
 			TICKET,
 			[
@@ -68,13 +78,21 @@ def host():
 				{"fieldname": "raised_by", "fieldtype": "Data", "options": "Email", "label": "Raised By"},
 			],
 		)
-		settings.update({"deal_doctype": DEAL, "issue_doctype": TICKET, "company_doctype": ORG})
+		_fill(settings, "issue", TICKET, made)
+	if made:
 		settings.save()
+	if settings.deal_doctype == "Opportunity":
+		erpnext_masters()
 	frappe.db.commit()
-	print(f"\nsuccess criteria host: deal={settings.deal_doctype} issue={settings.issue_doctype} company={settings.company_doctype}")
+	apps = [a for a in ("erpnext", "helpdesk", "crm") if a in frappe.get_installed_apps()]
+	print(
+		f"\nsuccess criteria host: {', '.join(['frappe', *apps])}: deal={settings.deal_doctype}"
+		f" issue={settings.issue_doctype} company={settings.company_doctype}"
+	)
 	yield settings
 	if made:
-		settings.update(saved)
+		settings.reload()
+		settings.update(made)
 		settings.save()
 		frappe.db.commit()
 
@@ -87,12 +105,79 @@ def rep():
 	return user
 
 
-def deal_values(host, contact: str, **extra) -> dict:
-	if host.deal_doctype == DEAL:
-		return {"doctype": DEAL, "contact": contact, **extra}
-	if host.deal_doctype == "Opportunity":
-		return {"doctype": "Opportunity", "opportunity_from": "Lead", "contact_person": contact, **extra}
-	pytest.skip(f"no deal factory for {host.deal_doctype}")
+# --- the host's records, made the way its users make them ---------------------------------
+
+AMOUNT_FIELD = {DEAL: "amount", "Opportunity": "opportunity_amount"}
+MF_COMPANY = "MF Test Company"
+
+
+def erpnext_masters() -> frappe._dict:
+	"""What an ERPNext Opportunity needs, without the setup wizard: a Company (with its
+	currency) and a Customer to be the party of person deals."""
+	for doctype, values in (
+		("Warehouse Type", {"name": "Transit"}),  # a new Company makes its transit warehouse
+		("Opportunity Type", {"name": "Sales"}),  # Opportunity's defaults
+		("Sales Stage", {"stage_name": "Prospecting"}),
+	):
+		if not frappe.db.exists(doctype, values.get("name") or values["stage_name"]):
+			frappe.get_doc({"doctype": doctype, **values}).insert(ignore_permissions=True)
+	company = frappe.db.get_value("Company", {}, ["name", "default_currency"], as_dict=True, order_by="creation")
+	if not company:
+		doc = frappe.get_doc(
+			{
+				"doctype": "Company",
+				"company_name": MF_COMPANY,
+				"abbr": "MFTC",
+				"default_currency": "USD",
+				"country": "United States",
+				"create_chart_of_accounts_based_on": "Standard Template",
+				"chart_of_accounts": "Standard",
+			}
+		).insert(ignore_permissions=True)
+		company = frappe._dict(name=doc.name, default_currency=doc.default_currency)
+	customer = frappe.db.get_value("Customer", {"customer_name": "MF Test Customer"})
+	if not customer:
+		customer = make_organization("Customer", "MF Test Customer")
+	return frappe._dict(company=company.name, currency=company.default_currency or "USD", customer=customer)
+
+
+def make_organization(doctype: str, name: str | None = None) -> str:
+	"""A record of the company doctype (desk-made organization, ERPNext Customer)."""
+	name = name or unique("Org")
+	if doctype == "Customer":
+		values = {"customer_name": name, "customer_type": "Company"}
+	elif doctype in (ORG, "CRM Organization"):
+		values = {"organization_name": name}
+	else:
+		pytest.skip(f"no factory for the company doctype {doctype}")
+	return frappe.get_doc({"doctype": doctype, **values}).insert(ignore_permissions=True).name
+
+
+def deal_values(host, contact: str | None = None, organization: str | None = None, **extra) -> dict:
+	"""A new deal of the host's deal doctype for a person (or an organization)."""
+	dt = host.deal_doctype
+	if dt == DEAL:
+		values = {"doctype": DEAL, "contact": contact, "organization": organization}
+	elif dt == "Opportunity":
+		m = erpnext_masters()
+		values = {
+			"doctype": "Opportunity",
+			"opportunity_from": "Customer",
+			"party_name": organization or m.customer,
+			"contact_person": contact,
+			"company": m.company,
+			"currency": m.currency,
+		}
+	else:
+		pytest.skip(f"no deal factory for {dt}")
+	if "amount" in extra:
+		values[AMOUNT_FIELD[dt]] = extra.pop("amount")
+	return {k: v for k, v in {**values, **extra}.items() if v is not None}
+
+
+def issue_values(host, email: str, subject: str = "Help") -> dict:
+	"""A ticket raised by an email address (desk-made ticket, ERPNext Issue, HD Ticket)."""
+	return {"doctype": host.issue_doctype, "subject": subject, "raised_by": email}
 
 
 def goal_flow(criteria: list[dict], **values):
@@ -129,7 +214,8 @@ def test_deal_created_through_the_rest_api_counts_the_same(worker, host, rep, de
 	key, secret = frappe.generate_hash(length=15), frappe.generate_hash(length=15)
 	frappe.db.set_value("User", rep, "api_key", key)
 	set_encrypted_password("User", rep, secret, "api_secret")
-	flow = goal_flow([{"criterion_type": "Deal Created", "conditions": '[["amount", ">", 1000]]'}])
+	amount = AMOUNT_FIELD.get(host.deal_doctype, "amount")
+	flow = goal_flow([{"criterion_type": "Deal Created", "conditions": f'[["{amount}", ">", 1000]]'}])
 	small, big = make_contact(), make_contact()
 	flow.enroll([small, big])
 	frappe.db.commit()
@@ -150,19 +236,19 @@ def test_deal_created_through_the_rest_api_counts_the_same(worker, host, rep, de
 def test_deal_created_by_a_data_import_counts_the_same(worker, host):
 	from frappe.core.doctype.data_import.importer import Importer
 
-	if host.deal_doctype != DEAL:
-		pytest.skip("import file written for the desk-made deal doctype")
 	flow = goal_flow([{"criterion_type": "Deal Created"}])
 	contact = make_contact()
 	flow.enroll([contact])
+	values = deal_values(host, contact, amount=250)
+	doctype = values.pop("doctype")
 	frappe.db.commit()
 	path = os.path.join(tempfile.mkdtemp(), "deals.csv")
-	with open(path, "w", newline="") as f:
+	with open(path, "w", newline="") as f:  # columns by fieldname, as an exported template allows
 		writer = csv.writer(f)
-		writer.writerow(["Contact", "Amount", "Stage"])
-		writer.writerow([contact, 250, "Proposal"])
+		writer.writerow(list(values))
+		writer.writerow(list(values.values()))
 	try:
-		Importer(DEAL, file_path=path, import_type="Insert New Records", console=True).import_data()
+		Importer(doctype, file_path=path, import_type="Insert New Records", console=True).import_data()
 		frappe.db.commit()
 	finally:
 		frappe.flags.in_import = False
@@ -201,7 +287,7 @@ def test_goal_checked_before_every_step_even_without_a_hook(worker, host):
 	email = frappe.db.get_value("Contact", contact, "email_id")
 	frappe.flags.in_patch = True  # hooks skip patches: only the runner can notice
 	try:
-		frappe.get_doc({"doctype": host.issue_doctype, "subject": "Help", "raised_by": email}).insert()
+		frappe.get_doc(issue_values(host, email)).insert()
 	finally:
 		frappe.flags.in_patch = False
 	time_passes(flow.name)
@@ -235,13 +321,11 @@ def test_completed_participants_still_convert_later(worker, host):
 
 
 def test_company_scope_and_all_logic(worker, host):
-	if not host.company_doctype or host.deal_doctype != DEAL:
-		pytest.skip("company scope written for the desk-made doctypes")
-	org = frappe.get_doc({"doctype": ORG, "organization_name": unique("Org")}).insert()
+	org = make_organization(host.company_doctype)
 	colleague, person = make_contact(), make_contact()
 	for c in (colleague, person):
 		doc = frappe.get_doc("Contact", c)
-		doc.append("links", {"link_doctype": ORG, "link_name": org.name})
+		doc.append("links", {"link_doctype": host.company_doctype, "link_name": org})
 		doc.save()
 	flow = goal_flow(
 		[
@@ -252,7 +336,7 @@ def test_company_scope_and_all_logic(worker, host):
 	)
 	flow.enroll([person])
 	worker()
-	frappe.get_doc({"doctype": DEAL, "organization": org.name}).insert()  # a colleague's deal for the company
+	frappe.get_doc(deal_values(host, organization=org)).insert()  # a deal for the company, no person
 	worker()
 	assert participant(flow.name, person).succeeded == 0  # All: one criterion is not enough
 	frappe.db.set_value("Contact", person, "designation", "Champion")
@@ -274,7 +358,7 @@ def test_email_group_web_form_and_document_condition_criteria(worker, host):
 	flow.enroll([a, b])
 	worker()
 	frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": frappe.db.get_value("Contact", a, "email_id")}).insert()
-	frappe.get_doc({"doctype": host.issue_doctype, "subject": "A refund please", "raised_by": frappe.db.get_value("Contact", b, "email_id")}).insert()
+	frappe.get_doc(issue_values(host, frappe.db.get_value("Contact", b, "email_id"), "A refund please")).insert()
 	worker()
 	assert participant(flow.name, a).success_criterion == "Subscribed"
 	assert participant(flow.name, b).success_criterion == "Refund ticket"

@@ -70,6 +70,7 @@ class Mailer:
 			recipients=[recipient],
 			sender=sender,
 			subject=subject,
+			content="<div></div>",  # unused (formatted is given); a tag skips a markdown pass
 			formatted=html,
 			text_content=html2text(body),
 			email_account=account,

@@ -69,11 +69,13 @@ def schedule_due_participants() -> None:
 
 
 def claim_due_participants(flow: str, limit: int, now: datetime) -> list[str]:
-	"""Lock up to `limit` due rows of `flow` that no other worker holds (index: flow, status, next_run_at)."""
+	"""Lock up to `limit` due rows of `flow` that no other worker holds. The ORDER BY follows
+	the index (flow, status, next_run_at): no filesort, so only the rows returned are read and
+	locked, and a second worker gets the next ones instead of waiting or getting nothing."""
 	return frappe.db.sql(
 		"""SELECT name FROM `tabMarketing Flow Participant`
 		WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
-		ORDER BY next_run_at
+		ORDER BY status, next_run_at
 		LIMIT %s
 		FOR UPDATE SKIP LOCKED""",
 		(flow, now, limit),
@@ -115,6 +117,7 @@ class Batch:
 		self.steps = {s.step_id: s for s in flow.steps}
 		self.mailer = Mailer()
 		self.logs: list[tuple] = []
+		self.pending: dict[str, dict] = {}  # participant -> values, written once per batch
 		self._contents: dict[str, Any] = {}
 		self._companies: dict[str, dict | None] = {}
 		self.max_attempts = cint(settings.max_attempts) or 5
@@ -159,6 +162,7 @@ class Batch:
 				self.end(p, "Exited", "Contact deleted")
 				continue
 			self.advance(p, contact)
+		self.write_updates()
 		self.mailer.flush()
 		log.write_many(self.logs)
 		criteria.after_success(self.flow, [p.contact for p in participants if p.name in succeeded])
@@ -186,12 +190,14 @@ class Batch:
 				self.logs.append(self.entry(p, step_id, "Step Skipped", f"Outside the sending window until {opens:%Y-%m-%d %H:%M}"))
 				return
 			ctx = StepContext(self.flow, step, p, contact, self.now, self)
-			frappe.db.savepoint("mf_step")
+			if handler.writes:  # a failing step must leave nothing behind
+				frappe.db.savepoint("mf_step")
 			queued_before = len(self.mailer.queue_rows)
 			try:
 				outcome: Outcome = handler.execute(ctx)
 			except Exception as e:
-				frappe.db.rollback(save_point="mf_step")
+				if handler.writes:
+					frappe.db.rollback(save_point="mf_step")
 				del self.mailer.queue_rows[queued_before:], self.mailer.recipient_rows[queued_before:]
 				self.retry_or_stall(p, step_id, e, updates)
 				return
@@ -245,8 +251,37 @@ class Batch:
 		self.logs.append(self.entry(p, p.current_step, "Exited", reason))
 
 	def update(self, p: Any, values: dict) -> None:
-		values = {**values, "modified": self.now}
-		frappe.db.set_value("Marketing Flow Participant", p.name, values, update_modified=False)
+		self.pending.setdefault(p.name, {}).update(values)
+
+	def write_updates(self) -> None:
+		"""One UPDATE per set of columns for the whole batch (CASE per column), instead of one
+		per participant."""
+		groups: dict[tuple, list[tuple[str, dict]]] = {}
+		for name, values in self.pending.items():
+			groups.setdefault(tuple(sorted(values)), []).append((name, values))
+		for columns, rows in groups.items():
+			sets, params = [], []
+			for column in (*columns, "modified"):
+				if column == "modified":
+					sets.append("`modified` = %s")
+					params.append(self.now)
+					continue
+				distinct = {repr(v[column]) for _n, v in rows}
+				if len(distinct) == 1:  # the same value for everyone: no CASE needed
+					sets.append(f"`{column}` = %s")
+					params.append(rows[0][1][column])
+				else:
+					sets.append(f"`{column}` = CASE `name` " + "WHEN %s THEN %s " * len(rows) + "END")
+					for name, v in rows:
+						params.extend((name, v[column]))
+			names = [name for name, _v in rows]
+			params.extend(names)
+			frappe.db.sql(
+				f"UPDATE `tabMarketing Flow Participant` SET {', '.join(sets)} "
+				f"WHERE `name` IN ({', '.join(['%s'] * len(names))})",
+				params,
+			)
+		self.pending = {}
 
 	def entry(self, p: Any, step_id: str | None, event: str, message: str = "", ref_dt=None, ref_name=None) -> tuple:
 		return log.entry(self.flow.name, p.name, p.contact, step_id, event, message, None, ref_dt, ref_name)

@@ -88,6 +88,7 @@ class CreateActivity(StepType):
 
 class Webhook(StepType):
 	name = "Webhook"
+	writes = False
 	required = (("webhook_url", "URL"),)
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
@@ -160,6 +161,7 @@ class EnrollInFlow(StepType):
 
 class End(StepType):
 	name = "End"
+	writes = False
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		return Outcome(None, event="Completed")

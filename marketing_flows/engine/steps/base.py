@@ -29,6 +29,7 @@ class StepType:
 	name: ClassVar[str] = ""
 	required: ClassVar[tuple[tuple[str, str], ...]] = ()
 	channel: ClassVar[str | None] = None  # "Email" / "SMS": needs an address and respects the sending window
+	writes: ClassVar[bool] = True  # writes to the database itself (the runner guards it with a savepoint)
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		"""Messages for what is missing or wrong in this step's own fields."""

@@ -23,6 +23,7 @@ NEEDS = {
 
 class Condition(StepType):
 	name = "Condition"
+	writes = False
 	required = (("condition_type", "Condition Type"),)
 
 	def validate(self, step: Any, flow: Any) -> list[str]:

@@ -12,6 +12,7 @@ from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 
 class _MessageStep(StepType):
+	writes = False
 	required = (("content", "Content"),)
 
 	def validate(self, step: Any, flow: Any) -> list[str]:

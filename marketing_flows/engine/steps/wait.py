@@ -19,6 +19,7 @@ UNITS = {"Minutes": "minutes", "Hours": "hours", "Days": "days", "Weeks": "weeks
 
 class Wait(StepType):
 	name = "Wait"
+	writes = False
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		ways = [bool(step.get("wait_amount")), bool(step.get("wait_until")), bool(step.get("wait_date_field"))]
