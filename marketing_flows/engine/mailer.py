@@ -3,20 +3,24 @@
 `frappe.sendmail` inlines CSS for every message (about 51 queued emails/s). Here the email
 layout (Frappe's standard template, CSS inlined) is built once per content version and account,
 with markers where the personal parts go; each participant costs a Jinja render, link
-rewriting and a MIME build. Rows are inserted in bulk, in the runner's transaction, so the
-participant's advance and its email commit together (exactly once).
+rewriting and a plain MIME build (Python's email package: Frappe's EMail class validates and
+rebuilds headers per message, which profiling showed to be half the cost of a send). Rows are
+inserted in bulk, in the runner's transaction, so the participant's advance and its email
+commit together (exactly once). Frappe's Email Queue sends them as it sends any other email.
 """
 
 from __future__ import annotations
 
 import email.utils
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from functools import lru_cache
 from typing import Any
 
 import frappe
 from frappe.core.utils import html2text
-from frappe.email.email_body import get_email, get_formatted_html
-from frappe.utils import get_string_between
+from frappe.email.email_body import get_formatted_html
 
 from marketing_flows.engine import render
 
@@ -39,6 +43,28 @@ def _layout(content: str, version: int, account: str, site: str) -> str:
 	"""Frappe's email template around markers, CSS inlined once (cache key: content version)."""
 	acct = frappe.get_cached_doc("Email Account", account)
 	return get_formatted_html(SUBJECT_MARKER, BODY_MARKER, email_account=acct, with_container=False)
+
+
+def _domain() -> str:
+	return frappe.local.site or "localhost"
+
+
+def build_mime(
+	sender: str, recipient: str, subject: str, html: str, text: str, message_id: str, headers: dict | None
+) -> str:
+	"""multipart/alternative (text, then HTML), UTF-8, as Frappe's Email Queue stores it."""
+	msg = MIMEMultipart("alternative")
+	msg["From"] = sender
+	msg["To"] = recipient
+	msg["Subject"] = Header(subject, "utf-8")
+	msg["Date"] = email.utils.formatdate(localtime=True)
+	msg["Message-Id"] = message_id
+	msg["X-Frappe-Site"] = _domain()
+	for key, value in (headers or {}).items():
+		msg[key] = value
+	msg.attach(MIMEText(text, "plain", "utf-8"))
+	msg.attach(MIMEText(html, "html", "utf-8"))
+	return msg.as_string()
 
 
 class Mailer:
@@ -66,26 +92,15 @@ class Mailer:
 		layout = _layout(content.name, content.version or 0, account.name, frappe.local.site)
 		html = layout.replace(BODY_MARKER, body).replace(SUBJECT_MARKER, frappe.utils.escape_html(subject))
 		sender = email.utils.formataddr((account.name, account.email_id))
-		mail = get_email(
-			recipients=[recipient],
-			sender=sender,
-			subject=subject,
-			content="<div></div>",  # unused (formatted is given); a tag skips a markdown pass
-			formatted=html,
-			text_content=html2text(body),
-			email_account=account,
-		)
-		mail.set_message_id(None)
-		for key, value in (headers or {}).items():
-			mail.msg_root[key] = value
-		message = mail.as_string()
+		message_id = email.utils.make_msgid(domain=_domain())
+		message = build_mime(sender, recipient, subject, html, html2text(body), message_id, headers)
 		name = frappe.generate_hash(length=10)
 		now = frappe.utils.now_datetime()
 		user = frappe.session.user
 		self.queue_rows.append(
 			(
 				name, sender, message, "Not Sent", "Marketing Flow Participant", participant, 1,
-				get_string_between("<", mail.msg_root["Message-Id"], ">"), account.name, 0, 0,
+				message_id.strip("<>"), account.name, 0, 0,
 				now, now, user, user,
 			)
 		)

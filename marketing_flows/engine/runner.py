@@ -177,16 +177,15 @@ class Batch:
 	def advance(self, p: Any, contact: dict) -> None:
 		"""Run steps for one participant until a wait, the end, or an error."""
 		step_id = p.current_step
-		updates: dict[str, Any] = {}
 		for _hop in range(MAX_HOPS):
 			step = self.steps.get(step_id)
 			if step is None:
-				self.fail(p, step_id, f"Step '{step_id}' no longer exists in the flow", updates=updates)
+				self.fail(p, step_id, f"Step '{step_id}' no longer exists in the flow")
 				return
 			handler = handler_for(step.step_type)
 			if handler.channel and not window.is_open(self.flow, self.now):
 				opens = window.next_open(self.flow, self.now)
-				self.update(p, {**updates, "status": "Waiting", "current_step": step_id, "next_run_at": opens})
+				self.update(p, {"status": "Waiting", "current_step": step_id, "next_run_at": opens})
 				self.logs.append(self.entry(p, step_id, "Step Skipped", f"Outside the sending window until {opens:%Y-%m-%d %H:%M}"))
 				return
 			ctx = StepContext(self.flow, step, p, contact, self.now, self)
@@ -199,16 +198,17 @@ class Batch:
 				if handler.writes:
 					frappe.db.rollback(save_point="mf_step")
 				del self.mailer.queue_rows[queued_before:], self.mailer.recipient_rows[queued_before:]
-				self.retry_or_stall(p, step_id, e, updates)
+				self.retry_or_stall(p, step_id, e)
 				return
 			ref = outcome.reference or (None, None)
 			self.logs.append(self.entry(p, step_id, outcome.event, outcome.message, *ref))
-			updates.update(outcome.updates)
-			p.update(outcome.updates)
+			if outcome.updates:  # kept even if a later step of this go fails
+				self.update(p, outcome.updates)
+				p.update(outcome.updates)
 			if outcome.next_step is None:
 				self.update(
 					p,
-					{**updates, "status": "Completed", "current_step": step_id, "next_run_at": None,
+					{"status": "Completed", "current_step": step_id, "next_run_at": None,
 					 "ended_on": self.now, "active_key": None, "attempts": 0},
 				)
 				if outcome.event != "Completed":
@@ -217,30 +217,30 @@ class Batch:
 			step_id = outcome.next_step
 			if outcome.run_at and outcome.run_at > self.now:
 				self.update(
-					p, {**updates, "status": "Waiting", "current_step": step_id, "next_run_at": outcome.run_at, "attempts": 0}
+					p, {"status": "Waiting", "current_step": step_id, "next_run_at": outcome.run_at, "attempts": 0}
 				)
 				return
-		self.update(p, {**updates, "status": "Active", "current_step": step_id, "next_run_at": self.now, "attempts": 0})
+		self.update(p, {"status": "Active", "current_step": step_id, "next_run_at": self.now, "attempts": 0})
 
-	def retry_or_stall(self, p: Any, step_id: str, error: Exception, updates: dict) -> None:
-		"""Earlier steps of this go keep their effects (`updates`); the failed one is tried again
-		with exponential backoff, and after the last try the participant is Stalled."""
+	def retry_or_stall(self, p: Any, step_id: str, error: Exception) -> None:
+		"""The failed step is tried again with exponential backoff (earlier steps of this go keep
+		their effects); after the last try the participant is Stalled."""
 		attempts = cint(p.attempts) + 1
 		message = f"{type(error).__name__}: {error}"[:1000]
 		if attempts >= self.max_attempts:
-			self.fail(p, step_id, message, attempts=attempts, updates=updates)
+			self.fail(p, step_id, message, attempts=attempts)
 			frappe.log_error(title=f"Marketing flow {self.flow.name}: step {step_id} failed", message=traceback.format_exc())
 			return
 		delay = timedelta(minutes=self.backoff * 2 ** (attempts - 1))
 		self.update(
 			p,
-			{**updates, "status": "Active", "current_step": step_id, "next_run_at": self.now + delay,
+			{"status": "Active", "current_step": step_id, "next_run_at": self.now + delay,
 			 "attempts": attempts, "last_error": message},
 		)
 		self.logs.append(self.entry(p, step_id, "Retry", f"Try {attempts} of {self.max_attempts} failed: {message}; next try in {delay}"))
 
-	def fail(self, p: Any, step_id: str, message: str, attempts: int | None = None, updates: dict | None = None) -> None:
-		values = {**(updates or {}), "status": "Stalled", "current_step": step_id, "next_run_at": None, "last_error": message}
+	def fail(self, p: Any, step_id: str, message: str, attempts: int | None = None) -> None:
+		values = {"status": "Stalled", "current_step": step_id, "next_run_at": None, "last_error": message}
 		if attempts is not None:
 			values["attempts"] = attempts
 		self.update(p, values)
