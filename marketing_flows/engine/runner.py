@@ -87,6 +87,11 @@ def process_due(flow: str) -> int:
 	"""Background job: claim and run batches of due participants until none is left or the
 	time budget is spent (then it enqueues a follow-up). Returns how many it processed."""
 	started = time.monotonic()
+	# READ COMMITTED: the claim then locks only the rows it returns, not the gaps between index
+	# entries; under REPEATABLE READ those gap locks block another worker's UPDATE of its own
+	# rows' (status, next_run_at) and the workers run one after the other.
+	frappe.db.commit()
+	frappe.db.sql("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
 	settings = frappe.get_cached_doc("Marketing Flow Settings")
 	batch_size = cint(settings.batch_size) or 200
 	done = 0
