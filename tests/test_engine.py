@@ -349,3 +349,74 @@ def test_stalled_participants_can_be_retried(worker, http_receiver):
 	finally:
 		frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 5})
 		frappe.db.commit()
+
+
+def test_conditions_on_engagement_group_segment_and_recent_email(worker):
+	from marketing_flows.engine import log
+
+	group = frappe.get_doc({"doctype": "Email Group", "title": unique("VIPs")}).insert()
+	segment = frappe.get_doc(
+		{"doctype": "Marketing Segment", "segment_name": unique("Seg"), "segment_type": "Contact Filters", "filters": '[["Contact", "designation", "=", "Segmented"]]'}
+	).insert()
+
+	def branch(condition: dict) -> dict:
+		return running_flow(
+			[
+				{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "c"},
+				{"step_id": "c", "step_type": "Condition", **condition, "yes_step": "yes", "no_step": "no"},
+				{"step_id": "yes", "step_type": "End"},
+				{"step_id": "no", "step_type": "End"},
+			]
+		)
+
+	clicked = branch({"condition_type": "Clicked", "condition_days": 7})
+	in_group = branch({"condition_type": "In Email Group", "email_group": group.name})
+	in_segment = branch({"condition_type": "In Segment", "segment": segment.name})
+	recent = branch({"condition_type": "Emailed Recently", "condition_days": 3})
+	hit, miss = make_contact(designation="Segmented"), make_contact()
+	frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": frappe.db.get_value("Contact", hit, "email_id")}).insert()
+	for flow in (clicked, in_group, in_segment, recent):
+		flow.enroll([hit, miss])
+	worker()
+	for flow, event in ((clicked, "Clicked"), (recent, "Email Sent")):
+		p = participant(flow.name, hit)
+		log.write(flow.name, p.name, hit, "earlier", event, "")
+	for flow in (clicked, in_group, in_segment, recent):
+		time_passes(flow.name)
+	run_scheduled(TICK)
+	worker()
+	for flow in (clicked, in_group, in_segment, recent):
+		assert participant(flow.name, hit).current_step == "yes", flow.name
+		assert participant(flow.name, miss).current_step == "no", flow.name
+
+
+def test_resume_with_skip_overdue_skips_sends_that_fell_due_during_the_pause(worker):
+	content = frappe.get_doc(
+		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Late news"}
+	).insert()
+	flow = running_flow(
+		[
+			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Hours", "next_step": "sms"},
+			{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		],
+		resume_policy="Skip Overdue",
+	)
+	early = make_contact(mobile_no="+15550002222")
+	flow.enroll([early])
+	worker()
+	flow.reload()
+	flow.pause()
+	# move the clock: enrolled an hour ago, paused ten minutes ago, the SMS fell due a minute ago
+	frappe.db.set_value("Marketing Flow", flow.name, "paused_on", add_to_date(now_datetime(), minutes=-10))
+	frappe.db.set_value("Marketing Flow Participant", participant(flow.name, early).name, "enrolled_on", add_to_date(now_datetime(), hours=-1))
+	time_passes(flow.name)
+	late = make_contact(mobile_no="+15550003333")
+	flow.enroll([late])  # enrolled during the pause: starts normally
+	flow.reload()
+	flow.run()
+	worker()
+	p = participant(flow.name, early)
+	assert p.status == "Completed" and not p.last_sent
+	assert ("sms", "Step Skipped") in events(flow.name, early)
+	assert participant(flow.name, late).status == "Waiting"  # its own first wait
