@@ -259,5 +259,5 @@ def remove_participants(flow: Any, participants: Iterable[str] | str) -> dict:
 	names = _as_list(participants)
 	from marketing_flows.engine import runner
 
-	removed = runner.end_participants(flow.name, names, "Exited", "Removed by {0}".format(frappe.session.user))
+	removed = runner.end_participants(flow.name, names, "Exited", f"Removed by {frappe.session.user}")
 	return {"removed": removed}

@@ -18,7 +18,6 @@ OUTCOME_EVENTS = {
 
 
 def _query_filters(segment: Any) -> list:
-	person = hosts.doctype_for("person") or "Contact"
 	return filters.parse(segment.filters, _("Segment filters")) if segment.segment_type == "Contact Filters" else []
 
 
