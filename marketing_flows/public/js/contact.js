@@ -22,6 +22,10 @@ function marketing_flows_add_to_flow(contacts) {
 			}).then((r) => {
 				d.hide();
 				const res = r.message || {};
+				if (res.queued) {
+					frappe.msgprint(__("Enrolling {0} contacts in {1} in the background; progress is shown as it goes.", [res.queued, flow]));
+					return;
+				}
 				const skipped = Object.entries(res.not_enrolled || {});
 				let msg = __("{0} of {1} added to {2}.", [res.enrolled || 0, contacts.length, flow]);
 				if (skipped.length) msg += "<br>" + skipped.slice(0, 10).map(([c, w]) => `${frappe.utils.escape_html(c)}: ${frappe.utils.escape_html(w)}`).join("<br>");

@@ -71,6 +71,10 @@ marketing_flows.enrol_dialog = function (frm) {
 
 marketing_flows.show_enrol_result = function (res) {
 	if (!res) return;
+	if (res.queued) {
+		frappe.msgprint(__("Enrolling {0} contacts in the background; progress is shown as it goes.", [res.queued]));
+		return;
+	}
 	const skipped = Object.entries(res.not_enrolled || {});
 	let msg = __("{0} enrolled.", [res.enrolled]);
 	if (skipped.length) {
