@@ -72,6 +72,8 @@ def test_steps_run_in_a_worker_not_in_the_request(worker):
 	p = participant(flow.name, contact)
 	assert p.status == "Completed" and p.ended_on and not p.active_key
 	assert events(flow.name, contact) == [(None, "Enrolled"), ("tag", "Step Executed"), ("wait", "Step Executed"), ("end", "Completed")]
+	steps = flow.get_figures()["steps"]  # per-step figures of the flow diagram
+	assert steps["tag"] == {"Step Executed": 1} and steps["end"] == {"Completed": 1}
 
 
 def test_condition_branches_on_contact_fields(worker):

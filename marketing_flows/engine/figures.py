@@ -34,3 +34,19 @@ def flow_figures(flow: str) -> dict:
 		"success_rate": round(100.0 * succeeded / enrolled, 1) if enrolled else 0.0,
 		"goal_conversion_rate": round(100.0 * succeeded_emailed / emailed, 1) if emailed else 0.0,
 	}
+
+
+def step_figures(flow: str) -> dict[str, dict[str, int]]:
+	"""step_id -> event -> count, from the log (index: flow, step_id, event)."""
+	log = frappe.qb.DocType("Marketing Flow Log")
+	rows = (
+		frappe.qb.from_(log)
+		.select(log.step_id, log.event, Count("*"))
+		.where(log.flow == flow)
+		.groupby(log.step_id, log.event)
+		.run()
+	)
+	out: dict[str, dict[str, int]] = {}
+	for step_id, event, count in rows:
+		out.setdefault(step_id or "", {})[event] = int(count)
+	return out

@@ -48,6 +48,38 @@ marketing_flows.render_figures = function (frm) {
 			${card(__("Enrolled"), f.enrolled)}${card(__("Active"), f.active)}${card(__("Completed"), f.completed)}
 			${card(__("Succeeded"), f.succeeded)}${card(__("Success rate"), (f.success_rate || 0) + "%")}
 			${card(__("Goal conversion"), (f.goal_conversion_rate || 0) + "%")}</div>`);
+		marketing_flows.render_diagram(frm, f.steps || {});
+	});
+};
+
+// Read-only diagram of the steps (first row first), with what the log counted per step.
+marketing_flows.render_diagram = function (frm, step_figures) {
+	const esc = frappe.utils.escape_html;
+	const links = (s) =>
+		s.step_type === "Condition"
+			? `${__("Yes")} → ${esc(s.yes_step || "?")} · ${__("No")} → ${esc(s.no_step || "?")}`
+			: s.step_type === "End" ? __("end of the flow") : `→ ${esc(s.next_step || "?")}`;
+	const badges = (counts) =>
+		Object.entries(counts || {})
+			.map(([event, n]) => `<span class="indicator-pill gray mr-1">${esc(__(event))}: ${n}</span>`)
+			.join("");
+	const boxes = (frm.doc.steps || []).map((s) => `
+		<div class="mf-step border rounded p-2 mb-2" data-step="${esc(s.step_id)}" style="cursor:pointer">
+			<div><b>${esc(s.step_id)}</b> · ${esc(__(s.step_type || ""))} ${s.label ? "· " + esc(s.label) : ""}</div>
+			<div class="text-muted small">${links(s)}</div>
+			<div class="mt-1">${badges(step_figures[s.step_id])}</div>
+		</div>`);
+	const wrapper = frm.get_field("flow_diagram").$wrapper;
+	wrapper.html(boxes.length ? boxes.join("") : `<div class="text-muted">${__("No steps yet.")}</div>`);
+	wrapper.find(".mf-step").on("click", function () {
+		const step = $(this).attr("data-step");
+		const rows = Object.entries(step_figures[step] || {})
+			.map(([event, n]) => `<tr><td>${esc(__(event))}</td><td class="text-right">${n}</td></tr>`)
+			.join("");
+		frappe.msgprint({
+			title: __("Step {0}", [step]),
+			message: rows ? `<table class="table table-bordered">${rows}</table>` : __("Nobody has reached this step yet."),
+		});
 	});
 };
 

@@ -84,4 +84,4 @@ class MarketingFlow(Document):
 	def get_figures(self) -> dict:
 		from marketing_flows.engine import figures
 
-		return figures.flow_figures(self.name)
+		return {**figures.flow_figures(self.name), "steps": figures.step_figures(self.name)}
