@@ -73,6 +73,7 @@ class Mailer:
 	def __init__(self) -> None:
 		self.queue_rows: list[tuple] = []
 		self.recipient_rows: list[tuple] = []
+		self._accounts: dict[str | None, Any] = {}  # content sender -> Email Account, once per batch
 
 	def queue(
 		self,
@@ -84,7 +85,9 @@ class Mailer:
 		headers: dict[str, str] | None = None,
 	) -> str:
 		"""Render `content` for one recipient and stage its Email Queue row; returns its name."""
-		account = sender_account(content.sender)
+		if content.sender not in self._accounts:
+			self._accounts[content.sender] = sender_account(content.sender)
+		account = self._accounts[content.sender]
 		subject = render.render(content.subject, ctx_vars).strip() or "[No Subject]"
 		body = render.render(content.body, ctx_vars, html=True)
 		if body_filter:
