@@ -37,7 +37,7 @@ scheduler_events = {
 		# due participants are found by index; this only enqueues runner jobs
 		"* * * * *": ["marketing_flows.engine.runner.schedule_due_participants"],
 		"*/15 * * * *": ["marketing_flows.engine.triggers.enrol_from_segments"],
-		"*/5 * * * *": ["marketing_flows.engine.tracking.sync_recent_deliveries"],
+		"*/5 * * * *": ["marketing_flows.engine.delivery.sync_recent_deliveries"],
 	},
 	"daily": ["marketing_flows.engine.triggers.enrol_from_date_fields"],
 }

@@ -244,3 +244,36 @@ def flush_email_queue() -> None:
 	import frappe
 
 	frappe.enqueue("frappe.email.queue.flush", queue="short")
+
+
+class SettingsOverride:
+	"""Changes single doctypes' values (and the default Email Account) for one test, committed,
+	and puts the previous values back afterwards."""
+
+	def __init__(self) -> None:
+		self.saved: list[tuple[str, dict]] = []
+
+	def set(self, doctype: str, **values) -> None:
+		import frappe
+
+		doc = frappe.get_single(doctype)
+		self.saved.append((doctype, {k: doc.get(k) for k in values}))
+		frappe.db.set_single_value(doctype, values)
+		frappe.db.commit()
+		frappe.clear_document_cache(doctype, doctype)
+
+	def restore(self) -> None:
+		import frappe
+
+		frappe.db.rollback()
+		for doctype, values in reversed(self.saved):
+			frappe.db.set_single_value(doctype, values)
+			frappe.clear_document_cache(doctype, doctype)
+		frappe.db.commit()
+
+
+@pytest.fixture
+def settings():
+	override = SettingsOverride()
+	yield override
+	override.restore()

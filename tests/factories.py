@@ -60,3 +60,36 @@ def make_flow(steps: list[dict] | None = None, **values) -> frappe.model.documen
 	)
 	doc.insert()
 	return doc
+
+
+# --- moved from test_engine so that no test module imports another -----------------------
+
+def participant(flow: str, contact: str) -> frappe._dict:
+	return frappe.db.get_value("Marketing Flow Participant", {"flow": flow, "contact": contact}, "*", as_dict=True)
+
+
+def events(flow: str, contact: str | None = None) -> list[tuple[str, str]]:
+	filters = {"flow": flow}
+	if contact:
+		filters["contact"] = contact
+	return [
+		(r.step_id, r.event)
+		for r in frappe.get_all("Marketing Flow Log", filters=filters, fields=["step_id", "event"], order_by="name asc")
+	]
+
+
+def time_passes(flow: str) -> None:
+	"""Move the clock forward for a flow's waiting participants: everything waiting is due now."""
+	from frappe.utils import add_to_date, now_datetime
+
+	frappe.db.sql(
+		"""UPDATE `tabMarketing Flow Participant` SET next_run_at = %s
+		WHERE flow = %s AND status = 'Waiting'""",
+		(add_to_date(now_datetime(), minutes=-1), flow),
+	)
+
+
+def running_flow(steps, **values):
+	flow = make_flow(steps=steps, **values)
+	flow.run()
+	return flow

@@ -60,6 +60,7 @@ class HTTPReceiver:
 		self.requests: list[dict] = []
 		self.failures: list[int] = []
 		self.delay = 0.0  # seconds to wait before answering (a slow service)
+		self.arrived: list[str] = []  # paths of requests as they arrive, before any delay
 		self.lock = threading.Lock()
 		receiver = self
 
@@ -82,6 +83,8 @@ class HTTPReceiver:
 					record["json"] = json.loads(body) if body else None
 				except ValueError:
 					record["json"] = None
+				with receiver.lock:
+					receiver.arrived.append(parsed.path)
 				if receiver.delay:
 					import time
 

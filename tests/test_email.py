@@ -58,7 +58,7 @@ def test_email_is_delivered_over_smtp_rendered_and_tracked(worker, smtp, content
 	flow.enroll([contact])
 	worker()
 	p = participant(flow.name, contact)
-	assert (p.status, p.current_step) == ("Waiting", "end")
+	assert (p.status, p.current_step) == ("Waiting", "wait")  # while waiting: the Wait step
 	assert (p.last_sent, p.last_sent_status, p.sent_marketing_email) == (content.name, "Queued", 1)
 	assert p.last_sent_on and p.email_queue
 	assert queue_rows(p.name) == [p.email_queue]
@@ -110,7 +110,7 @@ def test_no_email_address_skips_the_step_and_says_why(worker, content):
 	flow.enroll([contact])
 	worker()
 	p = participant(flow.name, contact)
-	assert p.current_step == "end" and not p.sent_marketing_email
+	assert p.current_step == "wait" and not p.sent_marketing_email
 	assert ("mail1", "Step Skipped") in events(flow.name, contact)
 	assert frappe.db.get_value("Marketing Flow Log", {"participant": p.name, "event": "Step Skipped"}, "message") == "No email address"
 
@@ -149,7 +149,7 @@ def test_two_workers_at_once_send_each_email_exactly_once(worker, content):
 		)
 		assert len(rows) == 120
 		assert {count for _name, count in rows} == {1}
-		assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": "Waiting", "current_step": "end"}) == 120
+		assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": "Waiting", "current_step": "wait"}) == 120
 		assert frappe.db.count("Marketing Flow Log", {"flow": flow.name, "event": "Email Sent"}) == 120
 	finally:
 		frappe.db.set_single_value("Marketing Flow Settings", {"batch_size": 200, "parallel_jobs": 2})

@@ -58,7 +58,7 @@ def test_steps_run_in_a_worker_not_in_the_request(worker):
 
 	worker()
 	p = participant(flow.name, contact)
-	assert p.status == "Waiting" and p.current_step == "end"
+	assert p.status == "Waiting" and p.current_step == "wait"  # while waiting: the Wait step
 	assert abs((p.next_run_at - add_to_date(now_datetime(), days=2)).total_seconds()) < 120
 	assert frappe.db.get_value("Contact", contact, "designation") == f"Lead {frappe.db.get_value('Contact', contact, 'first_name')}"
 

@@ -14,7 +14,7 @@ import requests
 from factories import make_contact, make_flow, unique
 from receivers import free_port
 
-from marketing_flows.engine import enrolment, tracking
+from marketing_flows.engine import delivery, enrolment, links, tracking
 
 HTML = """<html><head><link rel="stylesheet" href="https://cdn.example.com/style.css"></head>
 <body><p>Hello</p>
@@ -91,7 +91,7 @@ def participant(name: str) -> frappe._dict:
 
 
 def test_prepare_html_rewrites_http_links_only_and_adds_pixel():
-	out = tracking.prepare_html(HTML, "P-1", "Flow-1", "email_1")
+	out = links.prepare_html(HTML, "P-1", "Flow-1", "email_1")
 	clicks = links(out, "click")
 	targets = [parse_qs(urlsplit(u).query)["url"][0] for u in clicks]
 	assert targets == [
@@ -104,9 +104,9 @@ def test_prepare_html_rewrites_http_links_only_and_adds_pixel():
 		assert u.startswith(base + "/api/method/marketing_flows.api.tracking.click?")
 		q = parse_qs(urlsplit(u).query)
 		assert q["participant"] == ["P-1"] and q["step_id"] == ["email_1"]
-		assert tracking.verify(q["sig"][0], "click", "P-1", "email_1", q["url"][0])
-		assert not tracking.verify(q["sig"][0], "click", "P-2", "email_1", q["url"][0])
-		assert not tracking.verify(q["sig"][0], "click", "P-1", "email_1", "https://evil.example.com/")
+		assert links.verify(q["sig"][0], "click", "P-1", "email_1", q["url"][0])
+		assert not links.verify(q["sig"][0], "click", "P-2", "email_1", q["url"][0])
+		assert not links.verify(q["sig"][0], "click", "P-1", "email_1", "https://evil.example.com/")
 	for untouched in (
 		'href="mailto:sales@example.com"',
 		'href="tel:+15550100"',
@@ -121,19 +121,19 @@ def test_prepare_html_rewrites_http_links_only_and_adds_pixel():
 	assert len(pixels) == 1
 	assert out.index("tracking.open?") < out.index("</body>")
 	q = parse_qs(urlsplit(pixels[0]).query)
-	assert tracking.verify(q["sig"][0], "open", "P-1", "email_1")
+	assert links.verify(q["sig"][0], "open", "P-1", "email_1")
 	# a click signature is not an open signature
-	assert not tracking.verify(parse_qs(urlsplit(clicks[0]).query)["sig"][0], "open", "P-1", "email_1")
+	assert not links.verify(parse_qs(urlsplit(clicks[0]).query)["sig"][0], "open", "P-1", "email_1")
 
 
 def test_prepare_html_options_and_untracked_links():
-	unsubscribe = tracking.unsubscribe_url("P-1", "a@example.com")
+	unsubscribe = links.unsubscribe_url("P-1", "a@example.com")
 	html = f'<p><a href="https://example.com/x">x</a> <a href="{unsubscribe}">Unsubscribe</a></p>'
-	assert tracking.prepare_html(html, "P-1", "F", "s", track_opens=False, track_clicks=False) == html
-	only_opens = tracking.prepare_html(html, "P-1", "F", "s", track_clicks=False)
+	assert links.prepare_html(html, "P-1", "F", "s", track_opens=False, track_clicks=False) == html
+	only_opens = links.prepare_html(html, "P-1", "F", "s", track_clicks=False)
 	assert links(only_opens, "click") == [] and len(links(only_opens, "open")) == 1
 	assert only_opens.endswith(">") and only_opens.startswith(html)  # no </body>: appended
-	only_clicks = tracking.prepare_html(html, "P-1", "F", "s", track_opens=False)
+	only_clicks = links.prepare_html(html, "P-1", "F", "s", track_opens=False)
 	assert len(links(only_clicks, "click")) == 1 and links(only_clicks, "open") == []
 	assert f'href="{unsubscribe}"' in only_clicks  # the unsubscribe link is not a click
 
@@ -147,7 +147,7 @@ def test_prepare_html_is_fast():
 	body = f"<html><body>{paragraphs}{'x' * 20000}</body></html>"
 	start = time.perf_counter()
 	for i in range(300):
-		tracking.prepare_html(body, f"P-{i}", "Flow", "email_1")
+		links.prepare_html(body, f"P-{i}", "Flow", "email_1")
 	rate = 300 / (time.perf_counter() - start)
 	assert rate > 300, f"prepare_html: {rate:.0f} emails/s"
 
@@ -157,7 +157,7 @@ def test_prepare_html_is_fast():
 
 def test_open_pixel_logs_once_and_always_returns_gif(desk_url):
 	p = enrolled()
-	html = tracking.prepare_html(HTML, p.participant, p.flow, "email_1")
+	html = links.prepare_html(HTML, p.participant, p.flow, "email_1")
 	pixel = links(html, "open")[0]
 	for _ in range(2):
 		r = hit(desk_url, pixel)
@@ -180,7 +180,7 @@ def test_open_pixel_logs_once_and_always_returns_gif(desk_url):
 
 def test_click_redirects_to_the_signed_url_and_logs(desk_url):
 	p = enrolled()
-	html = tracking.prepare_html(HTML, p.participant, p.flow, "email_1")
+	html = links.prepare_html(HTML, p.participant, p.flow, "email_1")
 	click = links(html, "click")[0]
 	r = hit(desk_url, click)
 	assert r.status_code == 302
@@ -211,7 +211,7 @@ def test_click_redirects_to_the_signed_url_and_logs(desk_url):
 
 def test_tampered_click_links_are_refused(desk_url):
 	p = enrolled()
-	html = tracking.prepare_html(HTML, p.participant, p.flow, "email_1")
+	html = links.prepare_html(HTML, p.participant, p.flow, "email_1")
 	click = links(html, "click")[0]
 	sig = parse_qs(urlsplit(click).query)["sig"][0]
 	forged = [
@@ -245,7 +245,7 @@ def test_unsubscribe_exits_the_participant_everywhere(desk_url):
 	other_flow = make_flow()
 	other = enrolment.enroll(other_flow, [p.contact]).enrolled[0]
 	frappe.db.commit()
-	url = tracking.unsubscribe_url(p.participant, p.email)
+	url = links.unsubscribe_url(p.participant, p.email)
 
 	# tampering with the email (someone else's address) is refused and changes nothing
 	r = hit(desk_url, with_params(url, email="victim@example.com"))
@@ -401,7 +401,7 @@ def test_sync_delivery_status_from_real_smtp_outcomes(mail_accounts):
 	queued(moved_on, q_old, step_id="email_1")
 	queued(moved_on, q_new, "Clicked", step_id="email_2")  # a newer email since the failed one
 
-	changed = tracking.sync_delivery_status([*queues, "no-such-queue"])
+	changed = delivery.sync_delivery_status([*queues, "no-such-queue"])
 	assert changed == {sent.participant: "Sent", failed.participant: "Failed", bounced.participant: "Bounced"}
 	assert participant(sent.participant).last_sent_status == "Sent"
 	assert participant(failed.participant).last_sent_status == "Failed"
@@ -416,7 +416,7 @@ def test_sync_delivery_status_from_real_smtp_outcomes(mail_accounts):
 		assert log_rows(p.participant, "Bounced") == [] and log_rows(p.participant, "Error") == []
 
 	# a second run changes and logs nothing
-	assert tracking.sync_delivery_status(queues) == {}
+	assert delivery.sync_delivery_status(queues) == {}
 	assert len(log_rows(bounced.participant, "Bounced")) == 1
 	assert len(log_rows(failed.participant, "Error")) == 1
 
@@ -443,10 +443,10 @@ def test_sync_delivery_status_maps_an_error_row_to_failed():
 		}
 	).insert(ignore_permissions=True)
 	queued(p, pending.name)
-	assert tracking.sync_delivery_status([pending.name]) == {}  # still retrying: no verdict
+	assert delivery.sync_delivery_status([pending.name]) == {}  # still retrying: no verdict
 	assert participant(p.participant).last_sent_status == "Queued"
 	queued(p, queue.name, step_id="email_1")
-	assert tracking.sync_delivery_status([queue.name]) == {p.participant: "Failed"}
+	assert delivery.sync_delivery_status([queue.name]) == {p.participant: "Failed"}
 	assert participant(p.participant).last_sent_status == "Failed"
 	assert log_rows(p.participant, "Bounced") == []
 	errors = log_rows(p.participant, "Error")
@@ -457,9 +457,9 @@ def test_sync_delivery_status_maps_an_error_row_to_failed():
 	)
 	# retried by hand and sent: Failed becomes Sent
 	frappe.db.set_value("Email Queue", queue.name, "status", "Sent")
-	assert tracking.sync_delivery_status([queue.name]) == {p.participant: "Sent"}
+	assert delivery.sync_delivery_status([queue.name]) == {p.participant: "Sent"}
 	assert (
-		tracking.delivery_status("Error", "SMTPRecipientsRefused: {'a@x': (550, b'5.1.1 User unknown')}")
+		delivery.delivery_status("Error", "SMTPRecipientsRefused: {'a@x': (550, b'5.1.1 User unknown')}")
 		== "Bounced"
 	)
-	assert tracking.delivery_status("Not Sent", None) is None
+	assert delivery.delivery_status("Not Sent", None) is None

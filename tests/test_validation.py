@@ -33,8 +33,6 @@ def test_valid_linear_and_branching_graphs_pass():
 		([], "no steps"),
 		([{"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "a", "step_type": "End"}], "'a' is used twice"),
 		([{"step_id": "a", **WAIT, "next_step": "ghost"}], "points to 'ghost'"),
-		([{"step_id": "a", **WAIT}], "Next Step is missing"),
-		([{"step_id": "c", "step_type": "Condition", "yes_step": "e"}, {"step_id": "e", "step_type": "End"}], "No Step is missing"),
 		([{"step_id": "e", "step_type": "End", "next_step": "e"}], "can't have a Next Step"),
 		(
 			[{"step_id": "a", **WAIT, "next_step": "e"}, {"step_id": "e", "step_type": "End"}, {"step_id": "lost", "step_type": "End"}],
@@ -46,7 +44,7 @@ def test_valid_linear_and_branching_graphs_pass():
 				{"step_id": "b", "step_type": "Condition", "yes_step": "a", "no_step": "e"},
 				{"step_id": "e", "step_type": "End"},
 			],
-			"loop without a Wait",
+			"loop that can pass without waiting",
 		),
 		([{"step_id": "", "step_type": "End"}], "Step ID is required"),
 	],
@@ -54,6 +52,29 @@ def test_valid_linear_and_branching_graphs_pass():
 def test_graph_errors_name_the_step(rows, message):
 	errors = graph.validate(steps(*rows))
 	assert any(message in e for e in errors), errors
+
+
+def test_no_end_step_is_needed_to_finish_a_flow():
+	"""A step with no next step, and a Condition branch with no step, end the flow there."""
+	assert graph.validate(steps({"step_id": "a", **WAIT})) == []
+	assert graph.validate(steps({"step_id": "c", "step_type": "Condition", "yes_step": "e"}, {"step_id": "e", "step_type": "End"})) == []
+
+
+@pytest.mark.parametrize(
+	"wait",
+	[
+		{"step_type": "Wait", "use_sending_window": 1},
+		{"step_type": "Wait", "wait_until": "2020-01-01 00:00:00"},
+		{"step_type": "Wait", "wait_date_field": "birthday"},
+	],
+)
+def test_a_wait_that_can_take_no_time_does_not_break_a_loop(wait):
+	rows = steps(
+		{"step_id": "w", **wait, "next_step": "c"},
+		{"step_id": "c", "step_type": "Condition", "yes_step": "e", "no_step": "w"},
+		{"step_id": "e", "step_type": "End"},
+	)
+	assert any("loop that can pass without waiting" in e for e in graph.validate(rows))
 
 
 def test_loop_through_a_wait_is_allowed():

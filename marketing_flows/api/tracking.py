@@ -13,7 +13,7 @@ from frappe.utils import escape_html
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from marketing_flows.engine import tracking
+from marketing_flows.engine import links, tracking
 
 # 1×1 transparent GIF
 PIXEL = (
@@ -58,7 +58,7 @@ def _log_error(title: str) -> None:
 def open(participant: str | None = None, step_id: str | None = None, sig: str | None = None) -> Response:
 	"""Open pixel: logs "Opened" once per participant and step; always answers with the pixel."""
 	try:
-		if participant and tracking.verify(sig, "open", participant, step_id):
+		if participant and links.verify(sig, "open", participant, step_id):
 			_fresh_transaction()
 			tracking.record_open(participant, step_id)
 			frappe.db.commit()
@@ -79,7 +79,7 @@ def click(
 		participant
 		and url
 		and url[:8].lower().startswith(("http://", "https://"))
-		and tracking.verify(sig, "click", participant, step_id, url)
+		and links.verify(sig, "click", participant, step_id, url)
 	):
 		return _invalid_link()
 	try:
@@ -99,7 +99,7 @@ def unsubscribe(
 	sig: str | None = None,
 ) -> None:
 	"""Unsubscribe (GET from the link, POST from mail clients' one-click List-Unsubscribe)."""
-	if not (participant and email and tracking.verify(sig, "unsubscribe", participant, email, step_id)):
+	if not (participant and email and links.verify(sig, "unsubscribe", participant, email, step_id)):
 		return _invalid_link()
 	try:
 		_fresh_transaction()

@@ -2,7 +2,8 @@
 
 Record changes anywhere in the CRM (a rep in the desk, the API, an import, the flow itself)
 count the same: the criteria are queries on the data, asked before every step by the runner
-and, after a watched document changes, by a background job (see watch.py).
+and, after a watched document changes, by a background job (see watch.py). Only questions
+live here; acting on a met goal is goals.py.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import now_datetime
 
-from marketing_flows.engine import filters, hosts, log
+from marketing_flows.engine import filters, hosts
 
 # Criterion type -> the Marketing Flow Settings role whose doctype it looks at.
 ROLE_OF = {"Deal Created": "deal", "Appointment Created": "appointment", "Issue Created": "issue"}
 # Criteria that are events after enrolment (creation time counts) rather than states.
 TIMED = {"Deal Created", "Appointment Created", "Issue Created", "Added to Email Group", "Web Form Submitted"}
-CONVERTIBLE = ("Active", "Waiting", "Stalled", "Completed")  # completed participants still convert
 
 
 @dataclass
@@ -43,7 +42,7 @@ def target_doctype(criterion: Any) -> str | None:
 	if kind in ROLE_OF:
 		return hosts.doctype_for(ROLE_OF[kind])
 	if kind == "Person Updated":
-		return hosts.doctype_for("person") or "Contact"
+		return hosts.person_doctype()
 	if kind == "Added to Email Group":
 		return "Email Group Member"
 	if kind == "Web Form Submitted" and criterion.get("web_form"):
@@ -71,10 +70,13 @@ def validate(flow: Any) -> list[str]:
 		if doctype and row.conditions:
 			filters.check_fields(doctype, filters.parse(row.conditions, what), what)
 		if doctype and row.criterion_type not in ("Person Updated", "Added to Email Group"):
-			paths = hosts.link_paths(doctype)
 			scope = "company" if row.scope == "Company" else "person"
-			if not paths[scope] and not (scope == "person" and paths["email"]):
-				errors.append(f"{what}: {doctype} has no field linking to a {scope}.")
+			only = row.get("link_field") or None
+			if not paths_of(doctype, scope, only) and not (scope == "person" and paths_of(doctype, "email", only)):
+				if only:
+					errors.append(f"{what}: '{only}' is not a field of {doctype} that names a {scope}.")
+				else:
+					errors.append(f"{what}: {doctype} has no field linking to a {scope}.")
 	return errors
 
 
@@ -88,7 +90,7 @@ def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
 	kind = criterion.criterion_type
 	conds = filters.parse(criterion.conditions, label(criterion))
 	if kind == "Person Updated":
-		person = hosts.doctype_for("person") or "Contact"
+		person = hosts.person_doctype()
 		matching = set(
 			frappe.get_all(person, filters=[[person, "name", "in", [p.contact for p in people]], *conds], pluck="name")
 		)
@@ -109,10 +111,11 @@ def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
 	if not doctype:
 		return set()
 	timed = kind in TIMED
+	only = criterion.get("link_field") or None
 	if criterion.get("scope") == "Company":
-		return _linked(doctype, "company", _index(people, "company"), conds, timed)
-	return _linked(doctype, "person", _index(people, "contact"), conds, timed) | _linked(
-		doctype, "email", _index(people, "email"), conds, timed
+		return _linked(doctype, "company", _index(people, "company"), conds, timed, only)
+	return _linked(doctype, "person", _index(people, "contact"), conds, timed, only) | _linked(
+		doctype, "email", _index(people, "email"), conds, timed, only
 	)
 
 
@@ -133,14 +136,25 @@ def _after(created: datetime, person: Person) -> bool:
 	return person.since is None or created >= person.since
 
 
-def _linked(doctype: str, kind: str, by_value: dict[str, list[Person]], conds: list, timed: bool) -> set[str]:
+def paths_of(doctype: str, kind: str, only: str | None = None) -> list:
+	"""The fields of `doctype` that name a `kind` (person, email, company); with `only` (the
+	criterion's Link Field), just that field (of the document or of a table of it)."""
+	paths = hosts.link_paths(doctype)[kind]
+	if only:
+		paths = [p for p in paths if only in (p.field, p.table_field)]
+	return paths
+
+
+def _linked(
+	doctype: str, kind: str, by_value: dict[str, list[Person]], conds: list, timed: bool, only: str | None = None
+) -> set[str]:
 	"""Keys of people named (as `kind`: person, email or company) by a document of `doctype`
 	that matches `conds`, created after their enrolment when `timed`."""
 	if not by_value:
 		return set()
-	target = (hosts.doctype_for("person") or "Contact") if kind == "person" else hosts.doctype_for("company")
+	target = hosts.person_doctype() if kind == "person" else hosts.doctype_for("company")
 	met: set[str] = set()
-	for path in hosts.link_paths(doctype)[kind]:
+	for path in paths_of(doctype, kind, only):
 		table = path.child or doctype
 		where = [[table, path.field, "in", list(by_value)], *conds]
 		if path.type_field:
@@ -179,7 +193,7 @@ def already_successful(flow: Any, contacts: list[str]) -> set[str]:
 	"""Contacts that meet the flow's criteria already: not enrolled (HubSpot's goal rule)."""
 	if not contacts or not flow.get("success_criteria"):
 		return set()
-	person = hosts.doctype_for("person") or "Contact"
+	person = hosts.person_doctype()
 	rows = frappe.get_all(person, filters={"name": ("in", contacts)}, fields=["name", "email_id"])
 	companies = hosts.companies_of(contacts)
 	people = [Person(r.name, r.name, r.email_id, companies.get(r.name), None) for r in rows]
@@ -194,64 +208,6 @@ def newly_successful(flow: Any, participants: list) -> dict[str, str]:
 		if not p.get("succeeded")
 	]
 	return _evaluate(flow, people, include_clicks=True)
-
-
-def mark_successful(flow: Any, participant: Any, criterion: str, now: datetime) -> dict:
-	"""Mark a participant successful (before its next action); returns the values written."""
-	values = {"succeeded": 1, "succeeded_on": now, "success_criterion": criterion[:140]}
-	frappe.db.set_value("Marketing Flow Participant", participant.name, values, update_modified=False)
-	log.write(flow.name, participant.name, participant.contact, participant.current_step, "Goal Met", criterion)
-	return values
-
-
-def after_success(flow: Any, contacts: list[str]) -> None:
-	"""What follows a goal: the success flow, and flows triggered by this flow's goal."""
-	if not contacts:
-		return
-	from marketing_flows.engine import enrolment, triggers
-
-	if flow.success_flow:
-		target = frappe.get_doc("Marketing Flow", flow.success_flow)
-		if target.status in ("Running", "Paused", "Draft"):
-			enrolment.enroll(target, contacts, source=f"Goal of {flow.name}")
-	triggers.on_goal_met(flow.name, contacts)
-
-
-def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], companies: list[str]) -> int:
-	"""Background job after watched documents changed: participants of `flows` that these
-	documents name are evaluated; the successful are marked, and stop or go on per on_success."""
-	from marketing_flows.engine import runner
-
-	now = now_datetime()
-	conditions = []
-	if persons:
-		conditions.append(["contact", "in", persons])
-	if emails:
-		conditions.append(["email", "in", emails])
-	if companies:
-		conditions.append(["company", "in", companies])
-	if not conditions:
-		return 0
-	total = 0
-	for flow_name in flows:
-		flow = frappe.get_doc("Marketing Flow", flow_name)
-		if flow.status not in ("Running", "Paused") or not flow.success_criteria:
-			continue
-		participants = frappe.get_all(
-			"Marketing Flow Participant",
-			filters={"flow": flow_name, "succeeded": 0, "status": ("in", CONVERTIBLE)},
-			or_filters=conditions,
-			fields=["*"],
-		)
-		met = newly_successful(flow, participants)
-		for p in participants:
-			if p.name in met:
-				mark_successful(flow, p, met[p.name], now)
-				if (flow.on_success or "Stop") == "Stop" and p.status != "Completed":
-					runner.end_participants(flow.name, [p.name], "Exited", "Goal met")
-		after_success(flow, [p.contact for p in participants if p.name in met])
-		total += len(met)
-	return total
 
 
 def reset_figures(flow: str) -> None:

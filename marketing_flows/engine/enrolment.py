@@ -6,7 +6,6 @@ against the re-enrolment policy → already meeting the goal → participant row
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,12 +13,12 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import cint, now_datetime
+from frappe.utils import add_days, cint, now_datetime
 
-from marketing_flows.engine import filters, graph, hosts, log
+from marketing_flows.engine import criteria, eligibility, graph, hosts, log, participants
+from marketing_flows.engine.participants import ACTIVE, active_key
 from marketing_flows.engine.permissions import require_flow_operator
 
-ACTIVE = ("Active", "Waiting", "Stalled")
 CHUNK = 1000
 SYNC_LIMIT = 2000  # larger manual enrolments run in a background job with progress
 
@@ -31,11 +30,6 @@ class EnrolResult:
 
 	def as_dict(self) -> dict:
 		return {"enrolled": len(self.enrolled), "not_enrolled": self.not_enrolled}
-
-
-def active_key(flow: str, contact: str) -> str:
-	"""The value that the unique index on `active_key` holds while a participation is active."""
-	return hashlib.sha1(f"{flow}\n{contact}".encode()).hexdigest()
 
 
 def _as_list(contacts: Iterable[str] | str) -> list[str]:
@@ -77,6 +71,7 @@ def enroll(
 	"""Enrol the given Contacts into `flow` (no permission check: callers check)."""
 	result = EnrolResult()
 	names = _as_list(contacts)
+	flow.status = current_status(flow.name) or flow.status
 	if flow.status == "Stopped":
 		result.not_enrolled = {c: _("the flow is stopped") for c in names}
 		return result
@@ -93,18 +88,23 @@ def enroll(
 			)
 			frappe.db.commit()
 	if result.enrolled and flow.status == "Running":
-		from marketing_flows.engine import runner
-
-		runner.enqueue_flow(flow.name)
+		participants.enqueue_flow(flow.name)
 	return result
 
 
+def current_status(flow: str) -> str | None:
+	"""The flow's committed status, read with a shared lock held until this transaction ends:
+	a Stop (which updates the flow row first) waits for this enrolment to commit and then ends
+	the new participants too, or this enrolment sees "Stopped" and enrols nobody."""
+	rows = frappe.db.sql(
+		"SELECT status FROM `tabMarketing Flow` WHERE name = %s LOCK IN SHARE MODE", flow, pluck=True
+	)
+	return rows[0] if rows else None
+
+
 def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult) -> None:
-	person = hosts.doctype_for("person") or "Contact"
-	consent_field = frappe.db.get_single_value("Marketing Flow Settings", "consent_field")
-	fields = hosts.person_fields()
-	if consent_field and frappe.get_meta(person).has_field(consent_field):
-		fields.append(consent_field)
+	person = hosts.person_doctype()
+	fields = eligibility.person_columns()
 	rows = {r.name: r for r in frappe.get_all(person, filters={"name": ("in", names)}, fields=fields)}
 	candidates = []
 	for name in names:
@@ -112,7 +112,7 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 			result.not_enrolled[name] = _("no such contact")
 		else:
 			candidates.append(name)
-	rejected = rejections(flow, candidates, rows, consent_field)
+	rejected = rejections(flow, candidates, rows)
 	result.not_enrolled.update(rejected)
 	accepted = [c for c in candidates if c not in rejected]
 	if not accepted:
@@ -132,14 +132,14 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 			(
 				name, flow.name, contact, row.full_name, row.email_id, row.mobile_no,
 				companies.get(contact), company_dt if companies.get(contact) else None,
-				"Active", start, now, now, source, active_key(flow.name, contact), 0, 0,
+				"Active", start, now, now, source, active_key(flow.name, contact), 0, 0, 0,
 				now, now, user, user,
 			)
 		)
 	columns = (
 		"name", "flow", "contact", "full_name", "email", "mobile_no", "company", "company_doctype",
 		"status", "current_step", "next_run_at", "enrolled_on", "enrolled_by", "active_key", "attempts",
-		"docstatus", "creation", "modified", "owner", "modified_by",
+		"step_seq", "docstatus", "creation", "modified", "owner", "modified_by",
 	)
 	# INSERT IGNORE: the unique active_key drops anyone enrolled concurrently by another request.
 	frappe.db.bulk_insert("Marketing Flow Participant", columns, values, ignore_duplicates=True)
@@ -156,108 +156,45 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 	log.write_many(entries)
 
 
-def rejections(flow: Any, contacts: list[str], rows: dict, consent_field: str | None) -> dict[str, str]:
-	"""contact -> why it may not enter this flow now. Everyone else may."""
-	why = eligibility_problems(flow, contacts, rows, consent_field)
-	remaining = [c for c in contacts if c not in why]
+def rejections(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
+	"""person -> why it may not enter this flow now. Everyone else may."""
+	why = eligibility.problems(flow, people, rows)
+	remaining = [c for c in people if c not in why]
 	why.update(previous_participation(flow, remaining))
-	from marketing_flows.engine import criteria
-
-	remaining = [c for c in contacts if c not in why]
+	remaining = [c for c in people if c not in why]
 	for c in criteria.already_successful(flow, remaining):
 		why[c] = _("already meets the flow's goal")
 	return why
 
 
-def eligibility_problems(flow: Any, contacts: list[str], rows: dict, consent_field: str | None) -> dict[str, str]:
-	"""contact -> why it may not be in this flow at all (audience filters, unsubscribed, consent,
-	suppression). Asked at enrolment and again by the runner before every step."""
+def previous_participation(flow: Any, people: list[str]) -> dict[str, str]:
+	"""Already active here; or took part before when the policy says Never, or ended less than
+	the policy's minimum gap ago."""
 	why: dict[str, str] = {}
-	if not contacts:
+	if not people:
 		return why
-	person = hosts.doctype_for("person") or "Contact"
-	audience = filters.parse(flow.audience_filters, _("Audience Filters"))
-	if audience:
-		matching = set(
-			frappe.get_all(person, filters=[[person, "name", "in", contacts], *audience], pluck="name")
-		)
-		for c in contacts:
-			if c not in matching:
-				why[c] = _("does not match the flow's audience filters")
-	unsubscribed = unsubscribed_emails([rows[c].email_id for c in contacts if rows[c].get("email_id")])
-	for c in contacts:
-		if c in why:
-			continue
-		if cint(rows[c].get("unsubscribed")) or (rows[c].get("email_id") or "").lower() in unsubscribed:
-			why[c] = _("unsubscribed")
-		elif flow.requires_consent and not cint(rows[c].get(consent_field) if consent_field else 0):
-			why[c] = _("no marketing consent")
-	for c, list_name in suppressed(flow, [c for c in contacts if c not in why], rows).items():
-		why[c] = _("suppressed by {0}").format(list_name)
-	return why
-
-
-def unsubscribed_emails(emails: list[str]) -> set[str]:
-	"""Emails with a global Email Unsubscribe (Frappe's own unsubscribe records)."""
-	if not emails:
-		return set()
-	return {
-		e.lower()
-		for e in frappe.get_all(
-			"Email Unsubscribe", filters={"email": ("in", emails), "global_unsubscribe": 1}, pluck="email"
-		)
-	}
-
-
-def suppressed(flow: Any, contacts: list[str], rows: dict) -> dict[str, str]:
-	"""contact -> the suppression list that holds it."""
-	found: dict[str, str] = {}
-	if not contacts or not flow.get("suppression_lists"):
-		return found
-	from marketing_flows.engine import segments
-
-	by_email = {}
-	for c in contacts:
-		if rows[c].get("email_id"):
-			by_email.setdefault(rows[c]["email_id"].lower(), []).append(c)
-	for row in flow.suppression_lists:
-		if row.list_type == "Email Group" and row.email_group and by_email:
-			members = frappe.get_all(
-				"Email Group Member",
-				filters={"email_group": row.email_group, "email": ("in", list(by_email))},
-				pluck="email",
-			)
-			for email in members:
-				for c in by_email.get(email.lower(), []):
-					found.setdefault(c, row.email_group)
-		elif row.list_type == "Segment" and row.segment:
-			segment = frappe.get_cached_doc("Marketing Segment", row.segment)
-			for c in segments.members_among(segment, contacts):
-				found.setdefault(c, row.segment)
-	return found
-
-
-def previous_participation(flow: Any, contacts: list[str]) -> dict[str, str]:
-	"""Already active here, or took part before when the policy says Never."""
-	why: dict[str, str] = {}
-	if not contacts:
-		return why
+	policy = flow.reenrollment or "Never"
+	gap = cint(flow.get("reenrollment_gap_days"))
+	earliest_end = add_days(now_datetime(), -gap) if gap else None
 	p = frappe.qb.DocType("Marketing Flow Participant")
-	for contact, status in (
-		frappe.qb.from_(p).select(p.contact, p.status).where((p.flow == flow.name) & p.contact.isin(contacts)).run()
+	for contact, status, ended_on in (
+		frappe.qb.from_(p)
+		.select(p.contact, p.status, p.ended_on)
+		.where((p.flow == flow.name) & p.contact.isin(people))
+		.run()
 	):
 		if status in ACTIVE:
 			why[contact] = _("already active in this flow")
-		elif (flow.reenrollment or "Never") == "Never":
+		elif policy == "Never":
 			why.setdefault(contact, _("already took part (re-enrolment: Never)"))
+		elif earliest_end and ended_on and ended_on > earliest_end:
+			why.setdefault(contact, _("took part less than {0} days ago").format(gap))
 	return why
 
 
-def remove_participants(flow: Any, participants: Iterable[str] | str) -> dict:
+def remove_participants(flow: Any, selection: Iterable[str] | str) -> dict:
 	"""Flow Administrator removes people: their participation ends with reason "Removed"."""
 	require_flow_operator(flow)
-	names = _as_list(participants)
-	from marketing_flows.engine import runner
-
-	removed = runner.end_participants(flow.name, names, "Exited", f"Removed by {frappe.session.user}")
+	names = _as_list(selection)
+	removed = participants.end_participants(flow.name, names, "Exited", f"Removed by {frappe.session.user}")
 	return {"removed": removed}

@@ -2,7 +2,10 @@
 
 Pure Python on purpose: it knows nothing of Frappe, so the rules of a valid flow can be read
 and tested on their own. A step is anything with the attributes (or keys) `step_id`,
-`step_type`, `next_step`, `yes_step`, `no_step`.
+`step_type`, `next_step`, `yes_step`, `no_step` (and, for a Wait, `wait_amount`).
+
+A step with no next step (or a Condition branch with no step) ends the flow there, as an End
+step would: nothing has to be added to finish a flow.
 """
 
 from __future__ import annotations
@@ -60,13 +63,25 @@ def reachable(steps: Sequence[Any]) -> set[str]:
 	return seen
 
 
+def takes_time(step: Any) -> bool:
+	"""Does this step always make the participant wait? Only a Wait with a positive duration:
+	a sending window alone may be open, a Wait Until moment may be past, a date field may be
+	empty, so those can take no time at all."""
+	if _get(step, "step_type") != WAIT:
+		return False
+	try:
+		return float(_get(step, "wait_amount") or 0) > 0
+	except (TypeError, ValueError):
+		return False
+
+
 def cycles_without_wait(steps: Sequence[Any]) -> list[list[str]]:
-	"""Cycles that no Wait step breaks: a participant would run them forever in one go."""
+	"""Cycles that no waiting step breaks: a participant would run them forever in one go."""
 	index = by_id(steps)
 	graph = {
-		sid: [n for n in successors(s) if n in index and _get(index[n], "step_type") != WAIT]
+		sid: [n for n in successors(s) if n in index and not takes_time(index[n])]
 		for sid, s in index.items()
-		if _get(s, "step_type") != WAIT
+		if not takes_time(s)
 	}
 	found: list[list[str]] = []
 	state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -109,15 +124,8 @@ def validate(steps: Sequence[Any]) -> list[str]:
 		sid, stype = _get(step, "step_id"), _get(step, "step_type")
 		if not sid:
 			continue
-		if stype == BRANCH:
-			for key, label in (("yes_step", "Yes Step"), ("no_step", "No Step")):
-				if not _get(step, key):
-					errors.append(f"Condition step {_name(step)}: {label} is missing.")
-		elif stype == END:
-			if _get(step, "next_step"):
-				errors.append(f"End step {_name(step)} can't have a Next Step.")
-		elif not _get(step, "next_step"):
-			errors.append(f"Step {_name(step)}: Next Step is missing (use an End step to finish the flow).")
+		if stype == END and _get(step, "next_step"):
+			errors.append(f"End step {_name(step)} can't have a Next Step.")
 		for target in successors(step):
 			if target not in index:
 				errors.append(f"Step {_name(step)} points to '{target}', which is not a step of this flow.")
@@ -127,5 +135,8 @@ def validate(steps: Sequence[Any]) -> list[str]:
 	for step in unreached:
 		errors.append(f"Step {_name(step)} can't be reached from the first step.")
 	for cycle in cycles_without_wait(steps):
-		errors.append(f"Steps {' → '.join(cycle)} form a loop without a Wait step.")
+		errors.append(
+			f"Steps {' → '.join(cycle)} form a loop that can pass without waiting: put a Wait with a "
+			"duration in it (a sending window, a Wait Until moment or a date field can take no time)."
+		)
 	return errors

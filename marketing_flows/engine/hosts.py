@@ -52,6 +52,11 @@ def doctype_for(role: str) -> str | None:
 	return frappe.db.get_single_value(SETTINGS, f"{role}_doctype", cache=True) or None
 
 
+def person_doctype() -> str:
+	"""The doctype whose records are the flows' people (Contact unless configured otherwise)."""
+	return doctype_for("person") or "Contact"
+
+
 def person_fields() -> list[str]:
 	"""Columns of the person that enrolment copies onto the participant."""
 	return ["name", "email_id", "mobile_no", "full_name", "unsubscribed"]
@@ -111,7 +116,7 @@ class LinkPath(NamedTuple):
 def link_paths(doctype: str) -> dict[str, list[LinkPath]]:
 	"""Where documents of `doctype` name a person, an email or a company, read from the meta
 	(no query once the meta is cached)."""
-	person = doctype_for("person") or "Contact"
+	person = person_doctype()
 	company = doctype_for("company")
 	paths: dict[str, list[LinkPath]] = {"person": [], "email": [], "company": []}
 
@@ -138,7 +143,7 @@ def link_paths(doctype: str) -> dict[str, list[LinkPath]]:
 def refs_of(doc: Any) -> dict[str, set[str]]:
 	"""The people, emails and companies an in-memory document names (no query): whom a change
 	of this document can make successful."""
-	person = doctype_for("person") or "Contact"
+	person = person_doctype()
 	company = doctype_for("company")
 	found: dict[str, set[str]] = {"person": set(), "email": set(), "company": set()}
 	if doc.doctype == person:

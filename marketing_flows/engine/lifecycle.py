@@ -9,10 +9,11 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from marketing_flows.engine import validation
+from marketing_flows.engine import log, outbox, participants, runner, validation
+from marketing_flows.engine.participants import ACTIVE
 from marketing_flows.engine.permissions import require_flow_operator
 
-ACTIVE_STATUSES = ("Active", "Waiting", "Stalled")
+SYNC_LIMIT = 2000  # more participants than this: stop / resume work in a background job
 
 
 def _set_status(flow: Any, status: str, **values: Any) -> None:
@@ -38,14 +39,41 @@ def run(flow: Any) -> dict:
 	errors = validation.flow_errors(flow)
 	if errors:
 		frappe.throw("<br>".join(html.escape(e, quote=False) for e in errors), title=_("The flow can't run"))
-	resuming = flow.status == "Paused"
-	_set_status(flow, "Running", started_on=flow.started_on or now_datetime())
-	from marketing_flows.engine import runner
-
-	if resuming:
+	if flow.status == "Paused" and (flow.resume_policy or "Send Overdue") == "Skip Overdue":
+		due = frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": ("in", participants.DUE)})
+		if due > SYNC_LIMIT:
+			# Skip first, run after: the flow stays Paused until the overdue sends are skipped,
+			# so that no runner job sends them late in the meantime.
+			frappe.enqueue(
+				"marketing_flows.engine.lifecycle.resume_in_background",
+				queue="long",
+				timeout=3600,
+				job_id=f"marketing_flows:resume:{flow.name}",
+				deduplicate=True,
+				enqueue_after_commit=True,
+				flow=flow.name,
+				user=frappe.session.user,
+			)
+			return {"status": flow.status, "queued": due}
 		runner.apply_resume_policy(flow)
-	runner.enqueue_flow(flow.name)
+	_set_status(flow, "Running", started_on=flow.started_on or now_datetime(), last_error=None)
+	participants.enqueue_flow(flow.name)
 	return {"status": flow.status}
+
+
+def resume_in_background(flow: str, user: str) -> None:
+	"""Skip Overdue on a large flow, then Running (see run)."""
+	doc = frappe.get_doc("Marketing Flow", flow)
+	if doc.status != "Paused":
+		return
+	skipped = runner.apply_resume_policy(doc)
+	doc.reload()
+	if doc.status == "Paused":
+		_set_status(doc, "Running", started_on=doc.started_on or now_datetime(), last_error=None)
+		participants.enqueue_flow(doc.name)
+	frappe.publish_realtime(
+		"marketing_flows_resumed", {"flow": flow, "skipped": skipped}, user=user, after_commit=True
+	)
 
 
 def pause(flow: Any) -> dict:
@@ -58,26 +86,53 @@ def pause(flow: Any) -> dict:
 
 
 def stop(flow: Any) -> dict:
-	"""Ends every active participation (exit reason "Flow stopped"). A stopped flow stays stopped."""
+	"""Ends every active participation (exit reason "Flow stopped"). A stopped flow stays stopped.
+	The flow is Stopped at once (no step runs, nobody is enrolled any more); a large flow's
+	participations are ended by a background job with progress."""
 	require_flow_operator(flow)
 	if flow.status == "Stopped":
 		return {"status": flow.status}
 	_set_status(flow, "Stopped", stopped_on=now_datetime())
-	from marketing_flows.engine import runner
+	# Committed before counting: an enrolment that holds the flow row (enrolment.current_status)
+	# has committed by now, and the fresh snapshot after this commit sees its participants.
+	frappe.db.commit()
+	active = frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": ("in", ACTIVE)})
+	if active > SYNC_LIMIT:
+		frappe.enqueue(
+			"marketing_flows.engine.lifecycle.end_all_participations",
+			queue="long",
+			timeout=3600,
+			job_id=f"marketing_flows:stop:{flow.name}",
+			deduplicate=True,
+			enqueue_after_commit=True,
+			flow=flow.name,
+		)
+		return {"status": flow.status, "exited": 0, "queued": active}
+	return {"status": flow.status, "exited": end_all_participations(flow.name, commit=False)}
 
+
+def end_all_participations(flow: str, commit: bool = True) -> int:
+	"""End every active participation of a stopped flow, in chunks (committed one by one in a
+	background job, with progress)."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
-	active = (
-		frappe.qb.from_(p).select(p.name).where((p.flow == flow.name) & p.status.isin(ACTIVE_STATUSES)).run(pluck=True)
-	)
-	exited = runner.end_participants(flow.name, active, "Exited", "Flow stopped")
-	return {"status": flow.status, "exited": exited}
+	names = frappe.qb.from_(p).select(p.name).where((p.flow == flow) & p.status.isin(ACTIVE)).run(pluck=True)
+	ended = 0
+	for start in range(0, len(names), 1000):
+		ended += participants.end_participants(flow, names[start : start + 1000], "Exited", "Flow stopped")
+		if commit:
+			frappe.db.commit()
+			if len(names) > 1000:
+				frappe.publish_progress(
+					min(100, (start + 1000) * 100 / len(names)),
+					title=_("Stopping {0}").format(flow),
+					description=_("{0} of {1}").format(min(start + 1000, len(names)), len(names)),
+				)
+	return ended
 
 
 def retry_stalled(flow: Any) -> dict:
 	"""Stalled participants (a step failed on every try) get a fresh set of tries, now."""
 	require_flow_operator(flow)
-	from marketing_flows.engine import log, runner
-
 	rows = frappe.get_all(
 		"Marketing Flow Participant",
 		filters={"flow": flow.name, "status": "Stalled"},
@@ -94,9 +149,10 @@ def retry_stalled(flow: Any) -> dict:
 			.set(p.modified, now)
 			.where((p.flow == flow.name) & (p.status == "Stalled"))
 		).run()
+		outbox.reset_tries([r.name for r in rows])
 		log.write_many(
 			[log.entry(flow.name, r.name, r.contact, r.current_step, "Retry", "Retried by " + frappe.session.user) for r in rows]
 		)
 		if flow.status == "Running":
-			runner.enqueue_flow(flow.name)
+			participants.enqueue_flow(flow.name)
 	return {"retried": len(rows)}

@@ -49,3 +49,39 @@ def write_many(entries: list[tuple]) -> None:
 
 def write(*args, **kwargs) -> None:
 	write_many([entry(*args, **kwargs)])
+
+
+def last_email_steps(participants: list[str]) -> dict[str, str]:
+	"""participant -> step_id of its latest "Email Sent" log (by the (participant, event) index)."""
+	if not participants:
+		return {}
+	rows = frappe.db.sql(
+		"""select l.participant, l.step_id from `tabMarketing Flow Log` l
+		join (select participant, max(name) as name from `tabMarketing Flow Log`
+			where participant in %(p)s and event = 'Email Sent' group by participant) last
+		on last.name = l.name""",
+		{"p": participants},
+	)
+	return dict(rows)
+
+
+def email_steps(queues: dict[str, str]) -> dict[str, str]:
+	"""participant -> step_id of the "Email Sent" log that queued the given Email Queue row,
+	else of the participant's latest "Email Sent"."""
+	lg = frappe.qb.DocType("Marketing Flow Log")
+	found = {}
+	for participant, queue, step_id in (
+		frappe.qb.from_(lg)
+		.select(lg.participant, lg.reference_name, lg.step_id)
+		.where(
+			lg.participant.isin(list(queues))
+			& (lg.event == "Email Sent")
+			& (lg.reference_doctype == "Email Queue")
+			& lg.reference_name.isin(list(set(queues.values())))
+		)
+		.run()
+	):
+		if queues.get(participant) == queue:
+			found[participant] = step_id
+	missing = [p for p in queues if p not in found]
+	return {**last_email_steps(missing), **found}

@@ -112,24 +112,30 @@ class Mailer:
 		)
 		return name
 
-	def flush(self) -> int:
-		"""Insert the staged rows (same transaction as the participants' advance)."""
+	def flush(self, max_bytes: int = 8 * 1024 * 1024) -> int:
+		"""Insert the staged rows (same transaction as the participants' advance), in INSERTs
+		of at most `max_bytes` of messages each, so none exceeds MariaDB's max_allowed_packet."""
 		if not self.queue_rows:
 			return 0
-		frappe.db.bulk_insert(
-			"Email Queue",
-			(
-				"name", "sender", "message", "status", "reference_doctype", "reference_name", "priority",
-				"message_id", "email_account", "add_unsubscribe_link", "expose_recipients",
-				"creation", "modified", "owner", "modified_by",
-			),
-			self.queue_rows,
-		)
-		frappe.db.bulk_insert(
-			"Email Queue Recipient",
-			("name", "parent", "parenttype", "parentfield", "idx", "recipient", "status", "creation", "modified", "owner", "modified_by"),
-			self.recipient_rows,
-		)
+		start = 0
+		while start < len(self.queue_rows):
+			size, end = 0, start
+			while end < len(self.queue_rows) and (end == start or size + len(self.queue_rows[end][2]) < max_bytes):
+				size += len(self.queue_rows[end][2]) + 512
+				end += 1
+			frappe.db.bulk_insert("Email Queue", QUEUE_COLUMNS, self.queue_rows[start:end])
+			frappe.db.bulk_insert("Email Queue Recipient", RECIPIENT_COLUMNS, self.recipient_rows[start:end])
+			start = end
 		count = len(self.queue_rows)
 		self.queue_rows, self.recipient_rows = [], []
 		return count
+
+
+QUEUE_COLUMNS = (
+	"name", "sender", "message", "status", "reference_doctype", "reference_name", "priority",
+	"message_id", "email_account", "add_unsubscribe_link", "expose_recipients",
+	"creation", "modified", "owner", "modified_by",
+)
+RECIPIENT_COLUMNS = (
+	"name", "parent", "parenttype", "parentfield", "idx", "recipient", "status", "creation", "modified", "owner", "modified_by",
+)

@@ -4,7 +4,12 @@ Steps never run in a web request: enrolment and the scheduler only enqueue `proc
 A job claims a batch with SELECT ... FOR UPDATE SKIP LOCKED, runs each participant's steps up
 to the next wait, and writes the advance, the log and the Email Queue rows in one transaction:
 a killed worker rolls the whole batch back and its rows are claimed again; two workers never
-get the same row. External calls (webhooks) carry an idempotency key for the rare replay.
+get the same row. Calls to the outside world go through the outbox (outbox.py), whose records
+survive that rollback, so a confirmed call is never made again.
+
+Before every step the participant is re-checked (flow still running, goal not met, still in
+the audience, not unsubscribed or suppressed). A participant whose step, goal or eligibility
+check fails is retried or Stalled on its own; a setting that fails for everyone pauses the flow.
 """
 
 from __future__ import annotations
@@ -15,57 +20,42 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import frappe
-from frappe.utils import cint, now_datetime
+import pymysql
+from frappe import _
+from frappe.utils import cint, get_datetime, now_datetime
 
-from marketing_flows.engine import criteria, enrolment, hosts, log, window
+from marketing_flows.engine import criteria, eligibility, goals, hosts, log, participants, throttle, window
 from marketing_flows.engine.mailer import Mailer
+from marketing_flows.engine.outbox import OutsideCallFailed
+from marketing_flows.engine.participants import DUE, RUNNER_BUDGET_SECONDS
 from marketing_flows.engine.steps import handler_for
 from marketing_flows.engine.steps.base import Outcome, StepContext
 
-ACTIVE = ("Active", "Waiting", "Stalled")
-DUE = ("Active", "Waiting")
-JOB_BUDGET_SECONDS = 240  # a job yields before RQ's timeout; the next tick continues
-MAX_HOPS = 100  # steps in one go for one participant (validation forbids loops without a Wait)
-
-
-def _job_id(flow: str, slot: int) -> str:
-	return f"marketing_flows:run:{frappe.local.site}:{flow}:{slot}"
-
-
-def parallel_jobs() -> int:
-	return max(1, cint(frappe.db.get_single_value("Marketing Flow Settings", "parallel_jobs")) or 2)
-
-
-def enqueue_flow(flow: str, jobs: int | None = None) -> None:
-	"""Process the flow's due participants in background jobs after this transaction commits.
-	Several jobs share the work through SKIP LOCKED; one job per slot at a time."""
-	for slot in range(jobs or parallel_jobs()):
-		frappe.enqueue(
-			"marketing_flows.engine.runner.process_due",
-			queue="default",
-			timeout=JOB_BUDGET_SECONDS + 120,
-			job_id=_job_id(flow, slot),
-			deduplicate=True,
-			enqueue_after_commit=True,
-			flow=flow,
-		)
+MAX_HOPS = 50  # steps in one go for one participant (no step runs twice in one go anyway)
+FLOW_STATUS_RECHECK_SECONDS = 0.5  # a Pause or Stop during a batch is seen within this time
+# How much of MariaDB's max_allowed_packet one Email Queue INSERT may use.
+PACKET_SHARE = 0.5
 
 
 def schedule_due_participants() -> None:
 	"""Scheduler tick (every minute): for each running flow with someone due, enqueue jobs.
 	One indexed probe per running flow; nothing scans the participant table."""
 	now = now_datetime()
-	p = frappe.qb.DocType("Marketing Flow Participant")
 	for flow in frappe.get_all("Marketing Flow", filters={"status": "Running"}, pluck="name"):
-		due = (
-			frappe.qb.from_(p)
-			.select(p.name)
-			.where((p.flow == flow) & p.status.isin(DUE) & (p.next_run_at <= now))
-			.limit(1)
-			.run()
+		if has_due_participants(flow, now):
+			participants.enqueue_flow(flow)
+
+
+def has_due_participants(flow: str, now: datetime) -> bool:
+	"""The tick's probe: an index range on (flow, status, next_run_at), LIMIT 1."""
+	return bool(
+		frappe.db.sql(
+			"""SELECT name FROM `tabMarketing Flow Participant`
+			WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
+			LIMIT 1""",
+			(flow, now),
 		)
-		if due:
-			enqueue_flow(flow)
+	)
 
 
 def claim_due_participants(flow: str, limit: int, now: datetime) -> list[str]:
@@ -86,7 +76,7 @@ def claim_due_participants(flow: str, limit: int, now: datetime) -> list[str]:
 def process_due(flow: str) -> int:
 	"""Background job: claim and run batches of due participants until none is left or the
 	time budget is spent (then it enqueues a follow-up). Returns how many it processed."""
-	started = time.monotonic()
+	deadline = time.monotonic() + RUNNER_BUDGET_SECONDS
 	# READ COMMITTED: the claim then locks only the rows it returns, not the gaps between index
 	# entries; under REPEATABLE READ those gap locks block another worker's UPDATE of its own
 	# rows' (status, next_run_at) and the workers run one after the other.
@@ -95,7 +85,9 @@ def process_due(flow: str) -> int:
 	settings = frappe.get_cached_doc("Marketing Flow Settings")
 	batch_size = cint(settings.batch_size) or 200
 	done = 0
-	while time.monotonic() - started < JOB_BUDGET_SECONDS:
+	while time.monotonic() < deadline:
+		if not frappe.db.exists("Marketing Flow", flow):
+			break
 		flow_doc = frappe.get_doc("Marketing Flow", flow)
 		if flow_doc.status != "Running":
 			break
@@ -104,29 +96,44 @@ def process_due(flow: str) -> int:
 		if not names:
 			frappe.db.rollback()
 			return done
-		Batch(flow_doc, settings, now).run(names)
+		batch = Batch(flow_doc, settings, now, deadline)
+		batch.run(names)
 		frappe.db.commit()
-		done += len(names)
+		batch.after_commit()
+		done += batch.processed
+		if batch.flow_halted:
+			break
 	else:
-		enqueue_flow(flow, jobs=1)
+		participants.enqueue_flow(flow, jobs=1)
 	return done
+
+
+class FlowSettingError(Exception):
+	"""A setting of the flow fails for every participant (e.g. a filter on a deleted field)."""
 
 
 class Batch:
 	"""One claimed batch of participants of one flow, processed in one transaction."""
 
-	def __init__(self, flow: Any, settings: Any, now: datetime) -> None:
+	def __init__(self, flow: Any, settings: Any, now: datetime, deadline: float | None = None) -> None:
 		self.flow = flow
 		self.settings = settings
 		self.now = now
+		self.deadline = deadline
 		self.steps = {s.step_id: s for s in flow.steps}
 		self.mailer = Mailer()
 		self.logs: list[tuple] = []
 		self.pending: dict[str, dict] = {}  # participant -> values, written once per batch
+		self.processed = 0
+		self.flow_halted = False
+		self.succeeded_people: list[str] = []
+		self.errors: dict[str, str] = {}  # participant -> why a batch-wide check failed for it
 		self._contents: dict[str, Any] = {}
 		self._companies: dict[str, dict | None] = {}
+		self._flow_checked_at = time.monotonic()
 		self.max_attempts = cint(settings.max_attempts) or 5
 		self.backoff = cint(settings.retry_backoff_minutes) or 5
+		self.sends = throttle.HourlySends(cint(settings.max_sends_per_hour))
 
 	# -- caches for steps -----------------------------------------------------------------
 	def content(self, name: str) -> Any:
@@ -142,58 +149,161 @@ class Batch:
 			self._companies[key] = frappe.db.get_value(participant["company_doctype"], key, "*", as_dict=True)
 		return self._companies[key]
 
+	def events_of(self, participant: str) -> list[tuple[str | None, str, datetime]]:
+		"""(step_id, event, time) of this batch's log entries not written yet: conditions see
+		what happened earlier in the same go."""
+		return [(e[3], e[4], e[9]) for e in self.logs if e[1] == participant]
+
 	# -- the batch ------------------------------------------------------------------------
 	def run(self, names: list[str]) -> None:
-		participants = frappe.get_all("Marketing Flow Participant", filters={"name": ("in", names)}, fields=["*"])
-		person = hosts.doctype_for("person") or "Contact"
-		contacts = {
-			c.name: c
-			for c in frappe.get_all(person, filters={"name": ("in", [p.contact for p in participants])}, fields=["*"])
-		}
-		# Goals first: a participant who met the goal is marked before anything else happens.
-		succeeded = criteria.newly_successful(self.flow, participants)
-		blocked = self.recheck(participants, contacts)
-		for p in participants:
-			if p.name in succeeded:
-				p.update(criteria.mark_successful(self.flow, p, succeeded[p.name], self.now))
-				if (self.flow.on_success or "Stop") == "Stop":
-					self.end(p, "Exited", "Goal met")
-					continue
+		rows = frappe.get_all("Marketing Flow Participant", filters={"name": ("in", names)}, fields=["*"])
+		order = {name: i for i, name in enumerate(names)}
+		rows.sort(key=lambda r: order[r.name])
+		people = self.person_rows([p.contact for p in rows])
+		try:
+			met = self.per_participant(rows, lambda part: criteria.newly_successful(self.flow, part), "goal")
+			blocked = self.per_participant(
+				rows,
+				lambda part: self.eligibility_problems(part, people),
+				"eligibility",
+			)
+		except FlowSettingError as e:
+			self.halt_flow(str(e))
+			self.write()
+			return
+		for p in rows:
+			if self.out_of_time():
+				break  # the rest stay due, untouched: the next job takes them
+			self.processed += 1
+			if p.name in self.errors:
+				self.fail(p, p.current_step, self.errors[p.name])
+				continue
+			if p.name in met and self.act_on_goal(p, met[p.name]):
+				continue
 			if p.name in blocked:
 				self.end(p, "Exited", blocked[p.name])
 				continue
-			contact = contacts.get(p.contact)
-			if contact is None:
-				self.end(p, "Exited", "Contact deleted")
+			person = people.get(p.contact)
+			if person is None:
+				self.end(p, "Exited", _("Contact deleted"))
 				continue
-			self.advance(p, contact)
-		self.write_updates()
-		self.mailer.flush()
-		log.write_many(self.logs)
-		criteria.after_success(self.flow, [p.contact for p in participants if p.name in succeeded])
+			self.advance(p, person)
+			if self.flow_halted:
+				break
+		self.write()
 
-	def recheck(self, participants: list, contacts: dict) -> dict[str, str]:
-		"""participant -> why it may not go on (filters, unsubscribed, consent, suppression)."""
-		consent_field = frappe.db.get_single_value("Marketing Flow Settings", "consent_field")
-		names = [p.contact for p in participants if p.contact in contacts]
-		why = enrolment.eligibility_problems(self.flow, names, contacts, consent_field)
-		return {p.name: why[p.contact] for p in participants if p.contact in why}
+	def per_participant(self, rows: list, check, what: str) -> dict[str, str]:
+		"""Run a batch-wide check; when it raises, run it per participant so that only those it
+		fails for are affected (collected in self.errors). Everyone failing the same way is a
+		setting problem of the flow: FlowSettingError."""
+		rows = [p for p in rows if p.name not in self.errors]
+		if not rows:
+			return {}
+		frappe.db.savepoint("mf_check")
+		try:
+			return check(rows)
+		except Exception as batch_error:
+			frappe.db.rollback(save_point="mf_check")
+			found: dict[str, str] = {}
+			failures: dict[str, str] = {}
+			for p in rows:
+				frappe.db.savepoint("mf_check")
+				try:
+					found.update(check([p]))
+				except Exception as e:
+					frappe.db.rollback(save_point="mf_check")
+					failures[p.name] = f"{what}: {type(e).__name__}: {e}"[:1000]
+			if len(failures) == len(rows) and (len(rows) > 1 or _is_setting_error(batch_error)):
+				raise FlowSettingError(f"{what}: {type(batch_error).__name__}: {batch_error}"[:1000]) from batch_error
+			self.errors.update(failures)
+			return found
 
-	def advance(self, p: Any, contact: dict) -> None:
-		"""Run steps for one participant until a wait, the end, or an error."""
+	def person_rows(self, names: list[str]) -> dict[str, dict]:
+		person = hosts.person_doctype()
+		return {c.name: c for c in frappe.get_all(person, filters={"name": ("in", names)}, fields=["*"])}
+
+	def eligibility_problems(self, rows: list, people: dict) -> dict[str, str]:
+		present = [p.contact for p in rows if p.contact in people]
+		why = eligibility.problems(self.flow, present, people)
+		return {p.name: why[p.contact] for p in rows if p.contact in why}
+
+	def recheck(self, p: Any) -> dict | None:
+		"""Before a step that follows one which may have changed things in this go (a save of
+		the person, a record created, an outside call): goal not met, still eligible. Returns
+		the person's fresh row, or None when the participant must not go on."""
+		fresh = self.person_rows([p.contact])
+		if p.contact not in fresh:
+			self.end(p, "Exited", _("Contact deleted"))
+			return None
+		try:
+			met = criteria.newly_successful(self.flow, [p]) if not p.get("succeeded") else {}
+			if p.name in met and self.act_on_goal(p, met[p.name]):
+				return None
+			why = self.eligibility_problems([p], fresh)
+		except Exception as e:
+			self.fail(p, p.current_step, f"recheck: {type(e).__name__}: {e}"[:1000])
+			return None
+		if p.name in why:
+			self.end(p, "Exited", why[p.name])
+			return None
+		return fresh[p.contact]
+
+	def flow_still_running(self) -> bool:
+		if time.monotonic() - self._flow_checked_at < FLOW_STATUS_RECHECK_SECONDS:
+			return True
+		self._flow_checked_at = time.monotonic()
+		status = frappe.db.get_value("Marketing Flow", self.flow.name, "status")
+		if status != "Running":
+			self.flow_halted = True
+			return False
+		return True
+
+	def out_of_time(self) -> bool:
+		return self.deadline is not None and time.monotonic() >= self.deadline
+
+	def act_on_goal(self, p: Any, criterion: str) -> bool:
+		"""Mark the participant successful (before its next action); True when it stops here."""
+		if goals.mark(self.flow, p, criterion, self.now):
+			self.succeeded_people.append(p.contact)
+		if goals.stops_on_success(self.flow) and p.status != "Completed":
+			self.end(p, "Exited", _("Goal met"))
+			return True
+		return False
+
+	def advance(self, p: Any, person: dict) -> None:
+		"""Run steps for one participant until a wait, the end, or an error. A step reached
+		again in the same go is a loop that took no time: the participant is Stalled."""
 		step_id = p.current_step
+		visited: set[str] = set()
+		recheck = False
+		current = self.steps.get(step_id)
+		if current is not None and current.step_type == "Wait" and p.status == "Waiting":
+			# the wait is over: go on after it (`current_step` was the Wait while waiting)
+			visited.add(step_id)
+			if not current.next_step:
+				self.complete(p, step_id)
+				return
+			step_id = current.next_step
 		for _hop in range(MAX_HOPS):
 			step = self.steps.get(step_id)
 			if step is None:
-				self.fail(p, step_id, f"Step '{step_id}' no longer exists in the flow")
+				self.fail(p, step_id, _("Step '{0}' no longer exists in the flow").format(step_id))
 				return
+			if step_id in visited:
+				self.fail(p, step_id, _("Loop without waiting: step '{0}' would run twice at once").format(step_id))
+				return
+			visited.add(step_id)
+			if not self.flow_still_running():
+				self.park(p, step_id)  # paused or stopped meanwhile: it waits here, not yet run
+				return
+			if recheck:
+				person = self.recheck(p)
+				if person is None:
+					return
 			handler = handler_for(step.step_type)
-			if handler.channel and not window.is_open(self.flow, self.now):
-				opens = window.next_open(self.flow, self.now)
-				self.update(p, {"status": "Waiting", "current_step": step_id, "next_run_at": opens})
-				self.logs.append(self.entry(p, step_id, "Step Skipped", f"Outside the sending window until {opens:%Y-%m-%d %H:%M}"))
+			if handler.channel and not self.may_send(p, step_id, handler.channel):
 				return
-			ctx = StepContext(self.flow, step, p, contact, self.now, self)
+			ctx = StepContext(self.flow, step, p, person, self.now, self)
 			if handler.writes:  # a failing step must leave nothing behind
 				frappe.db.savepoint("mf_step")
 			queued_before = len(self.mailer.queue_rows)
@@ -205,36 +315,72 @@ class Batch:
 				del self.mailer.queue_rows[queued_before:], self.mailer.recipient_rows[queued_before:]
 				self.retry_or_stall(p, step_id, e)
 				return
+			if handler.channel and outcome.event in ("Email Sent", "SMS Sent"):
+				self.sends.count(1)
 			ref = outcome.reference or (None, None)
 			self.logs.append(self.entry(p, step_id, outcome.event, outcome.message, *ref))
-			if outcome.updates:  # kept even if a later step of this go fails
-				self.update(p, outcome.updates)
-				p.update(outcome.updates)
+			p.step_seq = cint(p.step_seq) + 1
+			self.update(p, {"step_seq": p.step_seq, "attempts": 0, "last_error": None, **outcome.updates})
+			p.update(outcome.updates)
+			p.attempts = 0
+			p.current_step = step_id
+			if outcome.run_at and outcome.run_at > self.now:
+				self.update(p, {"status": "Waiting", "current_step": step_id, "next_run_at": outcome.run_at})
+				p.status = "Waiting"
+				return
 			if outcome.next_step is None:
-				self.update(
-					p,
-					{"status": "Completed", "current_step": step_id, "next_run_at": None,
-					 "ended_on": self.now, "active_key": None, "attempts": 0},
-				)
-				if outcome.event != "Completed":
-					self.logs.append(self.entry(p, step_id, "Completed", ""))
+				self.complete(p, step_id, logged=outcome.event == "Completed")
 				return
 			step_id = outcome.next_step
-			if outcome.run_at and outcome.run_at > self.now:
-				self.update(
-					p, {"status": "Waiting", "current_step": step_id, "next_run_at": outcome.run_at, "attempts": 0}
-				)
-				return
-		self.update(p, {"status": "Active", "current_step": step_id, "next_run_at": self.now, "attempts": 0})
+			recheck = handler.may_change_goals
+		self.fail(p, step_id, _("More than {0} steps in one go without a wait").format(MAX_HOPS))
+
+	def park(self, p: Any, step_id: str) -> None:
+		self.update(p, {"status": "Active", "current_step": step_id, "next_run_at": self.now})
+
+	def may_send(self, p: Any, step_id: str, channel: str) -> bool:
+		"""Sending window and the hourly sends limit: when closed, the participant waits at the
+		send step (logged) and sends when it opens."""
+		if not window.is_open(self.flow, self.now):
+			opens = window.next_open(self.flow, self.now)
+			reason = _("Outside the sending window until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
+		elif not self.sends.allows(1):
+			opens = self.sends.next_hour(self.now)
+			reason = _("Deferred by the hourly sending limit until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
+		else:
+			return True
+		self.update(p, {"status": "Waiting", "current_step": step_id, "next_run_at": opens})
+		self.logs.append(self.entry(p, step_id, "Step Skipped", reason))
+		return False
+
+	def complete(self, p: Any, step_id: str, logged: bool = False) -> None:
+		"""A step with nothing after it (or an End) ends the flow there."""
+		self.update(
+			p,
+			{"status": "Completed", "current_step": step_id, "next_run_at": None,
+			 "ended_on": self.now, "active_key": None, "attempts": 0},
+		)
+		if not logged:
+			self.logs.append(self.entry(p, step_id, "Completed", ""))
 
 	def retry_or_stall(self, p: Any, step_id: str, error: Exception) -> None:
 		"""The failed step is tried again with exponential backoff (earlier steps of this go keep
-		their effects); after the last try the participant is Stalled."""
+		their effects); after the last try the participant is Stalled. Outside calls count their
+		tries in the outbox, which a rollback can't undo."""
 		attempts = cint(p.attempts) + 1
+		final = False
+		if isinstance(error, OutsideCallFailed):
+			attempts = max(attempts, error.attempts)
+			final = error.final
 		message = f"{type(error).__name__}: {error}"[:1000]
-		if attempts >= self.max_attempts:
+		if final or attempts >= self.max_attempts:
 			self.fail(p, step_id, message, attempts=attempts)
-			frappe.log_error(title=f"Marketing flow {self.flow.name}: step {step_id} failed", message=traceback.format_exc())
+			frappe.log_error(
+				title=f"Marketing flow {self.flow.name}: step {step_id} failed",
+				message=traceback.format_exc(),
+				reference_doctype="Marketing Flow Participant",
+				reference_name=p.name,
+			)
 			return
 		delay = timedelta(minutes=self.backoff * 2 ** (attempts - 1))
 		self.update(
@@ -242,9 +388,14 @@ class Batch:
 			{"status": "Active", "current_step": step_id, "next_run_at": self.now + delay,
 			 "attempts": attempts, "last_error": message},
 		)
-		self.logs.append(self.entry(p, step_id, "Retry", f"Try {attempts} of {self.max_attempts} failed: {message}; next try in {delay}"))
+		self.logs.append(
+			self.entry(
+				p, step_id, "Retry",
+				_("Try {0} of {1} failed: {2}; next try in {3}").format(attempts, self.max_attempts, message, delay),
+			)
+		)
 
-	def fail(self, p: Any, step_id: str, message: str, attempts: int | None = None) -> None:
+	def fail(self, p: Any, step_id: str | None, message: str, attempts: int | None = None) -> None:
 		values = {"status": "Stalled", "current_step": step_id, "next_run_at": None, "last_error": message}
 		if attempts is not None:
 			values["attempts"] = attempts
@@ -255,96 +406,168 @@ class Batch:
 		self.update(p, {"status": status, "exit_reason": reason, "next_run_at": None, "ended_on": self.now, "active_key": None})
 		self.logs.append(self.entry(p, p.current_step, "Exited", reason))
 
+	def halt_flow(self, error: str) -> None:
+		"""A setting fails for every participant: pause the flow with the error shown on it and
+		tell its owner, instead of failing every minute. Nobody of the batch moves."""
+		self.flow_halted = True
+		self.pending = {}
+		self.logs = []
+		pause_on_error(self.flow.name, error)
+
 	def update(self, p: Any, values: dict) -> None:
 		self.pending.setdefault(p.name, {}).update(values)
 
-	def write_updates(self) -> None:
-		"""One UPDATE per set of columns for the whole batch (CASE per column), instead of one
-		per participant."""
-		groups: dict[tuple, list[tuple[str, dict]]] = {}
-		for name, values in self.pending.items():
-			groups.setdefault(tuple(sorted(values)), []).append((name, values))
-		for columns, rows in groups.items():
-			sets, params = [], []
-			for column in (*columns, "modified"):
-				if column == "modified":
-					sets.append("`modified` = %s")
-					params.append(self.now)
-					continue
-				distinct = {repr(v[column]) for _n, v in rows}
-				if len(distinct) == 1:  # the same value for everyone: no CASE needed
-					sets.append(f"`{column}` = %s")
-					params.append(rows[0][1][column])
-				else:
-					sets.append(f"`{column}` = CASE `name` " + "WHEN %s THEN %s " * len(rows) + "END")
-					for name, v in rows:
-						params.extend((name, v[column]))
-			names = [name for name, _v in rows]
-			params.extend(names)
-			frappe.db.sql(
-				f"UPDATE `tabMarketing Flow Participant` SET {', '.join(sets)} "
-				f"WHERE `name` IN ({', '.join(['%s'] * len(names))})",
-				params,
-			)
+	def write(self) -> None:
+		"""The batch's writes: participants, Email Queue rows, log. A participant whose write
+		fails (e.g. a value too long for its column) is Stalled alone."""
+		write_updates(self.pending, self.now)
 		self.pending = {}
+		self.mailer.flush(max_bytes=_packet_budget())
+		log.write_many(self.logs)
+		self.logs = []
+
+	def after_commit(self) -> None:
+		"""What follows the goals met in this batch (success flow, goal-triggered flows), in its
+		own transaction: a failure there can't undo the batch."""
+		if not self.succeeded_people:
+			return
+		try:
+			goals.after_success(self.flow, self.succeeded_people)
+			frappe.db.commit()
+		except Exception:
+			frappe.db.rollback()
+			frappe.log_error(title=f"Marketing flow {self.flow.name}: acting on met goals failed")
 
 	def entry(self, p: Any, step_id: str | None, event: str, message: str = "", ref_dt=None, ref_name=None) -> tuple:
 		return log.entry(self.flow.name, p.name, p.contact, step_id, event, message, None, ref_dt, ref_name)
 
 
-def apply_resume_policy(flow: Any) -> None:
-	"""On resume with "Skip Overdue": a send that fell due during the pause is skipped (logged)
-	instead of going out late; people enrolled during the pause start normally."""
-	if (flow.resume_policy or "Send Overdue") != "Skip Overdue" or not flow.get("paused_on"):
-		return
-	now = now_datetime()
-	sends = {s.step_id: s for s in flow.steps if s.step_type in ("Send Email", "Send SMS")}
-	if not sends:
-		return
-	rows = frappe.get_all(
-		"Marketing Flow Participant",
-		filters={
-			"flow": flow.name,
-			"status": ("in", DUE),
-			"current_step": ("in", list(sends)),
-			"next_run_at": ("between", [flow.paused_on, now]),
-			"enrolled_on": ("<", flow.paused_on),
-		},
-		fields=["name", "contact", "current_step"],
-	)
-	entries = []
-	for r in rows:
-		step = sends[r.current_step]
-		frappe.db.set_value(
-			"Marketing Flow Participant", r.name, {"current_step": step.next_step, "next_run_at": now}, update_modified=False
+def _is_setting_error(error: Exception) -> bool:
+	"""Errors that come from the flow's settings rather than from one participant's data: a
+	filter on a field that is gone, invalid filters JSON."""
+	if isinstance(error, frappe.ValidationError):
+		return True
+	if isinstance(error, pymysql.err.OperationalError | pymysql.err.ProgrammingError):
+		return error.args and error.args[0] in (1054, 1146, 1064)  # unknown column / table, syntax
+	return False
+
+
+def _packet_budget() -> int:
+	cached = getattr(frappe.local, "_mf_packet_budget", None)
+	if cached is None:
+		allowed = frappe.db.sql("SELECT @@max_allowed_packet")[0][0]
+		cached = frappe.local._mf_packet_budget = int(int(allowed) * PACKET_SHARE)
+	return cached
+
+
+def write_updates(pending: dict[str, dict], now: datetime) -> None:
+	"""One UPDATE per set of columns for the whole batch (CASE per column), instead of one per
+	participant."""
+	groups: dict[tuple, list[tuple[str, dict]]] = {}
+	for name, values in pending.items():
+		groups.setdefault(tuple(sorted(values)), []).append((name, values))
+	for columns, rows in groups.items():
+		sets, params = [], []
+		for column in (*columns, "modified"):
+			if column == "modified":
+				sets.append("`modified` = %s")
+				params.append(now)
+				continue
+			distinct = {repr(v[column]) for _n, v in rows}
+			if len(distinct) == 1:  # the same value for everyone: no CASE needed
+				sets.append(f"`{column}` = %s")
+				params.append(rows[0][1][column])
+			else:
+				sets.append(f"`{column}` = CASE `name` " + "WHEN %s THEN %s " * len(rows) + "END")
+				for name, v in rows:
+					params.extend((name, v[column]))
+		names = [name for name, _v in rows]
+		params.extend(names)
+		frappe.db.sql(
+			f"UPDATE `tabMarketing Flow Participant` SET {', '.join(sets)} "
+			f"WHERE `name` IN ({', '.join(['%s'] * len(names))})",
+			params,
 		)
-		entries.append(log.entry(flow.name, r.name, r.contact, step.step_id, "Step Skipped", "Overdue after pause (Skip Overdue)"))
-	log.write_many(entries)
 
 
-def end_participants(flow: str, names: list[str], status: str, reason: str) -> int:
-	"""End the given active participations with `status` and `reason`; returns how many ended."""
-	if not names:
-		return 0
-	p = frappe.qb.DocType("Marketing Flow Participant")
-	rows = (
-		frappe.qb.from_(p)
-		.select(p.name, p.contact, p.current_step)
-		.where((p.flow == flow) & p.name.isin(names) & p.status.isin(ACTIVE))
-		.run(as_dict=True)
-	)
-	if not rows:
-		return 0
+def pause_on_error(flow: str, error: str) -> None:
+	"""Pause a running flow because of `error`, show it on the flow and notify its owner."""
+	frappe.db.rollback()
+	p = frappe.qb.DocType("Marketing Flow")
 	now = now_datetime()
 	(
 		frappe.qb.update(p)
-		.set(p.status, status)
-		.set(p.exit_reason, reason)
-		.set(p.ended_on, now)
-		.set(p.next_run_at, None)
-		.set(p.active_key, None)
+		.set(p.status, "Paused")
+		.set(p.paused_on, now)
+		.set(p.last_error, error)
 		.set(p.modified, now)
-		.where(p.name.isin([r.name for r in rows]))
+		.where((p.name == flow) & (p.status == "Running"))
 	).run()
-	log.write_many([log.entry(flow, r.name, r.contact, r.current_step, "Exited", reason) for r in rows])
-	return len(rows)
+	owner = frappe.db.get_value("Marketing Flow", flow, "owner")
+	if owner and frappe.db.exists("User", owner) and owner != "Guest":
+		frappe.get_doc(
+			{
+				"doctype": "Notification Log",
+				"subject": _("Flow {0} was paused: {1}").format(flow, error)[:140],
+				"email_content": error,
+				"for_user": owner,
+				"type": "Alert",
+				"document_type": "Marketing Flow",
+				"document_name": flow,
+			}
+		).insert(ignore_permissions=True)
+	frappe.db.commit()
+	frappe.cache.delete_value("marketing_flows:watched_doctypes")
+
+
+def apply_resume_policy(flow: Any) -> int:
+	"""On resume with "Skip Overdue": a send that fell due during the pause is skipped (logged)
+	instead of going out late; people enrolled during the pause start normally. Due sends are
+	participants at a send step (sending window, retry), or waiting at a Wait whose next step is
+	a send. Set-based, in chunks: fine for a 100 000-participant flow in a background job."""
+	if (flow.resume_policy or "Send Overdue") != "Skip Overdue" or not flow.get("paused_on"):
+		return 0
+	now = now_datetime()
+	steps = {s.step_id: s for s in flow.steps}
+	sends = [sid for sid, s in steps.items() if s.step_type in ("Send Email", "Send SMS")]
+	waits = [sid for sid, s in steps.items() if s.step_type == "Wait" and s.next_step in sends]
+	if not sends:
+		return 0
+	paused_on = get_datetime(flow.paused_on)
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	at_send = p.status.isin(DUE) & p.current_step.isin(sends)
+	after_wait = (p.status == "Waiting") & p.current_step.isin(waits) if waits else at_send
+	names = (
+		frappe.qb.from_(p)
+		.select(p.name)
+		.where(
+			(p.flow == flow.name)
+			& (at_send | after_wait)
+			& (p.next_run_at >= paused_on)
+			& (p.next_run_at <= now)
+			& (p.enrolled_on < paused_on)
+		)
+		.run(pluck=True)
+	)
+	for start in range(0, len(names), 1000):
+		rows = frappe.get_all(
+			"Marketing Flow Participant",
+			filters={"name": ("in", names[start : start + 1000]), "status": ("in", DUE)},
+			fields=["name", "contact", "current_step", "step_seq"],
+		)
+		pending, entries = {}, []
+		for r in rows:
+			send = steps[r.current_step if r.current_step in sends else steps[r.current_step].next_step]
+			if send.next_step:
+				pending[r.name] = {"status": "Active", "current_step": send.next_step, "next_run_at": now,
+					"step_seq": cint(r.step_seq) + 1}
+			else:
+				pending[r.name] = {"status": "Completed", "current_step": send.step_id, "next_run_at": None,
+					"ended_on": now, "active_key": None}
+			entries.append(
+				log.entry(flow.name, r.name, r.contact, send.step_id, "Step Skipped", _("Overdue after pause (Skip Overdue)"))
+			)
+		write_updates(pending, now)
+		log.write_many(entries)
+		frappe.db.commit()
+	return len(names)

@@ -6,6 +6,7 @@ from typing import Any
 
 import frappe
 from frappe import _
+from frappe.email.doctype.email_group.email_group import add_subscribers
 
 from marketing_flows.engine import filters, hosts
 
@@ -33,7 +34,7 @@ def contacts(segment: Any, limit: int | None = None) -> list[str]:
 
 
 def _members(segment: Any, among: list[str] | None, limit: int | None = None) -> list[str]:
-	person = hosts.doctype_for("person") or "Contact"
+	person = hosts.person_doctype()
 	if segment.segment_type == "Contact Filters":
 		conds = list(_query_filters(segment))
 		if among is not None:
@@ -61,15 +62,13 @@ def _members(segment: Any, among: list[str] | None, limit: int | None = None) ->
 
 def export_to_email_group(segment: Any, email_group: str) -> dict:
 	"""Add the segment's contacts' emails to an Email Group (existing members are kept)."""
-	person = hosts.doctype_for("person") or "Contact"
+	person = hosts.person_doctype()
 	names = contacts(segment)
 	emails = [
 		e
 		for e in frappe.get_all(person, filters={"name": ("in", names)}, pluck="email_id")
 		if e
 	] if names else []
-	from frappe.email.doctype.email_group.email_group import add_subscribers
-
 	existing = set(frappe.get_all("Email Group Member", filters={"email_group": email_group}, pluck="email"))
 	new = [e for e in emails if e not in existing]
 	if new:

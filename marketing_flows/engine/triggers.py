@@ -1,5 +1,5 @@
 """Triggers: WHEN a person is proposed to a flow (Document Event, Web Form, Email Group,
-Segment, Date Field, Flow Goal). Manual enrolment lives in enrolment.py.
+Segment, Date Field). Manual enrolment lives in enrolment.py, Flow Goal in goals.py.
 
 Triggers only propose; enrolment.enroll decides WHO gets in (audience, suppression, consent,
 re-enrolment, goal already met). Running and Paused flows take people in (a paused flow's
@@ -13,10 +13,11 @@ from typing import Any
 
 import frappe
 from frappe import _
+from frappe.contacts.doctype.contact.contact import get_contact_name
 from frappe.utils import add_days, cint, getdate, today, validate_email_address
 
 from marketing_flows.engine import enrolment, filters, hosts, segments
-from marketing_flows.engine.watch import LIVE_STATUSES
+from marketing_flows.engine.participants import LIVE_FLOW_STATUSES as LIVE_STATUSES
 
 CHUNK = enrolment.CHUNK
 # Fields that hold a person's email, best first, when the flow names no person field.
@@ -26,7 +27,7 @@ NAME_FIELDS = ("first_name", "last_name", "full_name")
 
 
 def _person() -> str:
-	return hosts.doctype_for("person") or "Contact"
+	return hosts.person_doctype()
 
 
 def _live_flows(trigger_type: str, **conditions: Any) -> list[str]:
@@ -196,8 +197,6 @@ def _contact_by_email(value: str | None, create: bool = False, names: dict | Non
 	email = _clean_email(value)
 	if not email:
 		return None
-	from frappe.contacts.doctype.contact.contact import get_contact_name
-
 	contact = get_contact_name(email)
 	if contact or not create:
 		return contact
@@ -222,21 +221,6 @@ def _create_contact(email: str, names: dict) -> str:
 	contact.append("email_ids", {"email_id": email, "is_primary": 1})
 	contact.insert(ignore_permissions=True)
 	return contact.name
-
-
-# --- Flow Goal ------------------------------------------------------------------------------
-
-
-def on_goal_met(flow_name: str, contacts: list[str]) -> dict[str, dict]:
-	"""Participants of `flow_name` met its goal: enrol them in every Running or Paused flow that
-	is triggered by that goal. Returns flow -> enrolment result."""
-	results: dict[str, dict] = {}
-	if not contacts:
-		return results
-	for name in _live_flows("Flow Goal", trigger_flow=flow_name):
-		flow = frappe.get_doc("Marketing Flow", name)
-		results[name] = enrolment.enroll(flow, contacts, source=f"Goal met in {flow_name}").as_dict()
-	return results
 
 
 # --- Segment --------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Any
 
 import frappe
 from frappe import _
+from frappe.utils import get_time
 
-from marketing_flows.engine import filters, graph, hosts
+from marketing_flows.engine import criteria, filters, graph, hosts, window
 from marketing_flows.engine.steps import handler_for
 
 DESIGN_ONLY = {"position_x", "position_y"}
@@ -26,7 +27,7 @@ def flow_errors(flow: Any) -> list[str]:
 
 def validate_flow(flow: Any) -> None:
 	"""Throw one message listing every problem (the form shows it as a list)."""
-	person = hosts.doctype_for("person") or "Contact"
+	person = hosts.person_doctype()
 	filters.check_fields(person, filters.parse(flow.audience_filters, _("Audience Filters")), _("Audience Filters"))
 	if flow.trigger_type == "Document Event" and flow.trigger_doctype:
 		what = _("Trigger Conditions")
@@ -48,16 +49,17 @@ def validate_flow(flow: Any) -> None:
 	if flow.success_flow and flow.success_flow == flow.name:
 		frappe.throw(_("Successful participants can't be moved to the same flow."))
 	if flow.get("use_sending_window"):
-		from frappe.utils import get_time
-
-		from marketing_flows.engine import window
-
 		if flow.window_start and flow.window_end and get_time(flow.window_start) >= get_time(flow.window_end):
 			frappe.throw(_("Sending window: 'From' must be before 'To'."))
 		if not any(flow.get(f"send_on_{d}") for d in window.WEEKDAYS):
 			frappe.throw(_("Sending window: choose at least one weekday."))
-	from marketing_flows.engine import criteria
-
+	if cycle := enrolment_cycle(flow):
+		frappe.throw(
+			_("Enroll in Flow steps make a loop between flows: {0}. Someone could go round it for ever.").format(
+				" → ".join(cycle)
+			),
+			title=_("Flows enrol each other"),
+		)
 	if errors := criteria.validate(flow):
 		frappe.throw("<br>".join(html.escape(e, quote=False) for e in errors), title=_("Invalid success criteria"))
 	if flow.steps:
@@ -67,6 +69,41 @@ def validate_flow(flow: Any) -> None:
 				"<br>".join(html.escape(e, quote=False) for e in errors),
 				title=_("The flow's steps are not valid"),
 			)
+
+
+def enrolment_cycle(flow: Any) -> list[str] | None:
+	"""A loop of Enroll in Flow steps through other flows back to this one (A → B → A), as the
+	list of flow names, or None. Other flows' steps are read as saved."""
+	targets = {s.target_flow for s in flow.steps if s.step_type == "Enroll in Flow" and s.get("target_flow")}
+	if not targets:
+		return None
+	rows = frappe.get_all(
+		"Marketing Flow Step",
+		filters={"parenttype": "Marketing Flow", "step_type": "Enroll in Flow", "target_flow": ("is", "set")},
+		fields=["parent", "target_flow"],
+	)
+	edges: dict[str, set[str]] = {}
+	for row in rows:
+		if row.parent != flow.name:
+			edges.setdefault(row.parent, set()).add(row.target_flow)
+	edges[flow.name] = targets
+	path: list[str] = [flow.name]
+	seen: set[str] = set()
+
+	def walk(node: str) -> list[str] | None:
+		for nxt in sorted(edges.get(node, ())):
+			if nxt == flow.name:
+				return [*path, nxt]
+			if nxt in seen:
+				continue
+			seen.add(nxt)
+			path.append(nxt)
+			if found := walk(nxt):
+				return found
+			path.pop()
+		return None
+
+	return walk(flow.name)
 
 
 def step_signature(flow: Any) -> list[tuple]:

@@ -18,10 +18,13 @@ from typing import Any, TypedDict
 
 import frappe
 
+from marketing_flows.engine import criteria, hosts
+from marketing_flows.engine.participants import LIVE_FLOW_STATUSES
+
 CACHE_KEY = "marketing_flows:watched_doctypes"
 
 # Paused flows still enrol (their participants wait); Draft and Stopped flows watch nothing.
-LIVE_STATUSES = ("Running", "Paused")
+LIVE_STATUSES = LIVE_FLOW_STATUSES
 WATCHING_TRIGGERS = ("Document Event", "Web Form", "Email Group")
 EMAIL_GROUP_MEMBER = "Email Group Member"
 # frappe.local attribute holding this transaction's matches until commit (or rollback)
@@ -140,8 +143,6 @@ def _add_trigger_watches(watch_map: dict[str, dict[str, list]]) -> None:
 def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
 	"""Per doctype, the live flows whose success criteria look at it (Person Updated watches the
 	person doctype, Deal Created the deal doctype, and so on)."""
-	from marketing_flows.engine import criteria
-
 	flows = frappe.get_all("Marketing Flow", filters={"status": ("in", LIVE_STATUSES)}, pluck="name")
 	if not flows:
 		return
@@ -166,8 +167,6 @@ def _criteria_event(doc: Any, event: str, flows: list) -> None:
 	document in memory, no query) and evaluate them in one job after commit."""
 	if event == "trash":
 		return
-	from marketing_flows.engine import hosts
-
 	refs = hosts.refs_of(doc)
 	if not any(refs.values()):
 		return
@@ -194,7 +193,7 @@ def _flush_criteria() -> None:
 		return
 	try:
 		frappe.enqueue(
-			"marketing_flows.engine.criteria.evaluate_changes",
+			"marketing_flows.engine.goals.evaluate_changes",
 			queue="default",
 			flows=sorted(state["flows"]),
 			persons=sorted(state["person"]),
@@ -237,8 +236,9 @@ def _on_event(doc: Any, event: str) -> None:
 	watchers = watch_map.get(doc.doctype)
 	if not watchers:
 		return
+	own_flow = doc.flags.get("marketing_flow")  # saved by a flow's own step: never re-trigger it
 	for watch in watchers["triggers"]:
-		if _matches(watch, doc, event):
+		if watch["flow"] != own_flow and _matches(watch, doc, event):
 			_propose(watch, doc)
 	if watchers["criteria"]:
 		_criteria_event(doc, event, watchers["criteria"])

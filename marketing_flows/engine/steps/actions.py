@@ -7,10 +7,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import frappe
+import requests
 from frappe.utils import add_days, getdate
 
-from marketing_flows.engine import hosts, render
-from marketing_flows.engine.steps import register
+from marketing_flows.engine import enrolment, hosts, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 
@@ -21,7 +21,7 @@ class UpdateParticipant(StepType):
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
 		if step.get("update_field"):
-			person = hosts.doctype_for("person") or "Contact"
+			person = hosts.person_doctype()
 			df = frappe.get_meta(person).get_field(step.update_field)
 			if not df:
 				errors.append(f"Update Participant step '{step.step_id}': {person} has no field '{step.update_field}'.")
@@ -33,11 +33,12 @@ class UpdateParticipant(StepType):
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		"""A real save, so that everything watching the person (goals included) sees the change."""
-		person = hosts.doctype_for("person") or "Contact"
+		person = hosts.person_doctype()
 		value = render.render(ctx.step.update_value, ctx.template_context())
 		doc = frappe.get_doc(person, ctx.participant["contact"])
 		doc.set(ctx.step.update_field, value)
 		doc.flags.ignore_permissions = True
+		doc.flags.marketing_flow = ctx.flow.name  # this flow's own trigger must not fire on it
 		doc.save()
 		ctx.contact[ctx.step.update_field] = doc.get(ctx.step.update_field)
 		return Outcome(ctx.next_step, message=f"{ctx.step.update_field} = {value}")
@@ -55,7 +56,7 @@ class CreateActivity(StepType):
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		doctype = hosts.doctype_for("activity") or "ToDo"
-		person = hosts.doctype_for("person") or "Contact"
+		person = hosts.person_doctype()
 		contact = ctx.participant["contact"]
 		description = render.render(ctx.step.activity_description, ctx.template_context())
 		owner = ctx.step.assign_to or ctx.contact.get("owner") or "Administrator"
@@ -105,24 +106,32 @@ class Webhook(StepType):
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
-		"""One HTTP call; an error raises so the runner retries with backoff. The Idempotency-Key
-		header is the same on every retry, so a receiver can drop a repeat after a lost answer."""
-		import requests
-
+		"""One HTTP call through the outbox: never made again once confirmed; an error raises so
+		the runner retries with backoff. The Idempotency-Key header is the same on every try of
+		this visit, so a receiver can drop a repeat after a lost answer."""
 		body = render.render(ctx.step.webhook_body, ctx.template_context()) if ctx.step.webhook_body else None
 		if body is None:
 			body = frappe.as_json({"participant": ctx.participant["name"], "contact": ctx.participant["contact"],
 				"email": ctx.participant.get("email"), "flow": ctx.flow.name, "step_id": ctx.step.step_id})
-		response = requests.request(
-			ctx.step.webhook_method or "POST",
-			ctx.step.webhook_url,
-			data=body.encode(),
-			headers={"Content-Type": "application/json", "Idempotency-Key": ctx.idempotency_key()},
-			timeout=ctx.step.webhook_timeout or 10,
-			allow_redirects=False,
-		)
-		response.raise_for_status()
-		return Outcome(ctx.next_step, message=f"{ctx.step.webhook_method or 'POST'} {ctx.step.webhook_url}: {response.status_code}")
+		method = ctx.step.webhook_method or "POST"
+		url = ctx.step.webhook_url
+		key = ctx.idempotency_key()
+
+		def send() -> str:
+			response = requests.request(
+				method,
+				url,
+				data=body.encode(),
+				headers={"Content-Type": "application/json", "Idempotency-Key": key},
+				timeout=ctx.step.webhook_timeout or 10,
+				allow_redirects=False,
+			)
+			if not 200 <= response.status_code < 300:
+				raise frappe.ValidationError(f"{method} {url} answered {response.status_code}")
+			return str(response.status_code)
+
+		status = ctx.call_outside("Webhook", url, send)
+		return Outcome(ctx.next_step, message=f"{method} {url}: {status}")
 
 
 class AddToEmailGroup(StepType):
@@ -151,8 +160,6 @@ class EnrollInFlow(StepType):
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
-		from marketing_flows.engine import enrolment
-
 		target = frappe.get_cached_doc("Marketing Flow", ctx.step.target_flow)
 		result = enrolment.enroll(target, [ctx.participant["contact"]], source=f"Flow {ctx.flow.name}")
 		why = result.not_enrolled.get(ctx.participant["contact"])
@@ -162,10 +169,10 @@ class EnrollInFlow(StepType):
 class End(StepType):
 	name = "End"
 	writes = False
+	may_change_goals = False
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		return Outcome(None, event="Completed")
 
 
-for _handler in (UpdateParticipant(), CreateActivity(), Webhook(), AddToEmailGroup(), EnrollInFlow(), End()):
-	register(_handler)
+HANDLERS = (UpdateParticipant(), CreateActivity(), Webhook(), AddToEmailGroup(), EnrollInFlow(), End())

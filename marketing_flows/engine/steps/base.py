@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+from frappe.utils import cint
+
+from marketing_flows.engine import outbox
 
 
 @dataclass
@@ -30,6 +36,9 @@ class StepType:
 	required: ClassVar[tuple[tuple[str, str], ...]] = ()
 	channel: ClassVar[str | None] = None  # "Email" / "SMS": needs an address and respects the sending window
 	writes: ClassVar[bool] = True  # writes to the database itself (the runner guards it with a savepoint)
+	# may change what goals or eligibility see (a save, a record, an outside call that may call
+	# back): the runner re-checks the participant before the next step
+	may_change_goals: ClassVar[bool] = True
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		"""Messages for what is missing or wrong in this step's own fields."""
@@ -69,8 +78,20 @@ class StepContext:
 		}
 
 	def idempotency_key(self) -> str:
-		"""Same for every retry of this step for this participation: lets receivers drop repeats."""
-		import hashlib
-
-		raw = f"{self.participant['name']}:{self.step.step_id}:{self.participant.get('enrolled_on')}"
+		"""The same for every try of this visit of this step by this participation (retries, a
+		batch rolled back and run again), different for a later visit (a loop through a wait)."""
+		raw = f"{self.participant['name']}:{self.step.step_id}:{cint(self.participant.get('step_seq'))}"
 		return hashlib.sha1(raw.encode()).hexdigest()
+
+	def call_outside(self, channel: str, target: str, send: Callable[[], str]) -> str:
+		"""Make an outside call through the outbox: recorded before and after in committed
+		writes, never repeated once confirmed (see outbox.py)."""
+		call = outbox.Call(
+			key=self.idempotency_key(),
+			flow=self.flow.name,
+			participant=self.participant["name"],
+			step_id=self.step.step_id,
+			channel=channel,
+			target=target,
+		)
+		return outbox.call_once(call, send, self.batch.max_attempts)

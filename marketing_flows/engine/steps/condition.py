@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from datetime import timedelta
+from typing import Any
 
 import frappe
 
 from marketing_flows.engine import filters, hosts, segments
-from marketing_flows.engine.steps import register
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 ENGAGEMENT = {"Opened": ("Opened", "Clicked"), "Clicked": ("Clicked",), "Emailed Recently": ("Email Sent",)}
@@ -24,6 +22,7 @@ NEEDS = {
 class Condition(StepType):
 	name = "Condition"
 	writes = False
+	may_change_goals = False
 	required = (("condition_type", "Condition Type"),)
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
@@ -32,7 +31,7 @@ class Condition(StepType):
 		if need and not step.get(need[0]):
 			errors.append(f"Condition step '{step.step_id}': {need[1]} is required for {step.condition_type}.")
 		if step.get("condition_type") == "Field" and step.get("condition_filters"):
-			person = hosts.doctype_for("person") or "Contact"
+			person = hosts.person_doctype()
 			what = f"Condition step '{step.step_id}'"
 			filters.check_fields(person, filters.parse(step.condition_filters, what), what)
 		if step.get("condition_step"):
@@ -56,17 +55,11 @@ class Condition(StepType):
 		step, contact = ctx.step, ctx.participant["contact"]
 		kind = step.condition_type
 		if kind == "Field":
-			person = hosts.doctype_for("person") or "Contact"
+			person = hosts.person_doctype()
 			conds = filters.parse(step.condition_filters, "Condition Filters")
 			return bool(frappe.get_all(person, filters=[[person, "name", "=", contact], *conds], limit=1))
 		if kind in ENGAGEMENT:
-			where = {"participant": ctx.participant["name"], "event": ("in", ENGAGEMENT[kind])}
-			if step.condition_step and kind != "Emailed Recently":
-				where["step_id"] = step.condition_step
-			days = step.condition_days or (7 if kind == "Emailed Recently" else 0)
-			if days:
-				where["creation"] = (">=", ctx.now - timedelta(days=days))
-			return bool(frappe.get_all("Marketing Flow Log", filters=where, limit=1))
+			return self.engaged(ctx, kind)
 		if kind == "In Email Group":
 			email = ctx.participant.get("email")
 			return bool(
@@ -80,5 +73,32 @@ class Condition(StepType):
 			return contact in segments.members_among(segment, [contact])
 		raise frappe.ValidationError(f"Unknown condition type {kind!r}")
 
+	def engaged(self, ctx: StepContext, kind: str) -> bool:
+		"""Opened / Clicked: this participation's email of `condition_step`, within
+		`condition_days` when set. Emailed Recently: the person, across all their participations,
+		got `condition_step`'s email (any marketing email of any flow when no step is set) within
+		`condition_days` (7 when not set). Events of this same go count too."""
+		step = ctx.step
+		events = ENGAGEMENT[kind]
+		days = step.condition_days or (7 if kind == "Emailed Recently" else 0)
+		since = ctx.now - timedelta(days=days) if days else None
+		for step_id, event, when in ctx.batch.events_of(ctx.participant["name"]):
+			if event in events and (not step.condition_step or step_id == step.condition_step):
+				if since is None or when >= since:
+					return True
+		log = frappe.qb.DocType("Marketing Flow Log")
+		query = frappe.qb.from_(log).select(log.name).where(log.event.isin(events)).limit(1)
+		if kind == "Emailed Recently":
+			query = query.where(log.contact == ctx.participant["contact"])
+			if step.condition_step:
+				query = query.where((log.flow == ctx.flow.name) & (log.step_id == step.condition_step))
+		else:
+			query = query.where(log.participant == ctx.participant["name"])
+			if step.condition_step:
+				query = query.where(log.step_id == step.condition_step)
+		if since is not None:
+			query = query.where(log.creation >= since)
+		return bool(query.run())
 
-register(Condition())
+
+HANDLERS = (Condition(),)

@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import frappe
+import requests
+from frappe.core.doctype.sms_settings.sms_settings import get_headers, validate_receiver_nos
 
-from marketing_flows.engine import render
-from marketing_flows.engine.steps import register
+from marketing_flows.engine import links, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
+
+
+SMS_TIMEOUT_SECONDS = 15  # Frappe's own SMS sender waits forever for a gateway
 
 
 class _MessageStep(StepType):
 	writes = False
+	may_change_goals = False
 	required = (("content", "Content"),)
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
@@ -36,13 +41,11 @@ class SendEmail(_MessageStep):
 		recipient = ctx.participant.get("email")
 		if not recipient:
 			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
-		from marketing_flows.engine import tracking
-
 		content = ctx.batch.content(ctx.step.content)
 		settings = ctx.batch.settings
 		participant = ctx.participant["name"]
 
-		unsubscribe = tracking.unsubscribe_url(participant, recipient, ctx.step.step_id)
+		unsubscribe = links.unsubscribe_url(participant, recipient, ctx.step.step_id)
 
 		def add_tracking(body: str) -> str:
 			footer = (
@@ -51,7 +54,7 @@ class SendEmail(_MessageStep):
 			)
 			at = body.lower().rfind("</body>")
 			body = body[:at] + footer + body[at:] if at >= 0 else body + footer
-			return tracking.prepare_html(
+			return links.prepare_html(
 				body,
 				participant,
 				ctx.flow.name,
@@ -93,37 +96,42 @@ class SendSMS(_MessageStep):
 			return Outcome(ctx.next_step, event="Step Skipped", message="No mobile number")
 		content = ctx.batch.content(ctx.step.content)
 		text = frappe.utils.strip_html(render.render(content.body, ctx.template_context())).strip()
-		send_through_sms_settings(number, text)
+		key = ctx.idempotency_key()
+		result = ctx.call_outside("SMS", number, lambda: send_through_sms_settings(number, text, key))
 		return Outcome(
 			ctx.next_step,
 			event="SMS Sent",
-			message=f"{content.name} to {number}",
+			message=f"{content.name} to {number}: {result}",
 			updates={"last_sent": content.name, "last_sent_on": ctx.now, "last_sent_status": "Sent"},
 		)
 
 
-def send_through_sms_settings(number: str, text: str) -> int:
+def send_through_sms_settings(number: str, text: str, idempotency_key: str | None = None) -> str:
 	"""One request to the gateway of Frappe's SMS Settings, built the way Frappe's send_sms
-	builds it. Unlike send_sms it raises on any failure (so the runner retries) and does not
-	depend on SMS Log, which some Frappe builds lack."""
-	from frappe.core.doctype.sms_settings.sms_settings import get_headers, send_request, validate_receiver_nos
-
+	builds it, but with a timeout, an Idempotency-Key header, and raising on any failure (so
+	the runner retries); no SMS Log, which some Frappe builds lack. Returns the HTTP status."""
 	settings = frappe.get_cached_doc("SMS Settings")
 	if not settings.sms_gateway_url:
 		raise frappe.ValidationError("SMS Settings has no gateway URL: configure SMS Settings.")
-	headers = get_headers(settings)
+	headers = dict(get_headers(settings))
+	if idempotency_key:
+		headers["Idempotency-Key"] = idempotency_key
 	params = {settings.message_parameter: text}
 	for row in settings.get("parameters"):
 		if not row.header:
 			params[row.parameter] = row.value
 	params[settings.receiver_parameter] = validate_receiver_nos([number])[0]
-	status = send_request(
-		settings.sms_gateway_url, params, headers, settings.use_post, headers.get("Content-Type") == "application/json"
-	)
-	if not 200 <= status < 300:
-		raise frappe.ValidationError(f"SMS gateway answered {status}")
-	return status
+	kwargs: dict = {"headers": headers, "timeout": SMS_TIMEOUT_SECONDS, "allow_redirects": False}
+	if headers.get("Content-Type") == "application/json":
+		kwargs["json"] = params
+	elif settings.use_post:
+		kwargs["data"] = params
+	else:
+		kwargs["params"] = params
+	response = requests.request("POST" if settings.use_post else "GET", settings.sms_gateway_url, **kwargs)
+	if not 200 <= response.status_code < 300:
+		raise frappe.ValidationError(f"SMS gateway answered {response.status_code}")
+	return str(response.status_code)
 
 
-register(SendEmail())
-register(SendSMS())
+HANDLERS = (SendEmail(), SendSMS())

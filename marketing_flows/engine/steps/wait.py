@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import frappe
-
-from datetime import datetime, timedelta
-
 from frappe.utils import get_datetime
 
 from marketing_flows.engine import hosts, window
-from marketing_flows.engine.steps import register
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 UNITS = {"Minutes": "minutes", "Hours": "hours", "Days": "days", "Weeks": "weeks"}
@@ -20,6 +17,7 @@ UNITS = {"Minutes": "minutes", "Hours": "hours", "Days": "days", "Weeks": "weeks
 class Wait(StepType):
 	name = "Wait"
 	writes = False
+	may_change_goals = False
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		ways = [bool(step.get("wait_amount")), bool(step.get("wait_until")), bool(step.get("wait_date_field"))]
@@ -31,7 +29,7 @@ class Wait(StepType):
 			return [f"Wait step '{step.step_id}': the duration can't be negative."]
 		field = step.get("wait_date_field")
 		if field:
-			meta = frappe.get_meta(hosts.doctype_for("person") or "Contact")
+			meta = frappe.get_meta(hosts.person_doctype())
 			df = meta.get_field(field)
 			if not df or df.fieldtype not in ("Date", "Datetime"):
 				return [f"Wait step '{step.step_id}': '{field}' is not a date field of {meta.name}."]
@@ -56,4 +54,4 @@ class Wait(StepType):
 		return Outcome(ctx.next_step, run_at=until, message=f"Waiting until {until:%Y-%m-%d %H:%M}")
 
 
-register(Wait())
+HANDLERS = (Wait(),)

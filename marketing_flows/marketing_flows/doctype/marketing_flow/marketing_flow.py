@@ -5,7 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine import enrolment, lifecycle, validation
+from marketing_flows.engine import criteria, enrolment, figures, lifecycle, validation, watch
 
 
 class MarketingFlow(Document):
@@ -34,23 +34,19 @@ class MarketingFlow(Document):
 			frappe.throw(_("Pause the flow before editing its steps."), title=_("Flow is running"))
 
 	def on_update(self) -> None:
-		from marketing_flows.engine import criteria, watch
-
 		watch.flows_changed()
 		before = self.get_doc_before_save()
 		if before and before.success_criteria and not self.success_criteria:
 			criteria.reset_figures(self.name)  # no goal, no successes (as HubSpot does)
 
-	def after_rename(self, old: str, new: str, merge: bool = False) -> None:
-		from marketing_flows.engine import watch
-
-		watch.flows_changed()
+	def before_rename(self, old: str, new: str, merge: bool = False) -> None:
+		"""The one-active-participation guard is keyed on the flow's name (the flow is named by
+		its flow_name): renaming would let a person into the same flow twice."""
+		frappe.throw(_("A flow can't be renamed: duplicate it under the new name instead."))
 
 	def on_trash(self) -> None:
 		if self.status == "Running":
 			frappe.throw(_("Stop the flow before deleting it."))
-		from marketing_flows.engine import watch
-
 		frappe.db.delete("Marketing Flow Participant", {"flow": self.name})
 		frappe.db.delete("Marketing Flow Log", {"flow": self.name})
 		watch.flows_changed()
@@ -82,6 +78,4 @@ class MarketingFlow(Document):
 
 	@frappe.whitelist()
 	def get_figures(self) -> dict:
-		from marketing_flows.engine import figures
-
 		return {**figures.flow_figures(self.name), "steps": figures.step_figures(self.name)}

@@ -7,12 +7,12 @@ from frappe.model.document import Document
 
 class MarketingFlowParticipant(Document):
 	def before_insert(self) -> None:
-		"""Participants come from enrolment (which fills in the person's data); never by hand."""
-		if not self.flags.from_enrolment:
-			frappe.throw(
-				frappe._("Add people to a flow with its Enrol action or the Contact's 'Add to flow'."),
-				title=frappe._("Use Enrol"),
-			)
+		"""Participants come from enrolment only (which writes them in bulk, with the person's
+		data and the one-active-participation key): never by hand, the API or an import."""
+		frappe.throw(
+			frappe._("Add people to a flow with its Enrol action or the Contact's 'Add to flow'."),
+			title=frappe._("Use Enrol"),
+		)
 
 
 def on_doctype_update() -> None:

@@ -5,7 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine import hosts
+from marketing_flows.engine import hosts, watch
 
 
 class MarketingFlowSettings(Document):
@@ -22,6 +22,7 @@ class MarketingFlowSettings(Document):
 
 	def on_update(self) -> None:
 		frappe.clear_document_cache(self.doctype, self.name)
+		watch.flows_changed()  # the person / deal / ... doctypes the map is keyed on may have changed
 
 	@frappe.whitelist()
 	def detect_doctypes(self) -> dict:

@@ -1,0 +1,91 @@
+"""Eligibility: may this person be in this flow at all? Audience filters, unsubscribes, consent
+and suppression lists. Asked at enrolment and again by the runner before every step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import cint
+
+from marketing_flows.engine import filters, hosts, segments
+
+
+def consent_field() -> str | None:
+	return frappe.db.get_single_value("Marketing Flow Settings", "consent_field") or None
+
+
+def person_columns() -> list[str]:
+	"""Columns of the person that eligibility (and enrolment) read."""
+	fields = hosts.person_fields()
+	field = consent_field()
+	if field and frappe.get_meta(hosts.person_doctype()).has_field(field) and field not in fields:
+		fields.append(field)
+	return fields
+
+
+def problems(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
+	"""person -> why it may not be in this flow (audience filters, unsubscribed, consent,
+	suppression). `rows` holds each person's row with `person_columns()`."""
+	why: dict[str, str] = {}
+	if not people:
+		return why
+	person = hosts.person_doctype()
+	audience = filters.parse(flow.audience_filters, _("Audience Filters"))
+	if audience:
+		matching = set(frappe.get_all(person, filters=[[person, "name", "in", people], *audience], pluck="name"))
+		for name in people:
+			if name not in matching:
+				why[name] = _("does not match the flow's audience filters")
+	field = consent_field()
+	unsubscribed = unsubscribed_emails([rows[c].email_id for c in people if rows[c].get("email_id")])
+	for name in people:
+		if name in why:
+			continue
+		row = rows[name]
+		if cint(row.get("unsubscribed")) or (row.get("email_id") or "").lower() in unsubscribed:
+			why[name] = _("unsubscribed")
+		elif flow.requires_consent and not cint(row.get(field) if field else 0):
+			why[name] = _("no marketing consent")
+	for name, list_name in suppressed(flow, [c for c in people if c not in why], rows).items():
+		why[name] = _("suppressed by {0}").format(list_name)
+	return why
+
+
+def unsubscribed_emails(emails: list[str]) -> set[str]:
+	"""Emails with a global Email Unsubscribe (Frappe's own unsubscribe records)."""
+	if not emails:
+		return set()
+	return {
+		e.lower()
+		for e in frappe.get_all(
+			"Email Unsubscribe", filters={"email": ("in", emails), "global_unsubscribe": 1}, pluck="email"
+		)
+	}
+
+
+def suppressed(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
+	"""person -> the suppression list that holds it."""
+	found: dict[str, str] = {}
+	if not people or not flow.get("suppression_lists"):
+		return found
+	by_email: dict[str, list[str]] = {}
+	for name in people:
+		if rows[name].get("email_id"):
+			by_email.setdefault(rows[name]["email_id"].lower(), []).append(name)
+	for row in flow.suppression_lists:
+		if row.list_type == "Email Group" and row.email_group and by_email:
+			members = frappe.get_all(
+				"Email Group Member",
+				filters={"email_group": row.email_group, "email": ("in", list(by_email))},
+				pluck="email",
+			)
+			for email in members:
+				for name in by_email.get(email.lower(), []):
+					found.setdefault(name, row.email_group)
+		elif row.list_type == "Segment" and row.segment:
+			segment = frappe.get_cached_doc("Marketing Segment", row.segment)
+			for name in segments.members_among(segment, people):
+				found.setdefault(name, row.segment)
+	return found

@@ -1,0 +1,155 @@
+"""Participant state: the status sets, the transitions every module shares, and the runner's jobs.
+
+A leaf of the engine: it knows the participant table and the log, nothing above them. Every
+transition is a conditional write (`WHERE status IN ...`, `succeeded = 0`) that acts only on
+the rows it really changed, so two processes racing on the same participant (a goal met twice,
+a Stop while a batch completes someone) log and act once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from datetime import datetime, timezone
+
+import frappe
+from frappe.utils import cint, now_datetime
+from frappe.utils.background_jobs import get_job
+from rq.job import JobStatus
+from rq.worker import Worker
+
+from marketing_flows.engine import log
+
+PARTICIPANT = "Marketing Flow Participant"
+
+# The one definition of each status set.
+ACTIVE = ("Active", "Waiting", "Stalled")  # holds the one active participation per person and flow
+DUE = ("Active", "Waiting")  # the runner may pick these up when next_run_at has come
+CONVERTIBLE = ("Active", "Waiting", "Stalled", "Completed")  # can still meet the goal
+ENDED = ("Completed", "Exited")
+LIVE_FLOW_STATUSES = ("Running", "Paused")  # flows that take people in (a paused flow's wait)
+
+RUNNER_JOB = "marketing_flows.engine.runner.process_due"
+RUNNER_BUDGET_SECONDS = 240  # a runner job stops taking batches after this; RQ's timeout is larger
+WORKER_SILENCE_SECONDS = 180  # a worker on another machine without a heartbeat this long is gone
+
+
+def active_key(flow: str, person: str) -> str:
+	"""The value that the unique index on `active_key` holds while a participation is active."""
+	return hashlib.sha1(f"{flow}\n{person}".encode()).hexdigest()
+
+
+# --- runner jobs ---------------------------------------------------------------------------
+
+
+def parallel_jobs() -> int:
+	return max(1, cint(frappe.db.get_single_value("Marketing Flow Settings", "parallel_jobs")) or 2)
+
+
+def runner_job_id(flow: str, slot: int) -> str:
+	return f"marketing_flows:run:{flow}:{slot}"
+
+
+def enqueue_flow(flow: str, jobs: int | None = None) -> None:
+	"""Process the flow's due participants in background jobs after this transaction commits.
+	Several jobs share the work through SKIP LOCKED; one job per slot at a time."""
+	for slot in range(jobs or parallel_jobs()):
+		job_id = runner_job_id(flow, slot)
+		_release_dead_slot(job_id)
+		frappe.enqueue(
+			RUNNER_JOB,
+			queue="default",
+			timeout=RUNNER_BUDGET_SECONDS + 120,
+			job_id=job_id,
+			deduplicate=True,
+			enqueue_after_commit=True,
+			flow=flow,
+		)
+
+
+def _release_dead_slot(job_id: str) -> None:
+	"""A worker killed with SIGKILL leaves its job "started" in RQ for good, and Frappe's
+	deduplication would then never enqueue that slot again: drop such a job when the worker
+	that was running it is gone."""
+	try:
+		job = get_job(job_id)
+		if not job or job.get_status() != JobStatus.STARTED:
+			return
+		worker = None
+		if job.worker_name:
+			worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=job.connection)
+		if worker is None or worker.get_current_job_id() != job.id or not _alive(worker):
+			job.delete()
+	except Exception:
+		frappe.log_error(title="Marketing Flows: could not check a runner job slot")
+
+
+def _alive(worker: Worker) -> bool:
+	"""On this machine: is its process there? Elsewhere: has it sent a heartbeat lately?"""
+	if worker.hostname == socket.gethostname() and worker.pid:
+		try:
+			os.kill(worker.pid, 0)
+		except ProcessLookupError:
+			return False
+		except PermissionError:
+			return True
+		return True
+	if worker.last_heartbeat is None:
+		return False
+	return (datetime.now(timezone.utc).replace(tzinfo=None) - worker.last_heartbeat).total_seconds() < WORKER_SILENCE_SECONDS
+
+
+# --- transitions ---------------------------------------------------------------------------
+
+
+def end_participants(
+	flow: str, names: list[str], status: str, reason: str, from_statuses: tuple[str, ...] = ACTIVE
+) -> int:
+	"""End the given participations that are still in `from_statuses` with `status` and
+	`reason`; logs "Exited" for those it changed only. Returns how many ended."""
+	if not names:
+		return 0
+	p = frappe.qb.DocType(PARTICIPANT)
+	ended = 0
+	for start in range(0, len(names), 1000):
+		chunk = names[start : start + 1000]
+		rows = (
+			frappe.qb.from_(p)
+			.select(p.name, p.contact, p.current_step)
+			.where((p.flow == flow) & p.name.isin(chunk) & p.status.isin(from_statuses))
+			.for_update()
+			.run(as_dict=True)
+		)
+		if not rows:
+			continue
+		now = now_datetime()
+		(
+			frappe.qb.update(p)
+			.set(p.status, status)
+			.set(p.exit_reason, reason)
+			.set(p.ended_on, now)
+			.set(p.next_run_at, None)
+			.set(p.active_key, None)
+			.set(p.modified, now)
+			.where(p.name.isin([r.name for r in rows]) & p.status.isin(from_statuses))
+		).run()
+		log.write_many([log.entry(flow, r.name, r.contact, r.current_step, "Exited", reason) for r in rows])
+		ended += len(rows)
+	return ended
+
+
+def mark_successful(flow: str, participant: dict, criterion: str, now: datetime) -> bool:
+	"""Mark a participant successful unless it already is; logs "Goal Met" only when this call
+	made the change (a goal met twice, by the runner and by a hook's job, logs once)."""
+	frappe.db.sql(
+		"""UPDATE `tabMarketing Flow Participant`
+		SET succeeded = 1, succeeded_on = %s, success_criterion = %s
+		WHERE name = %s AND succeeded = 0""",
+		(now, criterion[:140], participant["name"]),
+	)
+	changed = frappe.db._cursor.rowcount > 0
+	if changed:
+		participant.update({"succeeded": 1, "succeeded_on": now, "success_criterion": criterion[:140]})
+		log.write(flow, participant["name"], participant.get("contact"), participant.get("current_step"), "Goal Met", criterion)
+	return changed
