@@ -277,3 +277,23 @@ def settings():
 	override = SettingsOverride()
 	yield override
 	override.restore()
+
+
+def kill_worker(proc) -> None:
+	"""SIGKILL a `bench worker` and every process under it. RQ's work horse (the forked process
+	that runs the job) calls setsid, so killing the worker's process group alone leaves it running."""
+	import signal
+
+	import psutil
+
+	try:
+		parent = psutil.Process(proc.pid)
+		family = [*parent.children(recursive=True), parent]
+	except psutil.NoSuchProcess:
+		family = []
+	for process in family:
+		try:
+			process.send_signal(signal.SIGKILL)
+		except psutil.NoSuchProcess:
+			pass
+	proc.wait(timeout=30)

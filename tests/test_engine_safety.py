@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import frappe
 import pytest
 from frappe.utils import add_days, now_datetime
 
-from conftest import BENCH_DIR, SITE, run_scheduled, worker_env
+from conftest import BENCH_DIR, SITE, kill_worker, run_scheduled, worker_env
 from factories import events, make_contact, make_flow, participant, running_flow, time_passes, unique
 
 TICK = "marketing_flows.engine.runner.schedule_due_participants"
@@ -313,8 +312,7 @@ def test_killed_during_a_call_it_is_retried_with_the_same_key_and_the_slot_is_no
 		while path not in http_receiver.arrived and time.monotonic() < deadline:
 			time.sleep(0.1)
 		assert path in http_receiver.arrived, "the worker never called"
-		os.killpg(proc.pid, signal.SIGKILL)
-		proc.wait(timeout=30)
+		kill_worker(proc)
 	finally:
 		http_receiver.delay = 0
 	frappe.db.rollback()
@@ -606,11 +604,9 @@ def test_stop_and_skip_overdue_resume_of_a_large_flow_run_in_a_background_job(wo
 def test_saving_settings_refreshes_the_watch_map():
 	from marketing_flows.engine import watch
 
-	watch.watched()
-	assert frappe.cache.get_value(watch.CACHE_KEY) is not None
-	settings = frappe.get_single("Marketing Flow Settings")
-	settings.save()
-	assert frappe.cache.get_value(watch.CACHE_KEY) is None
+	frappe.cache.set_value(watch.CACHE_KEY, {"Stale Doctype": {"triggers": [], "criteria": ["x"]}})
+	frappe.get_single("Marketing Flow Settings").save()
+	assert "Stale Doctype" not in watch.watched()
 
 
 def test_the_hourly_sending_limit_defers_sends_across_flows(worker, content, settings):

@@ -53,8 +53,17 @@ def runner_job_id(flow: str, slot: int) -> str:
 
 def enqueue_flow(flow: str, jobs: int | None = None) -> None:
 	"""Process the flow's due participants in background jobs after this transaction commits.
-	Several jobs share the work through SKIP LOCKED; one job per slot at a time."""
+	Several jobs share the work through SKIP LOCKED; one job per slot at a time.
+
+	Frappe deduplicates a job id against RQ when `enqueue` is called, but an enqueue deferred
+	to after the commit is not in RQ yet: two calls in one transaction (run, then enrol) would
+	push the same job id twice and the slot would run twice. So the slots already deferred in
+	this transaction are remembered here."""
+	deferred = _deferred_slots()
 	for slot in range(jobs or parallel_jobs()):
+		if (flow, slot) in deferred:
+			continue
+		deferred.add((flow, slot))
 		job_id = runner_job_id(flow, slot)
 		_release_dead_slot(job_id)
 		frappe.enqueue(
@@ -66,6 +75,20 @@ def enqueue_flow(flow: str, jobs: int | None = None) -> None:
 			enqueue_after_commit=True,
 			flow=flow,
 		)
+
+
+def _deferred_slots() -> set[tuple[str, int]]:
+	state = getattr(frappe.local, "_mf_deferred_slots", None)
+	if state is None or state[0] is not frappe.local.db:
+		state = (frappe.local.db, set())
+		frappe.local._mf_deferred_slots = state
+		frappe.db.after_commit.add(_forget_deferred_slots)
+		frappe.db.after_rollback.add(_forget_deferred_slots)
+	return state[1]
+
+
+def _forget_deferred_slots() -> None:
+	frappe.local._mf_deferred_slots = None
 
 
 def _release_dead_slot(job_id: str) -> None:
