@@ -419,6 +419,25 @@ def test_one_failing_participant_is_stalled_alone(worker):
 	assert p_bad.status in ("Active", "Stalled") and p_bad.last_error
 
 
+def test_a_participant_whose_writes_fail_is_stalled_alone():
+	"""The batch's bulk write fails because of one participant's row: the others are written,
+	that one is Stalled with the error."""
+	from marketing_flows.engine import runner
+
+	flow = make_flow()
+	flow.run()
+	good, bad = make_contact(), make_contact()
+	flow.enroll([good, bad])
+	p_good, p_bad = participant(flow.name, good), participant(flow.name, bad)
+	batch = runner.Batch(flow, frappe.get_cached_doc("Marketing Flow Settings"), now_datetime())
+	batch.end(p_good, "Exited", "fine")
+	batch.update(p_bad, {"status": "Exited", "exit_reason": "x" * 500})  # too long for its column
+	batch.write()
+	assert participant(flow.name, good).exit_reason == "fine"
+	p_bad = participant(flow.name, bad)
+	assert p_bad.status == "Stalled" and "exit_reason" in p_bad.last_error
+
+
 def test_the_email_queue_insert_is_split_by_size():
 	from marketing_flows.engine.mailer import Mailer
 

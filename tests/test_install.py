@@ -78,16 +78,31 @@ def test_participant_indexes_for_due_rows_and_one_active_participation():
 
 
 def test_log_index_for_step_statistics():
-	assert _indexes("Marketing Flow Log")["flow_step_event"] == ["flow", "step_id", "event"]
+	idx = _indexes("Marketing Flow Log")
+	assert idx["flow_step_event"] == ["flow", "step_id", "event"]
+	assert idx["contact_event_creation"] == ["contact", "event", "creation"]  # Emailed Recently
 
 
-def test_due_query_uses_the_index():
-	"""The runner's claim query is answered by an index, never a table scan."""
-	plan = frappe.db.sql(
-		"""EXPLAIN SELECT name FROM `tabMarketing Flow Participant`
-		WHERE flow = 'x' AND status IN ('Active', 'Waiting') AND next_run_at <= NOW()
-		ORDER BY next_run_at LIMIT 100 FOR UPDATE SKIP LOCKED""",
-		as_dict=True,
-	)
-	assert plan[0].type != "ALL"
-	assert "next_run_at" in (plan[0].key or "")
+def _explain_last_query() -> list[dict]:
+	query = frappe.db.last_query
+	if isinstance(query, bytes):
+		query = query.decode()
+	return frappe.db.sql(f"EXPLAIN {query}", as_dict=True)
+
+
+def test_the_runners_claim_and_the_ticks_probe_use_the_index():
+	"""The runner's own claim query and the tick's own probe (not copies of them) are index
+	ranges on (flow, status, next_run_at): no table scan, no filesort."""
+	from frappe.utils import now_datetime
+
+	from marketing_flows.engine import runner
+
+	runner.claim_due_participants("x", 100, now_datetime())
+	plan = _explain_last_query()
+	assert plan[0].key == "flow_status_next_run_at", plan
+	assert plan[0].type == "range" and "filesort" not in (plan[0].Extra or ""), plan
+
+	runner.has_due_participants("x", now_datetime())
+	plan = _explain_last_query()
+	assert plan[0].key == "flow_status_next_run_at", plan
+	assert plan[0].type == "range", plan

@@ -113,22 +113,25 @@ class Mailer:
 		return name
 
 	def flush(self, max_bytes: int = 8 * 1024 * 1024) -> int:
-		"""Insert the staged rows (same transaction as the participants' advance), in INSERTs
-		of at most `max_bytes` of messages each, so none exceeds MariaDB's max_allowed_packet."""
-		if not self.queue_rows:
-			return 0
-		start = 0
-		while start < len(self.queue_rows):
-			size, end = 0, start
-			while end < len(self.queue_rows) and (end == start or size + len(self.queue_rows[end][2]) < max_bytes):
-				size += len(self.queue_rows[end][2]) + 512
-				end += 1
-			frappe.db.bulk_insert("Email Queue", QUEUE_COLUMNS, self.queue_rows[start:end])
-			frappe.db.bulk_insert("Email Queue Recipient", RECIPIENT_COLUMNS, self.recipient_rows[start:end])
-			start = end
-		count = len(self.queue_rows)
+		"""Insert the staged rows (same transaction as the participants' advance)."""
+		count = insert_rows(self.queue_rows, self.recipient_rows, max_bytes)
 		self.queue_rows, self.recipient_rows = [], []
 		return count
+
+
+def insert_rows(queue_rows: list[tuple], recipient_rows: list[tuple], max_bytes: int = 8 * 1024 * 1024) -> int:
+	"""Email Queue rows and their recipients, in INSERTs of at most `max_bytes` of messages
+	each, so that none exceeds MariaDB's max_allowed_packet."""
+	start = 0
+	while start < len(queue_rows):
+		size, end = 0, start
+		while end < len(queue_rows) and (end == start or size + len(queue_rows[end][2]) < max_bytes):
+			size += len(queue_rows[end][2]) + 512
+			end += 1
+		frappe.db.bulk_insert("Email Queue", QUEUE_COLUMNS, queue_rows[start:end])
+		frappe.db.bulk_insert("Email Queue Recipient", RECIPIENT_COLUMNS, recipient_rows[start:end])
+		start = end
+	return len(queue_rows)
 
 
 QUEUE_COLUMNS = (

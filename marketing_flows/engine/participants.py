@@ -150,7 +150,7 @@ def end_participants(
 		(
 			frappe.qb.update(p)
 			.set(p.status, status)
-			.set(p.exit_reason, reason)
+			.set(p.exit_reason, reason[:140])
 			.set(p.ended_on, now)
 			.set(p.next_run_at, None)
 			.set(p.active_key, None)

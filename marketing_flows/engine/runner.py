@@ -25,7 +25,7 @@ from frappe import _
 from frappe.utils import cint, get_datetime, now_datetime
 
 from marketing_flows.engine import criteria, eligibility, goals, hosts, log, participants, throttle, window
-from marketing_flows.engine.mailer import Mailer
+from marketing_flows.engine.mailer import Mailer, insert_rows
 from marketing_flows.engine.outbox import OutsideCallFailed
 from marketing_flows.engine.participants import DUE, RUNNER_BUDGET_SECONDS
 from marketing_flows.engine.steps import handler_for
@@ -403,7 +403,7 @@ class Batch:
 		self.logs.append(self.entry(p, step_id, "Error", message))
 
 	def end(self, p: Any, status: str, reason: str) -> None:
-		self.update(p, {"status": status, "exit_reason": reason, "next_run_at": None, "ended_on": self.now, "active_key": None})
+		self.update(p, {"status": status, "exit_reason": reason[:140], "next_run_at": None, "ended_on": self.now, "active_key": None})
 		self.logs.append(self.entry(p, p.current_step, "Exited", reason))
 
 	def halt_flow(self, error: str) -> None:
@@ -418,13 +418,33 @@ class Batch:
 		self.pending.setdefault(p.name, {}).update(values)
 
 	def write(self) -> None:
-		"""The batch's writes: participants, Email Queue rows, log. A participant whose write
-		fails (e.g. a value too long for its column) is Stalled alone."""
-		write_updates(self.pending, self.now)
-		self.pending = {}
-		self.mailer.flush(max_bytes=_packet_budget())
-		log.write_many(self.logs)
-		self.logs = []
+		"""The batch's writes: participants, Email Queue rows, log, in bulk. When the bulk write
+		fails, each participant's writes are tried on their own, and a participant whose writes
+		fail (e.g. a value too long for its column) is Stalled alone."""
+		pending, queue, recipients, logs = self.pending, self.mailer.queue_rows, self.mailer.recipient_rows, self.logs
+		self.pending, self.mailer.queue_rows, self.mailer.recipient_rows, self.logs = {}, [], [], []
+		frappe.db.savepoint("mf_write")
+		try:
+			write_updates(pending, self.now)
+			insert_rows(queue, recipients, _packet_budget())
+			log.write_many(logs)
+			return
+		except Exception:
+			frappe.db.rollback(save_point="mf_write")
+		names = list(dict.fromkeys([*pending, *(q[5] for q in queue), *(e[1] for e in logs)]))
+		for name in names:
+			mine = [i for i, q in enumerate(queue) if q[5] == name]
+			frappe.db.savepoint("mf_write")
+			try:
+				write_updates({name: pending[name]} if name in pending else {}, self.now)
+				insert_rows([queue[i] for i in mine], [recipients[i] for i in mine], _packet_budget())
+				log.write_many([e for e in logs if e[1] == name])
+			except Exception as e:
+				frappe.db.rollback(save_point="mf_write")
+				message = f"{type(e).__name__}: {e}"[:1000]
+				write_updates({name: {"status": "Stalled", "next_run_at": None, "last_error": message}}, self.now)
+				contact = next((entry[2] for entry in logs if entry[1] == name), None)
+				log.write_many([log.entry(self.flow.name, name, contact, None, "Error", message)])
 
 	def after_commit(self) -> None:
 		"""What follows the goals met in this batch (success flow, goal-triggered flows), in its
