@@ -232,10 +232,20 @@ def smtp():
 
 @pytest.fixture(scope="session")
 def http_receiver():
+	"""A local HTTP receiver; webhooks may call it because 127.0.0.1 is allowed in Marketing
+	Flow Settings for the session (internal addresses are refused otherwise)."""
+	import frappe
+
 	from receivers import HTTPReceiver
 
 	server = HTTPReceiver().start()
+	before = frappe.db.get_single_value("Marketing Flow Settings", "webhook_allowed_hosts")
+	frappe.db.set_single_value("Marketing Flow Settings", "webhook_allowed_hosts", "127.0.0.1")
+	frappe.db.commit()
 	yield server
+	frappe.db.rollback()
+	frappe.db.set_single_value("Marketing Flow Settings", "webhook_allowed_hosts", before)
+	frappe.db.commit()
 	server.stop()
 
 

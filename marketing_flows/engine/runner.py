@@ -24,7 +24,7 @@ import pymysql
 from frappe import _
 from frappe.utils import cint, get_datetime, now_datetime
 
-from marketing_flows.engine import criteria, eligibility, goals, hosts, log, participants, throttle, window
+from marketing_flows.engine import criteria, eligibility, goals, hosts, log, participants, render, throttle, window
 from marketing_flows.engine.mailer import Mailer, insert_rows
 from marketing_flows.engine.outbox import OutsideCallFailed
 from marketing_flows.engine.participants import DUE, RUNNER_BUDGET_SECONDS
@@ -372,6 +372,8 @@ class Batch:
 		if isinstance(error, OutsideCallFailed):
 			attempts = max(attempts, error.attempts)
 			final = error.final
+		elif isinstance(error, render.RenderError):
+			final = True  # the same template and data fail the same way: no use trying again
 		message = f"{type(error).__name__}: {error}"[:1000]
 		if final or attempts >= self.max_attempts:
 			self.fail(p, step_id, message, attempts=attempts)

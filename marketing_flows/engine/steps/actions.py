@@ -3,14 +3,14 @@ Add to Email Group, Enroll in Flow, End."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
-from urllib.parse import urlparse
 
 import frappe
 import requests
 from frappe.utils import add_days, getdate
 
-from marketing_flows.engine import enrolment, hosts, render
+from marketing_flows.engine import enrolment, hosts, netguard, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 
@@ -29,6 +29,8 @@ class UpdateParticipant(StepType):
 				errors.append(
 					f"Update Participant step '{step.step_id}': '{step.update_field}' can't be set by a flow."
 				)
+		if err := render.problem(step.get("update_value")):
+			errors.append(f"Update Participant step '{step.step_id}': the value's Jinja is invalid ({err}).")
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
@@ -50,7 +52,7 @@ class CreateActivity(StepType):
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
-		if err := render.syntax_error(step.get("activity_description")):
+		if err := render.problem(step.get("activity_description")):
 			errors.append(f"Create Activity step '{step.step_id}': the description's Jinja is invalid ({err}).")
 		return errors
 
@@ -94,22 +96,30 @@ class Webhook(StepType):
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
-		url = step.get("webhook_url")
-		if url:
-			parsed = urlparse(url)
-			if parsed.scheme not in ("http", "https") or not parsed.netloc:
-				errors.append(f"Webhook step '{step.step_id}': '{url}' is not an http(s) URL.")
-		if err := render.syntax_error(step.get("webhook_body")):
-			errors.append(f"Webhook step '{step.step_id}': the body's Jinja is invalid ({err}).")
+		what = f"Webhook step '{step.step_id}'"
+		if step.get("webhook_url") and (problem := netguard.url_problem(step.webhook_url, resolve="lenient")):
+			errors.append(f"{what}: {problem}")
+		if problem := render.problem(step.get("webhook_body")):
+			errors.append(f"{what}: the body's Jinja is invalid ({problem}).")
+		elif problem := render.json_shape_problem(step.get("webhook_body")):
+			errors.append(f"{what}: the body is not JSON ({problem}).")
 		if (step.get("webhook_timeout") or 0) < 0:
-			errors.append(f"Webhook step '{step.step_id}': the timeout can't be negative.")
+			errors.append(f"{what}: the timeout can't be negative.")
+		if (step.get("webhook_timeout") or 0) > 60:
+			errors.append(f"{what}: the timeout can't be more than 60 seconds.")
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		"""One HTTP call through the outbox: never made again once confirmed; an error raises so
 		the runner retries with backoff. The Idempotency-Key header is the same on every try of
 		this visit, so a receiver can drop a repeat after a lost answer."""
-		body = render.render(ctx.step.webhook_body, ctx.template_context()) if ctx.step.webhook_body else None
+		body = None
+		if ctx.step.webhook_body:
+			body = render.render(ctx.step.webhook_body, ctx.template_context(), json_values=True)
+			try:
+				json.loads(body)
+			except ValueError as e:
+				raise render.RenderError(f"the rendered body is not JSON: {e}") from e
 		if body is None:
 			body = frappe.as_json({"participant": ctx.participant["name"], "contact": ctx.participant["contact"],
 				"email": ctx.participant.get("email"), "flow": ctx.flow.name, "step_id": ctx.step.step_id})
@@ -118,6 +128,7 @@ class Webhook(StepType):
 		key = ctx.idempotency_key()
 
 		def send() -> str:
+			netguard.check_url(url)  # again now, after DNS resolution
 			response = requests.request(
 				method,
 				url,

@@ -11,7 +11,7 @@ from marketing_flows.engine import render
 class MarketingFlowContent(Document):
 	def validate(self) -> None:
 		for fieldname in ("subject", "body"):
-			if err := render.syntax_error(self.get(fieldname)):
+			if err := render.problem(self.get(fieldname)):
 				frappe.throw(
 					_("{0} has invalid Jinja ({1}).").format(_(self.meta.get_label(fieldname)), err),
 					title=_("Invalid Template"),
