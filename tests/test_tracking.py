@@ -14,7 +14,8 @@ import requests
 from factories import make_contact, make_flow, unique
 from receivers import free_port
 
-from marketing_flows.engine import delivery, enrolment, links, tracking
+from marketing_flows.engine import delivery, enrolment, tracking
+from marketing_flows.engine import links as signed
 
 HTML = """<html><head><link rel="stylesheet" href="https://cdn.example.com/style.css"></head>
 <body><p>Hello</p>
@@ -53,9 +54,12 @@ def hit(desk_url: str, url: str, method: str = "GET", **kwargs) -> requests.Resp
 	parts = urlsplit(url)
 	server = urlsplit(desk_url)
 	target = f"http://127.0.0.1:{server.port}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-	return requests.request(
-		method, target, headers={"Host": server.hostname}, allow_redirects=False, timeout=30, **kwargs
-	)
+	headers = {"Host": server.hostname, "User-Agent": BROWSER, **kwargs.pop("headers", {})}
+	return requests.request(method, target, headers=headers, allow_redirects=False, timeout=30, **kwargs)
+
+
+# a person's mail client (scripted clients and mail gateways' scanners are told apart)
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
 def links(html: str, endpoint: str) -> list[str]:
@@ -91,7 +95,7 @@ def participant(name: str) -> frappe._dict:
 
 
 def test_prepare_html_rewrites_http_links_only_and_adds_pixel():
-	out = links.prepare_html(HTML, "P-1", "Flow-1", "email_1")
+	out = signed.prepare_html(HTML, "P-1", "Flow-1", "email_1")
 	clicks = links(out, "click")
 	targets = [parse_qs(urlsplit(u).query)["url"][0] for u in clicks]
 	assert targets == [
@@ -104,9 +108,9 @@ def test_prepare_html_rewrites_http_links_only_and_adds_pixel():
 		assert u.startswith(base + "/api/method/marketing_flows.api.tracking.click?")
 		q = parse_qs(urlsplit(u).query)
 		assert q["participant"] == ["P-1"] and q["step_id"] == ["email_1"]
-		assert links.verify(q["sig"][0], "click", "P-1", "email_1", q["url"][0])
-		assert not links.verify(q["sig"][0], "click", "P-2", "email_1", q["url"][0])
-		assert not links.verify(q["sig"][0], "click", "P-1", "email_1", "https://evil.example.com/")
+		assert signed.verify(q["sig"][0], "click", "P-1", "email_1", q["url"][0])
+		assert not signed.verify(q["sig"][0], "click", "P-2", "email_1", q["url"][0])
+		assert not signed.verify(q["sig"][0], "click", "P-1", "email_1", "https://evil.example.com/")
 	for untouched in (
 		'href="mailto:sales@example.com"',
 		'href="tel:+15550100"',
@@ -121,19 +125,19 @@ def test_prepare_html_rewrites_http_links_only_and_adds_pixel():
 	assert len(pixels) == 1
 	assert out.index("tracking.open?") < out.index("</body>")
 	q = parse_qs(urlsplit(pixels[0]).query)
-	assert links.verify(q["sig"][0], "open", "P-1", "email_1")
+	assert signed.verify(q["sig"][0], "open", "P-1", "email_1")
 	# a click signature is not an open signature
-	assert not links.verify(parse_qs(urlsplit(clicks[0]).query)["sig"][0], "open", "P-1", "email_1")
+	assert not signed.verify(parse_qs(urlsplit(clicks[0]).query)["sig"][0], "open", "P-1", "email_1")
 
 
 def test_prepare_html_options_and_untracked_links():
-	unsubscribe = links.unsubscribe_url("P-1", "a@example.com")
+	unsubscribe = signed.unsubscribe_url("P-1", "a@example.com")
 	html = f'<p><a href="https://example.com/x">x</a> <a href="{unsubscribe}">Unsubscribe</a></p>'
-	assert links.prepare_html(html, "P-1", "F", "s", track_opens=False, track_clicks=False) == html
-	only_opens = links.prepare_html(html, "P-1", "F", "s", track_clicks=False)
+	assert signed.prepare_html(html, "P-1", "F", "s", track_opens=False, track_clicks=False) == html
+	only_opens = signed.prepare_html(html, "P-1", "F", "s", track_clicks=False)
 	assert links(only_opens, "click") == [] and len(links(only_opens, "open")) == 1
 	assert only_opens.endswith(">") and only_opens.startswith(html)  # no </body>: appended
-	only_clicks = links.prepare_html(html, "P-1", "F", "s", track_opens=False)
+	only_clicks = signed.prepare_html(html, "P-1", "F", "s", track_opens=False)
 	assert len(links(only_clicks, "click")) == 1 and links(only_clicks, "open") == []
 	assert f'href="{unsubscribe}"' in only_clicks  # the unsubscribe link is not a click
 
@@ -147,7 +151,7 @@ def test_prepare_html_is_fast():
 	body = f"<html><body>{paragraphs}{'x' * 20000}</body></html>"
 	start = time.perf_counter()
 	for i in range(300):
-		links.prepare_html(body, f"P-{i}", "Flow", "email_1")
+		signed.prepare_html(body, f"P-{i}", "Flow", "email_1")
 	rate = 300 / (time.perf_counter() - start)
 	assert rate > 300, f"prepare_html: {rate:.0f} emails/s"
 
@@ -157,7 +161,7 @@ def test_prepare_html_is_fast():
 
 def test_open_pixel_logs_once_and_always_returns_gif(desk_url):
 	p = enrolled()
-	html = links.prepare_html(HTML, p.participant, p.flow, "email_1")
+	html = signed.prepare_html(HTML, p.participant, p.flow, "email_1")
 	pixel = links(html, "open")[0]
 	for _ in range(2):
 		r = hit(desk_url, pixel)
@@ -180,7 +184,7 @@ def test_open_pixel_logs_once_and_always_returns_gif(desk_url):
 
 def test_click_redirects_to_the_signed_url_and_logs(desk_url):
 	p = enrolled()
-	html = links.prepare_html(HTML, p.participant, p.flow, "email_1")
+	html = signed.prepare_html(HTML, p.participant, p.flow, "email_1")
 	click = links(html, "click")[0]
 	r = hit(desk_url, click)
 	assert r.status_code == 302
@@ -211,7 +215,7 @@ def test_click_redirects_to_the_signed_url_and_logs(desk_url):
 
 def test_tampered_click_links_are_refused(desk_url):
 	p = enrolled()
-	html = links.prepare_html(HTML, p.participant, p.flow, "email_1")
+	html = signed.prepare_html(HTML, p.participant, p.flow, "email_1")
 	click = links(html, "click")[0]
 	sig = parse_qs(urlsplit(click).query)["sig"][0]
 	forged = [
@@ -232,55 +236,140 @@ def test_tampered_click_links_are_refused(desk_url):
 	pixel = links(html, "open")[0]
 	q = dict(parse_qsl(urlsplit(pixel).query))
 	r = hit(desk_url, with_params(click, sig=q["sig"]))
-	assert r.status_code == 403 and "Location" not in r.headers
+	assert r.status_code == 400 and "Location" not in r.headers
 	frappe.db.rollback()
 	assert log_rows(p.participant, "Clicked") == []
 	assert log_rows(p.participant, "Opened") == []
 	assert participant(p.participant).last_sent_status is None
 
 
-def test_unsubscribe_exits_the_participant_everywhere(desk_url):
+def test_unsubscribe_is_a_persons_act_scoped_to_marketing(desk_url):
 	flow = make_flow()
 	p = enrolled(flow)
 	other_flow = make_flow()
 	other = enrolment.enroll(other_flow, [p.contact]).enrolled[0]
+	group = frappe.get_doc({"doctype": "Email Group", "title": unique("News")}).insert()
+	frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": p.email}).insert()
 	frappe.db.commit()
-	url = links.unsubscribe_url(p.participant, p.email)
+	url = signed.unsubscribe_url(p.participant, p.email)
 
 	# tampering with the email (someone else's address) is refused and changes nothing
 	r = hit(desk_url, with_params(url, email="victim@example.com"))
-	assert r.status_code == 403 and "Location" not in r.headers
+	assert r.status_code == 400 and "Location" not in r.headers
 	frappe.db.rollback()
-	assert not frappe.db.exists("Email Unsubscribe", {"email": "victim@example.com"})
 	assert participant(p.participant).status == "Active"
 
-	r = hit(desk_url, url)
-	assert r.status_code == 200
-	assert "Unsubscribed" in r.text and p.email in r.text
+	# a GET (what a mail gateway's link scanner does) only asks
+	for _ in range(2):
+		r = hit(desk_url, url)
+		assert r.status_code == 200 and "<form" in r.text and 'method="post"' in r.text
 	frappe.db.rollback()
-	assert frappe.db.exists("Email Unsubscribe", {"email": p.email, "global_unsubscribe": 1})
+	assert participant(p.participant).status == "Active"
+	assert frappe.db.get_value("Contact", p.contact, "unsubscribed") == 0
+
+	# the page's button POSTs the form back
+	form = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', unescape(r.text)))
+	r = hit(desk_url, "/api/method/marketing_flows.api.tracking.unsubscribe", method="POST", data=form)
+	assert r.status_code == 200 and "Unsubscribed" in r.text and p.email in r.text
+	frappe.db.rollback()
 	assert frappe.db.get_value("Contact", p.contact, "unsubscribed") == 1
+	assert frappe.db.get_value("Email Group Member", {"email_group": group.name, "email": p.email}, "unsubscribed") == 1
+	assert not frappe.db.exists("Email Unsubscribe", {"email": p.email})  # invoices still reach them
 	row = participant(p.participant)
-	assert (row.status, row.exit_reason, row.active_key, row.next_run_at) == (
-		"Exited",
-		"Unsubscribed",
-		None,
-		None,
-	)
+	assert (row.status, row.exit_reason, row.active_key, row.next_run_at) == ("Exited", "Unsubscribed", None, None)
 	assert [r.event for r in log_rows(p.participant) if r.event != "Enrolled"] == ["Unsubscribed", "Exited"]
 	assert log_rows(p.participant, "Unsubscribed")[0].message == p.email
-	# a global unsubscribe ends the contact's other flows too
-	row = participant(other)
+	row = participant(other)  # the contact's other flows end too
 	assert (row.status, row.exit_reason, row.active_key) == ("Exited", "Unsubscribed", None)
 
-	# the link works again (idempotent); the one-click POST of mail clients works too
-	assert hit(desk_url, url).status_code == 200
+	# RFC 8058 one-click POST of mail clients works too, and again changes nothing more
 	assert hit(desk_url, url, method="POST", data={"List-Unsubscribe": "One-Click"}).status_code == 200
 	frappe.db.rollback()
-	assert frappe.db.count("Email Unsubscribe", {"email": p.email, "global_unsubscribe": 1}) == 1
 	assert len(log_rows(p.participant, "Unsubscribed")) == 1
-	# and the contact can't be enrolled again
-	assert enrolment.enroll(make_flow(), [p.contact]).enrolled == []
+	assert enrolment.enroll(make_flow(), [p.contact]).enrolled == []  # can't be enrolled again
+
+
+def test_one_click_post_unsubscribes_straight_away(desk_url):
+	p = enrolled()
+	url = signed.unsubscribe_url(p.participant, p.email, "email_1")
+	r = hit(desk_url, url, method="POST", data={"List-Unsubscribe": "One-Click"})
+	assert r.status_code == 200
+	frappe.db.rollback()
+	assert participant(p.participant).status == "Exited"
+	assert log_rows(p.participant, "Unsubscribed")[0].step_id == "email_1"
+
+
+def test_scanners_are_logged_as_such_and_meet_no_click_goal(desk_url):
+	flow = make_flow(success_criteria=[{"criterion_type": "Link Clicked"}])
+	p = enrolled(flow)
+	html = signed.prepare_html(HTML, p.participant, p.flow, "email_1")
+	first, second = links(html, "click")[:2]
+	assert hit(desk_url, first, method="HEAD").status_code == 302
+	r = hit(desk_url, second, headers={"User-Agent": "Mozilla/5.0 (compatible; Microsoft Office; Safe Links)"})
+	assert r.status_code == 302
+	assert hit(desk_url, links(html, "open")[0], method="HEAD").status_code == 200
+	frappe.db.rollback()
+	assert log_rows(p.participant, "Clicked") == [] and log_rows(p.participant, "Opened") == []
+	assert {r.message.split(":")[0] for r in log_rows(p.participant, "Scanned")} >= {"HEAD request", "scanner user agent"}
+	row = participant(p.participant)
+	assert row.last_sent_status is None and not row.succeeded
+
+
+def test_a_click_seconds_after_delivery_is_a_scanner(desk_url):
+	p = enrolled()
+	queue = frappe.get_doc(
+		{"doctype": "Email Queue", "sender": "a@example.com", "message": "x", "status": "Sent",
+		 "reference_doctype": "Marketing Flow Participant", "reference_name": p.participant}
+	).insert(ignore_permissions=True)
+	from marketing_flows.engine import log
+
+	log.write(p.flow, p.participant, p.contact, "email_1", "Email Sent", "", None, "Email Queue", queue.name)
+	frappe.db.commit()
+	html = signed.prepare_html(HTML, p.participant, p.flow, "email_1")
+	assert hit(desk_url, links(html, "click")[0]).status_code == 302
+	frappe.db.rollback()
+	assert log_rows(p.participant, "Clicked") == []
+	assert "delivery" in log_rows(p.participant, "Scanned")[0].message
+
+
+def test_guest_endpoints_never_error(desk_url):
+	p = enrolled()
+	html = signed.prepare_html(HTML, p.participant, p.flow, "email_1")
+	click, pixel = links(html, "click")[0], links(html, "open")[0]
+	unsubscribe = signed.unsubscribe_url(p.participant, p.email)
+	errors_before = frappe.db.count("Error Log")
+	for url in (click, unsubscribe):
+		for bad in (with_params(url, sig="ü" * 32), with_params(url, sig="%%%"), with_params(url, participant="")):
+			r = hit(desk_url, bad)
+			assert r.status_code == 400, (bad, r.status_code)
+		r = hit(desk_url, url.split("?")[0])  # no parameters at all
+		assert r.status_code == 400
+	for bad in (with_params(pixel, sig="ü" * 32), pixel.split("?")[0], with_params(pixel, participant="x" * 500)):
+		r = hit(desk_url, bad)
+		assert r.status_code == 200 and r.content.startswith(b"GIF89a")
+	# the participant is gone: 404 for links, still the pixel for the pixel
+	frappe.db.delete("Marketing Flow Participant", p.participant)
+	frappe.db.commit()
+	assert hit(desk_url, click).status_code == 404
+	assert hit(desk_url, unsubscribe).status_code == 404
+	assert hit(desk_url, pixel).content.startswith(b"GIF89a")
+	frappe.db.rollback()
+	assert frappe.db.count("Error Log") == errors_before
+
+
+def test_guest_endpoints_are_rate_limited(desk_url):
+	from frappe.installer import update_site_config
+
+	p = enrolled()
+	url = signed.unsubscribe_url(p.participant, p.email)
+	update_site_config("marketing_flows_guest_rate_limit", 3)
+	frappe.cache.delete_keys("rl:marketing_flows.api.tracking*")  # earlier tests' hits
+	try:
+		codes = [hit(desk_url, url).status_code for _ in range(5)]
+	finally:
+		update_site_config("marketing_flows_guest_rate_limit", "None")
+		frappe.cache.delete_keys("rl:marketing_flows.api.tracking*")
+	assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
 
 
 # --- delivery status from Email Queue ------------------------------------------------------

@@ -50,11 +50,16 @@ def sign(action: str, *values: str | None) -> str:
 
 
 def verify(signature: str | None, action: str, *values: str | None) -> bool:
-	if not signature or not isinstance(signature, str):
+	"""Is `signature` the signature of these values? False (never an error) for anything else:
+	a missing, garbled or non-ASCII signature, values that are not strings."""
+	if not signature or not isinstance(signature, str) or len(signature) != SIGNATURE_LENGTH:
 		return False
-	if any(v and "\x1f" in v for v in values):
+	if not all(v is None or isinstance(v, str) for v in values) or any(v and "\x1f" in v for v in values):
 		return False
-	return hmac.compare_digest(signature, sign(action, *values))
+	try:
+		return hmac.compare_digest(signature.encode("utf-8"), sign(action, *values).encode())
+	except (TypeError, ValueError, UnicodeError):
+		return False
 
 
 def _base_url() -> str:

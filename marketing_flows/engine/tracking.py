@@ -3,13 +3,72 @@ unsubscribes (the guest endpoints in api/tracking.py verify the signed link firs
 
 from __future__ import annotations
 
+import re
+
 import frappe
+from frappe.utils import get_datetime, now_datetime
 
 from marketing_flows.engine import log, participants
 from marketing_flows.engine.participants import ACTIVE
 
 URL_LENGTH = 1000  # Marketing Flow Log.url is a Data field of length 1000
 PARTICIPANT = "Marketing Flow Participant"
+
+# Link scanners of mail gateways open every link of an email on arrival: their hits are logged
+# as "Scanned", never as a click (no Link Clicked goal, no Clicked status).
+SCANNER_AGENTS = re.compile(
+	r"safe ?links|mimecast|barracuda|proofpoint|fireeye|trendmicro|symantec|forcepoint|"
+	r"sophos|cisco|ironport|messagelabs|microsoft office|ms-office|bot\b|crawler|spider|"
+	r"python-requests|curl/|wget/|go-http-client|java/|okhttp|headlesschrome",
+	re.IGNORECASE,
+)
+SCANNER_SECONDS = 10  # a "click" this soon after delivery is a scanner, not a reader
+
+
+def scanner_reason(method: str | None, user_agent: str | None, participant: str, step_id: str | None) -> str | None:
+	"""Why this hit looks like a link scanner rather than a person (None when it does not)."""
+	if (method or "").upper() == "HEAD":
+		return "HEAD request"
+	if user_agent and SCANNER_AGENTS.search(user_agent):
+		return f"scanner user agent: {user_agent[:100]}"
+	delivered = _delivered_at(participant, step_id)
+	if delivered and (now_datetime() - delivered).total_seconds() < SCANNER_SECONDS:
+		return f"within {SCANNER_SECONDS} seconds of delivery"
+	return None
+
+
+def _delivered_at(participant: str, step_id: str | None):
+	"""When the email of this step reached the SMTP server (its Email Queue row turned Sent)."""
+	lg = frappe.qb.DocType("Marketing Flow Log")
+	query = (
+		frappe.qb.from_(lg)
+		.select(lg.reference_name)
+		.where((lg.participant == participant) & (lg.event == "Email Sent") & (lg.reference_doctype == "Email Queue"))
+		.orderby(lg.name, order=frappe.qb.desc)
+		.limit(1)
+	)
+	if step_id:
+		query = query.where(lg.step_id == step_id)
+	queue = query.run(pluck=True)
+	if not queue:
+		return None
+	row = frappe.db.get_value("Email Queue", queue[0], ["status", "modified"], as_dict=True)
+	return get_datetime(row.modified) if row and row.status == "Sent" else None
+
+
+def exists(participant: str | None) -> bool:
+	return bool(participant) and bool(frappe.db.exists(PARTICIPANT, participant))
+
+
+def record_scan(participant: str, step_id: str | None, url: str | None, reason: str) -> bool:
+	"""Log "Scanned" once per participant, step and URL; changes nothing else."""
+	step_id = step_id or None
+	row = _lock_participant(participant)
+	short = (url or "")[:URL_LENGTH] or None
+	if not row or _logged(participant, "Scanned", step_id, short):
+		return False
+	log.write(row.flow, participant, row.contact, step_id, "Scanned", reason, url=short)
+	return True
 
 
 # --- events --------------------------------------------------------------------------------
@@ -105,15 +164,15 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 
 
 def unsubscribe(participant: str, email: str | None, step_id: str | None = None) -> str | None:
-	"""Global Email Unsubscribe for the email, Contact.unsubscribed = 1, log "Unsubscribed" and end
-	every active participation of the contact (a global unsubscribe stops every flow).
-	Returns the email unsubscribed."""
+	"""The person's own act, scoped to marketing: the Contact's `unsubscribed` flag, the email's
+	Email Group memberships, and every active participation of the contact end ("Unsubscribed").
+	No global Email Unsubscribe: invoices, password resets and support replies still reach them.
+	Idempotent; returns the email unsubscribed."""
 	row = _lock_participant(participant)
 	email = (email or (row.email if row else None) or "").strip()
-	if email and not frappe.db.exists("Email Unsubscribe", {"email": email, "global_unsubscribe": 1}):
-		frappe.get_doc({"doctype": "Email Unsubscribe", "email": email, "global_unsubscribe": 1}).insert(
-			ignore_permissions=True
-		)
+	if email:
+		member = frappe.qb.DocType("Email Group Member")
+		frappe.qb.update(member).set(member.unsubscribed, 1).where(member.email == email).run()
 	if not row:
 		return email
 	if row.contact:
