@@ -136,3 +136,57 @@ def test_a_template_that_fails_with_the_data_stalls_the_participant_at_once(work
 	p = participant(flow.name, contact)
 	assert p.status == "Stalled" and "more than" in p.last_error
 	assert ("u", "Retry") not in events(flow.name, contact)  # no use trying the same again
+
+
+# --- permissions follow the user, not the app ---------------------------------------------
+
+
+@pytest.fixture
+def restricted_admin():
+	"""A Flow Administrator who may read Contacts, but only one of them (a User Permission)."""
+	from factories import make_user
+
+	user = make_user(["Flow Administrator", "Sales User"], "restricted")
+	visible = make_contact()
+	frappe.get_doc({"doctype": "User Permission", "user": user, "allow": "Contact", "for_value": visible}).insert(
+		ignore_permissions=True
+	)
+	frappe.db.commit()
+	return frappe._dict(user=user, visible=visible)
+
+
+def test_enrolling_checks_that_the_user_may_read_each_contact(restricted_admin):
+	flow = make_flow()
+	flow.run()
+	hidden = make_contact()
+	frappe.db.commit()
+	frappe.set_user(restricted_admin.user)
+	result = frappe.get_doc("Marketing Flow", flow.name).enroll([restricted_admin.visible, hidden, "Contact-that-never-was"])
+	assert result["enrolled"] == 1
+	# "not found" in the same words for a contact that does not exist and one they may not see
+	assert result["not_enrolled"] == {hidden: "no such contact", "Contact-that-never-was": "no such contact"}
+	frappe.set_user("Administrator")
+	assert not participant(flow.name, hidden)
+
+
+def test_a_flow_can_only_look_at_doctypes_its_author_may_read(restricted_admin):
+	frappe.set_user(restricted_admin.user)
+	with pytest.raises(frappe.PermissionError, match="can't read Error Log"):
+		make_flow(
+			success_criteria=[{"criterion_type": "Document Condition", "reference_doctype": "Error Log",
+			                   "conditions": '[["method", "like", "%secret%"]]'}]
+		)
+	with pytest.raises(frappe.PermissionError, match="can't read"):
+		make_flow(trigger_type="Document Event", trigger_doctype="Error Log")
+	make_flow()  # a flow on what they may read saves
+
+
+def test_a_segment_lists_only_contacts_the_user_may_read(restricted_admin):
+	segment = frappe.get_doc(
+		{"doctype": "Marketing Segment", "segment_name": unique("All"), "segment_type": "Contact Filters", "filters": "[]"}
+	).insert()
+	hidden = make_contact()
+	frappe.db.commit()
+	frappe.set_user(restricted_admin.user)
+	listed = frappe.get_doc("Marketing Segment", segment.name).get_contacts(limit=100000)
+	assert restricted_admin.visible in listed and hidden not in listed

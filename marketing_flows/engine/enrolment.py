@@ -17,7 +17,7 @@ from frappe.utils import add_days, cint, now_datetime
 
 from marketing_flows.engine import criteria, eligibility, graph, hosts, log, participants
 from marketing_flows.engine.participants import ACTIVE, active_key
-from marketing_flows.engine.permissions import require_flow_operator
+from marketing_flows.engine.permissions import readable, require_flow_operator
 
 CHUNK = 1000
 SYNC_LIMIT = 2000  # larger manual enrolments run in a background job with progress
@@ -42,6 +42,9 @@ def enroll_manually(flow: Any, contacts: Iterable[str] | str) -> dict:
 	"""Whitelisted entry (flow form, Contact list/form, API): checks the caller, then enrols."""
 	require_flow_operator(flow)
 	names = _as_list(contacts)
+	visible = readable(hosts.person_doctype(), names)
+	hidden = {c: _("no such contact") for c in names if c not in visible}  # unknown or not theirs
+	names = [c for c in names if c in visible]
 	if len(names) > SYNC_LIMIT:
 		frappe.enqueue(
 			"marketing_flows.engine.enrolment.enroll_in_background",
@@ -52,8 +55,10 @@ def enroll_manually(flow: Any, contacts: Iterable[str] | str) -> dict:
 			user=frappe.session.user,
 			enqueue_after_commit=True,
 		)
-		return {"enrolled": 0, "not_enrolled": {}, "queued": len(names)}
-	return enroll(flow, names, source="Manual").as_dict()
+		return {"enrolled": 0, "not_enrolled": hidden, "queued": len(names)}
+	result = enroll(flow, names, source="Manual").as_dict()
+	result["not_enrolled"] = {**hidden, **result["not_enrolled"]}
+	return result
 
 
 def enroll_in_background(flow: str, contacts: list[str], user: str) -> dict:

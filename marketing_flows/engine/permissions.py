@@ -21,3 +21,24 @@ def require_flow_operator(flow: Any) -> None:
 			frappe.PermissionError,
 		)
 	frappe.has_permission("Marketing Flow", "write", flow, throw=True)
+
+
+def readable(doctype: str, names: list[str]) -> set[str]:
+	"""Which of `names` the current user may read (user permissions and sharing included): a
+	record they may not see is treated like one that does not exist."""
+	found: set[str] = set()
+	for start in range(0, len(names), 1000):
+		chunk = names[start : start + 1000]
+		found.update(frappe.get_list(doctype, filters={"name": ("in", chunk)}, pluck="name", limit_page_length=0))
+	return found
+
+
+def require_read(doctypes: dict[str, str]) -> None:
+	"""doctype -> what names it. A flow may only look at data its author may read: a Document
+	Condition on a doctype they can't read would be a yes/no oracle on that data."""
+	for doctype, what in doctypes.items():
+		if doctype and frappe.db.exists("DocType", doctype) and not frappe.has_permission(doctype, "read"):
+			frappe.throw(
+				_("{0}: you can't read {1}, so a flow of yours can't use it.").format(what, _(doctype)),
+				frappe.PermissionError,
+			)

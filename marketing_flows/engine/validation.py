@@ -11,6 +11,7 @@ from frappe import _
 from frappe.utils import get_time
 
 from marketing_flows.engine import criteria, filters, graph, hosts, window
+from marketing_flows.engine.permissions import require_read
 from marketing_flows.engine.steps import handler_for
 
 DESIGN_ONLY = {"position_x", "position_y"}
@@ -25,8 +26,29 @@ def flow_errors(flow: Any) -> list[str]:
 	return errors
 
 
+def named_doctypes(flow: Any) -> dict[str, str]:
+	"""doctype -> where the flow names it: every doctype whose data the flow looks at."""
+	named: dict = {}
+	if flow.trigger_type == "Document Event" and flow.trigger_doctype:
+		named.setdefault(flow.trigger_doctype, _("Trigger"))
+	if flow.trigger_type == "Web Form" and flow.trigger_web_form:
+		form_doctype = frappe.db.get_value("Web Form", flow.trigger_web_form, "doc_type")
+		named.setdefault(form_doctype, _("Trigger"))
+	for row in flow.get("success_criteria") or []:
+		named.setdefault(criteria.target_doctype(row), _("Success criterion {0}").format(row.idx))
+	bodies = " ".join(s.webhook_body or "" for s in flow.steps if s.step_type == "Webhook")
+	if "contact" in bodies:  # what a webhook sends out, its author must be able to read
+		named.setdefault(hosts.person_doctype(), _("Webhook body"))
+	if "company" in bodies and hosts.doctype_for("company"):
+		named.setdefault(hosts.doctype_for("company"), _("Webhook body"))
+	named.pop(None, None)
+	return named
+
+
 def validate_flow(flow: Any) -> None:
 	"""Throw one message listing every problem (the form shows it as a list)."""
+	if not (frappe.flags.in_install or frappe.flags.in_migrate or frappe.flags.in_patch):
+		require_read(named_doctypes(flow))
 	person = hosts.person_doctype()
 	filters.check_fields(person, filters.parse(flow.audience_filters, _("Audience Filters")), _("Audience Filters"))
 	if flow.trigger_type == "Document Event" and flow.trigger_doctype:

@@ -5,6 +5,7 @@ import frappe
 from frappe.model.document import Document
 
 from marketing_flows.engine import filters, hosts, segments
+from marketing_flows.engine.permissions import readable
 
 
 class MarketingSegment(Document):
@@ -17,7 +18,9 @@ class MarketingSegment(Document):
 	@frappe.whitelist()
 	def get_contacts(self, limit: int = 20) -> list[str]:
 		frappe.has_permission("Marketing Segment", "read", self, throw=True)
-		return segments.contacts(self, limit=int(limit))
+		names = segments.contacts(self, limit=int(limit))
+		visible = readable(hosts.person_doctype(), names)  # only people the user may see
+		return [n for n in names if n in visible]
 
 	@frappe.whitelist()
 	def export_to_email_group(self, email_group: str) -> dict:
