@@ -1,0 +1,210 @@
+"""The whole API against SPEC's role table, over HTTP on a real `bench serve`.
+
+Every whitelisted method of the app is found from the code (a new one without a row here fails
+the test) and called as Guest, a user with no role, a Flow Content Editor and a Flow
+Administrator; every REST path of the app's doctypes likewise. A change in Role Permission
+Manager is respected.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+
+import frappe
+import pytest
+import requests
+
+import marketing_flows
+from factories import make_contact, make_flow, make_user, unique
+
+PASSWORD = "Flows-Matrix-7x!"
+ROLES = ("guest", "nobody", "editor", "admin")
+DENIED = (401, 403)
+
+# method -> the roles (of ROLES) that may call it. SPEC: both roles see flows, participants and
+# reports and write content; only a Flow Administrator runs, pauses, stops, enrols and removes;
+# anyone may follow a tracking link. Exporting a segment needs write access to Email Groups.
+METHODS = {
+	"marketing_flows.api.tracking.open": set(ROLES),
+	"marketing_flows.api.tracking.click": set(ROLES),
+	"marketing_flows.api.tracking.unsubscribe": set(ROLES),
+	"marketing_flows.api.enrol.add_to_flow": {"admin"},
+	"MarketingFlow.run": {"admin"},
+	"MarketingFlow.pause": {"admin"},
+	"MarketingFlow.stop": {"admin"},
+	"MarketingFlow.retry_stalled": {"admin"},
+	"MarketingFlow.enroll": {"admin"},
+	"MarketingFlow.remove_participants": {"admin"},
+	"MarketingFlow.get_figures": {"admin", "editor"},
+	"MarketingSegment.get_contacts": {"admin", "editor"},
+	"MarketingSegment.export_to_email_group": set(),
+	"MarketingFlowSettings.detect_doctypes": {"admin"},
+}
+
+
+def app_whitelisted() -> set[str]:
+	"""Dotted paths (module functions) and Class.method names (document methods) of every
+	function of the app that @frappe.whitelist registered."""
+	for module in pkgutil.walk_packages(marketing_flows.__path__, "marketing_flows."):
+		if ".tests" not in module.name and not module.name.endswith(".patches"):
+			importlib.import_module(module.name)
+	found = set()
+	for fn in frappe.whitelisted:
+		if not fn.__module__.startswith("marketing_flows"):
+			continue
+		if "." in fn.__qualname__:
+			found.add(fn.__qualname__)
+		else:
+			found.add(f"{fn.__module__}.{fn.__qualname__}")
+	return found
+
+
+def local(desk_url: str) -> tuple[str, str]:
+	"""(base URL on 127.0.0.1, Host header): *.localhost need not resolve on this machine."""
+	from urllib.parse import urlsplit
+
+	parts = urlsplit(desk_url)
+	return f"http://127.0.0.1:{parts.port}", parts.hostname
+
+
+@pytest.fixture(scope="module")
+def base(desk_url):
+	return local(desk_url)[0]
+
+
+@pytest.fixture(scope="module")
+def sessions(desk_url):
+	users = {
+		"nobody": make_user(["Blogger"], "matrix-nobody", password=PASSWORD),
+		"editor": make_user(["Flow Content Editor"], "matrix-editor", password=PASSWORD),
+		"admin": make_user(["Flow Administrator", "Sales User"], "matrix-admin", password=PASSWORD),
+	}
+	frappe.db.commit()
+	url, host = local(desk_url)
+	made = {}
+	for role in ROLES:
+		made[role] = requests.Session()
+		made[role].headers["Host"] = host
+	for role, user in users.items():
+		session = made[role]
+		r = session.post(f"{url}/api/method/login", data={"usr": user, "pwd": PASSWORD}, timeout=30)
+		assert r.status_code == 200, r.text
+	return made
+
+
+def call(session, base: str, path: str, **data) -> requests.Response:
+	return session.post(f"{base}/api/method/{path}", data=data, timeout=60, allow_redirects=False)
+
+
+def fresh_flow() -> str:
+	flow = make_flow()
+	flow.run()
+	frappe.db.commit()
+	return flow.name
+
+
+def test_every_whitelisted_method_has_a_row_in_the_table():
+	assert app_whitelisted() == set(METHODS)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_each_method_answers_each_role_as_spec_says(method, sessions, base):
+	contact = make_contact()
+	segment = frappe.get_doc(
+		{"doctype": "Marketing Segment", "segment_name": unique("Matrix"), "segment_type": "Contact Filters", "filters": "[]"}
+	).insert()
+	frappe.db.commit()
+	for role in ROLES:
+		if "." in method and method.split(".")[0].startswith("Marketing"):
+			cls, name = method.split(".")
+			if cls == "MarketingFlow":
+				doc = ("Marketing Flow", fresh_flow())
+				args = {"enroll": {"contacts": json.dumps([contact])}, "remove_participants": {"participants": "[]"}}.get(name, {})
+			elif cls == "MarketingSegment":
+				doc = ("Marketing Segment", segment.name)
+				args = {"export_to_email_group": {"email_group": "x"}}.get(name, {})
+			else:
+				doc = ("Marketing Flow Settings", "Marketing Flow Settings")
+				args = {}
+			r = call(sessions[role], base, "run_doc_method", dt=doc[0], dn=doc[1], method=name, args=json.dumps(args))
+		elif method.endswith("add_to_flow"):
+			r = call(sessions[role], base, method, flow=fresh_flow(), contacts=json.dumps([contact]))
+		else:
+			r = sessions[role].get(f"{base}/api/method/{method}", timeout=30, allow_redirects=False)
+		allowed = role in METHODS[method]
+		assert (r.status_code not in DENIED) == allowed, (method, role, r.status_code, r.text[:300])
+
+
+REST = {
+	# doctype -> {action: roles allowed}
+	"Marketing Flow": {"list": {"admin", "editor"}, "create": {"admin"}},
+	"Marketing Flow Content": {"list": {"admin", "editor"}, "create": {"admin", "editor"}, "delete": {"admin"}},
+	"Marketing Flow Participant": {"list": {"admin", "editor"}, "create": set(), "update": set()},
+	"Marketing Flow Log": {"list": {"admin", "editor"}, "create": set()},
+	"Marketing Segment": {"list": {"admin", "editor"}, "create": {"admin"}},
+	"Marketing Flow Outbox": {"list": {"admin"}, "create": set()},
+	"Marketing Flow Settings": {"read": {"admin", "editor"}},
+}
+
+
+def rest(session, root: str, action: str, doctype: str, name: str | None = None, data: dict | None = None):
+	base = f"{root}/api/resource/{doctype}"
+	if action == "list":
+		return session.get(base, timeout=30)
+	if action == "read":
+		return session.get(f"{base}/{name or doctype}", timeout=30)
+	if action == "create":
+		return session.post(base, data={"data": json.dumps(data or {})}, timeout=30)
+	if action == "update":
+		return session.put(f"{base}/{name}", data={"data": json.dumps(data or {})}, timeout=30)
+	return session.delete(f"{base}/{name}", timeout=30)
+
+
+def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, base):
+	assert set(REST) == {
+		dt for dt in frappe.get_all("DocType", filters={"module": "Marketing Flows", "istable": 0}, pluck="name")
+	}
+	flow = fresh_flow()
+	contact = make_contact()
+	frappe.get_doc("Marketing Flow", flow).enroll([contact])
+	participant = frappe.db.get_value("Marketing Flow Participant", {"flow": flow}, "name")
+	frappe.db.commit()
+	for doctype, actions in REST.items():
+		for action, allowed in actions.items():
+			for role in ROLES:
+				name, data = None, {}
+				if action == "create" and doctype == "Marketing Flow":
+					data = {"flow_name": unique("Rest")}
+				elif action == "create" and doctype == "Marketing Flow Content":
+					data = {"content_name": unique("Rest"), "channel": "SMS", "body": "Hi"}
+				elif action == "create" and doctype == "Marketing Segment":
+					data = {"segment_name": unique("Rest"), "segment_type": "Contact Filters", "filters": "[]"}
+				elif action == "delete":
+					name = frappe.get_doc(
+						{"doctype": doctype, "content_name": unique("Del"), "channel": "SMS", "body": "Hi"}
+					).insert().name
+					frappe.db.commit()
+				elif action == "update":
+					name, data = participant, {"status": "Completed"}
+				r = rest(sessions[role], base, action, doctype, name, data)
+				assert (r.status_code not in DENIED) == (role in allowed), (doctype, action, role, r.status_code, r.text[:300])
+	assert frappe.db.get_value("Marketing Flow Participant", participant, "status") == "Active"
+
+
+def test_a_change_in_role_permission_manager_is_respected(sessions, base):
+	from frappe.permissions import reset_perms, update_permission_property
+
+	assert rest(sessions["editor"], base, "list", "Marketing Segment").status_code == 200
+	update_permission_property("Marketing Segment", "Flow Content Editor", 0, "read", 0)
+	frappe.db.commit()
+	frappe.clear_cache(doctype="Marketing Segment")
+	try:
+		assert rest(sessions["editor"], base, "list", "Marketing Segment").status_code in DENIED
+		assert rest(sessions["admin"], base, "list", "Marketing Segment").status_code == 200
+	finally:
+		reset_perms("Marketing Segment")
+		frappe.db.commit()
+		frappe.clear_cache(doctype="Marketing Segment")
+	assert rest(sessions["editor"], base, "list", "Marketing Segment").status_code == 200
