@@ -122,7 +122,7 @@ ensure_bench() {
 		log "Pinning setuptools<81 in the bench's Python"
 		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q "setuptools<81"
 	fi
-	if ! as_frappe "$BENCH_DIR/env/bin/python" -c 'import pytest, aiosmtpd, playwright' >/dev/null 2>&1; then
+	if ! as_frappe "$BENCH_DIR/env/bin/python" -c 'import pytest, aiosmtpd, playwright, hypothesis' >/dev/null 2>&1; then
 		log "Installing test tools in the bench's Python"
 		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q -r "$REPO_DIR/requirements-test.txt"
 	fi

@@ -12,7 +12,7 @@ from frappe.utils import get_time
 
 from marketing_flows.engine import criteria, filters, graph, hosts, window
 from marketing_flows.engine.permissions import require_read
-from marketing_flows.engine.steps import handler_for
+from marketing_flows.engine.steps import STEP_TYPES, handler_for
 
 DESIGN_ONLY = {"position_x", "position_y"}
 
@@ -21,7 +21,9 @@ def flow_errors(flow: Any) -> list[str]:
 	"""Every problem of the flow's steps; [] when the flow can run."""
 	errors = graph.validate(flow.steps)
 	for step in flow.steps:
-		if step.step_type:
+		if step.step_type and step.step_type not in STEP_TYPES:
+			errors.append(f"Step '{step.step_id}': '{step.step_type}' is not a step type.")
+		elif step.step_type:
 			errors.extend(handler_for(step.step_type).validate(step, flow))
 	return errors
 
