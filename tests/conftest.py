@@ -41,6 +41,8 @@ def site():
 			" MF_ALLOW_BENCH_WORKERS=1.",
 			returncode=3,
 		)
+	for job in queued_site_jobs():  # left by an earlier session (e.g. for flows gone with an uninstall)
+		job.delete()
 	yield SITE
 	frappe.db.rollback()
 	frappe.destroy()
