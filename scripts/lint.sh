@@ -24,8 +24,8 @@ if [ "${1:-}" = "--fix" ]; then
 fi
 status=0
 log "ruff $want: check"
-"$ruff" check --no-cache . || status=1
+"$ruff" check --no-cache --output-format concise . || status=1
 log "ruff $want: format --check"
-"$ruff" format --no-cache --check . || status=1
+"$ruff" format --no-cache --check --output-format concise . || status=1
 [ "$status" -eq 0 ] || printf '\033[1;31mLint failed:\033[0m scripts/lint.sh --fix applies what can be fixed automatically.\n' >&2
 exit "$status"
