@@ -62,3 +62,52 @@ start_daemon() {
 	) &
 	echo $! >"$pidfile"
 }
+
+# The desk's background processes, by name (scripts/desk.sh starts them, scripts/test.sh stops
+# the worker and the scheduler while the tests run).
+DESK_DAEMONS=(mf-web mf-worker mf-schedule mf-socketio)
+start_desk_daemon() {
+	case "$1" in
+		mf-web) start_daemon "$1" "$BENCH_CLI/bin/bench" serve --port "$WEB_PORT" --noreload --nothreading ;;
+		mf-worker) start_daemon "$1" "$BENCH_CLI/bin/bench" worker --queue short,default,long ;;
+		mf-schedule) start_daemon "$1" "$BENCH_CLI/bin/bench" schedule ;;
+		mf-socketio) start_daemon "$1" node "$BENCH_DIR/apps/frappe/socketio.js" ;;
+		*) die "unknown desk process $1" ;;
+	esac
+}
+
+daemon_running() { local f="$BENCH_DIR/config/pids/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+# The process under the sudo / runuser wrappers that start_daemon puts around a command.
+unwrapped_pid() {
+	local pid="$1"
+	while [ -n "$pid" ] && [[ "$(ps -o comm= -p "$pid" 2>/dev/null)" =~ ^(sudo|runuser)$ ]]; do
+		pid="$(pgrep -P "$pid" | head -n1 || true)"
+	done
+	echo "$pid"
+}
+
+# Stop a process started by start_daemon and wait until it is gone. SIGTERM goes to the command
+# itself (not to the runuser around it, which would SIGKILL it 2 s later), so an RQ worker
+# finishes the job it runs and exits; SIGKILL after $2 seconds (default 120).
+stop_daemon() {
+	local name="$1" grace="${2:-120}" pidfile="$BENCH_DIR/config/pids/$1.pid" pid target waited=0
+	[ -f "$pidfile" ] || return 0
+	pid="$(cat "$pidfile")"
+	if kill -0 "$pid" 2>/dev/null; then
+		target="$(unwrapped_pid "$pid")"
+		$SUDO kill -TERM "${target:-$pid}" 2>/dev/null || true
+		while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$grace" ]; do
+			# the command is gone but a wrapper is left: end it too
+			if [ -n "$target" ] && ! kill -0 "$target" 2>/dev/null; then $SUDO kill -TERM "$pid" 2>/dev/null || true; fi
+			sleep 1
+			waited=$((waited + 1))
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			log "$name did not stop within $grace s: killing it"
+			[ -z "$target" ] || $SUDO kill -KILL "$target" 2>/dev/null || true
+			$SUDO kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$pidfile"
+}

@@ -6,13 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 stop_all() {
-	for pidfile in "$BENCH_DIR"/config/pids/mf-*.pid; do
-		[ -f "$pidfile" ] || continue
-		pid="$(cat "$pidfile")"
-		pkill -TERM -P "$pid" 2>/dev/null || true
-		kill "$pid" 2>/dev/null || true
-		rm -f "$pidfile"
-	done
+	for name in "${DESK_DAEMONS[@]}"; do stop_daemon "$name" 30; done
 	log "Stopped web, worker, scheduler and socketio."
 }
 
@@ -32,10 +26,7 @@ fi
 bench_cmd --site "$DESK_SITE" enable-scheduler >/dev/null
 bench_cmd --site "$DESK_SITE" set-config host_name "http://$DESK_SITE:$WEB_PORT" >/dev/null
 
-start_daemon mf-web "$BENCH_CLI/bin/bench" serve --port "$WEB_PORT" --noreload --nothreading
-start_daemon mf-worker "$BENCH_CLI/bin/bench" worker --queue short,default,long
-start_daemon mf-schedule "$BENCH_CLI/bin/bench" schedule
-start_daemon mf-socketio node "$BENCH_DIR/apps/frappe/socketio.js"
+for name in "${DESK_DAEMONS[@]}"; do start_desk_daemon "$name"; done
 
 for _ in $(seq 1 60); do
 	curl -s -o /dev/null -H "Host: $DESK_SITE" "http://127.0.0.1:$WEB_PORT/api/method/ping" && break

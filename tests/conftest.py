@@ -1,12 +1,16 @@
 """pytest against the real test site: init + connect once, roll back after every test.
 
 Tests that need a background worker to see their data commit it (with unique names) and use
-the `worker` fixture, which runs a real `bench worker --burst`.
+the `worker` fixture, which runs a real `bench worker --burst` and fails the test when the
+worker fails or leaves a job of the site queued or failed. After every test, flows it left
+Running or Paused are stopped. `settings` / `module_settings` change settings and restore
+them. Test data and time travel: factories.py.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,25 +31,89 @@ def site():
 	frappe.connect()
 	frappe.flags.in_test = True
 	frappe.set_user("Administrator")
+	others = live_bench_workers()
+	if others and os.environ.get("MF_ALLOW_BENCH_WORKERS") != "1":
+		frappe.destroy()
+		pytest.exit(
+			f"long-lived workers of this bench are running ({', '.join(others)}): they would take the test"
+			" site's jobs and run them with the code they started with. Stop them (scripts/desk.sh --stop;"
+			" scripts/test.sh does it for the desk's worker and restarts it after the tests), or set"
+			" MF_ALLOW_BENCH_WORKERS=1.",
+			returncode=3,
+		)
+	for job in queued_site_jobs():  # left by an earlier session (e.g. for flows gone with an uninstall)
+		job.delete()
 	yield SITE
 	frappe.db.rollback()
 	frappe.destroy()
 
 
-@pytest.fixture(autouse=True)
-def rollback_after_test():
+def live_bench_workers() -> list[str]:
+	"""RQ workers alive now that listen to this bench's queues (every site's jobs go there)."""
+	import socket
+
+	from frappe.utils.background_jobs import generate_qname, get_queue_list, get_redis_conn
+	from rq import Worker
+
+	ours = {generate_qname(q) for q in get_queue_list()}
+	found = []
+	for w in Worker.all(connection=get_redis_conn()):
+		if not ours & set(w.queue_names()):
+			continue
+		if w.hostname == socket.gethostname():
+			try:
+				os.kill(w.pid, 0)
+			except ProcessLookupError:
+				continue  # a killed worker's registration outlives it for a few minutes
+			except PermissionError:
+				pass  # alive, another user's
+		found.append(f"{w.name} (pid {w.pid} on {w.hostname})")
+	return found
+
+
+LIVE_STATUSES = ("Running", "Paused")  # flows that enrol people and run steps
+
+
+def live_flows() -> set[str]:
+	"""Marketing Flows Running or Paused (committed state)."""
 	import frappe
 
+	return set(frappe.get_all("Marketing Flow", filters={"status": ("in", LIVE_STATUSES)}, pluck="name"))
+
+
+@pytest.fixture(autouse=True)
+def rollback_after_test():
+	"""Roll back what the test left uncommitted; then stop (as Administrator, with the flow's own
+	`stop()`) every flow that the test left Running or Paused, so that no flow of one test runs
+	steps or enrols people in the next, and commit."""
+	import frappe
+
+	before = live_flows()
 	yield
 	frappe.db.rollback()
 	frappe.set_user("Administrator")
+	errors = []
+	for name in sorted(live_flows() - before):
+		try:
+			frappe.get_doc("Marketing Flow", name).stop()
+			frappe.db.commit()
+		except Exception as e:
+			frappe.db.rollback()
+			errors.append(f"{name}: {e!r}")
+	if errors:
+		pytest.fail("could not stop the flows the test left running: " + "; ".join(errors))
 
 
 def run_bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 	"""A real bench command against the test site (as the user running the tests)."""
 	bench = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
 	return subprocess.run(
-		[bench, "--site", SITE, *args], cwd=BENCH_DIR, capture_output=True, text=True, check=check, timeout=600
+		[bench, "--site", SITE, *args],
+		cwd=BENCH_DIR,
+		capture_output=True,
+		text=True,
+		check=check,
+		timeout=600,
 	)
 
 
@@ -96,8 +164,12 @@ def browser():
 		b = p.chromium.launch(
 			executable_path=chromium,
 			args=[
-				"--no-sandbox", "--disable-gpu", "--disable-background-networking",
-				"--disable-component-update", "--disable-sync", "--no-first-run",
+				"--no-sandbox",
+				"--disable-gpu",
+				"--disable-background-networking",
+				"--disable-component-update",
+				"--disable-sync",
+				"--no-first-run",
 			],
 		)
 		yield b
@@ -135,51 +207,131 @@ def worker_env() -> dict:
 	return {k: v for k, v in os.environ.items() if k != "CI"}
 
 
-def run_worker(timeout: int = 300) -> subprocess.CompletedProcess:
-	"""A real RQ worker (`bench worker --burst`): runs every queued job, then exits."""
+def tail(text: str, lines: int = 40) -> str:
+	return "\n".join((text or "").rstrip().splitlines()[-lines:])
+
+
+def run_worker(timeout: int = 300, check: bool = True) -> subprocess.CompletedProcess:
+	"""A real RQ worker (`bench worker --burst`): runs every queued job, then exits. With `check`
+	(the default) the test fails when the worker exits non-zero or outlives `timeout`."""
 	bench = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
-	result = subprocess.run(
-		[bench, "worker", "--queue", "short,default,long", "--burst"],
+	args = [bench, "worker", "--queue", "short,default,long", "--burst"]
+	proc = subprocess.Popen(
+		args,
 		cwd=BENCH_DIR,
-		capture_output=True,
+		stdout=subprocess.PIPE,
+		stderr=subprocess.PIPE,
 		text=True,
-		timeout=timeout,
 		env=worker_env(),
+		start_new_session=True,  # its work horses too are ended on a timeout
 	)
+	timed_out = False
+	try:
+		stdout, stderr = proc.communicate(timeout=timeout)
+	except subprocess.TimeoutExpired:
+		timed_out = True
+		os.killpg(proc.pid, signal.SIGKILL)
+		stdout, stderr = proc.communicate()
+	result = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
 	with open(BENCH_DIR / "logs" / "test-worker.log", "a") as log:
 		log.write(result.stdout + result.stderr)
+	if check and timed_out:
+		pytest.fail(
+			f"bench worker --burst still ran after {timeout} s (killed); its stderr ends:\n{tail(stderr)}"
+		)
+	if check and result.returncode != 0:
+		pytest.fail(f"bench worker --burst exited with {result.returncode}; its stderr ends:\n{tail(stderr)}")
 	return result
 
 
 @pytest.fixture
 def worker():
-	"""Call `worker()` to commit and let a real burst worker run everything queued."""
+	"""Call `worker()` to commit and let a real burst worker run everything queued; then the test
+	sees what the worker committed. The test fails when the worker exits non-zero, when a job of
+	the test site is still queued afterwards, or when a job of the test site failed (unless
+	`allow_failed_jobs=True`): an assertion that something did *not* happen proves nothing when
+	the job never ran."""
 	import frappe
 
-	def run(timeout: int = 300):
+	def run(timeout: int = 300, allow_failed_jobs: bool = False) -> subprocess.CompletedProcess:
 		frappe.db.commit()
+		failed_before = failed_job_ids()
 		result = run_worker(timeout)
 		wait_for_site_jobs()
+		left = queued_site_jobs()
+		assert not left, f"jobs of {SITE} still queued after the worker ran: {describe(left)}"
+		if not allow_failed_jobs:
+			failed = failed_site_jobs(since=failed_before)
+			if failed:
+				pytest.fail(
+					f"{len(failed)} job(s) of {SITE} failed in the worker:\n"
+					+ "\n".join(f"{describe([job])}:\n{tail(job.exc_info or '', 15)}" for job in failed)
+				)
 		frappe.db.rollback()  # see what the worker committed
 		return result
 
 	return run
 
 
-def site_jobs_pending() -> int:
-	"""Jobs of the test site still queued (another bench worker may have left some behind).
+def queued_site_jobs() -> list:
+	"""RQ jobs of the test site still queued (another bench worker may have left some behind).
 	Started jobs are not counted: a killed worker's job stays "started" until RQ expires it."""
 	from frappe.utils.background_jobs import get_queues
 
-	return sum(1 for queue in get_queues() for job in queue.get_jobs() if (job.kwargs or {}).get("site") == SITE)
+	return [
+		job for queue in get_queues() for job in queue.get_jobs() if (job.kwargs or {}).get("site") == SITE
+	]
+
+
+def site_jobs_pending() -> int:
+	"""How many jobs of the test site are queued."""
+	return len(queued_site_jobs())
+
+
+def failed_job_ids() -> dict[str, set[str]]:
+	"""Ids of the jobs in RQ's failed registries, per queue (every site of the bench)."""
+	from frappe.utils.background_jobs import get_queues
+	from rq.registry import FailedJobRegistry
+
+	return {queue.name: set(FailedJobRegistry(queue=queue).get_job_ids()) for queue in get_queues()}
+
+
+def failed_site_jobs(since: dict[str, set[str]]) -> list:
+	"""Jobs of the test site that failed since `failed_job_ids()` returned `since`, except those of
+	a killed worker (AbandonedJobError: tests kill workers on purpose)."""
+	from frappe.utils.background_jobs import get_queues
+	from rq.job import Job
+
+	jobs = []
+	now = failed_job_ids()
+	for queue in get_queues():
+		new = sorted(now.get(queue.name, set()) - since.get(queue.name, set()))
+		for job in Job.fetch_many(new, connection=queue.connection):
+			if job is None or (job.kwargs or {}).get("site") != SITE:
+				continue
+			if "AbandonedJobError" in (job.exc_info or ""):
+				continue
+			jobs.append(job)
+	return jobs
+
+
+def describe(jobs: list) -> str:
+	"""Queue, method and id of RQ jobs, for failure messages."""
+	return ", ".join(
+		f"{job.origin}: {(job.kwargs or {}).get('job_name') or (job.kwargs or {}).get('method')} ({job.id})"
+		for job in jobs
+	)
 
 
 def wait_for_site_jobs(timeout: float = 60) -> None:
-	"""Run burst workers until no job of this site is queued or running."""
+	"""Run burst workers until no job of this site is queued; fail the test, naming the jobs, if
+	some are still queued after `timeout` seconds."""
 	import time
 
 	deadline = time.monotonic() + timeout
-	while site_jobs_pending() and time.monotonic() < deadline:
+	while site_jobs_pending():
+		if time.monotonic() > deadline:
+			pytest.fail(f"jobs of {SITE} still queued after {timeout:.0f} s: {describe(queued_site_jobs())}")
 		time.sleep(0.5)
 		run_worker()
 
@@ -192,9 +344,117 @@ def run_scheduled(method: str) -> None:
 	job.enqueue(force=True)
 
 
+class SettingsChanger:
+	"""Changes settings and puts the previous values back, both committed (workers must see
+	them). Through the fixtures `settings` (restored after the test) and `module_settings`
+	(after the module):
+
+		settings.set("Marketing Flow Settings", batch_size=5, max_attempts=2)
+		settings.set("SMS Settings", sms_gateway_url=url, parameters=[{"parameter": "k", "value": "v"}])
+		settings.set_default_email_account(None)  # no default outgoing account
+		settings.set_default_email_account(name, smtp_port=2525)
+	"""
+
+	def __init__(self) -> None:
+		self.singles: dict[str, dict] = {}  # doctype -> field -> value before the first change
+		self.accounts: dict[str, dict] = {}  # Email Account -> field -> value before the first change
+		self.default_accounts: set[str] | None = None  # the default outgoing accounts before
+
+	def set(self, doctype: str, **values):
+		"""Set fields of a single doctype (Marketing Flow Settings, SMS Settings, ...) and save it
+		through its controller (validation, cache clearing); a table field takes a list of dicts.
+		Commits; returns the saved document."""
+		import frappe
+
+		doc = frappe.get_single(doctype)
+		before = self.singles.setdefault(doctype, {})
+		for field in values:
+			if field not in before:
+				before[field] = self._value(doc, field)
+		doc.update(values)
+		doc.flags.ignore_permissions = True
+		doc.save()
+		frappe.db.commit()
+		return doc
+
+	def set_default_email_account(self, account: str | None, **values) -> None:
+		"""Make `account` (after setting `values` on it) the only default outgoing Email Account;
+		None: no account is the default. Written without the account's validation (it would
+		connect to the SMTP server). Commits."""
+		import frappe
+
+		if self.default_accounts is None:
+			self.default_accounts = set(
+				frappe.get_all("Email Account", {"default_outgoing": 1}, pluck="name")
+			)
+		if account and values:
+			before = self.accounts.setdefault(account, {})
+			current = frappe.db.get_value("Email Account", account, list(values), as_dict=True)
+			for field in values:
+				before.setdefault(field, current[field])
+			frappe.db.set_value("Email Account", account, values)
+		self._set_defaults({account} if account else set())
+		frappe.db.commit()
+
+	def restore(self) -> None:
+		"""Put back every value changed through this object, then commit. What the test left
+		uncommitted is rolled back first."""
+		import frappe
+
+		frappe.db.rollback()
+		for doctype, before in self.singles.items():
+			doc = frappe.get_single(doctype)
+			doc.update(before)
+			doc.flags.ignore_permissions = True
+			doc.save()
+		for account, before in self.accounts.items():
+			if frappe.db.exists("Email Account", account):
+				frappe.db.set_value("Email Account", account, before)
+		if self.default_accounts is not None:
+			self._set_defaults(self.default_accounts)
+		frappe.db.commit()
+		self.singles, self.accounts, self.default_accounts = {}, {}, None
+
+	@staticmethod
+	def _value(doc, field: str):
+		value = doc.get(field)
+		if isinstance(value, list):  # a table: its rows without names and parent fields
+			return [row.as_dict(no_default_fields=True, no_child_table_fields=True) for row in value]
+		return value
+
+	@staticmethod
+	def _set_defaults(accounts: set[str]) -> None:
+		import frappe
+
+		for name, is_default in frappe.get_all(
+			"Email Account", fields=["name", "default_outgoing"], as_list=True
+		):
+			if bool(is_default) != (name in accounts):
+				frappe.db.set_value("Email Account", name, "default_outgoing", int(name in accounts))
+		frappe.local.outgoing_email_account = {}  # Frappe's per-process lookup cache
+
+
+@pytest.fixture
+def settings():
+	"""Change Marketing Flow Settings, SMS Settings or the default outgoing Email Account for one
+	test (see SettingsChanger); the previous values are restored (committed) after it."""
+	changer = SettingsChanger()
+	yield changer
+	changer.restore()
+
+
+@pytest.fixture(scope="module")
+def module_settings():
+	"""`settings` for a module-scoped fixture: restored after the module's last test."""
+	changer = SettingsChanger()
+	yield changer
+	changer.restore()
+
+
 @pytest.fixture(scope="session")
 def smtp():
-	"""A local SMTP server, and the site's default outgoing Email Account pointed at it."""
+	"""A local SMTP server, and the site's default outgoing Email Account pointed at it (the
+	previous default is restored at the end of the session)."""
 	import frappe
 
 	from receivers import SMTPReceiver
@@ -204,7 +464,6 @@ def smtp():
 	values = {
 		"email_id": "flows@example.com",
 		"enable_outgoing": 1,
-		"default_outgoing": 1,
 		"smtp_server": "127.0.0.1",
 		"smtp_port": server.port,
 		"use_tls": 0,
@@ -214,7 +473,6 @@ def smtp():
 		"no_smtp_authentication": 1,
 		"login_id_is_different": 0,
 	}
-	frappe.db.set_value("Email Account", {"default_outgoing": 1, "name": ("!=", name)}, "default_outgoing", 0)
 	if frappe.db.exists("Email Account", name):
 		account = frappe.get_doc("Email Account", name)
 		account.update(values)
@@ -224,10 +482,14 @@ def smtp():
 	account.flags.ignore_mandatory = True
 	account.save(ignore_permissions=True) if not account.is_new() else account.insert(ignore_permissions=True)
 	frappe.db.commit()
+	changer = SettingsChanger()
+	changer.set_default_email_account(name)
 	frappe.clear_cache()
 	server.account = name
 	yield server
 	server.stop()
+	changer.restore()
+	frappe.clear_cache()
 
 
 @pytest.fixture(scope="session")
@@ -254,39 +516,6 @@ def flush_email_queue() -> None:
 	import frappe
 
 	frappe.enqueue("frappe.email.queue.flush", queue="short")
-
-
-class SettingsOverride:
-	"""Changes single doctypes' values (and the default Email Account) for one test, committed,
-	and puts the previous values back afterwards."""
-
-	def __init__(self) -> None:
-		self.saved: list[tuple[str, dict]] = []
-
-	def set(self, doctype: str, **values) -> None:
-		import frappe
-
-		doc = frappe.get_single(doctype)
-		self.saved.append((doctype, {k: doc.get(k) for k in values}))
-		frappe.db.set_single_value(doctype, values)
-		frappe.db.commit()
-		frappe.clear_document_cache(doctype, doctype)
-
-	def restore(self) -> None:
-		import frappe
-
-		frappe.db.rollback()
-		for doctype, values in reversed(self.saved):
-			frappe.db.set_single_value(doctype, values)
-			frappe.clear_document_cache(doctype, doctype)
-		frappe.db.commit()
-
-
-@pytest.fixture
-def settings():
-	override = SettingsOverride()
-	yield override
-	override.restore()
 
 
 def kill_worker(proc) -> None:

@@ -10,11 +10,18 @@ import tempfile
 import frappe
 import pytest
 import requests
-from frappe.utils import now_datetime
 
-from conftest import SITE
-from factories import make_contact, make_flow, make_user, unique
-from test_engine import events, participant, running_flow, time_passes
+from conftest import SITE, run_scheduled
+from factories import (
+	events,
+	make_contact,
+	make_content,
+	make_user,
+	participant,
+	running_flow,
+	time_passes,
+	unique,
+)
 
 DEAL = "MF Test Deal"
 TICKET = "MF Test Ticket"
@@ -43,22 +50,17 @@ def _custom_doctype(name: str, fields: list[dict]) -> None:
 	).insert()
 
 
-def _fill(settings, role: str, doctype: str, made: dict) -> None:
-	if not settings.get(f"{role}_doctype"):
-		made[f"{role}_doctype"] = None
-		settings.set(f"{role}_doctype", doctype)
-
-
 @pytest.fixture(scope="module")
-def host():
+def host(module_settings):
 	"""The doctypes playing Deal / Issue / Company: the installed host's (ERPNext: Opportunity,
 	Issue, Customer; Helpdesk: HD Ticket), and desk-made ones, as a Frappe-only user would make
-	them, for the roles no installed app plays. Says which host it covers."""
+	them, for the roles no installed app plays (set in the settings until the module ends).
+	Says which host it covers."""
 	settings = frappe.get_single(SETTINGS)
-	made: dict = {}  # settings field -> its value before (restored after the module)
+	made: dict = {}  # settings field -> the desk-made doctype
 	if not settings.company_doctype:
 		_custom_doctype(ORG, [{"fieldname": "organization_name", "fieldtype": "Data", "label": "Organization Name"}])
-		_fill(settings, "company", ORG, made)
+		made["company_doctype"] = ORG
 	if not settings.deal_doctype:
 		_custom_doctype(
 			DEAL,
@@ -69,7 +71,7 @@ def host():
 				{"fieldname": "stage", "fieldtype": "Select", "options": "Qualification\nProposal\nWon", "label": "Stage"},
 			],
 		)
-		_fill(settings, "deal", DEAL, made)
+		made["deal_doctype"] = DEAL
 	if not settings.issue_doctype:
 		_custom_doctype(
 			TICKET,
@@ -78,9 +80,9 @@ def host():
 				{"fieldname": "raised_by", "fieldtype": "Data", "options": "Email", "label": "Raised By"},
 			],
 		)
-		_fill(settings, "issue", TICKET, made)
+		made["issue_doctype"] = TICKET
 	if made:
-		settings.save()
+		settings = module_settings.set(SETTINGS, **made)
 	if settings.deal_doctype == "Opportunity":
 		erpnext_masters()
 	frappe.db.commit()
@@ -89,12 +91,7 @@ def host():
 		f"\nsuccess criteria host: {', '.join(['frappe', *apps])}: deal={settings.deal_doctype}"
 		f" issue={settings.issue_doctype} company={settings.company_doctype}"
 	)
-	yield settings
-	if made:
-		settings.reload()
-		settings.update(made)
-		settings.save()
-		frappe.db.commit()
+	return settings
 
 
 @pytest.fixture(scope="module")
@@ -291,8 +288,6 @@ def test_goal_checked_before_every_step_even_without_a_hook(worker, host):
 	finally:
 		frappe.flags.in_patch = False
 	time_passes(flow.name)
-	from conftest import run_scheduled
-
 	run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
 	worker()
 	p = participant(flow.name, contact)
@@ -365,9 +360,7 @@ def test_email_group_web_form_and_document_condition_criteria(worker, host):
 
 
 def test_figures_and_criteria_changes(worker, host, smtp):
-	content = frappe.get_doc(
-		{"doctype": "Marketing Flow Content", "content_name": unique("Offer"), "channel": "Email", "subject": "Offer", "body": "Hi", "sender": smtp.account}
-	).insert()
+	content = make_content("Email", subject="Offer", body="Hi", sender=smtp.account)
 	flow = running_flow(
 		[
 			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "wait"},

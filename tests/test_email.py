@@ -10,24 +10,21 @@ from pathlib import Path
 
 import frappe
 import pytest
+from frappe.utils.background_jobs import get_job
 
 from conftest import BENCH_DIR, flush_email_queue, kill_worker, run_scheduled, worker_env
-from factories import make_contact, make_flow, unique
-from test_engine import events, participant
+from factories import events, make_contact, make_content, make_flow, participant, unique
 
 
 @pytest.fixture
 def content(smtp):
-	return frappe.get_doc(
-		{
-			"doctype": "Marketing Flow Content",
-			"content_name": unique("Welcome"),
-			"channel": "Email",
-			"subject": "Welcome {{ contact.first_name }}!",
-			"body": '<p>Hello {{ contact.first_name }} from {{ flow.flow_name }}.</p><p><a href="https://example.com/offer?x=1">See the offer</a></p>',
-			"sender": smtp.account,
-		}
-	).insert()
+	return make_content(
+		"Email",
+		content_name=unique("Welcome"),
+		subject="Welcome {{ contact.first_name }}!",
+		body='<p>Hello {{ contact.first_name }} from {{ flow.flow_name }}.</p><p><a href="https://example.com/offer?x=1">See the offer</a></p>',
+		sender=smtp.account,
+	)
 
 
 def email_flow(content, **values):
@@ -80,16 +77,13 @@ def test_email_is_delivered_over_smtp_rendered_and_tracked(worker, smtp, content
 
 
 def test_jinja_sandbox_sees_only_the_participant_context(worker, smtp):
-	evil = frappe.get_doc(
-		{
-			"doctype": "Marketing Flow Content",
-			"content_name": unique("Evil"),
-			"channel": "Email",
-			"subject": "Hi",
-			"body": "[{{ frappe }}][{{ frappe.db }}][{{ range }}][{{ contact.first_name }}]",
-			"sender": smtp.account,
-		}
-	).insert()
+	evil = make_content(
+		"Email",
+		content_name=unique("Evil"),
+		subject="Hi",
+		body="[{{ frappe }}][{{ frappe.db }}][{{ range }}][{{ contact.first_name }}]",
+		sender=smtp.account,
+	)
 	flow = email_flow(evil)
 	first = unique("Fay")
 	contact = make_contact(first_name=first)
@@ -129,38 +123,30 @@ def _start_workers(n: int) -> list[subprocess.Popen]:
 	]
 
 
-def test_two_workers_at_once_send_each_email_exactly_once(worker, content):
-	frappe.db.set_single_value("Marketing Flow Settings", {"batch_size": 20, "parallel_jobs": 2})
-	try:
-		flow = email_flow(content)
-		contacts = [make_contact() for _ in range(120)]
-		assert flow.enroll(contacts)["enrolled"] == 120
-		frappe.db.commit()
-		procs = _start_workers(2)
-		for proc in procs:
-			assert proc.wait(timeout=300) == 0
-		# both workers really claimed rows: each slot's job ran in its own worker and did work
-		from frappe.utils.background_jobs import get_job
-
-		jobs = [get_job(f"marketing_flows:run:{flow.name}:{slot}") for slot in (0, 1)]
-		assert all(jobs) and all(job.return_value() for job in jobs), [
-			(j.get_status(), j.return_value(), j.worker_name, j.enqueued_at, j.started_at, j.ended_at, j.exc_info) for j in jobs
-		]
-		assert len({job.worker_name for job in jobs}) == 2
-		worker()  # anything left over
-		rows = frappe.db.sql(
-			"""SELECT p.name, COUNT(q.name) FROM `tabMarketing Flow Participant` p
-			LEFT JOIN `tabEmail Queue` q ON q.reference_doctype = 'Marketing Flow Participant' AND q.reference_name = p.name
-			WHERE p.flow = %s GROUP BY p.name""",
-			flow.name,
-		)
-		assert len(rows) == 120
-		assert {count for _name, count in rows} == {1}
-		assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": "Waiting", "current_step": "wait"}) == 120
-		assert frappe.db.count("Marketing Flow Log", {"flow": flow.name, "event": "Email Sent"}) == 120
-	finally:
-		frappe.db.set_single_value("Marketing Flow Settings", {"batch_size": 200, "parallel_jobs": 2})
-		frappe.db.commit()
+def test_two_workers_at_once_send_each_email_exactly_once(worker, content, settings):
+	settings.set("Marketing Flow Settings", batch_size=20, parallel_jobs=2)
+	flow = email_flow(content)
+	contacts = [make_contact() for _ in range(120)]
+	assert flow.enroll(contacts)["enrolled"] == 120
+	frappe.db.commit()
+	procs = _start_workers(2)
+	for proc in procs:
+		assert proc.wait(timeout=300) == 0
+	# both workers really claimed rows: each slot's job ran in its own worker and did work
+	jobs = [get_job(f"marketing_flows:run:{flow.name}:{slot}") for slot in (0, 1)]
+	assert all(jobs) and all(job.return_value() for job in jobs), [j and j.return_value() for j in jobs]
+	assert len({job.worker_name for job in jobs}) == 2
+	worker()  # anything left over
+	rows = frappe.db.sql(
+		"""SELECT p.name, COUNT(q.name) FROM `tabMarketing Flow Participant` p
+		LEFT JOIN `tabEmail Queue` q ON q.reference_doctype = 'Marketing Flow Participant' AND q.reference_name = p.name
+		WHERE p.flow = %s GROUP BY p.name""",
+		flow.name,
+	)
+	assert len(rows) == 120
+	assert {count for _name, count in rows} == {1}
+	assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": "Waiting", "current_step": "wait"}) == 120
+	assert frappe.db.count("Marketing Flow Log", {"flow": flow.name, "event": "Email Sent"}) == 120
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, content, http_receiver):

@@ -8,38 +8,19 @@ import pytest
 from frappe.utils import add_to_date, now_datetime
 
 from conftest import run_scheduled
-from factories import make_contact, make_flow, make_user, unique
+from factories import (
+	events,
+	make_contact,
+	make_content,
+	make_flow,
+	make_user,
+	participant,
+	running_flow,
+	time_passes,
+	unique,
+)
 
 TICK = "marketing_flows.engine.runner.schedule_due_participants"
-
-
-def participant(flow: str, contact: str) -> frappe._dict:
-	return frappe.db.get_value("Marketing Flow Participant", {"flow": flow, "contact": contact}, "*", as_dict=True)
-
-
-def events(flow: str, contact: str | None = None) -> list[tuple[str, str]]:
-	filters = {"flow": flow}
-	if contact:
-		filters["contact"] = contact
-	return [
-		(r.step_id, r.event)
-		for r in frappe.get_all("Marketing Flow Log", filters=filters, fields=["step_id", "event"], order_by="name asc")
-	]
-
-
-def time_passes(flow: str) -> None:
-	"""Move the clock forward for a flow's waiting participants: everything waiting is due now."""
-	frappe.db.sql(
-		"""UPDATE `tabMarketing Flow Participant` SET next_run_at = %s
-		WHERE flow = %s AND status = 'Waiting'""",
-		(add_to_date(now_datetime(), minutes=-1), flow),
-	)
-
-
-def running_flow(steps, **values):
-	flow = make_flow(steps=steps, **values)
-	flow.run()
-	return flow
 
 
 def test_steps_run_in_a_worker_not_in_the_request(worker):
@@ -95,6 +76,9 @@ def test_condition_branches_on_contact_fields(worker):
 
 
 def test_create_activity_assigned_to_a_chosen_user(worker):
+	activity = frappe.db.get_single_value("Marketing Flow Settings", "activity_doctype")
+	if activity != "ToDo":
+		pytest.skip(f"the activity doctype is {activity}: this test checks a ToDo's assignment")
 	rep = make_user(["Sales User"] if frappe.db.exists("Role", "Sales User") else ["Blogger"], "rep")
 	flow = running_flow(
 		[
@@ -105,11 +89,9 @@ def test_create_activity_assigned_to_a_chosen_user(worker):
 	contact = make_contact(first_name=unique("Bob"))
 	flow.enroll([contact])
 	worker()
-	activity = frappe.get_meta("Marketing Flow Settings") and frappe.db.get_single_value("Marketing Flow Settings", "activity_doctype")
-	if activity == "ToDo":
-		todo = frappe.get_all("ToDo", filters={"reference_type": "Contact", "reference_name": contact}, fields=["allocated_to", "description"])
-		assert todo and todo[0].allocated_to == rep
-		assert frappe.db.get_value("Contact", contact, "first_name") in todo[0].description
+	todo = frappe.get_all("ToDo", filters={"reference_type": "Contact", "reference_name": contact}, fields=["allocated_to", "description"])
+	assert todo and todo[0].allocated_to == rep
+	assert frappe.db.get_value("Contact", contact, "first_name") in todo[0].description
 	assert participant(flow.name, contact).status == "Completed"
 
 
@@ -151,50 +133,45 @@ def test_webhook_posts_rendered_json_with_an_idempotency_key(worker, http_receiv
 	assert participant(flow.name, contact).status == "Completed"
 
 
-def test_failing_webhook_is_retried_with_backoff_then_stalled_never_lost(worker, http_receiver):
-	frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 2, "retry_backoff_minutes": 1})
-	try:
-		flow = running_flow(
-			[
-				{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/down", "next_step": "end"},
-				{"step_id": "end", "step_type": "End"},
-			]
-		)
-		contact = make_contact()
-		flow.enroll([contact])
-		http_receiver.fail_next(2, 503)
-		worker()
-		p = participant(flow.name, contact)
-		assert (p.status, p.current_step, p.attempts) == ("Active", "hook", 1)
-		assert "503" in p.last_error
-		assert p.next_run_at > now_datetime()  # backoff: not retried at once
-		assert ("hook", "Retry") in events(flow.name, contact)
+def test_failing_webhook_is_retried_with_backoff_then_stalled_never_lost(worker, http_receiver, settings):
+	settings.set("Marketing Flow Settings", max_attempts=2, retry_backoff_minutes=1)
+	flow = running_flow(
+		[
+			{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/down", "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		]
+	)
+	contact = make_contact()
+	flow.enroll([contact])
+	http_receiver.fail_next(2, 503)
+	worker()
+	p = participant(flow.name, contact)
+	assert (p.status, p.current_step, p.attempts) == ("Active", "hook", 1)
+	assert "503" in p.last_error
+	assert p.next_run_at > now_datetime()  # backoff: not retried at once
+	assert ("hook", "Retry") in events(flow.name, contact)
 
-		frappe.db.set_value("Marketing Flow Participant", p.name, "next_run_at", add_to_date(now_datetime(), minutes=-1))
-		run_scheduled(TICK)
-		worker()
-		p = participant(flow.name, contact)
-		assert (p.status, p.current_step, p.attempts) == ("Stalled", "hook", 2)
-		assert "503" in p.last_error
-		assert ("hook", "Error") in events(flow.name, contact)
-		keys = {r["headers"]["idempotency-key"] for r in http_receiver.received("/down")[-2:]}
-		assert len(keys) == 1  # the retry carried the same key
-	finally:
-		frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 5, "retry_backoff_minutes": 5})
-		frappe.db.commit()
+	frappe.db.set_value("Marketing Flow Participant", p.name, "next_run_at", add_to_date(now_datetime(), minutes=-1))
+	run_scheduled(TICK)
+	worker()
+	p = participant(flow.name, contact)
+	assert (p.status, p.current_step, p.attempts) == ("Stalled", "hook", 2)
+	assert "503" in p.last_error
+	assert ("hook", "Error") in events(flow.name, contact)
+	keys = {r["headers"]["idempotency-key"] for r in http_receiver.received("/down")[-2:]}
+	assert len(keys) == 1  # the retry carried the same key
 
 
-def test_sms_goes_through_sms_settings_gateway(worker, http_receiver):
-	settings = frappe.get_single("SMS Settings")
-	settings.sms_gateway_url = f"{http_receiver.url}/sms"
-	settings.message_parameter = "text"
-	settings.receiver_parameter = "to"
-	settings.use_post = 0
-	settings.set("parameters", [])
-	settings.save()
-	content = frappe.get_doc(
-		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hi {{ contact.first_name }}, 20% off today"}
-	).insert()
+def test_sms_goes_through_sms_settings_gateway(worker, http_receiver, settings):
+	settings.set(
+		"SMS Settings",
+		sms_gateway_url=f"{http_receiver.url}/sms",
+		message_parameter="text",
+		receiver_parameter="to",
+		use_post=0,
+		parameters=[],
+	)
+	content = make_content("SMS", body="Hi {{ contact.first_name }}, 20% off today")
 	flow = running_flow(
 		[{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"}, {"step_id": "end", "step_type": "End"}]
 	)
@@ -306,9 +283,7 @@ def test_sends_wait_for_the_sending_window(worker):
 	now = now_datetime()
 	today = now.weekday()
 	days = {f"send_on_{d}": int(i != today) for i, d in enumerate(window.WEEKDAYS)}  # closed today
-	content = frappe.get_doc(
-		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hello"}
-	).insert()
+	content = make_content("SMS", body="Hello")
 	flow = running_flow(
 		[{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"}, {"step_id": "end", "step_type": "End"}],
 		use_sending_window=1, window_start="09:00:00", window_end="17:00:00", **days,
@@ -331,26 +306,22 @@ def test_sending_window_must_make_sense():
 		make_flow(use_sending_window=1, **no_days)
 
 
-def test_stalled_participants_can_be_retried(worker, http_receiver):
-	frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 1})
-	try:
-		flow = running_flow(
-			[
-				{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/flaky", "next_step": "end"},
-				{"step_id": "end", "step_type": "End"},
-			]
-		)
-		contact = make_contact()
-		flow.enroll([contact])
-		http_receiver.fail_next(1, 502)
-		worker()
-		assert participant(flow.name, contact).status == "Stalled"
-		assert flow.retry_stalled() == {"retried": 1}
-		worker()
-		assert participant(flow.name, contact).status == "Completed"
-	finally:
-		frappe.db.set_single_value("Marketing Flow Settings", {"max_attempts": 5})
-		frappe.db.commit()
+def test_stalled_participants_can_be_retried(worker, http_receiver, settings):
+	settings.set("Marketing Flow Settings", max_attempts=1)
+	flow = running_flow(
+		[
+			{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/flaky", "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		]
+	)
+	contact = make_contact()
+	flow.enroll([contact])
+	http_receiver.fail_next(1, 502)
+	worker()
+	assert participant(flow.name, contact).status == "Stalled"
+	assert flow.retry_stalled() == {"retried": 1}
+	worker()
+	assert participant(flow.name, contact).status == "Completed"
 
 
 def test_conditions_on_engagement_group_segment_and_recent_email(worker):
@@ -393,9 +364,7 @@ def test_conditions_on_engagement_group_segment_and_recent_email(worker):
 
 
 def test_resume_with_skip_overdue_skips_sends_that_fell_due_during_the_pause(worker):
-	content = frappe.get_doc(
-		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Late news"}
-	).insert()
+	content = make_content("SMS", body="Late news")
 	flow = running_flow(
 		[
 			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Hours", "next_step": "sms"},

@@ -3,7 +3,7 @@
 import frappe
 import pytest
 
-from factories import make_contact, make_flow, make_user, unique
+from factories import make_contact, make_content, make_flow, make_user
 
 ADMIN = "Flow Administrator"
 EDITOR = "Flow Content Editor"
@@ -53,9 +53,7 @@ def test_content_create_edit_both_roles_delete_admin_only(users):
 
 def test_editor_creates_and_edits_content_but_cannot_delete_it(users):
 	frappe.set_user(users["editor"])
-	content = frappe.get_doc(
-		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hi {{ contact.first_name }}"}
-	).insert()
+	content = make_content("SMS", body="Hi {{ contact.first_name }}")
 	content.body = "Hello {{ contact.first_name }}"
 	content.save()
 	with pytest.raises(frappe.PermissionError):

@@ -3,7 +3,7 @@
 import frappe
 import pytest
 
-from factories import make_flow, unique
+from factories import make_content, make_flow, unique
 from marketing_flows.engine import graph
 
 
@@ -164,22 +164,16 @@ def test_steps_of_a_running_flow_cannot_be_edited_until_paused():
 
 def test_content_with_invalid_jinja_is_rejected():
 	with pytest.raises(frappe.ValidationError, match="invalid Jinja"):
-		frappe.get_doc(
-			{"doctype": "Marketing Flow Content", "content_name": unique("C"), "channel": "SMS", "body": "Hi {{ contact.first_name "}
-		).insert()
+		make_content("SMS", body="Hi {{ contact.first_name ")
 
 
-def test_email_content_needs_a_sender():
-	frappe.db.set_value("Email Account", {"default_outgoing": 1}, "default_outgoing", 0)
-	frappe.db.set_single_value("Marketing Flow Settings", "default_sender", None)
+def test_email_content_needs_a_sender(settings):
+	settings.set_default_email_account(None)
+	settings.set("Marketing Flow Settings", default_sender=None)
 	with pytest.raises(frappe.ValidationError, match="Missing Sender|Set a Sender"):
-		frappe.get_doc(
-			{"doctype": "Marketing Flow Content", "content_name": unique("E"), "channel": "Email", "subject": "Hi", "body": "Hello"}
-		).insert()
+		make_content("Email", subject="Hi", body="Hello")
 
 
 def test_email_content_needs_a_subject():
 	with pytest.raises(frappe.MandatoryError):
-		frappe.get_doc(
-			{"doctype": "Marketing Flow Content", "content_name": unique("E"), "channel": "Email", "body": "Hello"}
-		).insert()
+		make_content("Email", subject=None, body="Hello")
