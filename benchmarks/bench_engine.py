@@ -57,7 +57,9 @@ def say(*args) -> None:
 def cleanup(contacts: bool = True) -> None:
 	"""Remove everything the benchmark created (flows, participants, logs, Email Queue rows,
 	content, and, with `contacts`, the contacts)."""
-	flows = frappe.db.sql_list("SELECT name FROM `tabMarketing Flow` WHERE flow_name LIKE %s", (FLOW_PREFIX + "%",))
+	flows = frappe.db.sql_list(
+		"SELECT name FROM `tabMarketing Flow` WHERE flow_name LIKE %s", (FLOW_PREFIX + "%",)
+	)
 	for flow in flows:
 		frappe.db.sql(
 			"""DELETE r FROM `tabEmail Queue Recipient` r JOIN `tabEmail Queue` q ON q.name = r.parent
@@ -78,7 +80,9 @@ def cleanup(contacts: bool = True) -> None:
 		frappe.db.commit()
 	frappe.db.sql("DELETE FROM `tabMarketing Flow Content` WHERE content_name LIKE %s", (FLOW_PREFIX + "%",))
 	if contacts:
-		frappe.db.sql("DELETE FROM `tabContact Email` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",))
+		frappe.db.sql(
+			"DELETE FROM `tabContact Email` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",)
+		)
 		frappe.db.sql("DELETE FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",))
 	frappe.db.commit()
 	if flows:
@@ -97,20 +101,73 @@ def ensure_contacts(n: int) -> list[str]:
 	now = now_datetime()
 	contact_rows, email_rows = [], []
 	for name in todo:
-		first = f"Bench{name[len(PREFIX):]}"
+		first = f"Bench{name[len(PREFIX) :]}"
 		email = f"{name.lower()}@bench.example.com"
-		contact_rows.append((name, first, "Tester", f"{first} Tester", email, "Passive", 0, 0, now, now, "Administrator", "Administrator"))
-		email_rows.append((frappe.generate_hash(length=10), name, "Contact", "email_ids", 1, email, 1, now, now, "Administrator", "Administrator"))
+		contact_rows.append(
+			(
+				name,
+				first,
+				"Tester",
+				f"{first} Tester",
+				email,
+				"Passive",
+				0,
+				0,
+				now,
+				now,
+				"Administrator",
+				"Administrator",
+			)
+		)
+		email_rows.append(
+			(
+				frappe.generate_hash(length=10),
+				name,
+				"Contact",
+				"email_ids",
+				1,
+				email,
+				1,
+				now,
+				now,
+				"Administrator",
+				"Administrator",
+			)
+		)
 	frappe.db.bulk_insert(
 		"Contact",
-		("name", "first_name", "last_name", "full_name", "email_id", "status", "unsubscribed", "docstatus",
-		 "creation", "modified", "owner", "modified_by"),
+		(
+			"name",
+			"first_name",
+			"last_name",
+			"full_name",
+			"email_id",
+			"status",
+			"unsubscribed",
+			"docstatus",
+			"creation",
+			"modified",
+			"owner",
+			"modified_by",
+		),
 		contact_rows,
 		chunk_size=5000,
 	)
 	frappe.db.bulk_insert(
 		"Contact Email",
-		("name", "parent", "parenttype", "parentfield", "idx", "email_id", "is_primary", "creation", "modified", "owner", "modified_by"),
+		(
+			"name",
+			"parent",
+			"parenttype",
+			"parentfield",
+			"idx",
+			"email_id",
+			"is_primary",
+			"creation",
+			"modified",
+			"owner",
+			"modified_by",
+		),
 		email_rows,
 		chunk_size=5000,
 	)
@@ -123,9 +180,17 @@ def ensure_sender() -> str:
 	"""An outgoing Email Account pointing nowhere: the benchmark measures queuing, not SMTP. The
 	site's Email Queue is suspended so that no flush tries to deliver the rows."""
 	values = {
-		"email_id": "bench-flows@example.com", "enable_outgoing": 1, "default_outgoing": 0,
-		"smtp_server": "127.0.0.1", "smtp_port": 2, "use_tls": 0, "use_ssl_for_outgoing": 0, "use_imap": 0,
-		"enable_incoming": 0, "no_smtp_authentication": 1, "login_id_is_different": 0,
+		"email_id": "bench-flows@example.com",
+		"enable_outgoing": 1,
+		"default_outgoing": 0,
+		"smtp_server": "127.0.0.1",
+		"smtp_port": 2,
+		"use_tls": 0,
+		"use_ssl_for_outgoing": 0,
+		"use_imap": 0,
+		"enable_incoming": 0,
+		"no_smtp_authentication": 1,
+		"login_id_is_different": 0,
 	}
 	if not frappe.db.exists("Email Account", SENDER):
 		account = frappe.get_doc({"doctype": "Email Account", "email_account_name": SENDER, **values})
@@ -160,20 +225,47 @@ def make_content(label: str) -> str:
 
 def email_steps() -> list[dict]:
 	return [
-		{"step_id": "mail1", "step_type": "Send Email", "content": make_content("first"), "next_step": "wait"},
+		{
+			"step_id": "mail1",
+			"step_type": "Send Email",
+			"content": make_content("first"),
+			"next_step": "wait",
+		},
 		{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "mail2"},
-		{"step_id": "mail2", "step_type": "Send Email", "content": make_content("second"), "next_step": "end"},
+		{
+			"step_id": "mail2",
+			"step_type": "Send Email",
+			"content": make_content("second"),
+			"next_step": "end",
+		},
 		{"step_id": "end", "step_type": "End"},
 	]
 
 
 def condition_steps() -> list[dict]:
 	return [
-		{"step_id": "cond", "step_type": "Condition", "condition_type": "Field",
-		 "condition_filters": json.dumps([["Contact", "first_name", "like", "Bench%"]]),
-		 "yes_step": "wait_yes", "no_step": "wait_no"},
-		{"step_id": "wait_yes", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "end"},
-		{"step_id": "wait_no", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "end"},
+		{
+			"step_id": "cond",
+			"step_type": "Condition",
+			"condition_type": "Field",
+			"condition_filters": json.dumps([["Contact", "first_name", "like", "Bench%"]]),
+			"yes_step": "wait_yes",
+			"no_step": "wait_no",
+		},
+		{
+			"step_id": "wait_yes",
+			"step_type": "Wait",
+			"wait_amount": 1,
+			"wait_unit": "Days",
+			"next_step": "end",
+		},
+		{
+			"step_id": "wait_no",
+			"step_type": "Wait",
+			"wait_amount": 2,
+			"wait_unit": "Days",
+			"next_step": "end",
+		},
 		{"step_id": "end", "step_type": "End"},
 	]
 
@@ -182,8 +274,12 @@ def make_flow(kind: str, n: int, workers: int) -> str:
 	"""A Draft flow (so enrolment enqueues nothing); the benchmark sets it Running itself."""
 	steps = email_steps() if kind == "email" else condition_steps()
 	doc = frappe.get_doc(
-		{"doctype": "Marketing Flow", "flow_name": f"{FLOW_PREFIX} {kind} {n} w{workers} {frappe.generate_hash(length=6)}",
-		 "trigger_type": "Manual", "steps": steps}
+		{
+			"doctype": "Marketing Flow",
+			"flow_name": f"{FLOW_PREFIX} {kind} {n} w{workers} {frappe.generate_hash(length=6)}",
+			"trigger_type": "Manual",
+			"steps": steps,
+		}
 	)
 	doc.insert(ignore_permissions=True)
 	frappe.db.commit()
@@ -191,7 +287,9 @@ def make_flow(kind: str, n: int, workers: int) -> str:
 
 
 def set_running(flow: str, running: bool = True) -> None:
-	frappe.db.set_value("Marketing Flow", flow, "status", "Running" if running else "Paused", update_modified=False)
+	frappe.db.set_value(
+		"Marketing Flow", flow, "status", "Running" if running else "Paused", update_modified=False
+	)
 	frappe.db.commit()
 
 
@@ -216,7 +314,9 @@ def measure_enrolment(flow: str, contacts: list[str]) -> dict:
 	frappe.db.commit()
 	seconds = time.perf_counter() - started
 	if len(result.enrolled) != len(contacts):
-		raise SystemExit(f"enrolment: only {len(result.enrolled)} of {len(contacts)} enrolled: {list(result.not_enrolled.items())[:3]}")
+		raise SystemExit(
+			f"enrolment: only {len(result.enrolled)} of {len(contacts)} enrolled: {list(result.not_enrolled.items())[:3]}"
+		)
 	return {"n": len(contacts), "seconds": round(seconds, 3), "per_s": round(len(contacts) / seconds, 1)}
 
 
@@ -302,10 +402,9 @@ def stop_spawned() -> None:
 
 def our_rq_workers(pids: list[int]) -> set[str]:
 	try:
+		import psutil
 		from frappe.utils.background_jobs import get_redis_conn
 		from rq import Worker
-
-		import psutil
 
 		tree = set(pids)
 		for pid in pids:
@@ -340,7 +439,9 @@ def jobs_pending(flow: str, slots: int) -> bool:
 
 	from marketing_flows.engine import runner
 
-	return any(is_job_enqueued(runner._job_id(flow, slot)) for slot in range(max(slots, runner.parallel_jobs())))
+	return any(
+		is_job_enqueued(runner._job_id(flow, slot)) for slot in range(max(slots, runner.parallel_jobs()))
+	)
 
 
 def process(flow: str, n: int, workers: int, mode: str, site: str, done, timeout: float) -> dict:
@@ -378,7 +479,10 @@ def process(flow: str, n: int, workers: int, mode: str, site: str, done, timeout
 			p.terminate()
 	sampler.stop()
 	result = {
-		"n": n, "workers": workers, "mode": mode, "wall_seconds": round(finished, 2) if finished else None,
+		"n": n,
+		"workers": workers,
+		"mode": mode,
+		"wall_seconds": round(finished, 2) if finished else None,
 		"counts": {f"{s}/{c}": k for (s, c), k in counts(flow).items()},
 		"peak_rss_process_mb": round(sampler.peak_process_mb, 1),
 		"peak_rss_worker_tree_mb": round(sampler.peak_tree_mb, 1),
@@ -428,12 +532,18 @@ def bench_email_flow(contacts: list[str], workers: int, mode: str, site: str, ti
 		first["per_s_per_worker"] = round(first["per_s"] / workers, 1)
 	if first.get("span_seconds"):
 		first["per_s_in_span"] = round(first["events"] / first["span_seconds"], 1)
-	say(f"  Send Email #1, {workers} worker(s): {first.get('wall_seconds')}s wall, {first.get('per_s')}/s "
-		f"(log span {first.get('span_seconds')}s), peak RSS {first['peak_rss_process_mb']} MB")
+	say(
+		f"  Send Email #1, {workers} worker(s): {first.get('wall_seconds')}s wall, {first.get('per_s')}/s "
+		f"(log span {first.get('span_seconds')}s), peak RSS {first['peak_rss_process_mb']} MB"
+	)
 	out["send_email_1"] = first
 	out["waiting_tick"] = tick_timings(flow)
 	if n > PHASE2_MAX:
-		out["send_email_2_end"] = {"skipped": f"n > --phase2-max {PHASE2_MAX}", "peak_rss_process_mb": 0, "peak_rss_worker_tree_mb": 0}
+		out["send_email_2_end"] = {
+			"skipped": f"n > --phase2-max {PHASE2_MAX}",
+			"peak_rss_process_mb": 0,
+			"peak_rss_worker_tree_mb": 0,
+		}
 		out["email_queue_rows"] = None
 		out["exactly_once"] = None
 		set_running(flow, False)
@@ -446,8 +556,10 @@ def bench_email_flow(contacts: list[str], workers: int, mode: str, site: str, ti
 		second["per_s_per_worker"] = round(second["per_s"] / workers, 1)
 	if second.get("span_seconds"):
 		second["per_s_in_span"] = round(second["events"] / second["span_seconds"], 1)
-	say(f"  Send Email #2 + End, {workers} worker(s): {second.get('wall_seconds')}s wall, {second.get('per_s')}/s, "
-		f"peak RSS {second['peak_rss_process_mb']} MB")
+	say(
+		f"  Send Email #2 + End, {workers} worker(s): {second.get('wall_seconds')}s wall, {second.get('per_s')}/s, "
+		f"peak RSS {second['peak_rss_process_mb']} MB"
+	)
 	out["send_email_2_end"] = second
 	queued = frappe.db.sql(
 		"""SELECT COUNT(*) FROM `tabEmail Queue` q JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
@@ -470,9 +582,13 @@ def bench_condition_flow(contacts: list[str], workers: int, mode: str, site: str
 		first["steps_per_s"] = round(2 * n / first["wall_seconds"], 1)
 		first["steps_per_s_per_worker"] = round(first["steps_per_s"] / workers, 1)
 		first["participants_per_s"] = round(n / first["wall_seconds"], 1)
-	first.update(log_span(flow, ("Branch Yes", "Branch No", "Step Executed"), ("cond", "wait_yes", "wait_no")))
-	say(f"  Condition + Wait, {workers} worker(s): {first.get('wall_seconds')}s wall, {first.get('steps_per_s')} steps/s, "
-		f"peak RSS {first['peak_rss_process_mb']} MB")
+	first.update(
+		log_span(flow, ("Branch Yes", "Branch No", "Step Executed"), ("cond", "wait_yes", "wait_no"))
+	)
+	say(
+		f"  Condition + Wait, {workers} worker(s): {first.get('wall_seconds')}s wall, {first.get('steps_per_s')} steps/s, "
+		f"peak RSS {first['peak_rss_process_mb']} MB"
+	)
 	out["condition_wait"] = first
 	if n > PHASE2_MAX:
 		out["end"] = {"skipped": f"n > --phase2-max {PHASE2_MAX}"}
@@ -482,7 +598,9 @@ def bench_condition_flow(contacts: list[str], workers: int, mode: str, site: str
 	second = process(flow, n, workers, mode, site, lambda c: c.get(("Completed", "end"), 0) >= n, timeout)
 	if second["wall_seconds"]:
 		second["steps_per_s"] = round(n / second["wall_seconds"], 1)
-	say(f"  End, {workers} worker(s): {second.get('wall_seconds')}s wall, {second.get('steps_per_s')} steps/s")
+	say(
+		f"  End, {workers} worker(s): {second.get('wall_seconds')}s wall, {second.get('steps_per_s')} steps/s"
+	)
 	out["end"] = second
 	set_running(flow, False)
 	return out
@@ -534,11 +652,20 @@ def tick_timings(flow: str, calls: int = 30) -> dict:
 	total = frappe.db.sql("SELECT COUNT(*) FROM `tabMarketing Flow Participant`")[0][0]
 	times.sort()
 	return {
-		"waiting": waiting, "due": due, "participants_in_table": total, "running_flows": running_flows, "calls": calls,
-		"tick_avg_ms": round(sum(times) / len(times) * 1000, 3), "tick_median_ms": round(times[len(times) // 2] * 1000, 3),
+		"waiting": waiting,
+		"due": due,
+		"participants_in_table": total,
+		"running_flows": running_flows,
+		"calls": calls,
+		"tick_avg_ms": round(sum(times) / len(times) * 1000, 3),
+		"tick_median_ms": round(times[len(times) // 2] * 1000, 3),
 		"claim_avg_ms": round(sum(claim) / len(claim) * 1000, 3),
-		"explain_claim": [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in explain_claim],
-		"explain_probe": [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in explain_probe],
+		"explain_claim": [
+			{k: (str(v) if v is not None else None) for k, v in r.items()} for r in explain_claim
+		],
+		"explain_probe": [
+			{k: (str(v) if v is not None else None) for k, v in r.items()} for r in explain_probe
+		],
 	}
 
 
@@ -587,7 +714,13 @@ def profile_batch(contacts: list[str], out_dir: Path, stamp: str) -> dict:
 	stats.sort_stats("cumulative").print_stats(45)
 	stats.sort_stats("tottime").print_stats(30)
 	(out_dir / f"profile-{stamp}.txt").write_text(text.getvalue())
-	return {"n": n, "processed": done, "seconds": round(seconds, 2), "per_s": round(done / seconds, 1), "pstats": str(path)}
+	return {
+		"n": n,
+		"processed": done,
+		"seconds": round(seconds, 2),
+		"per_s": round(done / seconds, 1),
+		"pstats": str(path),
+	}
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -600,33 +733,51 @@ def table(results: dict) -> str:
 	add(f"{'measure':<52} {'value':>14}   target")
 	add("-" * 90)
 	for n, r in sorted(results.get("enrol_only", {}).items(), key=lambda kv: int(kv[0])):
-		add(f"{'enrolment ' + n + ' (tick-only flow)':<52} {r['enrol']['per_s']:>12}/s   >= {TARGETS['enrol_per_s']:.0f}/s ({r['enrol']['seconds']} s)")
-	for key, r in sorted(results.get("email", {}).items()):
+		add(
+			f"{'enrolment ' + n + ' (tick-only flow)':<52} {r['enrol']['per_s']:>12}/s   >= {TARGETS['enrol_per_s']:.0f}/s ({r['enrol']['seconds']} s)"
+		)
+	for _key, r in sorted(results.get("email", {}).items()):
 		n, w = r["send_email_1"]["n"], r["send_email_1"]["workers"]
-		add(f"{f'enrolment {n} (email flow, w{w})':<52} {r['enrol']['per_s']:>12}/s   >= {TARGETS['enrol_per_s']:.0f}/s")
+		add(
+			f"{f'enrolment {n} (email flow, w{w})':<52} {r['enrol']['per_s']:>12}/s   >= {TARGETS['enrol_per_s']:.0f}/s"
+		)
 		s1 = r["send_email_1"]
-		add(f"{f'Send Email #1  n={n} w={w} wall':<52} {str(s1.get('per_s')):>12}/s   >= {150 * w}/s ({s1.get('wall_seconds')} s)")
-		add(f"{f'  per worker':<52} {str(s1.get('per_s_per_worker')):>12}/s   >= 150/s")
-		add(f"{f'  in log span (no worker start-up)':<52} {str(s1.get('per_s_in_span')):>12}/s   ({s1.get('span_seconds')} s)")
+		add(
+			f"{f'Send Email #1  n={n} w={w} wall':<52} {str(s1.get('per_s')):>12}/s   >= {150 * w}/s ({s1.get('wall_seconds')} s)"
+		)
+		add(f"{'  per worker':<52} {str(s1.get('per_s_per_worker')):>12}/s   >= 150/s")
+		add(
+			f"{'  in log span (no worker start-up)':<52} {str(s1.get('per_s_in_span')):>12}/s   ({s1.get('span_seconds')} s)"
+		)
 		s2 = r["send_email_2_end"]
-		add(f"{f'Send Email #2 + End n={n} w={w} wall':<52} {str(s2.get('per_s')):>12}/s   ({s2.get('wall_seconds') or s2.get('skipped')} s)")
-		add(f"{f'  peak RSS (largest process / worker tree)':<52} {max(s1['peak_rss_process_mb'], s2['peak_rss_process_mb']):>11} MB   <= 300 MB "
-			f"(tree {max(s1['peak_rss_worker_tree_mb'], s2['peak_rss_worker_tree_mb'])} MB)")
-		add(f"{f'  Email Queue rows / exactly once':<52} {str(r['email_queue_rows']):>14}   {r['exactly_once']}")
+		add(
+			f"{f'Send Email #2 + End n={n} w={w} wall':<52} {str(s2.get('per_s')):>12}/s   ({s2.get('wall_seconds') or s2.get('skipped')} s)"
+		)
+		add(
+			f"{'  peak RSS (largest process / worker tree)':<52} {max(s1['peak_rss_process_mb'], s2['peak_rss_process_mb']):>11} MB   <= 300 MB "
+			f"(tree {max(s1['peak_rss_worker_tree_mb'], s2['peak_rss_worker_tree_mb'])} MB)"
+		)
+		add(
+			f"{'  Email Queue rows / exactly once':<52} {str(r['email_queue_rows']):>14}   {r['exactly_once']}"
+		)
 		if s1.get("jobs_run_by_foreign_worker"):
 			add(f"  !! {s1['jobs_run_by_foreign_worker']} job(s) were run by a foreign worker")
 	for key, r in sorted(results.get("scaling", {}).items()):
 		add(f"{f'scaling w2/w1 Send Email #1 n={key}':<52} {r:>13}x   >= 1.8x")
-	for key, r in sorted(results.get("condition", {}).items()):
+	for _key, r in sorted(results.get("condition", {}).items()):
 		c = r["condition_wait"]
 		label = f"Condition+Wait n={c['n']} w={c['workers']}"
-		add(f"{label:<52} {str(c.get('steps_per_s')):>8} steps/s   >= {500 * c['workers']}/s ({c.get('wall_seconds')} s)")
-		add(f"{f'  per worker':<52} {str(c.get('steps_per_s_per_worker')):>8} steps/s   >= 500/s; peak RSS {c['peak_rss_process_mb']} MB")
+		add(
+			f"{label:<52} {str(c.get('steps_per_s')):>8} steps/s   >= {500 * c['workers']}/s ({c.get('wall_seconds')} s)"
+		)
+		add(
+			f"{'  per worker':<52} {str(c.get('steps_per_s_per_worker')):>8} steps/s   >= 500/s; peak RSS {c['peak_rss_process_mb']} MB"
+		)
 		e = r["end"]
 		label = f"End n={c['n']} w={c['workers']}"
 		add(f"{label:<52} {str(e.get('steps_per_s')):>8} steps/s   ({e.get('wall_seconds')} s)")
 	ticks = results.get("ticks", {})
-	for n, t in sorted(ticks.items(), key=lambda kv: int(kv[0])):
+	for _n, t in sorted(ticks.items(), key=lambda kv: int(kv[0])):
 		label = f"scheduler tick, {t['waiting']} waiting ({t['participants_in_table']} rows, {t['running_flows']} running flows)"
 		add(f"{label:<52} {t['tick_avg_ms']:>11} ms   claim query {t['claim_avg_ms']} ms")
 	if len(ticks) >= 2:
@@ -635,9 +786,13 @@ def table(results: dict) -> str:
 		add(f"{f'tick ratio {ns[-1]} / {ns[0]}':<52} {ratio:>13.2f}x   <= 1.5x")
 		t = ticks[ns[-1]]
 		for row in t["explain_claim"]:
-			add(f"EXPLAIN claim ({ns[-1]}): key={row.get('key')} type={row.get('type')} rows={row.get('rows')} Extra={row.get('Extra')}")
+			add(
+				f"EXPLAIN claim ({ns[-1]}): key={row.get('key')} type={row.get('type')} rows={row.get('rows')} Extra={row.get('Extra')}"
+			)
 		for row in t["explain_probe"]:
-			add(f"EXPLAIN probe ({ns[-1]}): key={row.get('key')} type={row.get('type')} rows={row.get('rows')} Extra={row.get('Extra')}")
+			add(
+				f"EXPLAIN probe ({ns[-1]}): key={row.get('key')} type={row.get('type')} rows={row.get('rows')} Extra={row.get('Extra')}"
+			)
 	if "profile" in results:
 		p = results["profile"]
 		label = f"in-process process_due (cProfile on) n={p['n']}"
@@ -660,20 +815,34 @@ def run_job(site: str, flow: str) -> None:
 
 
 def main() -> None:
-	parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+	parser = argparse.ArgumentParser(
+		description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+	)
 	parser.add_argument("--site", default="mf-bench.localhost")
 	parser.add_argument("--sizes", default="1000,10000", help="participants per processing run")
 	parser.add_argument("--workers", default="1,2", help="worker counts to compare")
-	parser.add_argument("--mode", choices=("rq", "direct"), default="direct",
+	parser.add_argument(
+		"--mode",
+		choices=("rq", "direct"),
+		default="direct",
 		help="rq: `bench worker --burst` processes (shared queues: foreign workers may take jobs); "
-		"direct: processes that call runner.process_due themselves (isolated)")
+		"direct: processes that call runner.process_due themselves (isolated)",
+	)
 	parser.add_argument("--enrol-only", default="", help="sizes to enrol and tick-test only, e.g. 100000")
 	parser.add_argument("--skip-condition", action="store_true")
-	parser.add_argument("--profile", type=int, default=0, help="cProfile process_due in-process for this many participants")
+	parser.add_argument(
+		"--profile", type=int, default=0, help="cProfile process_due in-process for this many participants"
+	)
 	parser.add_argument("--timeout", type=float, default=1800, help="seconds per processing phase")
-	parser.add_argument("--phase2-max", type=int, default=10**9,
-		help="above this size, don't move time forward and process the second email / End")
-	parser.add_argument("--email-workers", default="", help="worker counts for the email flow (default: --workers)")
+	parser.add_argument(
+		"--phase2-max",
+		type=int,
+		default=10**9,
+		help="above this size, don't move time forward and process the second email / End",
+	)
+	parser.add_argument(
+		"--email-workers", default="", help="worker counts for the email flow (default: --workers)"
+	)
 	parser.add_argument("--keep", action="store_true", help="keep the data (default: remove it at the end)")
 	parser.add_argument("--report", help="print the table of an earlier results/bench-*.json and exit")
 	parser.add_argument("--cleanup", action="store_true", help="only remove the benchmark's data")
@@ -705,10 +874,23 @@ def main() -> None:
 	enrol_only = [int(s) for s in args.enrol_only.split(",") if s]
 	stamp = time.strftime("%Y%m%d-%H%M%S")
 	RESULTS.mkdir(parents=True, exist_ok=True)
-	results: dict = {"site": args.site, "mode": args.mode, "started": stamp, "targets": TARGETS,
-		"settings": frappe.db.get_values_from_single(["batch_size", "parallel_jobs", "track_opens", "track_clicks"], None,
-			"Marketing Flow Settings", as_dict=True)[0],
-		"email": {}, "condition": {}, "scaling": {}, "ticks": {}, "enrol_only": {}}
+	results: dict = {
+		"site": args.site,
+		"mode": args.mode,
+		"started": stamp,
+		"targets": TARGETS,
+		"settings": frappe.db.get_values_from_single(
+			["batch_size", "parallel_jobs", "track_opens", "track_clicks"],
+			None,
+			"Marketing Flow Settings",
+			as_dict=True,
+		)[0],
+		"email": {},
+		"condition": {},
+		"scaling": {},
+		"ticks": {},
+		"enrol_only": {},
+	}
 	out_file = RESULTS / f"bench-{stamp}.json"
 
 	def save() -> None:
@@ -731,14 +913,26 @@ def main() -> None:
 				results["ticks"][str(n)] = r["waiting_tick"]
 				save()
 			if len(email_workers) > 1:
-				one = results["email"].get(f"{n}-w{min(email_workers)}", {}).get("send_email_1", {}).get("per_s")
-				many = results["email"].get(f"{n}-w{max(email_workers)}", {}).get("send_email_1", {}).get("per_s")
+				one = (
+					results["email"]
+					.get(f"{n}-w{min(email_workers)}", {})
+					.get("send_email_1", {})
+					.get("per_s")
+				)
+				many = (
+					results["email"]
+					.get(f"{n}-w{max(email_workers)}", {})
+					.get("send_email_1", {})
+					.get("per_s")
+				)
 				if one and many:
 					results["scaling"][f"{n}"] = round(many / one, 2)
 			if not args.skip_condition:
 				for w in workers:
 					say(f"condition flow: n={n}, workers={w} ({args.mode})")
-					results["condition"][f"{n}-w{w}"] = bench_condition_flow(contacts[:n], w, args.mode, args.site, args.timeout)
+					results["condition"][f"{n}-w{w}"] = bench_condition_flow(
+						contacts[:n], w, args.mode, args.site, args.timeout
+					)
 					save()
 		for n in enrol_only:
 			say(f"enrolment + tick only: n={n}")

@@ -88,10 +88,18 @@ def add_watching_flows(n: int) -> None:
 				"doctype": "Marketing Flow",
 				"flow_name": f"bench-watch-{i}-{frappe.generate_hash(length=6)}",
 				"steps": [
-					{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"},
+					{
+						"step_id": "w",
+						"step_type": "Wait",
+						"wait_amount": 1,
+						"wait_unit": "Days",
+						"next_step": "e",
+					},
 					{"step_id": "e", "step_type": "End"},
 				],
-				"success_criteria": [{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "never"]]'}],
+				"success_criteria": [
+					{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "never"]]'}
+				],
 			}
 		).insert()
 		flow.run()
@@ -109,7 +117,11 @@ def main() -> None:
 	from marketing_flows.engine import watch
 
 	contact = frappe.get_doc(
-		{"doctype": "Contact", "first_name": "Bench", "email_ids": [{"email_id": "bench-watch@example.com", "is_primary": 1}]}
+		{
+			"doctype": "Contact",
+			"first_name": "Bench",
+			"email_ids": [{"email_id": "bench-watch@example.com", "is_primary": 1}],
+		}
 	).insert(ignore_permissions=True)
 	todo = frappe.get_doc({"doctype": "ToDo", "description": "bench"}).insert(ignore_permissions=True)
 	rows = {}

@@ -113,7 +113,12 @@ def test_every_whitelisted_method_has_a_row_in_the_table():
 def test_each_method_answers_each_role_as_spec_says(method, sessions, base):
 	contact = make_contact()
 	segment = frappe.get_doc(
-		{"doctype": "Marketing Segment", "segment_name": unique("Matrix"), "segment_type": "Contact Filters", "filters": "[]"}
+		{
+			"doctype": "Marketing Segment",
+			"segment_name": unique("Matrix"),
+			"segment_type": "Contact Filters",
+			"filters": "[]",
+		}
 	).insert()
 	frappe.db.commit()
 	for role in ROLES:
@@ -121,14 +126,25 @@ def test_each_method_answers_each_role_as_spec_says(method, sessions, base):
 			cls, name = method.split(".")
 			if cls == "MarketingFlow":
 				doc = ("Marketing Flow", fresh_flow())
-				args = {"enroll": {"contacts": json.dumps([contact])}, "remove_participants": {"participants": "[]"}}.get(name, {})
+				args = {
+					"enroll": {"contacts": json.dumps([contact])},
+					"remove_participants": {"participants": "[]"},
+				}.get(name, {})
 			elif cls == "MarketingSegment":
 				doc = ("Marketing Segment", segment.name)
 				args = {"export_to_email_group": {"email_group": "x"}}.get(name, {})
 			else:
 				doc = ("Marketing Flow Settings", "Marketing Flow Settings")
 				args = {}
-			r = call(sessions[role], base, "run_doc_method", dt=doc[0], dn=doc[1], method=name, args=json.dumps(args))
+			r = call(
+				sessions[role],
+				base,
+				"run_doc_method",
+				dt=doc[0],
+				dn=doc[1],
+				method=name,
+				args=json.dumps(args),
+			)
 		elif method.endswith("add_to_flow"):
 			r = call(sessions[role], base, method, flow=fresh_flow(), contacts=json.dumps([contact]))
 		else:
@@ -140,7 +156,11 @@ def test_each_method_answers_each_role_as_spec_says(method, sessions, base):
 REST = {
 	# doctype -> {action: roles allowed}
 	"Marketing Flow": {"list": {"admin", "editor"}, "create": {"admin"}},
-	"Marketing Flow Content": {"list": {"admin", "editor"}, "create": {"admin", "editor"}, "delete": {"admin"}},
+	"Marketing Flow Content": {
+		"list": {"admin", "editor"},
+		"create": {"admin", "editor"},
+		"delete": {"admin"},
+	},
 	"Marketing Flow Participant": {"list": {"admin", "editor"}, "create": set(), "update": set()},
 	"Marketing Flow Log": {"list": {"admin", "editor"}, "create": set()},
 	"Marketing Segment": {"list": {"admin", "editor"}, "create": {"admin"}},
@@ -164,7 +184,8 @@ def rest(session, root: str, action: str, doctype: str, name: str | None = None,
 
 def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, base):
 	assert set(REST) == {
-		dt for dt in frappe.get_all("DocType", filters={"module": "Marketing Flows", "istable": 0}, pluck="name")
+		dt
+		for dt in frappe.get_all("DocType", filters={"module": "Marketing Flows", "istable": 0}, pluck="name")
 	}
 	flow = fresh_flow()
 	contact = make_contact()
@@ -180,16 +201,35 @@ def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, bas
 				elif action == "create" and doctype == "Marketing Flow Content":
 					data = {"content_name": unique("Rest"), "channel": "SMS", "body": "Hi"}
 				elif action == "create" and doctype == "Marketing Segment":
-					data = {"segment_name": unique("Rest"), "segment_type": "Contact Filters", "filters": "[]"}
+					data = {
+						"segment_name": unique("Rest"),
+						"segment_type": "Contact Filters",
+						"filters": "[]",
+					}
 				elif action == "delete":
-					name = frappe.get_doc(
-						{"doctype": doctype, "content_name": unique("Del"), "channel": "SMS", "body": "Hi"}
-					).insert().name
+					name = (
+						frappe.get_doc(
+							{
+								"doctype": doctype,
+								"content_name": unique("Del"),
+								"channel": "SMS",
+								"body": "Hi",
+							}
+						)
+						.insert()
+						.name
+					)
 					frappe.db.commit()
 				elif action == "update":
 					name, data = participant, {"status": "Completed"}
 				r = rest(sessions[role], base, action, doctype, name, data)
-				assert (r.status_code not in DENIED) == (role in allowed), (doctype, action, role, r.status_code, r.text[:300])
+				assert (r.status_code not in DENIED) == (role in allowed), (
+					doctype,
+					action,
+					role,
+					r.status_code,
+					r.text[:300],
+				)
 	assert frappe.db.get_value("Marketing Flow Participant", participant, "status") == "Active"
 
 

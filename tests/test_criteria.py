@@ -59,7 +59,9 @@ def host(module_settings):
 	settings = frappe.get_single(SETTINGS)
 	made: dict = {}  # settings field -> the desk-made doctype
 	if not settings.company_doctype:
-		_custom_doctype(ORG, [{"fieldname": "organization_name", "fieldtype": "Data", "label": "Organization Name"}])
+		_custom_doctype(
+			ORG, [{"fieldname": "organization_name", "fieldtype": "Data", "label": "Organization Name"}]
+		)
 		made["company_doctype"] = ORG
 	if not settings.deal_doctype:
 		_custom_doctype(
@@ -68,7 +70,12 @@ def host(module_settings):
 				{"fieldname": "contact", "fieldtype": "Link", "options": "Contact", "label": "Contact"},
 				{"fieldname": "organization", "fieldtype": "Link", "options": ORG, "label": "Organization"},
 				{"fieldname": "amount", "fieldtype": "Currency", "label": "Amount"},
-				{"fieldname": "stage", "fieldtype": "Select", "options": "Qualification\nProposal\nWon", "label": "Stage"},
+				{
+					"fieldname": "stage",
+					"fieldtype": "Select",
+					"options": "Qualification\nProposal\nWon",
+					"label": "Stage",
+				},
 			],
 		)
 		made["deal_doctype"] = DEAL
@@ -118,7 +125,9 @@ def erpnext_masters() -> frappe._dict:
 	):
 		if not frappe.db.exists(doctype, values.get("name") or values["stage_name"]):
 			frappe.get_doc({"doctype": doctype, **values}).insert(ignore_permissions=True)
-	company = frappe.db.get_value("Company", {}, ["name", "default_currency"], as_dict=True, order_by="creation")
+	company = frappe.db.get_value(
+		"Company", {}, ["name", "default_currency"], as_dict=True, order_by="creation"
+	)
 	if not company:
 		doc = frappe.get_doc(
 			{
@@ -180,8 +189,20 @@ def issue_values(host, email: str, subject: str = "Help") -> dict:
 def goal_flow(criteria: list[dict], **values):
 	return running_flow(
 		[
-			{"step_id": "wait", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days", "next_step": "tag"},
-			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "nurtured", "next_step": "end"},
+			{
+				"step_id": "wait",
+				"step_type": "Wait",
+				"wait_amount": 3,
+				"wait_unit": "Days",
+				"next_step": "tag",
+			},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "nurtured",
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		],
 		success_criteria=criteria,
@@ -255,7 +276,12 @@ def test_deal_created_by_a_data_import_counts_the_same(worker, host):
 
 
 def test_person_updated_on_continue_goes_on_and_moves_to_the_next_flow(worker, host, rep):
-	nxt = running_flow([{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"}, {"step_id": "e", "step_type": "End"}])
+	nxt = running_flow(
+		[
+			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"},
+			{"step_id": "e", "step_type": "End"},
+		]
+	)
 	flow = goal_flow(
 		[{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Sales ready"]]'}],
 		on_success="Continue",
@@ -296,7 +322,9 @@ def test_goal_checked_before_every_step_even_without_a_hook(worker, host):
 
 
 def test_already_successful_people_are_not_enrolled(host):
-	flow = goal_flow([{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Customer"]]'}])
+	flow = goal_flow(
+		[{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Customer"]]'}]
+	)
 	customer, prospect = make_contact(designation="Customer"), make_contact()
 	result = flow.enroll([customer, prospect])
 	assert result["enrolled"] == 1
@@ -304,7 +332,9 @@ def test_already_successful_people_are_not_enrolled(host):
 
 
 def test_completed_participants_still_convert_later(worker, host):
-	flow = running_flow([{"step_id": "end", "step_type": "End"}], success_criteria=[{"criterion_type": "Deal Created"}])
+	flow = running_flow(
+		[{"step_id": "end", "step_type": "End"}], success_criteria=[{"criterion_type": "Deal Created"}]
+	)
 	contact = make_contact()
 	flow.enroll([contact])
 	worker()
@@ -346,14 +376,27 @@ def test_email_group_web_form_and_document_condition_criteria(worker, host):
 	flow = goal_flow(
 		[
 			{"criterion_type": "Added to Email Group", "email_group": group.name, "label": "Subscribed"},
-			{"criterion_type": "Document Condition", "reference_doctype": host.issue_doctype, "conditions": '[["subject", "like", "%refund%"]]', "label": "Refund ticket"},
+			{
+				"criterion_type": "Document Condition",
+				"reference_doctype": host.issue_doctype,
+				"conditions": '[["subject", "like", "%refund%"]]',
+				"label": "Refund ticket",
+			},
 		]
 	)
 	a, b = make_contact(), make_contact()
 	flow.enroll([a, b])
 	worker()
-	frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": frappe.db.get_value("Contact", a, "email_id")}).insert()
-	frappe.get_doc(issue_values(host, frappe.db.get_value("Contact", b, "email_id"), "A refund please")).insert()
+	frappe.get_doc(
+		{
+			"doctype": "Email Group Member",
+			"email_group": group.name,
+			"email": frappe.db.get_value("Contact", a, "email_id"),
+		}
+	).insert()
+	frappe.get_doc(
+		issue_values(host, frappe.db.get_value("Contact", b, "email_id"), "A refund please")
+	).insert()
 	worker()
 	assert participant(flow.name, a).success_criterion == "Subscribed"
 	assert participant(flow.name, b).success_criterion == "Refund ticket"
@@ -364,7 +407,13 @@ def test_figures_and_criteria_changes(worker, host, smtp):
 	flow = running_flow(
 		[
 			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "wait"},
-			{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "end"},
+			{
+				"step_id": "wait",
+				"step_type": "Wait",
+				"wait_amount": 1,
+				"wait_unit": "Days",
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		],
 		success_criteria=[{"criterion_type": "Deal Created"}],
@@ -385,7 +434,9 @@ def test_figures_and_criteria_changes(worker, host, smtp):
 	flow.reload()
 	flow.pause()
 	flow.reload()
-	flow.append("success_criteria", {"criterion_type": "Person Updated", "conditions": '[["designation", "=", "x"]]'})
+	flow.append(
+		"success_criteria", {"criterion_type": "Person Updated", "conditions": '[["designation", "=", "x"]]'}
+	)
 	flow.save()
 	assert flow.get_figures()["succeeded"] == 2  # changing criteria does not rewrite history
 	flow.reload()

@@ -11,7 +11,10 @@ from factories import make_contact, participant, running_flow, unique
 
 def waiting_flow(criteria: list[dict], **values):
 	return running_flow(
-		[{"step_id": "w", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "e"}, {"step_id": "e", "step_type": "End"}],
+		[
+			{"step_id": "w", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "e"},
+			{"step_id": "e", "step_type": "End"},
+		],
 		success_criteria=criteria,
 		**values,
 	)
@@ -26,7 +29,12 @@ def test_appointment_created_with_the_person_as_participant(worker):
 	flow.enroll([contact, other])
 	worker()
 	event = frappe.get_doc(
-		{"doctype": "Event", "subject": "Demo", "starts_on": frappe.utils.now_datetime(), "event_type": "Public"}
+		{
+			"doctype": "Event",
+			"subject": "Demo",
+			"starts_on": frappe.utils.now_datetime(),
+			"event_type": "Public",
+		}
 	)
 	event.append("event_participants", {"reference_doctype": "Contact", "reference_docname": contact})
 	event.insert()
@@ -40,19 +48,36 @@ def test_web_form_submitted(worker):
 	if not frappe.db.exists("DocType", doctype):
 		frappe.get_doc(
 			{
-				"doctype": "DocType", "name": doctype, "module": "Custom", "custom": 1, "autoname": "hash",
+				"doctype": "DocType",
+				"name": doctype,
+				"module": "Custom",
+				"custom": 1,
+				"autoname": "hash",
 				"fields": [{"fieldname": "email", "fieldtype": "Data", "options": "Email", "label": "Email"}],
-				"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1}, {"role": "Guest", "read": 1, "create": 1}],
+				"permissions": [
+					{"role": "System Manager", "read": 1, "write": 1, "create": 1},
+					{"role": "Guest", "read": 1, "create": 1},
+				],
 			}
 		).insert()
 	form = frappe.get_doc(
 		{
-			"doctype": "Web Form", "title": unique("Demo Request"), "route": unique("demo-request").lower(), "doc_type": doctype,
-			"module": "Custom", "published": 1, "anonymous": 1, "login_required": 0,
-			"web_form_fields": [{"fieldname": "email", "fieldtype": "Data", "options": "Email", "label": "Email"}],
+			"doctype": "Web Form",
+			"title": unique("Demo Request"),
+			"route": unique("demo-request").lower(),
+			"doc_type": doctype,
+			"module": "Custom",
+			"published": 1,
+			"anonymous": 1,
+			"login_required": 0,
+			"web_form_fields": [
+				{"fieldname": "email", "fieldtype": "Data", "options": "Email", "label": "Email"}
+			],
 		}
 	).insert()
-	flow = waiting_flow([{"criterion_type": "Web Form Submitted", "web_form": form.name, "label": "Asked for a demo"}])
+	flow = waiting_flow(
+		[{"criterion_type": "Web Form Submitted", "web_form": form.name, "label": "Asked for a demo"}]
+	)
 	contact = make_contact()
 	flow.enroll([contact])
 	worker()
@@ -60,7 +85,12 @@ def test_web_form_submitted(worker):
 
 	frappe.set_user("Guest")
 	try:
-		accept(form.name, frappe.as_json({"doctype": doctype, "email": frappe.db.get_value("Contact", contact, "email_id")}))
+		accept(
+			form.name,
+			frappe.as_json(
+				{"doctype": doctype, "email": frappe.db.get_value("Contact", contact, "email_id")}
+			),
+		)
 	finally:
 		frappe.set_user("Administrator")
 	worker()
@@ -72,7 +102,9 @@ def test_link_clicked_even_after_completion(worker):
 
 	flow = running_flow(
 		[{"step_id": "e", "step_type": "End"}],
-		success_criteria=[{"criterion_type": "Link Clicked", "url_pattern": "/pricing", "label": "Saw pricing"}],
+		success_criteria=[
+			{"criterion_type": "Link Clicked", "url_pattern": "/pricing", "label": "Saw pricing"}
+		],
 	)
 	contact = make_contact()
 	flow.enroll([contact])

@@ -12,7 +12,9 @@ PASSWORD = "Flows-Test-Pass-2026!"
 @pytest.fixture(scope="module")
 def people():
 	users = {
-		"admin": make_user(["Flow Administrator", "Sales User"], "deskadmin", PASSWORD),  # a marketer also works with contacts
+		"admin": make_user(
+			["Flow Administrator", "Sales User"], "deskadmin", PASSWORD
+		),  # a marketer also works with contacts
 		"editor": make_user(["Flow Content Editor"], "deskeditor", PASSWORD),
 		"nobody": make_user(["Blogger"], "desknobody", PASSWORD),
 	}

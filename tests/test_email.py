@@ -31,7 +31,13 @@ def email_flow(content, **values):
 	flow = make_flow(
 		steps=[
 			{"step_id": "mail1", "step_type": "Send Email", "content": content.name, "next_step": "wait"},
-			{"step_id": "wait", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "end"},
+			{
+				"step_id": "wait",
+				"step_type": "Wait",
+				"wait_amount": 2,
+				"wait_unit": "Days",
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		],
 		**values,
@@ -42,7 +48,9 @@ def email_flow(content, **values):
 
 def queue_rows(participant_name: str) -> list[str]:
 	return frappe.get_all(
-		"Email Queue", filters={"reference_doctype": "Marketing Flow Participant", "reference_name": participant_name}, pluck="name"
+		"Email Queue",
+		filters={"reference_doctype": "Marketing Flow Participant", "reference_name": participant_name},
+		pluck="name",
 	)
 
 
@@ -105,7 +113,10 @@ def test_no_email_address_skips_the_step_and_says_why(worker, content):
 	p = participant(flow.name, contact)
 	assert p.current_step == "wait" and not p.sent_marketing_email
 	assert ("mail1", "Step Skipped") in events(flow.name, contact)
-	assert frappe.db.get_value("Marketing Flow Log", {"participant": p.name, "event": "Step Skipped"}, "message") == "No email address"
+	assert (
+		frappe.db.get_value("Marketing Flow Log", {"participant": p.name, "event": "Step Skipped"}, "message")
+		== "No email address"
+	)
 
 
 def _start_workers(n: int) -> list[subprocess.Popen]:
@@ -145,7 +156,12 @@ def test_two_workers_at_once_send_each_email_exactly_once(worker, content, setti
 	)
 	assert len(rows) == 120
 	assert {count for _name, count in rows} == {1}
-	assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": "Waiting", "current_step": "wait"}) == 120
+	assert (
+		frappe.db.count(
+			"Marketing Flow Participant", {"flow": flow.name, "status": "Waiting", "current_step": "wait"}
+		)
+		== 120
+	)
 	assert frappe.db.count("Marketing Flow Log", {"flow": flow.name, "event": "Email Sent"}) == 120
 
 
@@ -157,7 +173,12 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, c
 		flow = make_flow(
 			steps=[
 				{"step_id": "mail1", "step_type": "Send Email", "content": content.name, "next_step": "hook"},
-				{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/slow", "next_step": "end"},
+				{
+					"step_id": "hook",
+					"step_type": "Webhook",
+					"webhook_url": f"{http_receiver.url}/slow",
+					"next_step": "end",
+				},
 				{"step_id": "end", "step_type": "End"},
 			]
 		)
@@ -174,7 +195,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, c
 		assert len(http_receiver.received("/slow")) >= 3  # it really was mid-batch
 		names = frappe.get_all("Marketing Flow Participant", filters={"flow": flow.name}, pluck="name")
 		assert frappe.db.count("Email Queue", {"reference_name": ("in", names)}) == 0  # rolled back
-		assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "current_step": "mail1"}) == 20
+		assert (
+			frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "current_step": "mail1"}) == 20
+		)
 
 		http_receiver.delay = 0
 		# the killed job is still "started" in RQ: the tick must enqueue the flow's slots anyway
@@ -187,7 +210,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, c
 		assert len(set(keys)) == 20  # every participant called
 		# a call is made again only when its outcome was unknown (in flight at the kill), with the
 		# same key, and the outbox counted it; a confirmed call is never made again
-		unknown = sum(frappe.get_all("Marketing Flow Outbox", filters={"flow": flow.name}, pluck="unknown_outcomes"))
+		unknown = sum(
+			frappe.get_all("Marketing Flow Outbox", filters={"flow": flow.name}, pluck="unknown_outcomes")
+		)
 		assert len(keys) == 20 + unknown and unknown <= 1
 	finally:
 		http_receiver.delay = 0

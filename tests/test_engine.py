@@ -26,8 +26,20 @@ TICK = "marketing_flows.engine.runner.schedule_due_participants"
 def test_steps_run_in_a_worker_not_in_the_request(worker):
 	flow = running_flow(
 		[
-			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "Lead {{ contact.first_name }}", "next_step": "wait"},
-			{"step_id": "wait", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "end"},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "Lead {{ contact.first_name }}",
+				"next_step": "wait",
+			},
+			{
+				"step_id": "wait",
+				"step_type": "Wait",
+				"wait_amount": 2,
+				"wait_unit": "Days",
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		]
 	)
@@ -41,7 +53,10 @@ def test_steps_run_in_a_worker_not_in_the_request(worker):
 	p = participant(flow.name, contact)
 	assert p.status == "Waiting" and p.current_step == "wait"  # while waiting: the Wait step
 	assert abs((p.next_run_at - add_to_date(now_datetime(), days=2)).total_seconds()) < 120
-	assert frappe.db.get_value("Contact", contact, "designation") == f"Lead {frappe.db.get_value('Contact', contact, 'first_name')}"
+	assert (
+		frappe.db.get_value("Contact", contact, "designation")
+		== f"Lead {frappe.db.get_value('Contact', contact, 'first_name')}"
+	)
 
 	run_scheduled(TICK)  # not due yet: the tick finds nothing
 	worker()
@@ -52,7 +67,12 @@ def test_steps_run_in_a_worker_not_in_the_request(worker):
 	worker()
 	p = participant(flow.name, contact)
 	assert p.status == "Completed" and p.ended_on and not p.active_key
-	assert events(flow.name, contact) == [(None, "Enrolled"), ("tag", "Step Executed"), ("wait", "Step Executed"), ("end", "Completed")]
+	assert events(flow.name, contact) == [
+		(None, "Enrolled"),
+		("tag", "Step Executed"),
+		("wait", "Step Executed"),
+		("end", "Completed"),
+	]
 	steps = flow.get_figures()["steps"]  # per-step figures of the flow diagram
 	assert steps["tag"] == {"Step Executed": 1} and steps["end"] == {"Completed": 1}
 
@@ -60,7 +80,14 @@ def test_steps_run_in_a_worker_not_in_the_request(worker):
 def test_condition_branches_on_contact_fields(worker):
 	flow = running_flow(
 		[
-			{"step_id": "vip", "step_type": "Condition", "condition_type": "Field", "condition_filters": '[["Contact", "designation", "=", "CEO"]]', "yes_step": "yes_end", "no_step": "no_end"},
+			{
+				"step_id": "vip",
+				"step_type": "Condition",
+				"condition_type": "Field",
+				"condition_filters": '[["Contact", "designation", "=", "CEO"]]',
+				"yes_step": "yes_end",
+				"no_step": "no_end",
+			},
 			{"step_id": "yes_end", "step_type": "End"},
 			{"step_id": "no_end", "step_type": "End"},
 		]
@@ -82,14 +109,24 @@ def test_create_activity_assigned_to_a_chosen_user(worker):
 	rep = make_user(["Sales User"] if frappe.db.exists("Role", "Sales User") else ["Blogger"], "rep")
 	flow = running_flow(
 		[
-			{"step_id": "call", "step_type": "Create Activity", "activity_description": "Call {{ contact.first_name }} about the offer", "assign_to": rep, "next_step": "end"},
+			{
+				"step_id": "call",
+				"step_type": "Create Activity",
+				"activity_description": "Call {{ contact.first_name }} about the offer",
+				"assign_to": rep,
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		]
 	)
 	contact = make_contact(first_name=unique("Bob"))
 	flow.enroll([contact])
 	worker()
-	todo = frappe.get_all("ToDo", filters={"reference_type": "Contact", "reference_name": contact}, fields=["allocated_to", "description"])
+	todo = frappe.get_all(
+		"ToDo",
+		filters={"reference_type": "Contact", "reference_name": contact},
+		fields=["allocated_to", "description"],
+	)
 	assert todo and todo[0].allocated_to == rep
 	assert frappe.db.get_value("Contact", contact, "first_name") in todo[0].description
 	assert participant(flow.name, contact).status == "Completed"
@@ -97,11 +134,26 @@ def test_create_activity_assigned_to_a_chosen_user(worker):
 
 def test_add_to_email_group_and_enroll_in_another_flow(worker):
 	group = frappe.get_doc({"doctype": "Email Group", "title": unique("Group")}).insert()
-	target = running_flow([{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"}, {"step_id": "e", "step_type": "End"}])
+	target = running_flow(
+		[
+			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"},
+			{"step_id": "e", "step_type": "End"},
+		]
+	)
 	flow = running_flow(
 		[
-			{"step_id": "grp", "step_type": "Add to Email Group", "email_group": group.name, "next_step": "move"},
-			{"step_id": "move", "step_type": "Enroll in Flow", "target_flow": target.name, "next_step": "end"},
+			{
+				"step_id": "grp",
+				"step_type": "Add to Email Group",
+				"email_group": group.name,
+				"next_step": "move",
+			},
+			{
+				"step_id": "move",
+				"step_type": "Enroll in Flow",
+				"target_flow": target.name,
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		]
 	)
@@ -119,7 +171,14 @@ def test_add_to_email_group_and_enroll_in_another_flow(worker):
 def test_webhook_posts_rendered_json_with_an_idempotency_key(worker, http_receiver):
 	flow = running_flow(
 		[
-			{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/crm-hook", "webhook_method": "POST", "webhook_body": '{"name": "{{ contact.first_name }}", "flow": "{{ flow.name }}"}', "next_step": "end"},
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": f"{http_receiver.url}/crm-hook",
+				"webhook_method": "POST",
+				"webhook_body": '{"name": "{{ contact.first_name }}", "flow": "{{ flow.name }}"}',
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		]
 	)
@@ -137,7 +196,12 @@ def test_failing_webhook_is_retried_with_backoff_then_stalled_never_lost(worker,
 	settings.set("Marketing Flow Settings", max_attempts=2, retry_backoff_minutes=1)
 	flow = running_flow(
 		[
-			{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/down", "next_step": "end"},
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": f"{http_receiver.url}/down",
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		]
 	)
@@ -151,7 +215,9 @@ def test_failing_webhook_is_retried_with_backoff_then_stalled_never_lost(worker,
 	assert p.next_run_at > now_datetime()  # backoff: not retried at once
 	assert ("hook", "Retry") in events(flow.name, contact)
 
-	frappe.db.set_value("Marketing Flow Participant", p.name, "next_run_at", add_to_date(now_datetime(), minutes=-1))
+	frappe.db.set_value(
+		"Marketing Flow Participant", p.name, "next_run_at", add_to_date(now_datetime(), minutes=-1)
+	)
 	run_scheduled(TICK)
 	worker()
 	p = participant(flow.name, contact)
@@ -173,7 +239,10 @@ def test_sms_goes_through_sms_settings_gateway(worker, http_receiver, settings):
 	)
 	content = make_content("SMS", body="Hi {{ contact.first_name }}, 20% off today")
 	flow = running_flow(
-		[{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"}, {"step_id": "end", "step_type": "End"}]
+		[
+			{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		]
 	)
 	number = "+1555" + frappe.generate_hash(length=6).translate(str.maketrans("abcdef", "123456"))
 	contact = make_contact(first_name=unique("Dee"), mobile_no=number)
@@ -182,7 +251,10 @@ def test_sms_goes_through_sms_settings_gateway(worker, http_receiver, settings):
 	worker()
 	sent = [r for r in http_receiver.received("/sms") if r["query"].get("to") == number]
 	assert len(sent) == 1
-	assert sent[0]["query"]["text"] == f"Hi {frappe.db.get_value('Contact', contact, 'first_name')}, 20% off today"
+	assert (
+		sent[0]["query"]["text"]
+		== f"Hi {frappe.db.get_value('Contact', contact, 'first_name')}, 20% off today"
+	)
 	assert participant(flow.name, contact).last_sent == content.name
 	assert ("sms", "Step Skipped") in events(flow.name, no_phone)
 
@@ -222,7 +294,13 @@ def test_participant_who_unsubscribes_exits_before_the_next_step(worker):
 	flow = running_flow(
 		[
 			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "tag"},
-			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "x", "next_step": "e"},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "x",
+				"next_step": "e",
+			},
 			{"step_id": "e", "step_type": "End"},
 		]
 	)
@@ -259,7 +337,13 @@ def test_enrolment_rejections_say_why():
 def test_suppression_list_and_reenrolment_policy(worker):
 	group = frappe.get_doc({"doctype": "Email Group", "title": unique("Suppress")}).insert()
 	suppressed = make_contact()
-	frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": frappe.db.get_value("Contact", suppressed, "email_id")}).insert()
+	frappe.get_doc(
+		{
+			"doctype": "Email Group Member",
+			"email_group": group.name,
+			"email": frappe.db.get_value("Contact", suppressed, "email_id"),
+		}
+	).insert()
 	flow = running_flow(
 		[{"step_id": "e", "step_type": "End"}],
 		suppression_lists=[{"list_type": "Email Group", "email_group": group.name}],
@@ -285,8 +369,14 @@ def test_sends_wait_for_the_sending_window(worker):
 	days = {f"send_on_{d}": int(i != today) for i, d in enumerate(window.WEEKDAYS)}  # closed today
 	content = make_content("SMS", body="Hello")
 	flow = running_flow(
-		[{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"}, {"step_id": "end", "step_type": "End"}],
-		use_sending_window=1, window_start="09:00:00", window_end="17:00:00", **days,
+		[
+			{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"},
+			{"step_id": "end", "step_type": "End"},
+		],
+		use_sending_window=1,
+		window_start="09:00:00",
+		window_end="17:00:00",
+		**days,
 	)
 	contact = make_contact(mobile_no="+15550001111")
 	flow.enroll([contact])
@@ -301,7 +391,10 @@ def test_sends_wait_for_the_sending_window(worker):
 def test_sending_window_must_make_sense():
 	with pytest.raises(frappe.ValidationError, match="'From' must be before 'To'"):
 		make_flow(use_sending_window=1, window_start="18:00:00", window_end="09:00:00")
-	no_days = {f"send_on_{d}": 0 for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
+	no_days = {
+		f"send_on_{d}": 0
+		for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+	}
 	with pytest.raises(frappe.ValidationError, match="at least one weekday"):
 		make_flow(use_sending_window=1, **no_days)
 
@@ -310,7 +403,12 @@ def test_stalled_participants_can_be_retried(worker, http_receiver, settings):
 	settings.set("Marketing Flow Settings", max_attempts=1)
 	flow = running_flow(
 		[
-			{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"{http_receiver.url}/flaky", "next_step": "end"},
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": f"{http_receiver.url}/flaky",
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		]
 	)
@@ -329,13 +427,24 @@ def test_conditions_on_engagement_group_segment_and_recent_email(worker):
 
 	group = frappe.get_doc({"doctype": "Email Group", "title": unique("VIPs")}).insert()
 	segment = frappe.get_doc(
-		{"doctype": "Marketing Segment", "segment_name": unique("Seg"), "segment_type": "Contact Filters", "filters": '[["Contact", "designation", "=", "Segmented"]]'}
+		{
+			"doctype": "Marketing Segment",
+			"segment_name": unique("Seg"),
+			"segment_type": "Contact Filters",
+			"filters": '[["Contact", "designation", "=", "Segmented"]]',
+		}
 	).insert()
 
 	def branch(condition: dict) -> dict:
 		return running_flow(
 			[
-				{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "c"},
+				{
+					"step_id": "w",
+					"step_type": "Wait",
+					"wait_amount": 1,
+					"wait_unit": "Days",
+					"next_step": "c",
+				},
 				{"step_id": "c", "step_type": "Condition", **condition, "yes_step": "yes", "no_step": "no"},
 				{"step_id": "yes", "step_type": "End"},
 				{"step_id": "no", "step_type": "End"},
@@ -347,7 +456,13 @@ def test_conditions_on_engagement_group_segment_and_recent_email(worker):
 	in_segment = branch({"condition_type": "In Segment", "segment": segment.name})
 	recent = branch({"condition_type": "Emailed Recently", "condition_days": 3})
 	hit, miss = make_contact(designation="Segmented"), make_contact()
-	frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": frappe.db.get_value("Contact", hit, "email_id")}).insert()
+	frappe.get_doc(
+		{
+			"doctype": "Email Group Member",
+			"email_group": group.name,
+			"email": frappe.db.get_value("Contact", hit, "email_id"),
+		}
+	).insert()
 	for flow in (clicked, in_group, in_segment, recent):
 		flow.enroll([hit, miss])
 	worker()
@@ -380,7 +495,12 @@ def test_resume_with_skip_overdue_skips_sends_that_fell_due_during_the_pause(wor
 	flow.pause()
 	# move the clock: enrolled an hour ago, paused ten minutes ago, the SMS fell due a minute ago
 	frappe.db.set_value("Marketing Flow", flow.name, "paused_on", add_to_date(now_datetime(), minutes=-10))
-	frappe.db.set_value("Marketing Flow Participant", participant(flow.name, early).name, "enrolled_on", add_to_date(now_datetime(), hours=-1))
+	frappe.db.set_value(
+		"Marketing Flow Participant",
+		participant(flow.name, early).name,
+		"enrolled_on",
+		add_to_date(now_datetime(), hours=-1),
+	)
 	time_passes(flow.name)
 	late = make_contact(mobile_no="+15550003333")
 	flow.enroll([late])  # enrolled during the pause: starts normally

@@ -37,7 +37,9 @@ def content(smtp):
 
 
 def queued_for(name: str) -> int:
-	return frappe.db.count("Email Queue", {"reference_doctype": "Marketing Flow Participant", "reference_name": name})
+	return frappe.db.count(
+		"Email Queue", {"reference_doctype": "Marketing Flow Participant", "reference_name": name}
+	)
 
 
 def outbox_rows(participant_name: str) -> list[dict]:
@@ -76,7 +78,10 @@ def start_worker() -> subprocess.Popen:
 
 def test_engine_modules_import_each_other_in_one_direction_only():
 	"""No circle in the engine's import graph, and no engine import hidden inside a function."""
-	modules = {p: "marketing_flows.engine." + ".".join(p.relative_to(ENGINE).with_suffix("").parts) for p in ENGINE.rglob("*.py")}
+	modules = {
+		p: "marketing_flows.engine." + ".".join(p.relative_to(ENGINE).with_suffix("").parts)
+		for p in ENGINE.rglob("*.py")
+	}
 	modules = {p: m.removesuffix(".__init__") for p, m in modules.items()}
 	known = set(modules.values())
 	graph: dict[str, set[str]] = {}
@@ -131,9 +136,19 @@ def test_status_sets_are_defined_once():
 def test_a_step_with_no_next_step_ends_the_flow_there(worker):
 	flow = running_flow(
 		[
-			{"step_id": "check", "step_type": "Condition", "condition_type": "Field",
-			 "condition_filters": '[["first_name", "like", "Yes%"]]', "yes_step": "tag"},
-			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "tagged"},
+			{
+				"step_id": "check",
+				"step_type": "Condition",
+				"condition_type": "Field",
+				"condition_filters": '[["first_name", "like", "Yes%"]]',
+				"yes_step": "tag",
+			},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "tagged",
+			},
 		]
 	)
 	yes, no = make_contact(first_name=unique("Yes")), make_contact(first_name=unique("No"))
@@ -149,8 +164,19 @@ def test_a_step_with_no_next_step_ends_the_flow_there(worker):
 def test_while_waiting_current_step_is_the_wait_step(worker):
 	flow = running_flow(
 		[
-			{"step_id": "pause", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days", "next_step": "tag"},
-			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "done"},
+			{
+				"step_id": "pause",
+				"step_type": "Wait",
+				"wait_amount": 3,
+				"wait_unit": "Days",
+				"next_step": "tag",
+			},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "done",
+			},
 		]
 	)
 	contact = make_contact()
@@ -164,7 +190,10 @@ def test_while_waiting_current_step_is_the_wait_step(worker):
 	worker()
 	p = participant(flow.name, contact)
 	assert (p.status, p.current_step) == ("Completed", "tag")
-	assert [e for e in events(flow.name, contact) if e[1] == "Step Executed"] == [("pause", "Step Executed"), ("tag", "Step Executed")]
+	assert [e for e in events(flow.name, contact) if e[1] == "Step Executed"] == [
+		("pause", "Step Executed"),
+		("tag", "Step Executed"),
+	]
 
 
 def test_emailed_recently_asks_about_the_person_across_participations(worker, content):
@@ -172,8 +201,14 @@ def test_emailed_recently_asks_about_the_person_across_participations(worker, co
 	answers Yes for a customer enrolled again by a second cart."""
 	flow = running_flow(
 		[
-			{"step_id": "check", "step_type": "Condition", "condition_type": "Emailed Recently",
-			 "condition_step": "cart_mail", "condition_days": 5, "no_step": "cart_mail"},
+			{
+				"step_id": "check",
+				"step_type": "Condition",
+				"condition_type": "Emailed Recently",
+				"condition_step": "cart_mail",
+				"condition_days": 5,
+				"no_step": "cart_mail",
+			},
 			{"step_id": "cart_mail", "step_type": "Send Email", "content": content.name},
 		],
 		reenrollment="After Previous Ends",
@@ -186,10 +221,14 @@ def test_emailed_recently_asks_about_the_person_across_participations(worker, co
 	assert flow.enroll([contact])["enrolled"] == 1  # the second cart
 	worker()
 	second = frappe.get_all(
-		"Marketing Flow Participant", filters={"flow": flow.name, "contact": contact, "name": ("!=", first.name)}, pluck="name"
+		"Marketing Flow Participant",
+		filters={"flow": flow.name, "contact": contact, "name": ("!=", first.name)},
+		pluck="name",
 	)[0]
 	assert queued_for(second) == 0
-	assert frappe.db.exists("Marketing Flow Log", {"participant": second, "step_id": "check", "event": "Branch Yes"})
+	assert frappe.db.exists(
+		"Marketing Flow Log", {"participant": second, "step_id": "check", "event": "Branch Yes"}
+	)
 
 
 # --- 3. re-checked before every step -------------------------------------------------------
@@ -198,10 +237,18 @@ def test_emailed_recently_asks_about_the_person_across_participations(worker, co
 def test_update_that_meets_the_goal_stops_the_email_that_follows(worker, content):
 	flow = running_flow(
 		[
-			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "Hot", "next_step": "mail"},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "Hot",
+				"next_step": "mail",
+			},
 			{"step_id": "mail", "step_type": "Send Email", "content": content.name},
 		],
-		success_criteria=[{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Hot"]]'}],
+		success_criteria=[
+			{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Hot"]]'}
+		],
 	)
 	contact = make_contact()
 	flow.enroll([contact])
@@ -216,8 +263,19 @@ def test_conditions_see_what_happened_earlier_in_the_same_go(worker, content):
 	flow = running_flow(
 		[
 			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "check"},
-			{"step_id": "check", "step_type": "Condition", "condition_type": "Emailed Recently", "condition_days": 1, "yes_step": "tag"},
-			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "emailed"},
+			{
+				"step_id": "check",
+				"step_type": "Condition",
+				"condition_type": "Emailed Recently",
+				"condition_days": 1,
+				"yes_step": "tag",
+			},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "emailed",
+			},
 		]
 	)
 	contact = make_contact()
@@ -230,7 +288,13 @@ def test_conditions_see_what_happened_earlier_in_the_same_go(worker, content):
 def test_a_participant_who_leaves_the_audience_mid_go_stops_before_the_next_step(worker, content):
 	flow = running_flow(
 		[
-			{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "Customer", "next_step": "mail"},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "Customer",
+				"next_step": "mail",
+			},
 			{"step_id": "mail", "step_type": "Send Email", "content": content.name},
 		],
 		audience_filters='[["designation", "!=", "Customer"]]',
@@ -248,7 +312,9 @@ def test_a_participant_who_leaves_the_audience_mid_go_stops_before_the_next_step
 
 def test_a_confirmed_webhook_is_not_called_again_after_the_batch_rolls_back(worker, http_receiver):
 	path = f"/once-{unique('h')}"
-	flow = running_flow([{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}])
+	flow = running_flow(
+		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}]
+	)
 	contact = make_contact()
 	flow.enroll([contact])
 	run_batch_then_roll_back(flow.name)
@@ -266,7 +332,9 @@ def test_a_confirmed_webhook_is_not_called_again_after_the_batch_rolls_back(work
 def test_attempts_survive_rollbacks_so_a_failing_call_ends_stalled(worker, http_receiver, settings):
 	settings.set("Marketing Flow Settings", max_attempts=2, retry_backoff_minutes=1)
 	path = f"/down-{unique('h')}"
-	flow = running_flow([{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}])
+	flow = running_flow(
+		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}]
+	)
 	contact = make_contact()
 	flow.enroll([contact])
 	http_receiver.fail_next(2, 503)
@@ -283,8 +351,16 @@ def test_attempts_survive_rollbacks_so_a_failing_call_ends_stalled(worker, http_
 
 
 def test_sms_goes_through_the_outbox_with_an_idempotency_key(worker, http_receiver, settings):
-	settings.set("SMS Settings", sms_gateway_url=f"{http_receiver.url}/sms-key", message_parameter="text", receiver_parameter="to", use_post=0)
-	sms = frappe.get_doc({"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hi"}).insert()
+	settings.set(
+		"SMS Settings",
+		sms_gateway_url=f"{http_receiver.url}/sms-key",
+		message_parameter="text",
+		receiver_parameter="to",
+		use_post=0,
+	)
+	sms = frappe.get_doc(
+		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hi"}
+	).insert()
 	flow = running_flow([{"step_id": "sms", "step_type": "Send SMS", "content": sms.name}])
 	number = "+1555" + str(int(time.time() * 1000))[-7:]
 	contact = make_contact(mobile_no=number)
@@ -296,12 +372,23 @@ def test_sms_goes_through_the_outbox_with_an_idempotency_key(worker, http_receiv
 	assert [(r.channel, r.status, r.attempts) for r in outbox_rows(p.name)] == [("SMS", "Confirmed", 1)]
 
 
-def test_killed_during_a_call_it_is_retried_with_the_same_key_and_the_slot_is_not_blocked(worker, http_receiver):
+def test_killed_during_a_call_it_is_retried_with_the_same_key_and_the_slot_is_not_blocked(
+	worker, http_receiver
+):
 	"""A worker SIGKILLed while waiting for a webhook: the call's outcome is unknown, so the next
 	run calls again with the same Idempotency-Key and counts the repeat; the dead job's RQ entry
 	("started" for ever) does not stop the flow's slot from being enqueued again."""
 	path = f"/slow-{unique('h')}"
-	flow = running_flow([{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path, "webhook_timeout": 30}])
+	flow = running_flow(
+		[
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": http_receiver.url + path,
+				"webhook_timeout": 30,
+			}
+		]
+	)
 	contact = make_contact()
 	http_receiver.delay = 20
 	try:
@@ -337,19 +424,42 @@ def test_a_loop_through_a_wait_that_can_take_no_time_is_refused(content):
 	with pytest.raises(frappe.ValidationError, match="loop that can pass without waiting"):
 		make_flow(
 			steps=[
-				{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "window"},
+				{
+					"step_id": "mail",
+					"step_type": "Send Email",
+					"content": content.name,
+					"next_step": "window",
+				},
 				{"step_id": "window", "step_type": "Wait", "use_sending_window": 1, "next_step": "clicked"},
-				{"step_id": "clicked", "step_type": "Condition", "condition_type": "Clicked", "condition_step": "mail",
-				 "yes_step": "end", "no_step": "mail"},
+				{
+					"step_id": "clicked",
+					"step_type": "Condition",
+					"condition_type": "Clicked",
+					"condition_step": "mail",
+					"yes_step": "end",
+					"no_step": "mail",
+				},
 				{"step_id": "end", "step_type": "End"},
 			]
 		)
 	make_flow(  # the same loop through a real wait is fine
 		steps=[
 			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "window"},
-			{"step_id": "window", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "clicked"},
-			{"step_id": "clicked", "step_type": "Condition", "condition_type": "Clicked", "condition_step": "mail",
-			 "yes_step": "end", "no_step": "mail"},
+			{
+				"step_id": "window",
+				"step_type": "Wait",
+				"wait_amount": 2,
+				"wait_unit": "Days",
+				"next_step": "clicked",
+			},
+			{
+				"step_id": "clicked",
+				"step_type": "Condition",
+				"condition_type": "Clicked",
+				"condition_step": "mail",
+				"yes_step": "end",
+				"no_step": "mail",
+			},
 			{"step_id": "end", "step_type": "End"},
 		]
 	)
@@ -359,7 +469,12 @@ def test_at_run_time_a_step_never_runs_twice_in_one_go(worker, content):
 	flow = running_flow(
 		[
 			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "pause"},
-			{"step_id": "pause", "step_type": "Wait", "wait_until": "2020-01-01 00:00:00", "next_step": "end"},
+			{
+				"step_id": "pause",
+				"step_type": "Wait",
+				"wait_until": "2020-01-01 00:00:00",
+				"next_step": "end",
+			},
 			{"step_id": "end", "step_type": "End"},
 		]
 	)
@@ -380,11 +495,20 @@ def test_a_setting_that_fails_for_everyone_pauses_the_flow_and_tells_its_owner(w
 	from frappe.custom.doctype.custom_field.custom_field import create_custom_field
 
 	field = "mf_test_" + frappe.generate_hash(length=6)
-	create_custom_field("Contact", {"fieldname": field, "fieldtype": "Int", "label": field, "insert_after": "designation"})
+	create_custom_field(
+		"Contact", {"fieldname": field, "fieldtype": "Int", "label": field, "insert_after": "designation"}
+	)
 	frappe.db.commit()
 	try:
 		flow = running_flow(
-			[{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "x"}],
+			[
+				{
+					"step_id": "tag",
+					"step_type": "Update Participant",
+					"update_field": "designation",
+					"update_value": "x",
+				}
+			],
 			audience_filters=f'[["{field}", "=", 0]]',
 		)
 		a, b = make_contact(), make_contact()
@@ -408,7 +532,14 @@ def test_a_setting_that_fails_for_everyone_pauses_the_flow_and_tells_its_owner(w
 
 def test_one_failing_participant_is_stalled_alone(worker):
 	flow = running_flow(
-		[{"step_id": "tag", "step_type": "Update Participant", "update_field": "user", "update_value": "{{ contact.first_name }}"}]
+		[
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "user",
+				"update_value": "{{ contact.first_name }}",
+			}
+		]
 	)
 	good = make_contact(first_name="Guest", email_id=f"{unique('guest')}@example.com")
 	bad = make_contact(first_name=unique("nobody"))  # no such User: the Link fails
@@ -446,10 +577,38 @@ def test_the_email_queue_insert_is_split_by_size():
 	now = now_datetime()
 	for name in names:
 		mailer.queue_rows.append(
-			(name, "a@example.com", "x" * 4000, "Not Sent", None, None, 1, name, None, 0, 0, now, now, "Administrator", "Administrator")
+			(
+				name,
+				"a@example.com",
+				"x" * 4000,
+				"Not Sent",
+				None,
+				None,
+				1,
+				name,
+				None,
+				0,
+				0,
+				now,
+				now,
+				"Administrator",
+				"Administrator",
+			)
 		)
 		mailer.recipient_rows.append(
-			(frappe.generate_hash(length=10), name, "Email Queue", "recipients", 1, "b@example.com", "Not Sent", now, now, "Administrator", "Administrator")
+			(
+				frappe.generate_hash(length=10),
+				name,
+				"Email Queue",
+				"recipients",
+				1,
+				"b@example.com",
+				"Not Sent",
+				now,
+				now,
+				"Administrator",
+				"Administrator",
+			)
 		)
 	statements = []
 	frappe.db.sql("SELECT 1")
@@ -473,7 +632,14 @@ def test_the_email_queue_insert_is_split_by_size():
 
 def test_a_flows_own_update_does_not_trigger_it_again(worker):
 	flow = running_flow(
-		[{"step_id": "tag", "step_type": "Update Participant", "update_field": "designation", "update_value": "seen"}],
+		[
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "seen",
+			}
+		],
 		trigger_type="Document Event",
 		trigger_doctype="Contact",
 		trigger_event="Update",
@@ -508,7 +674,8 @@ def test_reenrolment_after_previous_ends_keeps_a_minimum_gap():
 	flow.enroll([contact])
 	p = participant(flow.name, contact)
 	frappe.db.set_value(
-		"Marketing Flow Participant", p.name,
+		"Marketing Flow Participant",
+		p.name,
 		{"status": "Completed", "active_key": None, "ended_on": add_days(now_datetime(), -3)},
 	)
 	result = flow.enroll([contact])
@@ -525,7 +692,9 @@ def test_a_goal_met_twice_is_logged_and_acted_on_once():
 	mark it once: the second conditional write changes nothing and logs nothing."""
 	from marketing_flows.engine import goals
 
-	flow = make_flow(success_criteria=[{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Won"]]'}])
+	flow = make_flow(
+		success_criteria=[{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Won"]]'}]
+	)
 	flow.run()
 	contact = make_contact()
 	flow.enroll([contact])
@@ -558,9 +727,9 @@ def test_an_enrolment_racing_a_stop_leaves_nobody_active_in_the_stopped_flow():
 	frappe.db.commit()
 	assert flow.enroll([contact])["enrolled"] == 1  # not committed yet: holds the flow row shared
 	code = (
-		"import frappe; frappe.init(site=%r, sites_path=%r); frappe.connect();"
-		"frappe.get_doc('Marketing Flow', %r).stop(); frappe.db.commit()"
-	) % (SITE, str(BENCH_DIR / "sites"), flow.name)
+		f"import frappe; frappe.init(site={SITE!r}, sites_path={str(BENCH_DIR / 'sites')!r}); frappe.connect();"
+		f"frappe.get_doc('Marketing Flow', {flow.name!r}).stop(); frappe.db.commit()"
+	)
 	stopper = subprocess.Popen([sys.executable, "-c", code], cwd=BENCH_DIR / "sites", env=worker_env())
 	time.sleep(3)  # the Stop is waiting for this enrolment's transaction
 	frappe.db.commit()
@@ -585,7 +754,13 @@ def test_stop_and_skip_overdue_resume_of_a_large_flow_run_in_a_background_job(wo
 	monkeypatch.setattr(lifecycle, "SYNC_LIMIT", 2)
 	flow = running_flow(
 		[
-			{"step_id": "pause", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "mail"},
+			{
+				"step_id": "pause",
+				"step_type": "Wait",
+				"wait_amount": 1,
+				"wait_unit": "Days",
+				"next_step": "mail",
+			},
 			{"step_id": "mail", "step_type": "Send Email", "content": content.name},
 		],
 		resume_policy="Skip Overdue",
@@ -645,7 +820,9 @@ def test_the_hourly_sending_limit_defers_sends_across_flows(worker, content, set
 	p = participant(second.name, c)
 	assert (p.status, p.current_step) == ("Waiting", "mail") and queued_for(p.name) == 0
 	assert p.next_run_at == throttle.HourlySends.next_hour(now_datetime())
-	message = frappe.db.get_value("Marketing Flow Log", {"participant": p.name, "event": "Step Skipped"}, "message")
+	message = frappe.db.get_value(
+		"Marketing Flow Log", {"participant": p.name, "event": "Step Skipped"}, "message"
+	)
 	assert "hourly sending limit" in message
 	frappe.cache.delete(frappe.cache.make_key(key))
 
@@ -653,7 +830,9 @@ def test_the_hourly_sending_limit_defers_sends_across_flows(worker, content, set
 def test_participants_are_created_only_by_enrolment():
 	flow = make_flow()
 	with pytest.raises(frappe.ValidationError, match="Enrol"):
-		frappe.get_doc({"doctype": "Marketing Flow Participant", "flow": flow.name, "contact": make_contact()}).insert()
+		frappe.get_doc(
+			{"doctype": "Marketing Flow Participant", "flow": flow.name, "contact": make_contact()}
+		).insert()
 
 
 def test_a_criterion_link_field_must_name_the_person():

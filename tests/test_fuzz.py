@@ -22,8 +22,19 @@ FUZZ = settings(
 )
 
 IDS = ["a", "b", "c", "d", "", "a b", "x" * 150]
-STEP_TYPES = ["Send Email", "Send SMS", "Wait", "Condition", "Update Participant", "Create Activity",
-	"Webhook", "Add to Email Group", "Enroll in Flow", "End", "Nonsense"]
+STEP_TYPES = [
+	"Send Email",
+	"Send SMS",
+	"Wait",
+	"Condition",
+	"Update Participant",
+	"Create Activity",
+	"Webhook",
+	"Add to Email Group",
+	"Enroll in Flow",
+	"End",
+	"Nonsense",
+]
 json_values = st.recursive(
 	st.none() | st.booleans() | st.integers(-5, 10**12) | st.text(max_size=12),
 	lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
@@ -55,14 +66,18 @@ steps = st.lists(
 			"wait_unit": st.sampled_from(["Minutes", "Days", "Fortnights"]),
 			"wait_until": st.sampled_from(["2020-01-01 00:00:00", "2999-01-01 00:00:00", "not a date"]),
 			"use_sending_window": st.sampled_from([0, 1]),
-			"condition_type": st.sampled_from(["Field", "Opened", "Clicked", "Emailed Recently", "In Segment", "Weird"]),
+			"condition_type": st.sampled_from(
+				["Field", "Opened", "Clicked", "Emailed Recently", "In Segment", "Weird"]
+			),
 			"condition_filters": filters_json,
 			"condition_step": st.sampled_from(IDS),
 			"condition_days": st.integers(-1, 400),
 			"update_field": st.sampled_from(["designation", "first_name", "email_ids", "nope", ""]),
 			"update_value": st.text(max_size=30),
 			"activity_description": st.text(max_size=30),
-			"webhook_url": st.sampled_from(["https://example.com/h", "ftp://x", "http://10.0.0.1/", "", "not a url"]),
+			"webhook_url": st.sampled_from(
+				["https://example.com/h", "ftp://x", "http://10.0.0.1/", "", "not a url"]
+			),
 			"webhook_body": st.text(max_size=40),
 		},
 	),
@@ -144,8 +159,20 @@ def test_random_filters_save_or_are_refused_with_a_message(audience, conditions,
 @given(
 	criteria=st.lists(
 		st.fixed_dictionaries(
-			{"criterion_type": st.sampled_from(["Person Updated", "Deal Created", "Link Clicked", "Document Condition",
-				"Added to Email Group", "Web Form Submitted", "Lead Converted", "Bogus"])},
+			{
+				"criterion_type": st.sampled_from(
+					[
+						"Person Updated",
+						"Deal Created",
+						"Link Clicked",
+						"Document Condition",
+						"Added to Email Group",
+						"Web Form Submitted",
+						"Lead Converted",
+						"Bogus",
+					]
+				)
+			},
 			optional={
 				"scope": st.sampled_from(["Person", "Company", "Planet"]),
 				"reference_doctype": st.sampled_from(["ToDo", "Contact", "No Such Doctype", ""]),
@@ -172,7 +199,13 @@ def test_random_criteria_save_or_are_refused_with_a_message(criteria):
 @given(subject=st.text(max_size=60), body=st.text(max_size=200))
 def test_random_content_saves_or_is_refused_with_a_message(subject, body, smtp):
 	content = frappe.get_doc(
-		{"doctype": "Marketing Flow Content", "content_name": unique("Fuzz"), "channel": "Email",
-		 "subject": subject, "body": body, "sender": smtp.account}
+		{
+			"doctype": "Marketing Flow Content",
+			"content_name": unique("Fuzz"),
+			"channel": "Email",
+			"subject": subject,
+			"body": body,
+			"sender": smtp.account,
+		}
 	)
 	save_or_refuse(content)

@@ -59,7 +59,10 @@ def test_consent_field_added_to_contact():
 def test_workspace_visible():
 	ws = frappe.get_doc("Workspace", "Marketing Flows")
 	assert ws.public == 1
-	assert {link.link_to for link in ws.links if link.type == "Link"} >= {"Marketing Flow", "Marketing Flow Content"}
+	assert {link.link_to for link in ws.links if link.type == "Link"} >= {
+		"Marketing Flow",
+		"Marketing Flow Content",
+	}
 
 
 def _indexes(table: str) -> dict[str, list[str]]:

@@ -24,7 +24,13 @@ def can(user, doctype, ptype, doc=None):
 	return bool(frappe.has_permission(doctype, ptype, doc=doc, user=user))
 
 
-READ_DOCTYPES = ["Marketing Flow", "Marketing Flow Participant", "Marketing Flow Log", "Marketing Flow Content", "Marketing Segment"]
+READ_DOCTYPES = [
+	"Marketing Flow",
+	"Marketing Flow Participant",
+	"Marketing Flow Log",
+	"Marketing Flow Content",
+	"Marketing Segment",
+]
 
 
 @pytest.mark.parametrize("doctype", READ_DOCTYPES)
@@ -108,7 +114,10 @@ def test_admin_runs_pauses_resumes_stops_and_enrols(users):
 	assert flow.run()["status"] == "Running"
 	result = flow.stop()
 	assert result["status"] == "Stopped" and result["exited"] == 1
-	assert frappe.db.get_value("Marketing Flow Participant", {"flow": flow.name}, "exit_reason") == "Flow stopped"
+	assert (
+		frappe.db.get_value("Marketing Flow Participant", {"flow": flow.name}, "exit_reason")
+		== "Flow stopped"
+	)
 
 
 def test_admin_deletes_flows_editor_cannot(users):
@@ -120,7 +129,9 @@ def test_participants_are_never_created_by_hand(users):
 	flow = make_flow()
 	frappe.set_user(users["admin"])
 	with pytest.raises(frappe.ValidationError, match="Enrol"):
-		frappe.get_doc({"doctype": "Marketing Flow Participant", "flow": flow.name, "contact": make_contact()}).insert()
+		frappe.get_doc(
+			{"doctype": "Marketing Flow Participant", "flow": flow.name, "contact": make_contact()}
+		).insert()
 
 
 def test_system_manager_can_do_everything():

@@ -49,7 +49,15 @@ def test_a_name_that_resolves_inside_is_refused_at_call_time(worker, settings, h
 	before the call, after DNS resolution, and the participant is not sent there."""
 	path = f"/inside-{unique('x')}"
 	settings.set("Marketing Flow Settings", webhook_allowed_hosts="localhost")
-	flow = running_flow([{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"http://localhost:{http_receiver.port}{path}"}])
+	flow = running_flow(
+		[
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": f"http://localhost:{http_receiver.port}{path}",
+			}
+		]
+	)
 	settings.set("Marketing Flow Settings", webhook_allowed_hosts="", max_attempts=1)
 	contact = make_contact()
 	flow.enroll([contact])
@@ -62,8 +70,14 @@ def test_a_name_that_resolves_inside_is_refused_at_call_time(worker, settings, h
 def test_values_in_a_json_body_are_escaped_so_no_key_can_be_added(worker, http_receiver):
 	path = f"/json-{unique('x')}"
 	flow = running_flow(
-		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path,
-		  "webhook_body": '{"name": "{{ contact.first_name }}", "admin": false}'}]
+		[
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": http_receiver.url + path,
+				"webhook_body": '{"name": "{{ contact.first_name }}", "admin": false}',
+			}
+		]
 	)
 	contact = make_contact(first_name='x", "admin": true, "y": "', email_id=f"{unique('inj')}@example.com")
 	flow.enroll([contact])
@@ -77,13 +91,18 @@ def test_values_in_a_json_body_are_escaped_so_no_key_can_be_added(worker, http_r
 def test_a_body_that_is_not_json_is_refused_at_save():
 	with pytest.raises(frappe.ValidationError, match="the body is not JSON"):
 		webhook_flow("https://example.com/hook", webhook_body='{"name": "{{ contact.first_name }}"')
-	webhook_flow("https://example.com/hook", webhook_body='{"age": {{ contact.age or 0 }}, "name": "{{ contact.first_name }}"}')
+	webhook_flow(
+		"https://example.com/hook",
+		webhook_body='{"age": {{ contact.age or 0 }}, "name": "{{ contact.first_name }}"}',
+	)
 
 
 def test_a_failed_call_logs_status_and_reason_never_the_response_body(worker, http_receiver, settings):
 	settings.set("Marketing Flow Settings", max_attempts=1)
 	path = f"/err-{unique('x')}"
-	flow = running_flow([{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}])
+	flow = running_flow(
+		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}]
+	)
 	contact = make_contact()
 	http_receiver.fail_next(1, 500)
 	flow.enroll([contact])
@@ -105,13 +124,28 @@ def test_a_failed_call_logs_status_and_reason_never_the_response_body(worker, ht
 )
 def test_templates_that_would_hurt_the_worker_are_refused_at_save(template, why, smtp):
 	content = frappe.get_doc(
-		{"doctype": "Marketing Flow Content", "content_name": unique("Bomb"), "channel": "Email",
-		 "subject": "Hi", "body": template, "sender": smtp.account}
+		{
+			"doctype": "Marketing Flow Content",
+			"content_name": unique("Bomb"),
+			"channel": "Email",
+			"subject": "Hi",
+			"body": template,
+			"sender": smtp.account,
+		}
 	)
 	with pytest.raises(frappe.ValidationError, match=why):
 		content.insert()
 	with pytest.raises(frappe.ValidationError, match=why):
-		make_flow(steps=[{"step_id": "u", "step_type": "Update Participant", "update_field": "designation", "update_value": template}])
+		make_flow(
+			steps=[
+				{
+					"step_id": "u",
+					"step_type": "Update Participant",
+					"update_field": "designation",
+					"update_value": template,
+				}
+			]
+		)
 	with pytest.raises(frappe.ValidationError, match=why):
 		make_flow(steps=[{"step_id": "a", "step_type": "Create Activity", "activity_description": template}])
 	with pytest.raises(frappe.ValidationError, match=why):
@@ -127,8 +161,14 @@ def test_ordinary_arithmetic_and_repetition_still_work():
 def test_a_template_that_fails_with_the_data_stalls_the_participant_at_once(worker, settings):
 	settings.set("Marketing Flow Settings", max_attempts=5)
 	flow = running_flow(
-		[{"step_id": "u", "step_type": "Update Participant", "update_field": "designation",
-		  "update_value": "{{ contact.first_name * 99999 }}"}]
+		[
+			{
+				"step_id": "u",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "{{ contact.first_name * 99999 }}",
+			}
+		]
 	)
 	contact = make_contact(first_name="abcdefgh")
 	flow.enroll([contact])
@@ -148,9 +188,9 @@ def restricted_admin():
 
 	user = make_user(["Flow Administrator", "Sales User"], "restricted")
 	visible = make_contact()
-	frappe.get_doc({"doctype": "User Permission", "user": user, "allow": "Contact", "for_value": visible}).insert(
-		ignore_permissions=True
-	)
+	frappe.get_doc(
+		{"doctype": "User Permission", "user": user, "allow": "Contact", "for_value": visible}
+	).insert(ignore_permissions=True)
 	frappe.db.commit()
 	return frappe._dict(user=user, visible=visible)
 
@@ -161,7 +201,9 @@ def test_enrolling_checks_that_the_user_may_read_each_contact(restricted_admin):
 	hidden = make_contact()
 	frappe.db.commit()
 	frappe.set_user(restricted_admin.user)
-	result = frappe.get_doc("Marketing Flow", flow.name).enroll([restricted_admin.visible, hidden, "Contact-that-never-was"])
+	result = frappe.get_doc("Marketing Flow", flow.name).enroll(
+		[restricted_admin.visible, hidden, "Contact-that-never-was"]
+	)
 	assert result["enrolled"] == 1
 	# "not found" in the same words for a contact that does not exist and one they may not see
 	assert result["not_enrolled"] == {hidden: "no such contact", "Contact-that-never-was": "no such contact"}
@@ -173,8 +215,13 @@ def test_a_flow_can_only_look_at_doctypes_its_author_may_read(restricted_admin):
 	frappe.set_user(restricted_admin.user)
 	with pytest.raises(frappe.PermissionError, match="can't read Error Log"):
 		make_flow(
-			success_criteria=[{"criterion_type": "Document Condition", "reference_doctype": "Error Log",
-			                   "conditions": '[["method", "like", "%secret%"]]'}]
+			success_criteria=[
+				{
+					"criterion_type": "Document Condition",
+					"reference_doctype": "Error Log",
+					"conditions": '[["method", "like", "%secret%"]]',
+				}
+			]
 		)
 	with pytest.raises(frappe.PermissionError, match="can't read"):
 		make_flow(trigger_type="Document Event", trigger_doctype="Error Log")
@@ -183,7 +230,12 @@ def test_a_flow_can_only_look_at_doctypes_its_author_may_read(restricted_admin):
 
 def test_a_segment_lists_only_contacts_the_user_may_read(restricted_admin):
 	segment = frappe.get_doc(
-		{"doctype": "Marketing Segment", "segment_name": unique("All"), "segment_type": "Contact Filters", "filters": "[]"}
+		{
+			"doctype": "Marketing Segment",
+			"segment_name": unique("All"),
+			"segment_type": "Contact Filters",
+			"filters": "[]",
+		}
 	).insert()
 	hidden = make_contact()
 	frappe.db.commit()

@@ -12,12 +12,20 @@ def test_filter_segment_lists_matching_contacts_and_exports_to_email_group():
 	a, b = make_contact(designation=tag), make_contact(designation=tag)
 	make_contact(designation="other")
 	segment = frappe.get_doc(
-		{"doctype": "Marketing Segment", "segment_name": unique("Seg"), "segment_type": "Contact Filters", "filters": f'[["Contact", "designation", "=", "{tag}"]]'}
+		{
+			"doctype": "Marketing Segment",
+			"segment_name": unique("Seg"),
+			"segment_type": "Contact Filters",
+			"filters": f'[["Contact", "designation", "=", "{tag}"]]',
+		}
 	).insert()
 	assert sorted(segment.get_contacts()) == sorted([a, b])
 	group = frappe.get_doc({"doctype": "Email Group", "title": unique("Export")}).insert()
 	assert segment.export_to_email_group(group.name) == {"added": 2, "total": 2}
-	assert segment.export_to_email_group(group.name) == {"added": 0, "total": 2}  # members are kept, not doubled
+	assert segment.export_to_email_group(group.name) == {
+		"added": 0,
+		"total": 2,
+	}  # members are kept, not doubled
 	assert frappe.db.count("Email Group Member", {"email_group": group.name}) == 2
 
 
@@ -29,7 +37,13 @@ def test_flow_outcome_segment_from_the_log():
 	p = frappe.db.get_value("Marketing Flow Participant", {"flow": flow.name, "contact": clicker})
 	log.write(flow.name, p, clicker, "wait", "Clicked", "", url="https://example.com")
 	segment = frappe.get_doc(
-		{"doctype": "Marketing Segment", "segment_name": unique("Clickers"), "segment_type": "Flow Outcome", "flow": flow.name, "outcome": "Clicked"}
+		{
+			"doctype": "Marketing Segment",
+			"segment_name": unique("Clickers"),
+			"segment_type": "Flow Outcome",
+			"flow": flow.name,
+			"outcome": "Clicked",
+		}
 	).insert()
 	assert segment.get_contacts() == [clicker]
 
@@ -37,5 +51,10 @@ def test_flow_outcome_segment_from_the_log():
 def test_segment_filters_on_unknown_fields_are_refused():
 	with pytest.raises(frappe.ValidationError, match="no field 'shoe_size'"):
 		frappe.get_doc(
-			{"doctype": "Marketing Segment", "segment_name": unique("Bad"), "segment_type": "Contact Filters", "filters": '[["shoe_size", "=", 42]]'}
+			{
+				"doctype": "Marketing Segment",
+				"segment_name": unique("Bad"),
+				"segment_type": "Contact Filters",
+				"filters": '[["shoe_size", "=", 42]]',
+			}
 		).insert()

@@ -11,11 +11,11 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 import frappe
 import pytest
 import requests
-from factories import make_contact, make_flow, unique
-from receivers import free_port
 
-from marketing_flows.engine import delivery, enrolment, tracking
+from factories import make_contact, make_flow, unique
+from marketing_flows.engine import delivery, enrolment
 from marketing_flows.engine import links as signed
+from receivers import free_port
 
 HTML = """<html><head><link rel="stylesheet" href="https://cdn.example.com/style.css"></head>
 <body><p>Hello</p>
@@ -273,10 +273,20 @@ def test_unsubscribe_is_a_persons_act_scoped_to_marketing(desk_url):
 	assert r.status_code == 200 and "Unsubscribed" in r.text and p.email in r.text
 	frappe.db.rollback()
 	assert frappe.db.get_value("Contact", p.contact, "unsubscribed") == 1
-	assert frappe.db.get_value("Email Group Member", {"email_group": group.name, "email": p.email}, "unsubscribed") == 1
+	assert (
+		frappe.db.get_value(
+			"Email Group Member", {"email_group": group.name, "email": p.email}, "unsubscribed"
+		)
+		== 1
+	)
 	assert not frappe.db.exists("Email Unsubscribe", {"email": p.email})  # invoices still reach them
 	row = participant(p.participant)
-	assert (row.status, row.exit_reason, row.active_key, row.next_run_at) == ("Exited", "Unsubscribed", None, None)
+	assert (row.status, row.exit_reason, row.active_key, row.next_run_at) == (
+		"Exited",
+		"Unsubscribed",
+		None,
+		None,
+	)
 	assert [r.event for r in log_rows(p.participant) if r.event != "Enrolled"] == ["Unsubscribed", "Exited"]
 	assert log_rows(p.participant, "Unsubscribed")[0].message == p.email
 	row = participant(other)  # the contact's other flows end too
@@ -305,12 +315,17 @@ def test_scanners_are_logged_as_such_and_meet_no_click_goal(desk_url):
 	html = signed.prepare_html(HTML, p.participant, p.flow, "email_1")
 	first, second = links(html, "click")[:2]
 	assert hit(desk_url, first, method="HEAD").status_code == 302
-	r = hit(desk_url, second, headers={"User-Agent": "Mozilla/5.0 (compatible; Microsoft Office; Safe Links)"})
+	r = hit(
+		desk_url, second, headers={"User-Agent": "Mozilla/5.0 (compatible; Microsoft Office; Safe Links)"}
+	)
 	assert r.status_code == 302
 	assert hit(desk_url, links(html, "open")[0], method="HEAD").status_code == 200
 	frappe.db.rollback()
 	assert log_rows(p.participant, "Clicked") == [] and log_rows(p.participant, "Opened") == []
-	assert {r.message.split(":")[0] for r in log_rows(p.participant, "Scanned")} >= {"HEAD request", "scanner user agent"}
+	assert {r.message.split(":")[0] for r in log_rows(p.participant, "Scanned")} >= {
+		"HEAD request",
+		"scanner user agent",
+	}
 	row = participant(p.participant)
 	assert row.last_sent_status is None and not row.succeeded
 
@@ -318,8 +333,14 @@ def test_scanners_are_logged_as_such_and_meet_no_click_goal(desk_url):
 def test_a_click_seconds_after_delivery_is_a_scanner(desk_url):
 	p = enrolled()
 	queue = frappe.get_doc(
-		{"doctype": "Email Queue", "sender": "a@example.com", "message": "x", "status": "Sent",
-		 "reference_doctype": "Marketing Flow Participant", "reference_name": p.participant}
+		{
+			"doctype": "Email Queue",
+			"sender": "a@example.com",
+			"message": "x",
+			"status": "Sent",
+			"reference_doctype": "Marketing Flow Participant",
+			"reference_name": p.participant,
+		}
 	).insert(ignore_permissions=True)
 	from marketing_flows.engine import log
 
@@ -339,12 +360,20 @@ def test_guest_endpoints_never_error(desk_url):
 	unsubscribe = signed.unsubscribe_url(p.participant, p.email)
 	errors_before = frappe.db.count("Error Log")
 	for url in (click, unsubscribe):
-		for bad in (with_params(url, sig="ü" * 32), with_params(url, sig="%%%"), with_params(url, participant="")):
+		for bad in (
+			with_params(url, sig="ü" * 32),
+			with_params(url, sig="%%%"),
+			with_params(url, participant=""),
+		):
 			r = hit(desk_url, bad)
 			assert r.status_code == 400, (bad, r.status_code)
 		r = hit(desk_url, url.split("?")[0])  # no parameters at all
 		assert r.status_code == 400
-	for bad in (with_params(pixel, sig="ü" * 32), pixel.split("?")[0], with_params(pixel, participant="x" * 500)):
+	for bad in (
+		with_params(pixel, sig="ü" * 32),
+		pixel.split("?")[0],
+		with_params(pixel, participant="x" * 500),
+	):
 		r = hit(desk_url, bad)
 		assert r.status_code == 200 and r.content.startswith(b"GIF89a")
 	# the participant is gone: 404 for links, still the pixel for the pixel

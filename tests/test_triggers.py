@@ -11,11 +11,12 @@ from contextlib import contextmanager
 
 import frappe
 import pytest
-from conftest import run_scheduled
-from factories import make_contact, make_flow, unique
 from frappe.utils import add_days, getdate, today
 
+from conftest import run_scheduled
+from factories import make_contact, make_flow, unique
 from marketing_flows.engine import goals, triggers, watch
+
 
 def take_queued_jobs(method: str) -> list[dict]:
 	"""The keyword arguments of this site's queued jobs of `method`, taken off the real RQ queue
@@ -585,7 +586,9 @@ def test_watched_save_queries_nothing_and_queues_one_job_per_doc_after_commit(re
 	frappe.db.commit()
 	calls = take_queued_jobs("marketing_flows.engine.triggers.enrol_from_documents")
 	assert len(calls) == 1
-	assert [(e["flow"], e["doctype"], e["name"]) for e in calls[0]["entries"]] == [(flow.name, RECORD, doc.name)]
+	assert [(e["flow"], e["doctype"], e["name"]) for e in calls[0]["entries"]] == [
+		(flow.name, RECORD, doc.name)
+	]
 	assert watch.pending() == {}
 
 

@@ -16,26 +16,42 @@ WAIT = {"step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}
 
 # --- the graph, as pure logic -------------------------------------------------------------
 
+
 def test_valid_linear_and_branching_graphs_pass():
-	assert graph.validate(steps({"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "b", "step_type": "End"})) == []
-	assert graph.validate(
-		steps(
-			{"step_id": "c", "step_type": "Condition", "yes_step": "y", "no_step": "n"},
-			{"step_id": "y", "step_type": "End"},
-			{"step_id": "n", "step_type": "End"},
+	assert (
+		graph.validate(
+			steps({"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "b", "step_type": "End"})
 		)
-	) == []
+		== []
+	)
+	assert (
+		graph.validate(
+			steps(
+				{"step_id": "c", "step_type": "Condition", "yes_step": "y", "no_step": "n"},
+				{"step_id": "y", "step_type": "End"},
+				{"step_id": "n", "step_type": "End"},
+			)
+		)
+		== []
+	)
 
 
 @pytest.mark.parametrize(
 	"rows, message",
 	[
 		([], "no steps"),
-		([{"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "a", "step_type": "End"}], "'a' is used twice"),
+		(
+			[{"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "a", "step_type": "End"}],
+			"'a' is used twice",
+		),
 		([{"step_id": "a", **WAIT, "next_step": "ghost"}], "points to 'ghost'"),
 		([{"step_id": "e", "step_type": "End", "next_step": "e"}], "can't have a Next Step"),
 		(
-			[{"step_id": "a", **WAIT, "next_step": "e"}, {"step_id": "e", "step_type": "End"}, {"step_id": "lost", "step_type": "End"}],
+			[
+				{"step_id": "a", **WAIT, "next_step": "e"},
+				{"step_id": "e", "step_type": "End"},
+				{"step_id": "lost", "step_type": "End"},
+			],
 			"'lost' can't be reached",
 		),
 		(
@@ -57,7 +73,15 @@ def test_graph_errors_name_the_step(rows, message):
 def test_no_end_step_is_needed_to_finish_a_flow():
 	"""A step with no next step, and a Condition branch with no step, end the flow there."""
 	assert graph.validate(steps({"step_id": "a", **WAIT})) == []
-	assert graph.validate(steps({"step_id": "c", "step_type": "Condition", "yes_step": "e"}, {"step_id": "e", "step_type": "End"})) == []
+	assert (
+		graph.validate(
+			steps(
+				{"step_id": "c", "step_type": "Condition", "yes_step": "e"},
+				{"step_id": "e", "step_type": "End"},
+			)
+		)
+		== []
+	)
 
 
 @pytest.mark.parametrize(
@@ -88,6 +112,7 @@ def test_loop_through_a_wait_is_allowed():
 
 # --- through the documents ------------------------------------------------------------------
 
+
 def test_saving_an_invalid_flow_names_the_step_and_saves_nothing():
 	name = unique("Bad Flow")
 	with pytest.raises(frappe.ValidationError, match="points to 'nowhere'"):
@@ -102,18 +127,33 @@ def test_flow_name_is_required():
 
 def test_step_type_fields_are_required():
 	with pytest.raises(frappe.ValidationError, match="Content is required"):
-		make_flow(steps=[{"step_id": "s", "step_type": "Send Email", "next_step": "e"}, {"step_id": "e", "step_type": "End"}])
+		make_flow(
+			steps=[
+				{"step_id": "s", "step_type": "Send Email", "next_step": "e"},
+				{"step_id": "e", "step_type": "End"},
+			]
+		)
 	with pytest.raises(frappe.ValidationError, match="not an http"):
 		make_flow(
 			steps=[
-				{"step_id": "h", "step_type": "Webhook", "webhook_url": "ftp://example.com", "next_step": "e"},
+				{
+					"step_id": "h",
+					"step_type": "Webhook",
+					"webhook_url": "ftp://example.com",
+					"next_step": "e",
+				},
 				{"step_id": "e", "step_type": "End"},
 			]
 		)
 	with pytest.raises(frappe.ValidationError, match="has no field 'no_such_field'"):
 		make_flow(
 			steps=[
-				{"step_id": "u", "step_type": "Update Participant", "update_field": "no_such_field", "next_step": "e"},
+				{
+					"step_id": "u",
+					"step_type": "Update Participant",
+					"update_field": "no_such_field",
+					"next_step": "e",
+				},
 				{"step_id": "e", "step_type": "End"},
 			]
 		)
@@ -159,7 +199,10 @@ def test_steps_of_a_running_flow_cannot_be_edited_until_paused():
 	flow.reload()
 	flow.steps[0].wait_amount = 5
 	flow.save()
-	assert frappe.db.get_value("Marketing Flow Step", {"parent": flow.name, "step_id": "wait"}, "wait_amount") == 5
+	assert (
+		frappe.db.get_value("Marketing Flow Step", {"parent": flow.name, "step_id": "wait"}, "wait_amount")
+		== 5
+	)
 
 
 def test_content_with_invalid_jinja_is_rejected():

@@ -58,7 +58,9 @@ def validate(flow: Any) -> list[str]:
 	for row in flow.get("success_criteria") or []:
 		what = f"Success criterion {row.idx} ({row.criterion_type})"
 		if row.criterion_type in ROLE_OF and not target_doctype(row):
-			errors.append(f"{what}: no {ROLE_OF[row.criterion_type]} doctype is set in Marketing Flow Settings.")
+			errors.append(
+				f"{what}: no {ROLE_OF[row.criterion_type]} doctype is set in Marketing Flow Settings."
+			)
 			continue
 		if row.criterion_type == "Document Condition" and not row.reference_doctype:
 			errors.append(f"{what}: choose the Document Type.")
@@ -72,7 +74,9 @@ def validate(flow: Any) -> list[str]:
 		if doctype and row.criterion_type not in ("Person Updated", "Added to Email Group"):
 			scope = "company" if row.scope == "Company" else "person"
 			only = row.get("link_field") or None
-			if not paths_of(doctype, scope, only) and not (scope == "person" and paths_of(doctype, "email", only)):
+			if not paths_of(doctype, scope, only) and not (
+				scope == "person" and paths_of(doctype, "email", only)
+			):
 				if only:
 					errors.append(f"{what}: '{only}' is not a field of {doctype} that names a {scope}.")
 				else:
@@ -92,7 +96,9 @@ def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
 	if kind == "Person Updated":
 		person = hosts.person_doctype()
 		matching = set(
-			frappe.get_all(person, filters=[[person, "name", "in", [p.contact for p in people]], *conds], pluck="name")
+			frappe.get_all(
+				person, filters=[[person, "name", "in", [p.contact for p in people]], *conds], pluck="name"
+			)
 		)
 		return {p.key for p in people if p.contact in matching}
 	if kind == "Link Clicked":
@@ -105,7 +111,13 @@ def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
 		where = {"email": ("in", list(by_email)), "unsubscribed": 0}
 		if criterion.get("email_group"):
 			where["email_group"] = criterion.email_group
-		rows = frappe.get_all("Email Group Member", filters=[*_as_list(where), *conds], fields=["email", "creation"]) if by_email else []
+		rows = (
+			frappe.get_all(
+				"Email Group Member", filters=[*_as_list(where), *conds], fields=["email", "creation"]
+			)
+			if by_email
+			else []
+		)
 		return {p.key for r in rows for p in by_email.get(r.email.lower(), []) if _after(r.creation, p)}
 	doctype = target_doctype(criterion)
 	if not doctype:
@@ -146,7 +158,12 @@ def paths_of(doctype: str, kind: str, only: str | None = None) -> list:
 
 
 def _linked(
-	doctype: str, kind: str, by_value: dict[str, list[Person]], conds: list, timed: bool, only: str | None = None
+	doctype: str,
+	kind: str,
+	by_value: dict[str, list[Person]],
+	conds: list,
+	timed: bool,
+	only: str | None = None,
 ) -> set[str]:
 	"""Keys of people named (as `kind`: person, email or company) by a document of `doctype`
 	that matches `conds`, created after their enrolment when `timed`."""
@@ -173,7 +190,9 @@ def _linked(
 
 def _evaluate(flow: Any, people: list[Person], include_clicks: bool) -> dict[str, str]:
 	"""key -> label of what was met, applying the flow's Any / All logic."""
-	criteria = [c for c in flow.get("success_criteria") or [] if include_clicks or c.criterion_type != "Link Clicked"]
+	criteria = [
+		c for c in flow.get("success_criteria") or [] if include_clicks or c.criterion_type != "Link Clicked"
+	]
 	if not criteria or not people:
 		return {}
 	if (flow.success_logic or "Any") == "All":

@@ -34,7 +34,9 @@ def problems(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
 	person = hosts.person_doctype()
 	audience = filters.parse(flow.audience_filters, _("Audience Filters"))
 	if audience:
-		matching = set(frappe.get_all(person, filters=[[person, "name", "in", people], *audience], pluck="name"))
+		matching = set(
+			frappe.get_all(person, filters=[[person, "name", "in", people], *audience], pluck="name")
+		)
 		for name in people:
 			if name not in matching:
 				why[name] = _("does not match the flow's audience filters")

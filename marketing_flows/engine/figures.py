@@ -19,9 +19,13 @@ def flow_figures(flow: str) -> dict:
 	enrolled = sum(by_status.values())
 	succeeded = sum(int(s or 0) for _st, _n, s, _e in rows)
 	emailed = sum(int(e or 0) for _st, _n, _s, e in rows)
-	succeeded_emailed = frappe.db.count(
-		"Marketing Flow Participant", {"flow": flow, "succeeded": 1, "sent_marketing_email": 1}
-	) if succeeded else 0
+	succeeded_emailed = (
+		frappe.db.count(
+			"Marketing Flow Participant", {"flow": flow, "succeeded": 1, "sent_marketing_email": 1}
+		)
+		if succeeded
+		else 0
+	)
 	return {
 		"enrolled": enrolled,
 		"active": by_status.get("Active", 0) + by_status.get("Waiting", 0),

@@ -40,6 +40,4 @@ def check_fields(doctype: str, filters: list, what: str) -> None:
 			dt, field = doctype, f[0]
 		target = frappe.get_meta(dt) if dt != doctype else meta
 		if field not in standard and not target.has_field(field):
-			frappe.throw(
-				_("{0}: {1} has no field '{2}'").format(what, dt, field), title=_("Unknown Field")
-			)
+			frappe.throw(_("{0}: {1} has no field '{2}'").format(what, dt, field), title=_("Unknown Field"))

@@ -46,7 +46,11 @@ def enrol_in_goal_triggered_flows(flow_name: str, people: list[str]) -> dict[str
 		return results
 	for name in frappe.get_all(
 		"Marketing Flow",
-		filters={"status": ("in", LIVE_FLOW_STATUSES), "trigger_type": "Flow Goal", "trigger_flow": flow_name},
+		filters={
+			"status": ("in", LIVE_FLOW_STATUSES),
+			"trigger_type": "Flow Goal",
+			"trigger_flow": flow_name,
+		},
 		pluck="name",
 		order_by="name asc",
 	):

@@ -73,9 +73,7 @@ def companies_of(contacts: list[str]) -> dict[str, str]:
 		frappe.qb.from_(link)
 		.select(link.parent, link.link_name)
 		.where(
-			(link.parenttype == "Contact")
-			& (link.link_doctype == company_dt)
-			& link.parent.isin(contacts)
+			(link.parenttype == "Contact") & (link.link_doctype == company_dt) & link.parent.isin(contacts)
 		)
 		.orderby(link.idx)
 		.run()

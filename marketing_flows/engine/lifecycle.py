@@ -40,7 +40,9 @@ def run(flow: Any) -> dict:
 	if errors:
 		frappe.throw("<br>".join(html.escape(e, quote=False) for e in errors), title=_("The flow can't run"))
 	if flow.status == "Paused" and (flow.resume_policy or "Send Overdue") == "Skip Overdue":
-		due = frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": ("in", participants.DUE)})
+		due = frappe.db.count(
+			"Marketing Flow Participant", {"flow": flow.name, "status": ("in", participants.DUE)}
+		)
 		if due > SYNC_LIMIT:
 			# Skip first, run after: the flow stays Paused until the overdue sends are skipped,
 			# so that no runner job sends them late in the meantime.
@@ -151,7 +153,12 @@ def retry_stalled(flow: Any) -> dict:
 		).run()
 		outbox.reset_tries([r.name for r in rows])
 		log.write_many(
-			[log.entry(flow.name, r.name, r.contact, r.current_step, "Retry", "Retried by " + frappe.session.user) for r in rows]
+			[
+				log.entry(
+					flow.name, r.name, r.contact, r.current_step, "Retry", "Retried by " + frappe.session.user
+				)
+				for r in rows
+			]
 		)
 		if flow.status == "Running":
 			participants.enqueue_flow(flow.name)

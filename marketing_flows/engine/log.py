@@ -6,8 +6,19 @@ import frappe
 from frappe.utils import now_datetime
 
 FIELDS = (
-	"flow", "participant", "contact", "step_id", "event", "message", "url",
-	"reference_doctype", "reference_name", "creation", "modified", "owner", "modified_by",
+	"flow",
+	"participant",
+	"contact",
+	"step_id",
+	"event",
+	"message",
+	"url",
+	"reference_doctype",
+	"reference_name",
+	"creation",
+	"modified",
+	"owner",
+	"modified_by",
 )
 
 
@@ -25,8 +36,19 @@ def entry(
 	now = now_datetime()
 	user = frappe.session.user if frappe.session else "Administrator"
 	return (
-		flow, participant, contact, step_id, event, (message or "")[:2000], url,
-		reference_doctype, reference_name, now, now, user, user,
+		flow,
+		participant,
+		contact,
+		step_id,
+		event,
+		(message or "")[:2000],
+		url,
+		reference_doctype,
+		reference_name,
+		now,
+		now,
+		user,
+		user,
 	)
 
 

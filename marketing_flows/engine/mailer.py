@@ -102,13 +102,37 @@ class Mailer:
 		user = frappe.session.user
 		self.queue_rows.append(
 			(
-				name, sender, message, "Not Sent", "Marketing Flow Participant", participant, 1,
-				message_id.strip("<>"), account.name, 0, 0,
-				now, now, user, user,
+				name,
+				sender,
+				message,
+				"Not Sent",
+				"Marketing Flow Participant",
+				participant,
+				1,
+				message_id.strip("<>"),
+				account.name,
+				0,
+				0,
+				now,
+				now,
+				user,
+				user,
 			)
 		)
 		self.recipient_rows.append(
-			(frappe.generate_hash(length=10), name, "Email Queue", "recipients", 1, recipient, "Not Sent", now, now, user, user)
+			(
+				frappe.generate_hash(length=10),
+				name,
+				"Email Queue",
+				"recipients",
+				1,
+				recipient,
+				"Not Sent",
+				now,
+				now,
+				user,
+				user,
+			)
 		)
 		return name
 
@@ -119,7 +143,9 @@ class Mailer:
 		return count
 
 
-def insert_rows(queue_rows: list[tuple], recipient_rows: list[tuple], max_bytes: int = 8 * 1024 * 1024) -> int:
+def insert_rows(
+	queue_rows: list[tuple], recipient_rows: list[tuple], max_bytes: int = 8 * 1024 * 1024
+) -> int:
 	"""Email Queue rows and their recipients, in INSERTs of at most `max_bytes` of messages
 	each, so that none exceeds MariaDB's max_allowed_packet."""
 	start = 0
@@ -135,10 +161,32 @@ def insert_rows(queue_rows: list[tuple], recipient_rows: list[tuple], max_bytes:
 
 
 QUEUE_COLUMNS = (
-	"name", "sender", "message", "status", "reference_doctype", "reference_name", "priority",
-	"message_id", "email_account", "add_unsubscribe_link", "expose_recipients",
-	"creation", "modified", "owner", "modified_by",
+	"name",
+	"sender",
+	"message",
+	"status",
+	"reference_doctype",
+	"reference_name",
+	"priority",
+	"message_id",
+	"email_account",
+	"add_unsubscribe_link",
+	"expose_recipients",
+	"creation",
+	"modified",
+	"owner",
+	"modified_by",
 )
 RECIPIENT_COLUMNS = (
-	"name", "parent", "parenttype", "parentfield", "idx", "recipient", "status", "creation", "modified", "owner", "modified_by",
+	"name",
+	"parent",
+	"parenttype",
+	"parentfield",
+	"idx",
+	"recipient",
+	"status",
+	"creation",
+	"modified",
+	"owner",
+	"modified_by",
 )

@@ -81,8 +81,21 @@ def _record_start(call: Call, attempts: int, unknown: int) -> None:
 		VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, %s, %s, 0)
 		ON DUPLICATE KEY UPDATE status = VALUES(status), attempts = VALUES(attempts),
 			unknown_outcomes = VALUES(unknown_outcomes), modified = VALUES(modified)""",
-		(call.key, call.flow, call.participant, call.step_id, call.channel, call.target[:140], CALLING,
-		 attempts, unknown, now, now, user, user),
+		(
+			call.key,
+			call.flow,
+			call.participant,
+			call.step_id,
+			call.channel,
+			call.target[:140],
+			CALLING,
+			attempts,
+			unknown,
+			now,
+			now,
+			user,
+			user,
+		),
 	)
 
 
@@ -102,7 +115,9 @@ def call_once(call: Call, send: Callable[[], str], max_attempts: int) -> str:
 	attempts = int(row["attempts"]) if row else 0
 	if attempts >= max_attempts:
 		raise OutsideCallFailed(
-			f"gave up after {attempts} tries: {row.get('last_error') or 'outcome unknown'}", attempts, final=True
+			f"gave up after {attempts} tries: {row.get('last_error') or 'outcome unknown'}",
+			attempts,
+			final=True,
 		)
 	unknown = int(row["unknown_outcomes"]) if row else 0
 	if row and row["status"] == CALLING:

@@ -101,7 +101,9 @@ def _release_dead_slot(job_id: str) -> None:
 			return
 		worker = None
 		if job.worker_name:
-			worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=job.connection)
+			worker = Worker.find_by_key(
+				Worker.redis_worker_namespace_prefix + job.worker_name, connection=job.connection
+			)
 		if worker is None or worker.get_current_job_id() != job.id or not _alive(worker):
 			job.delete()
 	except Exception:
@@ -120,7 +122,9 @@ def _alive(worker: Worker) -> bool:
 		return True
 	if worker.last_heartbeat is None:
 		return False
-	return (datetime.now(timezone.utc).replace(tzinfo=None) - worker.last_heartbeat).total_seconds() < WORKER_SILENCE_SECONDS
+	return (
+		datetime.now(timezone.utc).replace(tzinfo=None) - worker.last_heartbeat
+	).total_seconds() < WORKER_SILENCE_SECONDS
 
 
 # --- transitions ---------------------------------------------------------------------------
@@ -174,5 +178,12 @@ def mark_successful(flow: str, participant: dict, criterion: str, now: datetime)
 	changed = frappe.db._cursor.rowcount > 0
 	if changed:
 		participant.update({"succeeded": 1, "succeeded_on": now, "success_criterion": criterion[:140]})
-		log.write(flow, participant["name"], participant.get("contact"), participant.get("current_step"), "Goal Met", criterion)
+		log.write(
+			flow,
+			participant["name"],
+			participant.get("contact"),
+			participant.get("current_step"),
+			"Goal Met",
+			criterion,
+		)
 	return changed

@@ -29,7 +29,9 @@ def readable(doctype: str, names: list[str]) -> set[str]:
 	found: set[str] = set()
 	for start in range(0, len(names), 1000):
 		chunk = names[start : start + 1000]
-		found.update(frappe.get_list(doctype, filters={"name": ("in", chunk)}, pluck="name", limit_page_length=0))
+		found.update(
+			frappe.get_list(doctype, filters={"name": ("in", chunk)}, pluck="name", limit_page_length=0)
+		)
 	return found
 
 

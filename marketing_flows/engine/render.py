@@ -42,14 +42,26 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 		if op == "**":
 			if isinstance(right, int | float) and abs(right) > MAX_POWER:
 				raise SecurityError(f"exponent {right} is too large (at most {MAX_POWER})")
-			if isinstance(left, int) and isinstance(right, int) and abs(left).bit_length() * max(right, 0) > MAX_POWER_BITS:
+			if (
+				isinstance(left, int)
+				and isinstance(right, int)
+				and abs(left).bit_length() * max(right, 0) > MAX_POWER_BITS
+			):
 				raise SecurityError("the number would be too large")
 			return operator.pow(left, right)
 		if op == "*":
 			for seq, times in ((left, right), (right, left)):
-				if isinstance(seq, str | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_REPEAT:
+				if (
+					isinstance(seq, str | list | tuple)
+					and isinstance(times, int)
+					and len(seq) * times > MAX_REPEAT
+				):
 					raise SecurityError(f"repeating would build more than {MAX_REPEAT} items")
-			if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > 4096:
+			if (
+				isinstance(left, int)
+				and isinstance(right, int)
+				and left.bit_length() + right.bit_length() > 4096
+			):
 				raise SecurityError("the number would be too large")
 			return operator.mul(left, right)
 		return super().call_binop(context, op, left, right)

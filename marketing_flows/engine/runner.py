@@ -24,7 +24,17 @@ import pymysql
 from frappe import _
 from frappe.utils import cint, get_datetime, now_datetime
 
-from marketing_flows.engine import criteria, eligibility, goals, hosts, log, participants, render, throttle, window
+from marketing_flows.engine import (
+	criteria,
+	eligibility,
+	goals,
+	hosts,
+	log,
+	participants,
+	render,
+	throttle,
+	window,
+)
 from marketing_flows.engine.mailer import Mailer, insert_rows
 from marketing_flows.engine.outbox import OutsideCallFailed
 from marketing_flows.engine.participants import DUE, RUNNER_BUDGET_SECONDS
@@ -214,7 +224,9 @@ class Batch:
 					frappe.db.rollback(save_point="mf_check")
 					failures[p.name] = f"{what}: {type(e).__name__}: {e}"[:1000]
 			if len(failures) == len(rows) and (len(rows) > 1 or _is_setting_error(batch_error)):
-				raise FlowSettingError(f"{what}: {type(batch_error).__name__}: {batch_error}"[:1000]) from batch_error
+				raise FlowSettingError(
+					f"{what}: {type(batch_error).__name__}: {batch_error}"[:1000]
+				) from batch_error
 			self.errors.update(failures)
 			return found
 
@@ -290,7 +302,9 @@ class Batch:
 				self.fail(p, step_id, _("Step '{0}' no longer exists in the flow").format(step_id))
 				return
 			if step_id in visited:
-				self.fail(p, step_id, _("Loop without waiting: step '{0}' would run twice at once").format(step_id))
+				self.fail(
+					p, step_id, _("Loop without waiting: step '{0}' would run twice at once").format(step_id)
+				)
 				return
 			visited.add(step_id)
 			if not self.flow_still_running():
@@ -357,8 +371,14 @@ class Batch:
 		"""A step with nothing after it (or an End) ends the flow there."""
 		self.update(
 			p,
-			{"status": "Completed", "current_step": step_id, "next_run_at": None,
-			 "ended_on": self.now, "active_key": None, "attempts": 0},
+			{
+				"status": "Completed",
+				"current_step": step_id,
+				"next_run_at": None,
+				"ended_on": self.now,
+				"active_key": None,
+				"attempts": 0,
+			},
 		)
 		if not logged:
 			self.logs.append(self.entry(p, step_id, "Completed", ""))
@@ -387,13 +407,22 @@ class Batch:
 		delay = timedelta(minutes=self.backoff * 2 ** (attempts - 1))
 		self.update(
 			p,
-			{"status": "Active", "current_step": step_id, "next_run_at": self.now + delay,
-			 "attempts": attempts, "last_error": message},
+			{
+				"status": "Active",
+				"current_step": step_id,
+				"next_run_at": self.now + delay,
+				"attempts": attempts,
+				"last_error": message,
+			},
 		)
 		self.logs.append(
 			self.entry(
-				p, step_id, "Retry",
-				_("Try {0} of {1} failed: {2}; next try in {3}").format(attempts, self.max_attempts, message, delay),
+				p,
+				step_id,
+				"Retry",
+				_("Try {0} of {1} failed: {2}; next try in {3}").format(
+					attempts, self.max_attempts, message, delay
+				),
 			)
 		)
 
@@ -405,7 +434,16 @@ class Batch:
 		self.logs.append(self.entry(p, step_id, "Error", message))
 
 	def end(self, p: Any, status: str, reason: str) -> None:
-		self.update(p, {"status": status, "exit_reason": reason[:140], "next_run_at": None, "ended_on": self.now, "active_key": None})
+		self.update(
+			p,
+			{
+				"status": status,
+				"exit_reason": reason[:140],
+				"next_run_at": None,
+				"ended_on": self.now,
+				"active_key": None,
+			},
+		)
 		self.logs.append(self.entry(p, p.current_step, "Exited", reason))
 
 	def halt_flow(self, error: str) -> None:
@@ -423,7 +461,12 @@ class Batch:
 		"""The batch's writes: participants, Email Queue rows, log, in bulk. When the bulk write
 		fails, each participant's writes are tried on their own, and a participant whose writes
 		fail (e.g. a value too long for its column) is Stalled alone."""
-		pending, queue, recipients, logs = self.pending, self.mailer.queue_rows, self.mailer.recipient_rows, self.logs
+		pending, queue, recipients, logs = (
+			self.pending,
+			self.mailer.queue_rows,
+			self.mailer.recipient_rows,
+			self.logs,
+		)
 		self.pending, self.mailer.queue_rows, self.mailer.recipient_rows, self.logs = {}, [], [], []
 		frappe.db.savepoint("mf_write")
 		try:
@@ -444,7 +487,9 @@ class Batch:
 			except Exception as e:
 				frappe.db.rollback(save_point="mf_write")
 				message = f"{type(e).__name__}: {e}"[:1000]
-				write_updates({name: {"status": "Stalled", "next_run_at": None, "last_error": message}}, self.now)
+				write_updates(
+					{name: {"status": "Stalled", "next_run_at": None, "last_error": message}}, self.now
+				)
 				contact = next((entry[2] for entry in logs if entry[1] == name), None)
 				log.write_many([log.entry(self.flow.name, name, contact, None, "Error", message)])
 
@@ -460,7 +505,9 @@ class Batch:
 			frappe.db.rollback()
 			frappe.log_error(title=f"Marketing flow {self.flow.name}: acting on met goals failed")
 
-	def entry(self, p: Any, step_id: str | None, event: str, message: str = "", ref_dt=None, ref_name=None) -> tuple:
+	def entry(
+		self, p: Any, step_id: str | None, event: str, message: str = "", ref_dt=None, ref_name=None
+	) -> tuple:
 		return log.entry(self.flow.name, p.name, p.contact, step_id, event, message, None, ref_dt, ref_name)
 
 
@@ -581,13 +628,29 @@ def apply_resume_policy(flow: Any) -> int:
 		for r in rows:
 			send = steps[r.current_step if r.current_step in sends else steps[r.current_step].next_step]
 			if send.next_step:
-				pending[r.name] = {"status": "Active", "current_step": send.next_step, "next_run_at": now,
-					"step_seq": cint(r.step_seq) + 1}
+				pending[r.name] = {
+					"status": "Active",
+					"current_step": send.next_step,
+					"next_run_at": now,
+					"step_seq": cint(r.step_seq) + 1,
+				}
 			else:
-				pending[r.name] = {"status": "Completed", "current_step": send.step_id, "next_run_at": None,
-					"ended_on": now, "active_key": None}
+				pending[r.name] = {
+					"status": "Completed",
+					"current_step": send.step_id,
+					"next_run_at": None,
+					"ended_on": now,
+					"active_key": None,
+				}
 			entries.append(
-				log.entry(flow.name, r.name, r.contact, send.step_id, "Step Skipped", _("Overdue after pause (Skip Overdue)"))
+				log.entry(
+					flow.name,
+					r.name,
+					r.contact,
+					send.step_id,
+					"Step Skipped",
+					_("Overdue after pause (Skip Overdue)"),
+				)
 			)
 		write_updates(pending, now)
 		log.write_many(entries)

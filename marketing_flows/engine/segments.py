@@ -19,7 +19,11 @@ OUTCOME_EVENTS = {
 
 
 def _query_filters(segment: Any) -> list:
-	return filters.parse(segment.filters, _("Segment filters")) if segment.segment_type == "Contact Filters" else []
+	return (
+		filters.parse(segment.filters, _("Segment filters"))
+		if segment.segment_type == "Contact Filters"
+		else []
+	)
 
 
 def members_among(segment: Any, contacts: list[str]) -> set[str]:
@@ -48,7 +52,9 @@ def _members(segment: Any, among: list[str] | None, limit: int | None = None) ->
 		if among is not None:
 			p["contact"] = ("in", among)
 		return list(
-			dict.fromkeys(frappe.get_all("Marketing Flow Participant", filters=p, pluck="contact", limit=limit or 0))
+			dict.fromkeys(
+				frappe.get_all("Marketing Flow Participant", filters=p, pluck="contact", limit=limit or 0)
+			)
 		)
 	conds: dict = {"flow": segment.flow, "event": ("in", OUTCOME_EVENTS[segment.outcome])}
 	if segment.step_id and segment.outcome != "Goal Met":
@@ -64,11 +70,11 @@ def export_to_email_group(segment: Any, email_group: str) -> dict:
 	"""Add the segment's contacts' emails to an Email Group (existing members are kept)."""
 	person = hosts.person_doctype()
 	names = contacts(segment)
-	emails = [
-		e
-		for e in frappe.get_all(person, filters={"name": ("in", names)}, pluck="email_id")
-		if e
-	] if names else []
+	emails = (
+		[e for e in frappe.get_all(person, filters={"name": ("in", names)}, pluck="email_id") if e]
+		if names
+		else []
+	)
 	existing = set(frappe.get_all("Email Group Member", filters={"email_group": email_group}, pluck="email"))
 	new = [e for e in emails if e not in existing]
 	if new:

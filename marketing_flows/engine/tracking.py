@@ -25,7 +25,9 @@ SCANNER_AGENTS = re.compile(
 SCANNER_SECONDS = 10  # a "click" this soon after delivery is a scanner, not a reader
 
 
-def scanner_reason(method: str | None, user_agent: str | None, participant: str, step_id: str | None) -> str | None:
+def scanner_reason(
+	method: str | None, user_agent: str | None, participant: str, step_id: str | None
+) -> str | None:
 	"""Why this hit looks like a link scanner rather than a person (None when it does not)."""
 	if (method or "").upper() == "HEAD":
 		return "HEAD request"
@@ -43,7 +45,11 @@ def _delivered_at(participant: str, step_id: str | None):
 	query = (
 		frappe.qb.from_(lg)
 		.select(lg.reference_name)
-		.where((lg.participant == participant) & (lg.event == "Email Sent") & (lg.reference_doctype == "Email Queue"))
+		.where(
+			(lg.participant == participant)
+			& (lg.event == "Email Sent")
+			& (lg.reference_doctype == "Email Queue")
+		)
 		.orderby(lg.name, order=frappe.qb.desc)
 		.limit(1)
 	)

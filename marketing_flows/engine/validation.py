@@ -52,7 +52,9 @@ def validate_flow(flow: Any) -> None:
 	if not (frappe.flags.in_install or frappe.flags.in_migrate or frappe.flags.in_patch):
 		require_read(named_doctypes(flow))
 	person = hosts.person_doctype()
-	filters.check_fields(person, filters.parse(flow.audience_filters, _("Audience Filters")), _("Audience Filters"))
+	filters.check_fields(
+		person, filters.parse(flow.audience_filters, _("Audience Filters")), _("Audience Filters")
+	)
 	if flow.trigger_type == "Document Event" and flow.trigger_doctype:
 		what = _("Trigger Conditions")
 		filters.check_fields(flow.trigger_doctype, filters.parse(flow.trigger_conditions, what), what)
@@ -67,7 +69,9 @@ def validate_flow(flow: Any) -> None:
 	if flow.trigger_type == "Date Field" and flow.trigger_date_field:
 		df = frappe.get_meta(person).get_field(flow.trigger_date_field)
 		if not df or df.fieldtype not in ("Date", "Datetime"):
-			frappe.throw(_("Trigger: '{0}' is not a date field of {1}.").format(flow.trigger_date_field, person))
+			frappe.throw(
+				_("Trigger: '{0}' is not a date field of {1}.").format(flow.trigger_date_field, person)
+			)
 	if flow.trigger_type == "Flow Goal" and flow.trigger_flow == flow.name:
 		frappe.throw(_("Trigger: a flow can't be triggered by its own goal."))
 	if flow.success_flow and flow.success_flow == flow.name:
@@ -79,13 +83,15 @@ def validate_flow(flow: Any) -> None:
 			frappe.throw(_("Sending window: choose at least one weekday."))
 	if cycle := enrolment_cycle(flow):
 		frappe.throw(
-			_("Enroll in Flow steps make a loop between flows: {0}. Someone could go round it for ever.").format(
-				" → ".join(cycle)
-			),
+			_(
+				"Enroll in Flow steps make a loop between flows: {0}. Someone could go round it for ever."
+			).format(" → ".join(cycle)),
 			title=_("Flows enrol each other"),
 		)
 	if errors := criteria.validate(flow):
-		frappe.throw("<br>".join(html.escape(e, quote=False) for e in errors), title=_("Invalid success criteria"))
+		frappe.throw(
+			"<br>".join(html.escape(e, quote=False) for e in errors), title=_("Invalid success criteria")
+		)
 	if flow.steps:
 		errors = flow_errors(flow)
 		if errors:

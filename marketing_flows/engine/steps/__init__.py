@@ -11,9 +11,7 @@ from marketing_flows.engine.steps import actions, condition, messages, wait
 from marketing_flows.engine.steps.base import StepType
 
 STEP_TYPES: dict[str, StepType] = {
-	handler.name: handler
-	for module in (messages, wait, condition, actions)
-	for handler in module.HANDLERS
+	handler.name: handler for module in (messages, wait, condition, actions) for handler in module.HANDLERS
 }
 
 

@@ -24,7 +24,9 @@ class UpdateParticipant(StepType):
 			person = hosts.person_doctype()
 			df = frappe.get_meta(person).get_field(step.update_field)
 			if not df:
-				errors.append(f"Update Participant step '{step.step_id}': {person} has no field '{step.update_field}'.")
+				errors.append(
+					f"Update Participant step '{step.step_id}': {person} has no field '{step.update_field}'."
+				)
 			elif df.fieldtype in frappe.model.table_fields or df.fieldtype in frappe.model.no_value_fields:
 				errors.append(
 					f"Update Participant step '{step.step_id}': '{step.update_field}' can't be set by a flow."
@@ -53,7 +55,9 @@ class CreateActivity(StepType):
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
 		if err := render.problem(step.get("activity_description")):
-			errors.append(f"Create Activity step '{step.step_id}': the description's Jinja is invalid ({err}).")
+			errors.append(
+				f"Create Activity step '{step.step_id}': the description's Jinja is invalid ({err})."
+			)
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
@@ -66,7 +70,12 @@ class CreateActivity(StepType):
 		doc = frappe.new_doc(doctype)
 		if doctype == "Event":
 			doc.update(
-				{"subject": description[:140], "description": description, "starts_on": ctx.now, "event_type": "Private"}
+				{
+					"subject": description[:140],
+					"description": description,
+					"starts_on": ctx.now,
+					"event_type": "Private",
+				}
 			)
 			doc.append("event_participants", {"reference_doctype": person, "reference_docname": contact})
 		else:
@@ -86,7 +95,9 @@ class CreateActivity(StepType):
 			doc.update({k: v for k, v in values.items() if meta.has_field(k)})
 		doc.flags.ignore_permissions = True
 		doc.insert()
-		return Outcome(ctx.next_step, message=f"{doctype} {doc.name} for {owner}", reference=(doctype, doc.name))
+		return Outcome(
+			ctx.next_step, message=f"{doctype} {doc.name} for {owner}", reference=(doctype, doc.name)
+		)
 
 
 class Webhook(StepType):
@@ -121,8 +132,15 @@ class Webhook(StepType):
 			except ValueError as e:
 				raise render.RenderError(f"the rendered body is not JSON: {e}") from e
 		if body is None:
-			body = frappe.as_json({"participant": ctx.participant["name"], "contact": ctx.participant["contact"],
-				"email": ctx.participant.get("email"), "flow": ctx.flow.name, "step_id": ctx.step.step_id})
+			body = frappe.as_json(
+				{
+					"participant": ctx.participant["name"],
+					"contact": ctx.participant["contact"],
+					"email": ctx.participant.get("email"),
+					"flow": ctx.flow.name,
+					"step_id": ctx.step.step_id,
+				}
+			)
 		method = ctx.step.webhook_method or "POST"
 		url = ctx.step.webhook_url
 		key = ctx.idempotency_key()
@@ -154,9 +172,9 @@ class AddToEmailGroup(StepType):
 		if not email:
 			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
 		if not frappe.db.exists("Email Group Member", {"email_group": ctx.step.email_group, "email": email}):
-			frappe.get_doc({"doctype": "Email Group Member", "email_group": ctx.step.email_group, "email": email}).insert(
-				ignore_permissions=True
-			)
+			frappe.get_doc(
+				{"doctype": "Email Group Member", "email_group": ctx.step.email_group, "email": email}
+			).insert(ignore_permissions=True)
 		return Outcome(ctx.next_step, message=f"{email} in {ctx.step.email_group}")
 
 
@@ -174,7 +192,10 @@ class EnrollInFlow(StepType):
 		target = frappe.get_cached_doc("Marketing Flow", ctx.step.target_flow)
 		result = enrolment.enroll(target, [ctx.participant["contact"]], source=f"Flow {ctx.flow.name}")
 		why = result.not_enrolled.get(ctx.participant["contact"])
-		return Outcome(ctx.next_step, message=f"Enrolled in {target.name}" if not why else f"Not enrolled in {target.name}: {why}")
+		return Outcome(
+			ctx.next_step,
+			message=f"Enrolled in {target.name}" if not why else f"Not enrolled in {target.name}: {why}",
+		)
 
 
 class End(StepType):

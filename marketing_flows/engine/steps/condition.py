@@ -29,7 +29,9 @@ class Condition(StepType):
 		errors = super().validate(step, flow)
 		need = NEEDS.get(step.get("condition_type"))
 		if need and not step.get(need[0]):
-			errors.append(f"Condition step '{step.step_id}': {need[1]} is required for {step.condition_type}.")
+			errors.append(
+				f"Condition step '{step.step_id}': {need[1]} is required for {step.condition_type}."
+			)
 		if step.get("condition_type") == "Field" and step.get("condition_filters"):
 			person = hosts.person_doctype()
 			what = f"Condition step '{step.step_id}'"
@@ -41,7 +43,6 @@ class Condition(StepType):
 					f"Condition step '{step.step_id}': '{step.condition_step}' is not a Send Email step of this flow."
 				)
 		return errors
-
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		answer = self.holds(ctx)

@@ -11,7 +11,6 @@ from frappe.core.doctype.sms_settings.sms_settings import get_headers, validate_
 from marketing_flows.engine import links, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
-
 SMS_TIMEOUT_SECONDS = 15  # Frappe's own SMS sender waits forever for a gateway
 
 
@@ -69,7 +68,10 @@ class SendEmail(_MessageStep):
 			recipient,
 			participant,
 			add_tracking,
-			headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+			headers={
+				"List-Unsubscribe": f"<{unsubscribe}>",
+				"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+			},
 		)
 		return Outcome(
 			ctx.next_step,

@@ -20,7 +20,11 @@ class Wait(StepType):
 	may_change_goals = False
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
-		ways = [bool(step.get("wait_amount")), bool(step.get("wait_until")), bool(step.get("wait_date_field"))]
+		ways = [
+			bool(step.get("wait_amount")),
+			bool(step.get("wait_until")),
+			bool(step.get("wait_date_field")),
+		]
 		if sum(ways) == 0 and not step.get("use_sending_window"):
 			return [f"Wait step '{step.step_id}': set a duration, a Wait Until moment or a date field."]
 		if sum(ways) > 1:
@@ -35,7 +39,6 @@ class Wait(StepType):
 				return [f"Wait step '{step.step_id}': '{field}' is not a date field of {meta.name}."]
 		return []
 
-
 	def execute(self, ctx: StepContext) -> Outcome:
 		step, now = ctx.step, ctx.now
 		until: datetime = now
@@ -46,7 +49,9 @@ class Wait(StepType):
 		elif step.get("wait_date_field"):
 			value = ctx.contact.get(step.wait_date_field)
 			if not value:
-				return Outcome(ctx.next_step, event="Step Skipped", message=f"{step.wait_date_field} is empty")
+				return Outcome(
+					ctx.next_step, event="Step Skipped", message=f"{step.wait_date_field} is empty"
+				)
 			until = get_datetime(value) + timedelta(days=step.wait_date_offset or 0)
 		if step.get("use_sending_window"):
 			until = window.next_open(ctx.flow, max(until, now))

@@ -31,6 +31,8 @@ class MarketingFlowContent(Document):
 			return
 		if not frappe.db.exists("Email Account", {"enable_outgoing": 1, "default_outgoing": 1}):
 			frappe.throw(
-				_("Set a Sender (an Email Account with outgoing enabled): there is no default outgoing account."),
+				_(
+					"Set a Sender (an Email Account with outgoing enabled): there is no default outgoing account."
+				),
 				title=_("Missing Sender"),
 			)

@@ -19,5 +19,7 @@ def on_doctype_update() -> None:
 	"""Composite indexes: the scheduler finds due rows by (status, next_run_at); per-flow
 	figures and the one-active-participation rule go by (flow, status) and (flow, contact)."""
 	frappe.db.add_index("Marketing Flow Participant", ["status", "next_run_at"], "status_next_run_at")
-	frappe.db.add_index("Marketing Flow Participant", ["flow", "status", "next_run_at"], "flow_status_next_run_at")
+	frappe.db.add_index(
+		"Marketing Flow Participant", ["flow", "status", "next_run_at"], "flow_status_next_run_at"
+	)
 	frappe.db.add_index("Marketing Flow Participant", ["flow", "contact"], "flow_contact")
