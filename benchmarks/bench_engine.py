@@ -418,18 +418,14 @@ def our_rq_workers(pids: list[int]) -> set[str]:
 
 
 def job_workers(flow: str, slots: int) -> list[str | None]:
-	from frappe.utils.background_jobs import get_redis_conn
-	from rq.job import Job
+	from frappe.utils.background_jobs import get_job
 
-	from marketing_flows.engine import runner
+	from marketing_flows.engine import participants
 
 	found = []
 	for slot in range(slots):
-		try:
-			job = Job.fetch(runner._job_id(flow, slot), connection=get_redis_conn())
-			found.append(job.worker_name)
-		except Exception:
-			found.append(None)
+		job = get_job(participants.runner_job_id(flow, slot))
+		found.append(job.worker_name if job else None)
 	return found
 
 
@@ -437,21 +433,22 @@ def jobs_pending(flow: str, slots: int) -> bool:
 	"""A job of this flow is still queued or running (maybe in a worker that is not ours)."""
 	from frappe.utils.background_jobs import is_job_enqueued
 
-	from marketing_flows.engine import runner
+	from marketing_flows.engine import participants
 
 	return any(
-		is_job_enqueued(runner._job_id(flow, slot)) for slot in range(max(slots, runner.parallel_jobs()))
+		is_job_enqueued(participants.runner_job_id(flow, slot))
+		for slot in range(max(slots, participants.parallel_jobs()))
 	)
 
 
 def process(flow: str, n: int, workers: int, mode: str, site: str, done, timeout: float) -> dict:
 	"""Enqueue the flow's jobs, start `workers` processes, wait until `done(counts)` holds."""
-	from marketing_flows.engine import runner
+	from marketing_flows.engine import participants
 
 	pause_other_flows(flow)
 	set_running(flow)
 	if mode == "rq":
-		runner.enqueue_flow(flow, jobs=workers)
+		participants.enqueue_flow(flow, jobs=workers)
 	frappe.db.commit()  # enqueue_after_commit: the jobs go to Redis now
 	started = time.perf_counter()
 	procs = spawn_workers(workers, mode, flow, site)
@@ -525,7 +522,8 @@ def bench_email_flow(contacts: list[str], workers: int, mode: str, site: str, ti
 	flow = make_flow("email", n, workers)
 	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
 	say(f"  enrolled {n} in {out['enrol']['seconds']}s ({out['enrol']['per_s']}/s)")
-	first = process(flow, n, workers, mode, site, lambda c: c.get(("Waiting", "mail2"), 0) >= n, timeout)
+	# while waiting, a participant's current step is the Wait step
+	first = process(flow, n, workers, mode, site, lambda c: c.get(("Waiting", "wait"), 0) >= n, timeout)
 	first.update(log_span(flow, ("Email Sent",), ("mail1",)))
 	if first["wall_seconds"]:
 		first["per_s"] = round(n / first["wall_seconds"], 1)
@@ -576,7 +574,15 @@ def bench_condition_flow(contacts: list[str], workers: int, mode: str, site: str
 	n = len(contacts)
 	flow = make_flow("condition", n, workers)
 	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
-	first = process(flow, n, workers, mode, site, lambda c: c.get(("Waiting", "end"), 0) >= n, timeout)
+	first = process(
+		flow,
+		n,
+		workers,
+		mode,
+		site,
+		lambda c: c.get(("Waiting", "wait_yes"), 0) + c.get(("Waiting", "wait_no"), 0) >= n,
+		timeout,
+	)
 	if first["wall_seconds"]:
 		first["steps"] = 2 * n  # Condition + Wait
 		first["steps_per_s"] = round(2 * n / first["wall_seconds"], 1)
@@ -677,7 +683,7 @@ def bench_tick_only(contacts: list[str]) -> dict:
 	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
 	say(f"  enrolled {n} in {out['enrol']['seconds']}s ({out['enrol']['per_s']}/s)")
 	frappe.db.sql(
-		"""UPDATE `tabMarketing Flow Participant` SET status = 'Waiting', current_step = 'mail2', next_run_at = %s
+		"""UPDATE `tabMarketing Flow Participant` SET status = 'Waiting', current_step = 'wait', next_run_at = %s
 		WHERE flow = %s""",
 		(now_datetime() + timedelta(days=1), flow),
 	)

@@ -842,3 +842,28 @@ def test_a_criterion_link_field_must_name_the_person():
 				{"criterion_type": "Document Condition", "reference_doctype": "ToDo", "link_field": "subject"}
 			]
 		)
+
+
+def test_the_frequency_cap_defers_a_persons_emails_across_flows(worker, content, settings):
+	settings.set("Marketing Flow Settings", max_emails_per_person_per_day=1, max_emails_per_person_per_week=5)
+	first = running_flow(
+		[
+			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "again"},
+			{"step_id": "again", "step_type": "Send Email", "content": content.name},
+		]
+	)
+	second = running_flow([{"step_id": "mail", "step_type": "Send Email", "content": content.name}])
+	contact = make_contact()
+	first.enroll([contact])
+	worker()
+	p = participant(first.name, contact)
+	assert (p.status, p.current_step) == ("Waiting", "again")  # the second email of the same go
+	assert queued_for(p.name) == 1
+	tomorrow = add_days(now_datetime(), 1)
+	assert abs((p.next_run_at - tomorrow).total_seconds()) < 120
+	second.enroll([contact])
+	worker()
+	q = participant(second.name, contact)
+	assert (q.status, q.current_step) == ("Waiting", "mail") and queued_for(q.name) == 0
+	message = frappe.db.get_value("Marketing Flow Log", {"participant": q.name, "event": "Step Skipped"}, "message")
+	assert message.startswith("Deferred by the frequency cap until")

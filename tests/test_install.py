@@ -109,3 +109,40 @@ def test_the_runners_claim_and_the_ticks_probe_use_the_index():
 	plan = _explain_last_query()
 	assert plan[0].key == "flow_status_next_run_at", plan
 	assert plan[0].type == "range", plan
+
+
+def test_the_person_patch_fills_participants_made_by_the_previous_version():
+	"""Rows as the previous version wrote them (a contact, no person) get person_doctype and
+	person; nothing else changes."""
+	from factories import make_contact, make_flow
+	from marketing_flows.patches.v1_0 import fill_participant_person
+
+	flow = make_flow()
+	flow.run()
+	contact = make_contact()
+	flow.enroll([contact])
+	name = frappe.db.get_value("Marketing Flow Participant", {"flow": flow.name}, "name")
+	before = frappe.db.get_value("Marketing Flow Participant", name, ["status", "email", "current_step"], as_dict=True)
+	frappe.db.sql(
+		"UPDATE `tabMarketing Flow Participant` SET person_doctype = NULL, person = NULL WHERE name = %s", name
+	)
+	frappe.db.sql("UPDATE `tabMarketing Flow` SET person_doctype = NULL WHERE name = %s", flow.name)
+	fill_participant_person.execute()
+	row = frappe.db.get_value("Marketing Flow Participant", name, "*", as_dict=True)
+	assert (row.person_doctype, row.person, row.contact) == ("Contact", contact, contact)
+	assert (row.status, row.email, row.current_step) == (before.status, before.email, before.current_step)
+	assert frappe.db.get_value("Marketing Flow", flow.name, "person_doctype") == "Contact"
+
+
+def test_enrolment_names_the_person_and_a_flow_of_other_people_is_refused_for_now():
+	from factories import make_contact, make_flow
+
+	flow = make_flow()
+	assert flow.person_doctype == "Contact"
+	flow.run()
+	contact = make_contact()
+	flow.enroll([contact])
+	row = frappe.db.get_value("Marketing Flow Participant", {"flow": flow.name}, ["person_doctype", "person"], as_dict=True)
+	assert (row.person_doctype, row.person) == ("Contact", contact)
+	with pytest.raises(frappe.ValidationError, match="can't be the flow's people"):
+		make_flow(person_doctype="ToDo")

@@ -137,6 +137,8 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 			(
 				name,
 				flow.name,
+				person,
+				contact,
 				contact,
 				row.full_name,
 				row.email_id,
@@ -161,6 +163,8 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 	columns = (
 		"name",
 		"flow",
+		"person_doctype",
+		"person",
 		"contact",
 		"full_name",
 		"email",

@@ -133,6 +133,7 @@ class Batch:
 		self.steps = {s.step_id: s for s in flow.steps}
 		self.mailer = Mailer()
 		self.logs: list[tuple] = []
+		self._events: dict[str, list] = {}  # participant -> its entries of self.logs, for conditions
 		self.pending: dict[str, dict] = {}  # participant -> values, written once per batch
 		self.processed = 0
 		self.flow_halted = False
@@ -144,6 +145,10 @@ class Batch:
 		self.max_attempts = cint(settings.max_attempts) or 5
 		self.backoff = cint(settings.retry_backoff_minutes) or 5
 		self.sends = throttle.HourlySends(cint(settings.max_sends_per_hour))
+		self.cap = throttle.FrequencyCap(
+			cint(settings.get("max_emails_per_person_per_day")),
+			cint(settings.get("max_emails_per_person_per_week")),
+		)
 
 	# -- caches for steps -----------------------------------------------------------------
 	def content(self, name: str) -> Any:
@@ -162,7 +167,14 @@ class Batch:
 	def events_of(self, participant: str) -> list[tuple[str | None, str, datetime]]:
 		"""(step_id, event, time) of this batch's log entries not written yet: conditions see
 		what happened earlier in the same go."""
-		return [(e[3], e[4], e[9]) for e in self.logs if e[1] == participant]
+		return self._events.get(participant, [])
+
+	def add_log(
+		self, p: Any, step_id: str | None, event: str, message: str = "", ref_dt=None, ref_name=None
+	) -> None:
+		entry = self.entry(p, step_id, event, message, ref_dt, ref_name)
+		self.logs.append(entry)
+		self._events.setdefault(p.name, []).append((step_id, event, self.now))
 
 	# -- the batch ------------------------------------------------------------------------
 	def run(self, names: list[str]) -> None:
@@ -332,7 +344,7 @@ class Batch:
 			if handler.channel and outcome.event in ("Email Sent", "SMS Sent"):
 				self.sends.count(1)
 			ref = outcome.reference or (None, None)
-			self.logs.append(self.entry(p, step_id, outcome.event, outcome.message, *ref))
+			self.add_log(p, step_id, outcome.event, outcome.message, *ref)
 			p.step_seq = cint(p.step_seq) + 1
 			self.update(p, {"step_seq": p.step_seq, "attempts": 0, "last_error": None, **outcome.updates})
 			p.update(outcome.updates)
@@ -353,18 +365,25 @@ class Batch:
 		self.update(p, {"status": "Active", "current_step": step_id, "next_run_at": self.now})
 
 	def may_send(self, p: Any, step_id: str, channel: str) -> bool:
-		"""Sending window and the hourly sends limit: when closed, the participant waits at the
-		send step (logged) and sends when it opens."""
+		"""Sending window, the hourly sending limit and the frequency cap per person: when one
+		says not now, the participant waits at the send step (logged why) and sends later."""
+		capped = None
+		if channel == "Email" and self.cap.active:
+			pending = [when for _s, event, when in self.events_of(p.name) if event == "Email Sent"]
+			capped = self.cap.next_allowed(p.contact, self.now, pending)
 		if not window.is_open(self.flow, self.now):
 			opens = window.next_open(self.flow, self.now)
 			reason = _("Outside the sending window until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
 		elif not self.sends.allows(1):
 			opens = self.sends.next_hour(self.now)
 			reason = _("Deferred by the hourly sending limit until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
+		elif capped:
+			opens = window.next_open(self.flow, capped)
+			reason = _("Deferred by the frequency cap until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
 		else:
 			return True
 		self.update(p, {"status": "Waiting", "current_step": step_id, "next_run_at": opens})
-		self.logs.append(self.entry(p, step_id, "Step Skipped", reason))
+		self.add_log(p, step_id, "Step Skipped", reason)
 		return False
 
 	def complete(self, p: Any, step_id: str, logged: bool = False) -> None:
@@ -381,7 +400,7 @@ class Batch:
 			},
 		)
 		if not logged:
-			self.logs.append(self.entry(p, step_id, "Completed", ""))
+			self.add_log(p, step_id, "Completed", "")
 
 	def retry_or_stall(self, p: Any, step_id: str, error: Exception) -> None:
 		"""The failed step is tried again with exponential backoff (earlier steps of this go keep
@@ -415,15 +434,13 @@ class Batch:
 				"last_error": message,
 			},
 		)
-		self.logs.append(
-			self.entry(
-				p,
-				step_id,
-				"Retry",
-				_("Try {0} of {1} failed: {2}; next try in {3}").format(
-					attempts, self.max_attempts, message, delay
-				),
-			)
+		self.add_log(
+			p,
+			step_id,
+			"Retry",
+			_("Try {0} of {1} failed: {2}; next try in {3}").format(
+				attempts, self.max_attempts, message, delay
+			),
 		)
 
 	def fail(self, p: Any, step_id: str | None, message: str, attempts: int | None = None) -> None:
@@ -431,7 +448,7 @@ class Batch:
 		if attempts is not None:
 			values["attempts"] = attempts
 		self.update(p, values)
-		self.logs.append(self.entry(p, step_id, "Error", message))
+		self.add_log(p, step_id, "Error", message)
 
 	def end(self, p: Any, status: str, reason: str) -> None:
 		self.update(
@@ -444,14 +461,14 @@ class Batch:
 				"active_key": None,
 			},
 		)
-		self.logs.append(self.entry(p, p.current_step, "Exited", reason))
+		self.add_log(p, p.current_step, "Exited", reason)
 
 	def halt_flow(self, error: str) -> None:
 		"""A setting fails for every participant: pause the flow with the error shown on it and
 		tell its owner, instead of failing every minute. Nobody of the batch moves."""
 		self.flow_halted = True
 		self.pending = {}
-		self.logs = []
+		self.logs, self._events = [], {}
 		pause_on_error(self.flow.name, error)
 
 	def update(self, p: Any, values: dict) -> None:
@@ -468,6 +485,7 @@ class Batch:
 			self.logs,
 		)
 		self.pending, self.mailer.queue_rows, self.mailer.recipient_rows, self.logs = {}, [], [], []
+		self._events = {}
 		frappe.db.savepoint("mf_write")
 		try:
 			write_updates(pending, self.now)

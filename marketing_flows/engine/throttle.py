@@ -1,4 +1,6 @@
-"""The hourly sending limit of Marketing Flow Settings (`max_sends_per_hour`), across flows.
+"""Sending limits of Marketing Flow Settings, across flows: the hourly limit of the site
+(`max_sends_per_hour`) and the frequency cap per person (`max_emails_per_person_per_day`,
+`max_emails_per_person_per_week`).
 
 Counted per site and clock hour in Redis (INCRBY is atomic, so workers of every flow share one
 count). A send over the limit is not dropped: the runner defers it to the next hour and logs
@@ -51,3 +53,41 @@ class HourlySends:
 	@staticmethod
 	def next_hour(now: datetime) -> datetime:
 		return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+class FrequencyCap:
+	"""No person gets more than N marketing emails a day and M a week, across all flows. Counted
+	from the log (index: contact, event, creation) plus the emails of this batch not written
+	yet. A send over the cap is deferred to the moment the cap allows it, never dropped."""
+
+	WINDOWS = ((timedelta(days=1), "day"), (timedelta(days=7), "week"))
+
+	def __init__(self, per_day: int, per_week: int) -> None:
+		self.limits = {"day": max(per_day or 0, 0), "week": max(per_week or 0, 0)}
+		self.active = any(self.limits.values())
+
+	def next_allowed(self, person: str, now: datetime, pending: list[datetime]) -> datetime | None:
+		"""None when `person` may get an email now; else the moment the cap allows it."""
+		if not self.active or not person:
+			return None
+		week_ago = now - timedelta(days=7)
+		log = frappe.qb.DocType("Marketing Flow Log")
+		sent = (
+			frappe.qb.from_(log)
+			.select(log.creation)
+			.where((log.contact == person) & (log.event == "Email Sent") & (log.creation > week_ago))
+			.orderby(log.creation)
+			.run(pluck=True)
+		)
+		times = sorted([*sent, *pending])
+		wait_until = None
+		for span, key in self.WINDOWS:
+			limit = self.limits[key]
+			if not limit:
+				continue
+			recent = [t for t in times if t > now - span]
+			if len(recent) >= limit:
+				# the oldest send that keeps the count at the limit must leave the window first
+				frees_at = recent[len(recent) - limit] + span
+				wait_until = max(wait_until or frees_at, frees_at)
+		return wait_until

@@ -17,7 +17,13 @@ class MarketingFlowSettings(Document):
 		for fieldname in ("batch_size", "max_attempts"):
 			if (self.get(fieldname) or 0) < 1:
 				frappe.throw(_("{0} must be at least 1.").format(_(self.meta.get_label(fieldname))))
-		if (self.max_sends_per_hour or 0) < 0 or (self.retry_backoff_minutes or 0) < 0:
+		limits = (
+			"max_sends_per_hour",
+			"retry_backoff_minutes",
+			"max_emails_per_person_per_day",
+			"max_emails_per_person_per_week",
+		)
+		if any((self.get(f) or 0) < 0 for f in limits):
 			frappe.throw(_("Limits can't be negative."))
 
 	def on_update(self) -> None:
