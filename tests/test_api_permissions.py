@@ -38,6 +38,7 @@ METHODS = {
 	"MarketingFlow.enroll": {"admin"},
 	"MarketingFlow.remove_participants": {"admin"},
 	"MarketingFlow.get_figures": {"admin", "editor"},
+	"MarketingFlow.test_flow": {"admin", "editor"},
 	"MarketingSegment.get_contacts": {"admin", "editor"},
 	"MarketingSegment.export_to_email_group": set(),
 	"MarketingFlowSettings.detect_doctypes": {"admin"},
@@ -129,6 +130,7 @@ def test_each_method_answers_each_role_as_spec_says(method, sessions, base):
 				args = {
 					"enroll": {"contacts": json.dumps([contact])},
 					"remove_participants": {"participants": "[]"},
+					"test_flow": {"contacts": json.dumps([contact])},
 				}.get(name, {})
 			elif cls == "MarketingSegment":
 				doc = ("Marketing Segment", segment.name)

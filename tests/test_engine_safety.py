@@ -5,6 +5,7 @@ the rest, flows that would trigger themselves, races, and operations at scale.""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -865,5 +866,86 @@ def test_the_frequency_cap_defers_a_persons_emails_across_flows(worker, content,
 	worker()
 	q = participant(second.name, contact)
 	assert (q.status, q.current_step) == ("Waiting", "mail") and queued_for(q.name) == 0
-	message = frappe.db.get_value("Marketing Flow Log", {"participant": q.name, "event": "Step Skipped"}, "message")
+	message = frappe.db.get_value(
+		"Marketing Flow Log", {"participant": q.name, "event": "Step Skipped"}, "message"
+	)
 	assert message.startswith("Deferred by the frequency cap until")
+
+
+# --- dry run ----------------------------------------------------------------------------------
+
+
+def table_counts() -> dict[str, int]:
+	tables = frappe.db.sql_list("SHOW TABLES")
+	return {t: frappe.db.sql(f"SELECT COUNT(*) FROM `{t}`")[0][0] for t in tables}
+
+
+def test_a_dry_run_shows_each_persons_path_and_changes_nothing(content, http_receiver):
+	"""Test flow: the path each person would take now (enrolment decision, branches and why,
+	waits and when they end, rendered emails, webhook bodies, records that would change), with
+	not one row written anywhere, nothing queued and no outside call."""
+	flow = make_flow(
+		steps=[
+			{
+				"step_id": "check",
+				"step_type": "Condition",
+				"condition_type": "Field",
+				"condition_filters": '[["designation", "=", "CEO"]]',
+				"yes_step": "mail",
+				"no_step": "tag",
+			},
+			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "pause"},
+			{
+				"step_id": "pause",
+				"step_type": "Wait",
+				"wait_amount": 2,
+				"wait_unit": "Days",
+				"next_step": "hook",
+			},
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": http_receiver.url + "/dry",
+				"webhook_body": '{"name": "{{ contact.first_name }}"}',
+			},
+			{
+				"step_id": "tag",
+				"step_type": "Update Participant",
+				"update_field": "designation",
+				"update_value": "Lead",
+			},
+		]
+	)
+	ceo = make_contact(first_name=unique("Cee"), designation="CEO")
+	clerk = make_contact(first_name=unique("Cle"), designation="Clerk")
+	unsubscribed = make_contact(unsubscribed=1)
+	frappe.db.commit()
+	before = table_counts()
+	calls_before = len(http_receiver.received("/dry"))
+
+	results = {r["person"]: r for r in flow.test_flow(contacts=[ceo, clerk, unsubscribed, "nobody-here"])}
+
+	assert table_counts() == before
+	assert len(http_receiver.received("/dry")) == calls_before
+	assert frappe.db.get_value("Contact", clerk, "designation") == "Clerk"
+	assert results[unsubscribed]["enrolled"] is False and results[unsubscribed]["reason"] == "unsubscribed"
+	assert results["nobody-here"]["reason"] == "no such contact"
+
+	ceo_path = results[ceo]
+	events_seen = [(e["step_id"], e["event"]) for e in ceo_path["timeline"]]
+	assert events_seen[:2] == [("check", "Branch Yes"), ("mail", "Email Sent")]
+	assert ("pause", "Waits") in events_seen and ("hook", "Step Executed") in events_seen
+	wait = next(e for e in ceo_path["timeline"] if e["event"] == "Waits")
+	assert str(add_days(now_datetime(), 2).date()) in wait["message"]
+	first = frappe.db.get_value("Contact", ceo, "first_name")
+	assert ceo_path["emails"][0]["subject"] == f"Hello {first}"
+	assert json.loads(ceo_path["outside_calls"][0]["payload"]) == {"name": first}
+	assert ceo_path["ends"]["status"] == "Completed"
+
+	clerk_path = results[clerk]
+	assert [(e["step_id"], e["event"]) for e in clerk_path["timeline"]][:2] == [
+		("check", "Branch No"),
+		("tag", "Step Executed"),
+	]
+	assert "designation = Lead" in clerk_path["timeline"][1]["message"]
+	assert clerk_path["emails"] == []

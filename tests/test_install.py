@@ -122,9 +122,12 @@ def test_the_person_patch_fills_participants_made_by_the_previous_version():
 	contact = make_contact()
 	flow.enroll([contact])
 	name = frappe.db.get_value("Marketing Flow Participant", {"flow": flow.name}, "name")
-	before = frappe.db.get_value("Marketing Flow Participant", name, ["status", "email", "current_step"], as_dict=True)
+	before = frappe.db.get_value(
+		"Marketing Flow Participant", name, ["status", "email", "current_step"], as_dict=True
+	)
 	frappe.db.sql(
-		"UPDATE `tabMarketing Flow Participant` SET person_doctype = NULL, person = NULL WHERE name = %s", name
+		"UPDATE `tabMarketing Flow Participant` SET person_doctype = NULL, person = NULL WHERE name = %s",
+		name,
 	)
 	frappe.db.sql("UPDATE `tabMarketing Flow` SET person_doctype = NULL WHERE name = %s", flow.name)
 	fill_participant_person.execute()
@@ -142,7 +145,9 @@ def test_enrolment_names_the_person_and_a_flow_of_other_people_is_refused_for_no
 	flow.run()
 	contact = make_contact()
 	flow.enroll([contact])
-	row = frappe.db.get_value("Marketing Flow Participant", {"flow": flow.name}, ["person_doctype", "person"], as_dict=True)
+	row = frappe.db.get_value(
+		"Marketing Flow Participant", {"flow": flow.name}, ["person_doctype", "person"], as_dict=True
+	)
 	assert (row.person_doctype, row.person) == ("Contact", contact)
 	with pytest.raises(frappe.ValidationError, match="can't be the flow's people"):
 		make_flow(person_doctype="ToDo")

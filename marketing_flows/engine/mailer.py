@@ -70,7 +70,9 @@ def build_mime(
 class Mailer:
 	"""Collects the Email Queue rows of one batch and writes them in two INSERTs."""
 
-	def __init__(self) -> None:
+	def __init__(self, keep_rendered: bool = False) -> None:
+		self.keep_rendered = keep_rendered  # a dry run shows what would be sent
+		self.rendered: list[dict] = []
 		self.queue_rows: list[tuple] = []
 		self.recipient_rows: list[tuple] = []
 		self._accounts: dict[str | None, Any] = {}  # content sender -> Email Account, once per batch
@@ -90,6 +92,10 @@ class Mailer:
 		account = self._accounts[content.sender]
 		subject = render.render(content.subject, ctx_vars).strip() or "[No Subject]"
 		body = render.render(content.body, ctx_vars, html=True)
+		if self.keep_rendered:
+			self.rendered.append(
+				{"participant": participant, "to": recipient, "subject": subject, "body": body}
+			)
 		if body_filter:
 			body = body_filter(body)
 		layout = _layout(content.name, content.version or 0, account.name, frappe.local.site)

@@ -125,13 +125,17 @@ class FlowSettingError(Exception):
 class Batch:
 	"""One claimed batch of participants of one flow, processed in one transaction."""
 
-	def __init__(self, flow: Any, settings: Any, now: datetime, deadline: float | None = None) -> None:
+	def __init__(
+		self, flow: Any, settings: Any, now: datetime, deadline: float | None = None, dry_run: bool = False
+	) -> None:
 		self.flow = flow
+		self.dry_run = dry_run  # nothing leaves the process: no outside call, no counter, no write
+		self.outside_calls: list[dict] = []
 		self.settings = settings
 		self.now = now
 		self.deadline = deadline
 		self.steps = {s.step_id: s for s in flow.steps}
-		self.mailer = Mailer()
+		self.mailer = Mailer(keep_rendered=dry_run)
 		self.logs: list[tuple] = []
 		self._events: dict[str, list] = {}  # participant -> its entries of self.logs, for conditions
 		self.pending: dict[str, dict] = {}  # participant -> values, written once per batch
@@ -273,6 +277,8 @@ class Batch:
 		return fresh[p.contact]
 
 	def flow_still_running(self) -> bool:
+		if self.dry_run:
+			return True
 		if time.monotonic() - self._flow_checked_at < FLOW_STATUS_RECHECK_SECONDS:
 			return True
 		self._flow_checked_at = time.monotonic()
@@ -341,7 +347,7 @@ class Batch:
 				del self.mailer.queue_rows[queued_before:], self.mailer.recipient_rows[queued_before:]
 				self.retry_or_stall(p, step_id, e)
 				return
-			if handler.channel and outcome.event in ("Email Sent", "SMS Sent"):
+			if handler.channel and outcome.event in ("Email Sent", "SMS Sent") and not self.dry_run:
 				self.sends.count(1)
 			ref = outcome.reference or (None, None)
 			self.add_log(p, step_id, outcome.event, outcome.message, *ref)
@@ -350,6 +356,9 @@ class Batch:
 			p.update(outcome.updates)
 			p.attempts = 0
 			p.current_step = step_id
+			if outcome.exit_reason:
+				self.end(p, "Exited", outcome.exit_reason)
+				return
 			if outcome.run_at and outcome.run_at > self.now:
 				self.update(p, {"status": "Waiting", "current_step": step_id, "next_run_at": outcome.run_at})
 				p.status = "Waiting"
@@ -374,7 +383,7 @@ class Batch:
 		if not window.is_open(self.flow, self.now):
 			opens = window.next_open(self.flow, self.now)
 			reason = _("Outside the sending window until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
-		elif not self.sends.allows(1):
+		elif not self.dry_run and not self.sends.allows(1):
 			opens = self.sends.next_hour(self.now)
 			reason = _("Deferred by the hourly sending limit until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
 		elif capped:

@@ -159,7 +159,7 @@ class Webhook(StepType):
 				raise frappe.ValidationError(f"{method} {url} answered {response.status_code}")
 			return str(response.status_code)
 
-		status = ctx.call_outside("Webhook", url, send)
+		status = ctx.call_outside("Webhook", f"{method} {url}", send, payload=body)
 		return Outcome(ctx.next_step, message=f"{method} {url}: {status}")
 
 
@@ -176,6 +176,29 @@ class AddToEmailGroup(StepType):
 				{"doctype": "Email Group Member", "email_group": ctx.step.email_group, "email": email}
 			).insert(ignore_permissions=True)
 		return Outcome(ctx.next_step, message=f"{email} in {ctx.step.email_group}")
+
+
+class RemoveFromEmailGroup(StepType):
+	name = "Remove from Email Group"
+	required = (("email_group", "Email Group"),)
+
+	def execute(self, ctx: StepContext) -> Outcome:
+		"""The person's email leaves the group (its member row is removed, as Frappe's own
+		"remove from group" does); nothing happens when it was not in it."""
+		email = ctx.participant.get("email")
+		if not email:
+			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
+		members = frappe.get_all(
+			"Email Group Member", filters={"email_group": ctx.step.email_group, "email": email}, pluck="name"
+		)
+		for name in members:
+			frappe.delete_doc("Email Group Member", name, ignore_permissions=True)
+		message = (
+			f"{email} removed from {ctx.step.email_group}"
+			if members
+			else f"{email} was not in {ctx.step.email_group}"
+		)
+		return Outcome(ctx.next_step, message=message)
 
 
 class EnrollInFlow(StepType):
@@ -207,4 +230,12 @@ class End(StepType):
 		return Outcome(None, event="Completed")
 
 
-HANDLERS = (UpdateParticipant(), CreateActivity(), Webhook(), AddToEmailGroup(), EnrollInFlow(), End())
+HANDLERS = (
+	UpdateParticipant(),
+	CreateActivity(),
+	Webhook(),
+	AddToEmailGroup(),
+	RemoveFromEmailGroup(),
+	EnrollInFlow(),
+	End(),
+)

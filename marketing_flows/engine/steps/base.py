@@ -27,6 +27,7 @@ class Outcome:
 	message: str = ""
 	updates: dict[str, Any] = field(default_factory=dict)  # participant fields to set
 	reference: tuple[str, str] | None = None  # (doctype, name) of what the step created
+	exit_reason: str | None = None  # the participant leaves the flow here (Exited), with this reason
 
 
 class StepType:
@@ -83,9 +84,20 @@ class StepContext:
 		raw = f"{self.participant['name']}:{self.step.step_id}:{cint(self.participant.get('step_seq'))}"
 		return hashlib.sha1(raw.encode()).hexdigest()
 
-	def call_outside(self, channel: str, target: str, send: Callable[[], str]) -> str:
+	def call_outside(self, channel: str, target: str, send: Callable[[], str], payload: str = "") -> str:
 		"""Make an outside call through the outbox: recorded before and after in committed
-		writes, never repeated once confirmed (see outbox.py)."""
+		writes, never repeated once confirmed (see outbox.py). A dry run records what would be
+		sent and calls nothing."""
+		if self.batch.dry_run:
+			self.batch.outside_calls.append(
+				{
+					"participant": self.participant["name"],
+					"channel": channel,
+					"to": target,
+					"payload": payload,
+				}
+			)
+			return "not called (dry run)"
 		call = outbox.Call(
 			key=self.idempotency_key(),
 			flow=self.flow.name,

@@ -95,11 +95,17 @@ class SendSMS(_MessageStep):
 	def execute(self, ctx: StepContext) -> Outcome:
 		number = ctx.participant.get("mobile_no") or ctx.contact.get("phone")
 		if not number:
+			if ctx.step.get("exit_if_no_mobile"):
+				return Outcome(
+					None, event="Step Skipped", message="No mobile number", exit_reason="No mobile number"
+				)
 			return Outcome(ctx.next_step, event="Step Skipped", message="No mobile number")
 		content = ctx.batch.content(ctx.step.content)
 		text = frappe.utils.strip_html(render.render(content.body, ctx.template_context())).strip()
 		key = ctx.idempotency_key()
-		result = ctx.call_outside("SMS", number, lambda: send_through_sms_settings(number, text, key))
+		result = ctx.call_outside(
+			"SMS", number, lambda: send_through_sms_settings(number, text, key), payload=text
+		)
 		return Outcome(
 			ctx.next_step,
 			event="SMS Sent",

@@ -5,7 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine import criteria, enrolment, figures, lifecycle, validation, watch
+from marketing_flows.engine import criteria, dry_run, enrolment, figures, lifecycle, validation, watch
 
 
 class MarketingFlow(Document):
@@ -75,6 +75,11 @@ class MarketingFlow(Document):
 	@frappe.whitelist()
 	def remove_participants(self, participants: list[str] | str) -> dict:
 		return enrolment.remove_participants(self, participants)
+
+	@frappe.whitelist()
+	def test_flow(self, contacts: list[str] | str | None = None, segment: str | None = None) -> list[dict]:
+		"""Dry run: each person's path through the flow now, with nothing sent or saved."""
+		return dry_run.test_flow(self, contacts, segment)
 
 	@frappe.whitelist()
 	def get_figures(self) -> dict:
