@@ -17,7 +17,16 @@ import pytest
 from frappe.utils import add_days, now_datetime
 
 from conftest import BENCH_DIR, SITE, kill_worker, run_scheduled, worker_env
-from factories import events, make_contact, make_flow, participant, running_flow, time_passes, unique
+from factories import (
+	events,
+	make_contact,
+	make_content,
+	make_flow,
+	participant,
+	running_flow,
+	time_passes,
+	unique,
+)
 
 TICK = "marketing_flows.engine.runner.schedule_due_participants"
 ENGINE = Path(__file__).resolve().parent.parent / "marketing_flows" / "engine"
@@ -25,16 +34,7 @@ ENGINE = Path(__file__).resolve().parent.parent / "marketing_flows" / "engine"
 
 @pytest.fixture
 def content(smtp):
-	return frappe.get_doc(
-		{
-			"doctype": "Marketing Flow Content",
-			"content_name": unique("Mail"),
-			"channel": "Email",
-			"subject": "Hello {{ contact.first_name }}",
-			"body": "<p>Hi</p>",
-			"sender": smtp.account,
-		}
-	).insert()
+	return make_content(subject="Hello {{ contact.first_name }}", body="<p>Hi</p>", sender=smtp.account)
 
 
 def queued_for(name: str) -> int:
@@ -359,9 +359,7 @@ def test_sms_goes_through_the_outbox_with_an_idempotency_key(worker, http_receiv
 		receiver_parameter="to",
 		use_post=0,
 	)
-	sms = frappe.get_doc(
-		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hi"}
-	).insert()
+	sms = make_content("SMS", body="Hi")
 	flow = running_flow([{"step_id": "sms", "step_type": "Send SMS", "content": sms.name}])
 	number = "+1555" + str(int(time.time() * 1000))[-7:]
 	contact = make_contact(mobile_no=number)
