@@ -520,6 +520,8 @@ def test_a_setting_that_fails_for_everyone_pauses_the_flow_and_tells_its_owner(w
 		assert frappe.db.exists("Notification Log", {"document_name": flow.name, "for_user": flow.owner})
 		assert {participant(flow.name, c).status for c in (a, b)} == {"Active"}  # nobody moved
 		assert frappe.db.get_value("Contact", a, "designation") != "x"
+		# a flow whose setting broke can still be stopped
+		assert frappe.get_doc("Marketing Flow", flow.name).stop()["status"] == "Stopped"
 	finally:
 		frappe.db.rollback()
 		name = frappe.db.get_value("Custom Field", {"dt": "Contact", "fieldname": field})

@@ -126,12 +126,21 @@ def test_admin_deletes_flows_editor_cannot(users):
 
 
 def test_participants_are_never_created_by_hand(users):
+	"""Not even by a Flow Administrator (no create permission), nor by code that skips
+	permissions (the controller refuses): participants come from enrolment only."""
 	flow = make_flow()
+	contact = make_contact()
 	frappe.set_user(users["admin"])
+	assert not can(users["admin"], "Marketing Flow Participant", "create")
+	with pytest.raises(frappe.PermissionError):
+		frappe.get_doc(
+			{"doctype": "Marketing Flow Participant", "flow": flow.name, "contact": contact}
+		).insert()
+	frappe.set_user("Administrator")
 	with pytest.raises(frappe.ValidationError, match="Enrol"):
 		frappe.get_doc(
-			{"doctype": "Marketing Flow Participant", "flow": flow.name, "contact": make_contact()}
-		).insert()
+			{"doctype": "Marketing Flow Participant", "flow": flow.name, "contact": contact}
+		).insert(ignore_permissions=True)
 
 
 def test_system_manager_can_do_everything():

@@ -12,6 +12,8 @@ class MarketingFlow(Document):
 	def validate(self) -> None:
 		self.validate_status_change()
 		self.validate_steps_frozen_while_running()
+		if self.flags.status_change_allowed and self.status in ("Paused", "Stopped"):
+			return  # pausing or stopping is always possible, even when a setting broke meanwhile
 		validation.validate_flow(self)
 
 	def validate_status_change(self) -> None:
