@@ -52,6 +52,13 @@ def validate_flow(flow: Any) -> None:
 	if not (frappe.flags.in_install or frappe.flags.in_migrate or frappe.flags.in_patch):
 		require_read(named_doctypes(flow))
 	person = hosts.person_doctype()
+	if (flow.get("person_doctype") or person) != person:
+		frappe.throw(
+			_("This site's flows enrol {0}: {1} can't be the flow's people yet.").format(
+				_(person), _(flow.person_doctype)
+			),
+			title=_("People"),
+		)
 	filters.check_fields(
 		person, filters.parse(flow.audience_filters, _("Audience Filters")), _("Audience Filters")
 	)
