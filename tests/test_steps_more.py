@@ -22,7 +22,7 @@ def test_remove_from_email_group(worker):
 	assert participant(flow.name, inside).status == "Completed"
 	message = frappe.db.get_value(
 		"Marketing Flow Log",
-		{"participant": participant(flow.name, outside).name, "step_id": "out"},
+		{"participant": participant(flow.name, outside).name, "step_id": "out", "event": "Step Executed"},
 		"message",
 	)
 	assert "was not in" in message
