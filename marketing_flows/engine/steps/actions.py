@@ -8,6 +8,7 @@ from typing import Any
 
 import frappe
 import requests
+from frappe import _
 from frappe.utils import add_days, getdate
 
 from marketing_flows.engine import enrolment, hosts, netguard, render
@@ -96,7 +97,9 @@ class CreateActivity(StepType):
 		doc.flags.ignore_permissions = True
 		doc.insert()
 		return Outcome(
-			ctx.next_step, message=f"{doctype} {doc.name} for {owner}", reference=(doctype, doc.name)
+			ctx.next_step,
+			message=_("{0} {1} for {2}").format(_(doctype), doc.name, owner),
+			reference=(doctype, doc.name),
 		)
 
 
@@ -170,12 +173,12 @@ class AddToEmailGroup(StepType):
 	def execute(self, ctx: StepContext) -> Outcome:
 		email = ctx.participant.get("email")
 		if not email:
-			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
+			return Outcome(ctx.next_step, event="Step Skipped", message=_("No email address"))
 		if not frappe.db.exists("Email Group Member", {"email_group": ctx.step.email_group, "email": email}):
 			frappe.get_doc(
 				{"doctype": "Email Group Member", "email_group": ctx.step.email_group, "email": email}
 			).insert(ignore_permissions=True)
-		return Outcome(ctx.next_step, message=f"{email} in {ctx.step.email_group}")
+		return Outcome(ctx.next_step, message=_("{0} in {1}").format(email, ctx.step.email_group))
 
 
 class EnrollInFlow(StepType):
@@ -194,7 +197,9 @@ class EnrollInFlow(StepType):
 		why = result.not_enrolled.get(ctx.participant["contact"])
 		return Outcome(
 			ctx.next_step,
-			message=f"Enrolled in {target.name}" if not why else f"Not enrolled in {target.name}: {why}",
+			message=_("Enrolled in {0}").format(target.name)
+			if not why
+			else _("Not enrolled in {0}: {1}").format(target.name, why),
 		)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import frappe
 import requests
+from frappe import _
 from frappe.core.doctype.sms_settings.sms_settings import get_headers, validate_receiver_nos
 
 from marketing_flows.engine import links, render
@@ -39,7 +40,7 @@ class SendEmail(_MessageStep):
 	def execute(self, ctx: StepContext) -> Outcome:
 		recipient = ctx.participant.get("email")
 		if not recipient:
-			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
+			return Outcome(ctx.next_step, event="Step Skipped", message=_("No email address"))
 		content = ctx.batch.content(ctx.step.content)
 		settings = ctx.batch.settings
 		participant = ctx.participant["name"]
@@ -76,7 +77,7 @@ class SendEmail(_MessageStep):
 		return Outcome(
 			ctx.next_step,
 			event="Email Sent",
-			message=f"{content.name} to {recipient}",
+			message=_("{0} to {1}").format(content.name, recipient),
 			updates={
 				"last_sent": content.name,
 				"last_sent_on": ctx.now,
@@ -95,7 +96,7 @@ class SendSMS(_MessageStep):
 	def execute(self, ctx: StepContext) -> Outcome:
 		number = ctx.participant.get("mobile_no") or ctx.contact.get("phone")
 		if not number:
-			return Outcome(ctx.next_step, event="Step Skipped", message="No mobile number")
+			return Outcome(ctx.next_step, event="Step Skipped", message=_("No mobile number"))
 		content = ctx.batch.content(ctx.step.content)
 		text = frappe.utils.strip_html(render.render(content.body, ctx.template_context())).strip()
 		key = ctx.idempotency_key()
@@ -103,7 +104,7 @@ class SendSMS(_MessageStep):
 		return Outcome(
 			ctx.next_step,
 			event="SMS Sent",
-			message=f"{content.name} to {number}: {result}",
+			message=_("{0} to {1}: {2}").format(content.name, number, result),
 			updates={"last_sent": content.name, "last_sent_on": ctx.now, "last_sent_status": "Sent"},
 		)
 

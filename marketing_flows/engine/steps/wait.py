@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import frappe
+from frappe import _
 from frappe.utils import get_datetime
 
 from marketing_flows.engine import hosts, window
@@ -50,13 +51,17 @@ class Wait(StepType):
 			value = ctx.contact.get(step.wait_date_field)
 			if not value:
 				return Outcome(
-					ctx.next_step, event="Step Skipped", message=f"{step.wait_date_field} is empty"
+					ctx.next_step,
+					event="Step Skipped",
+					message=_("{0} is empty").format(step.wait_date_field),
 				)
 			until = get_datetime(value) + timedelta(days=step.wait_date_offset or 0)
 		if step.get("use_sending_window"):
 			until = window.next_open(ctx.flow, max(until, now))
 		until = max(until, now)
-		return Outcome(ctx.next_step, run_at=until, message=f"Waiting until {until:%Y-%m-%d %H:%M}")
+		return Outcome(
+			ctx.next_step, run_at=until, message=_("Waiting until {0}").format(f"{until:%Y-%m-%d %H:%M}")
+		)
 
 
 HANDLERS = (Wait(),)
