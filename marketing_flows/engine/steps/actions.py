@@ -26,14 +26,22 @@ class UpdateParticipant(StepType):
 			df = frappe.get_meta(person).get_field(step.update_field)
 			if not df:
 				errors.append(
-					f"Update Participant step '{step.step_id}': {person} has no field '{step.update_field}'."
+					_("Update Participant step '{0}': {1} has no field '{2}'.").format(
+						step.step_id, _(person), step.update_field
+					)
 				)
 			elif df.fieldtype in frappe.model.table_fields or df.fieldtype in frappe.model.no_value_fields:
 				errors.append(
-					f"Update Participant step '{step.step_id}': '{step.update_field}' can't be set by a flow."
+					_("Update Participant step '{0}': '{1}' can't be set by a flow.").format(
+						step.step_id, step.update_field
+					)
 				)
 		if err := render.problem(step.get("update_value")):
-			errors.append(f"Update Participant step '{step.step_id}': the value's Jinja is invalid ({err}).")
+			errors.append(
+				_("Update Participant step '{0}': the value's Jinja is invalid ({1}).").format(
+					step.step_id, err
+				)
+			)
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
@@ -57,7 +65,9 @@ class CreateActivity(StepType):
 		errors = super().validate(step, flow)
 		if err := render.problem(step.get("activity_description")):
 			errors.append(
-				f"Create Activity step '{step.step_id}': the description's Jinja is invalid ({err})."
+				_("Create Activity step '{0}': the description's Jinja is invalid ({1}).").format(
+					step.step_id, err
+				)
 			)
 		return errors
 
@@ -110,17 +120,17 @@ class Webhook(StepType):
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
-		what = f"Webhook step '{step.step_id}'"
+		what = _("Webhook step '{0}'").format(step.step_id)
 		if step.get("webhook_url") and (problem := netguard.url_problem(step.webhook_url, resolve="lenient")):
 			errors.append(f"{what}: {problem}")
 		if problem := render.problem(step.get("webhook_body")):
-			errors.append(f"{what}: the body's Jinja is invalid ({problem}).")
+			errors.append(_("{0}: the body's Jinja is invalid ({1}).").format(what, problem))
 		elif problem := render.json_shape_problem(step.get("webhook_body")):
-			errors.append(f"{what}: the body is not JSON ({problem}).")
+			errors.append(_("{0}: the body is not JSON ({1}).").format(what, problem))
 		if (step.get("webhook_timeout") or 0) < 0:
-			errors.append(f"{what}: the timeout can't be negative.")
+			errors.append(_("{0}: the timeout can't be negative.").format(what))
 		if (step.get("webhook_timeout") or 0) > 60:
-			errors.append(f"{what}: the timeout can't be more than 60 seconds.")
+			errors.append(_("{0}: the timeout can't be more than 60 seconds.").format(what))
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
@@ -188,7 +198,9 @@ class EnrollInFlow(StepType):
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
 		if step.get("target_flow") and step.target_flow == flow.name:
-			errors.append(f"Enroll in Flow step '{step.step_id}': a flow can't enrol into itself.")
+			errors.append(
+				_("Enroll in Flow step '{0}': a flow can't enrol into itself.").format(step.step_id)
+			)
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:

@@ -25,10 +25,16 @@ class _MessageStep(StepType):
 		if step.get("content"):
 			channel = frappe.db.get_value("Marketing Flow Content", step.content, "channel")
 			if channel is None:
-				errors.append(f"{self.name} step '{step.step_id}': content '{step.content}' does not exist.")
+				errors.append(
+					_("{0} step '{1}': content '{2}' does not exist.").format(
+						_(self.name), step.step_id, step.content
+					)
+				)
 			elif channel != self.channel:
 				errors.append(
-					f"{self.name} step '{step.step_id}': content '{step.content}' is {channel} content, not {self.channel}."
+					_("{0} step '{1}': content '{2}' is {3} content, not {4}.").format(
+						_(self.name), step.step_id, step.content, _(channel), _(self.channel)
+					)
 				)
 		return errors
 
