@@ -143,7 +143,7 @@ class Webhook(StepType):
 			try:
 				json.loads(body)
 			except ValueError as e:
-				raise render.RenderError(f"the rendered body is not JSON: {e}") from e
+				raise render.RenderError(_("the rendered body is not JSON: {0}").format(e)) from e
 		if body is None:
 			body = frappe.as_json(
 				{
@@ -169,7 +169,9 @@ class Webhook(StepType):
 				allow_redirects=False,
 			)
 			if not 200 <= response.status_code < 300:
-				raise frappe.ValidationError(f"{method} {url} answered {response.status_code}")
+				raise frappe.ValidationError(
+					_("{0} {1} answered {2}").format(method, url, response.status_code)
+				)
 			return str(response.status_code)
 
 		status = ctx.call_outside("Webhook", url, send)

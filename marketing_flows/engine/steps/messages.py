@@ -139,7 +139,7 @@ def send_through_sms_settings(number: str, text: str, idempotency_key: str | Non
 		kwargs["params"] = params
 	response = requests.request("POST" if settings.use_post else "GET", settings.sms_gateway_url, **kwargs)
 	if not 200 <= response.status_code < 300:
-		raise frappe.ValidationError(f"SMS gateway answered {response.status_code}")
+		raise frappe.ValidationError(_("SMS gateway answered {0}").format(response.status_code))
 	return str(response.status_code)
 
 
