@@ -165,8 +165,27 @@ sync_app() {
 	fi
 }
 
+# Compile the app's translation catalogues (locale/*.po) into the bench's
+# sites/assets/locale/<lang>/LC_MESSAGES/marketing_flows.mo, as `bench build` does for Frappe's own,
+# when the .po files changed since the last compile (or a .mo is missing). The sites' translation
+# caches are cleared by the migrate that follows (app_hash covers the .po files).
+compile_translations() {
+	local locale="$BENCH_DIR/apps/$APP_NAME/$APP_NAME/locale" stamp="$BENCH_DIR/sites/assets/locale/.mf_po_hash" h po lang
+	compgen -G "$locale/*.po" >/dev/null || return 0
+	h="$(cat "$locale"/*.po | sha1sum | cut -d' ' -f1)"
+	local fresh=1
+	for po in "$locale"/*.po; do
+		lang="$(basename "$po" .po)"
+		[ -f "$BENCH_DIR/sites/assets/locale/$lang/LC_MESSAGES/$APP_NAME.mo" ] || fresh=0
+	done
+	if [ "$fresh" -eq 1 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$h" ]; then return 0; fi
+	log "Compiling the translations of $APP_NAME (.po -> .mo)"
+	bench_cmd compile-po-to-mo --app "$APP_NAME" --force >/dev/null || die "bench compile-po-to-mo --app $APP_NAME failed."
+	echo "$h" | as_frappe tee "$stamp" >/dev/null
+}
+
 app_hash() {
-	(cd "$BENCH_DIR/apps/$APP_NAME" && find . -type f \( -name '*.json' -o -name '*.py' -o -name '*.txt' \) \
+	(cd "$BENCH_DIR/apps/$APP_NAME" && find . -type f \( -name '*.json' -o -name '*.py' -o -name '*.txt' -o -name '*.po' \) \
 		-not -path './tests/*' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -d' ' -f1)
 }
 
@@ -215,6 +234,7 @@ main() {
 	ensure_bench
 	ensure_redis
 	sync_app
+	compile_translations
 	ensure_site "$TEST_SITE"
 	bench_cmd --site "$TEST_SITE" set-config allow_tests true >/dev/null
 	if [ "${1:-}" != "--test-only" ]; then

@@ -56,17 +56,19 @@ def validate(flow: Any) -> list[str]:
 	"""Messages for criteria that can't be evaluated on this site."""
 	errors = []
 	for row in flow.get("success_criteria") or []:
-		what = f"Success criterion {row.idx} ({row.criterion_type})"
+		what = _("Success criterion {0} ({1})").format(row.idx, _(row.criterion_type))
 		if row.criterion_type in ROLE_OF and not target_doctype(row):
 			errors.append(
-				f"{what}: no {ROLE_OF[row.criterion_type]} doctype is set in Marketing Flow Settings."
+				_("{0}: no {1} doctype is set in Marketing Flow Settings.").format(
+					what, role_label(ROLE_OF[row.criterion_type])
+				)
 			)
 			continue
 		if row.criterion_type == "Document Condition" and not row.reference_doctype:
-			errors.append(f"{what}: choose the Document Type.")
+			errors.append(_("{0}: choose the Document Type.").format(what))
 			continue
 		if row.criterion_type == "Web Form Submitted" and not row.web_form:
-			errors.append(f"{what}: choose the Web Form.")
+			errors.append(_("{0}: choose the Web Form.").format(what))
 			continue
 		doctype = target_doctype(row)
 		if doctype and row.conditions:
@@ -78,10 +80,29 @@ def validate(flow: Any) -> list[str]:
 				scope == "person" and paths_of(doctype, "email", only)
 			):
 				if only:
-					errors.append(f"{what}: '{only}' is not a field of {doctype} that names a {scope}.")
+					errors.append(
+						_("{0}: '{1}' is not a field of {2} that names a {3}.").format(
+							what, only, _(doctype), role_label(scope)
+						)
+					)
 				else:
-					errors.append(f"{what}: {doctype} has no field linking to a {scope}.")
+					errors.append(
+						_("{0}: {1} has no field linking to a {2}.").format(
+							what, _(doctype), role_label(scope)
+						)
+					)
 	return errors
+
+
+def role_label(role: str) -> str:
+	"""The translated word for a role in messages (deal, appointment, issue, person, company)."""
+	return {
+		"deal": _("deal"),
+		"appointment": _("appointment"),
+		"issue": _("issue"),
+		"person": _("person"),
+		"company": _("company"),
+	}.get(role, role)
 
 
 # --- evaluation --------------------------------------------------------------------------

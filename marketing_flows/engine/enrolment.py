@@ -240,5 +240,7 @@ def remove_participants(flow: Any, selection: Iterable[str] | str) -> dict:
 	"""Flow Administrator removes people: their participation ends with reason "Removed"."""
 	require_flow_operator(flow)
 	names = _as_list(selection)
-	removed = participants.end_participants(flow.name, names, "Exited", f"Removed by {frappe.session.user}")
+	removed = participants.end_participants(
+		flow.name, names, "Exited", _("Removed by {0}").format(frappe.session.user)
+	)
 	return {"removed": removed}

@@ -98,7 +98,7 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 				continue
 			succeeded.append(p.contact)
 			if stops_on_success(flow) and p.status != "Completed":
-				participants.end_participants(flow.name, [p.name], "Exited", "Goal met")
+				participants.end_participants(flow.name, [p.name], "Exited", _("Goal met"))
 		after_success(flow, succeeded)
 		total += len(succeeded)
 	return total

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from frappe import _
+
 BRANCH = "Condition"
 END = "End"
 WAIT = "Wait"
@@ -107,36 +109,42 @@ def validate(steps: Sequence[Any]) -> list[str]:
 	"""Every problem of the graph, each as a message that names the step."""
 	errors: list[str] = []
 	if not steps:
-		return ["The flow has no steps: add at least one."]
+		return [_("The flow has no steps: add at least one.")]
 	seen: set[str] = set()
 	for row, step in enumerate(steps, start=1):
 		sid = _get(step, "step_id")
 		if not sid:
-			errors.append(f"Row {row}: Step ID is required.")
+			errors.append(_("Row {0}: Step ID is required.").format(row))
 			continue
 		if sid in seen:
-			errors.append(f"Step ID '{sid}' is used twice: step IDs must be unique in the flow.")
+			errors.append(_("Step ID '{0}' is used twice: step IDs must be unique in the flow.").format(sid))
 		seen.add(sid)
 		if not _get(step, "step_type"):
-			errors.append(f"Step {_name(step)}: Step Type is required.")
+			errors.append(_("Step {0}: Step Type is required.").format(_name(step)))
 	index = by_id(steps)
 	for step in steps:
 		sid, stype = _get(step, "step_id"), _get(step, "step_type")
 		if not sid:
 			continue
 		if stype == END and _get(step, "next_step"):
-			errors.append(f"End step {_name(step)} can't have a Next Step.")
+			errors.append(_("End step {0} can't have a Next Step.").format(_name(step)))
 		for target in successors(step):
 			if target not in index:
-				errors.append(f"Step {_name(step)} points to '{target}', which is not a step of this flow.")
+				errors.append(
+					_("Step {0} points to '{1}', which is not a step of this flow.").format(
+						_name(step), target
+					)
+				)
 	if errors:
 		return errors
 	unreached = [s for s in steps if _get(s, "step_id") not in reachable(steps)]
 	for step in unreached:
-		errors.append(f"Step {_name(step)} can't be reached from the first step.")
+		errors.append(_("Step {0} can't be reached from the first step.").format(_name(step)))
 	for cycle in cycles_without_wait(steps):
 		errors.append(
-			f"Steps {' → '.join(cycle)} form a loop that can pass without waiting: put a Wait with a "
-			"duration in it (a sending window, a Wait Until moment or a date field can take no time)."
+			_(
+				"Steps {0} form a loop that can pass without waiting: put a Wait with a "
+				"duration in it (a sending window, a Wait Until moment or a date field can take no time)."
+			).format(" → ".join(cycle))
 		)
 	return errors

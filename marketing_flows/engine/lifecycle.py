@@ -120,7 +120,7 @@ def end_all_participations(flow: str, commit: bool = True) -> int:
 	names = frappe.qb.from_(p).select(p.name).where((p.flow == flow) & p.status.isin(ACTIVE)).run(pluck=True)
 	ended = 0
 	for start in range(0, len(names), 1000):
-		ended += participants.end_participants(flow, names[start : start + 1000], "Exited", "Flow stopped")
+		ended += participants.end_participants(flow, names[start : start + 1000], "Exited", _("Flow stopped"))
 		if commit:
 			frappe.db.commit()
 			if len(names) > 1000:
@@ -155,7 +155,12 @@ def retry_stalled(flow: Any) -> dict:
 		log.write_many(
 			[
 				log.entry(
-					flow.name, r.name, r.contact, r.current_step, "Retry", "Retried by " + frappe.session.user
+					flow.name,
+					r.name,
+					r.contact,
+					r.current_step,
+					"Retry",
+					_("Retried by {0}").format(frappe.session.user),
 				)
 				for r in rows
 			]

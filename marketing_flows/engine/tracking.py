@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import frappe
+from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
 from marketing_flows.engine import log, participants
@@ -199,5 +200,5 @@ def unsubscribe(participant: str, email: str | None, step_id: str | None = None)
 	for flow, name in active:
 		by_flow.setdefault(flow, []).append(name)
 	for flow, names in by_flow.items():
-		participants.end_participants(flow, names, "Exited", "Unsubscribed")
+		participants.end_participants(flow, names, "Exited", _("Unsubscribed"))
 	return email

@@ -22,7 +22,7 @@ def flow_errors(flow: Any) -> list[str]:
 	errors = graph.validate(flow.steps)
 	for step in flow.steps:
 		if step.step_type and step.step_type not in STEP_TYPES:
-			errors.append(f"Step '{step.step_id}': '{step.step_type}' is not a step type.")
+			errors.append(_("Step '{0}': '{1}' is not a step type.").format(step.step_id, step.step_type))
 		elif step.step_type:
 			errors.extend(handler_for(step.step_type).validate(step, flow))
 	return errors

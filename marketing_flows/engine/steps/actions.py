@@ -8,6 +8,7 @@ from typing import Any
 
 import frappe
 import requests
+from frappe import _
 from frappe.utils import add_days, getdate
 
 from marketing_flows.engine import enrolment, hosts, netguard, render
@@ -25,14 +26,22 @@ class UpdateParticipant(StepType):
 			df = frappe.get_meta(person).get_field(step.update_field)
 			if not df:
 				errors.append(
-					f"Update Participant step '{step.step_id}': {person} has no field '{step.update_field}'."
+					_("Update Participant step '{0}': {1} has no field '{2}'.").format(
+						step.step_id, _(person), step.update_field
+					)
 				)
 			elif df.fieldtype in frappe.model.table_fields or df.fieldtype in frappe.model.no_value_fields:
 				errors.append(
-					f"Update Participant step '{step.step_id}': '{step.update_field}' can't be set by a flow."
+					_("Update Participant step '{0}': '{1}' can't be set by a flow.").format(
+						step.step_id, step.update_field
+					)
 				)
 		if err := render.problem(step.get("update_value")):
-			errors.append(f"Update Participant step '{step.step_id}': the value's Jinja is invalid ({err}).")
+			errors.append(
+				_("Update Participant step '{0}': the value's Jinja is invalid ({1}).").format(
+					step.step_id, err
+				)
+			)
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
@@ -56,7 +65,9 @@ class CreateActivity(StepType):
 		errors = super().validate(step, flow)
 		if err := render.problem(step.get("activity_description")):
 			errors.append(
-				f"Create Activity step '{step.step_id}': the description's Jinja is invalid ({err})."
+				_("Create Activity step '{0}': the description's Jinja is invalid ({1}).").format(
+					step.step_id, err
+				)
 			)
 		return errors
 
@@ -96,7 +107,9 @@ class CreateActivity(StepType):
 		doc.flags.ignore_permissions = True
 		doc.insert()
 		return Outcome(
-			ctx.next_step, message=f"{doctype} {doc.name} for {owner}", reference=(doctype, doc.name)
+			ctx.next_step,
+			message=_("{0} {1} for {2}").format(_(doctype), doc.name, owner),
+			reference=(doctype, doc.name),
 		)
 
 
@@ -107,17 +120,17 @@ class Webhook(StepType):
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
-		what = f"Webhook step '{step.step_id}'"
+		what = _("Webhook step '{0}'").format(step.step_id)
 		if step.get("webhook_url") and (problem := netguard.url_problem(step.webhook_url, resolve="lenient")):
 			errors.append(f"{what}: {problem}")
 		if problem := render.problem(step.get("webhook_body")):
-			errors.append(f"{what}: the body's Jinja is invalid ({problem}).")
+			errors.append(_("{0}: the body's Jinja is invalid ({1}).").format(what, problem))
 		elif problem := render.json_shape_problem(step.get("webhook_body")):
-			errors.append(f"{what}: the body is not JSON ({problem}).")
+			errors.append(_("{0}: the body is not JSON ({1}).").format(what, problem))
 		if (step.get("webhook_timeout") or 0) < 0:
-			errors.append(f"{what}: the timeout can't be negative.")
+			errors.append(_("{0}: the timeout can't be negative.").format(what))
 		if (step.get("webhook_timeout") or 0) > 60:
-			errors.append(f"{what}: the timeout can't be more than 60 seconds.")
+			errors.append(_("{0}: the timeout can't be more than 60 seconds.").format(what))
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
@@ -130,7 +143,7 @@ class Webhook(StepType):
 			try:
 				json.loads(body)
 			except ValueError as e:
-				raise render.RenderError(f"the rendered body is not JSON: {e}") from e
+				raise render.RenderError(_("the rendered body is not JSON: {0}").format(e)) from e
 		if body is None:
 			body = frappe.as_json(
 				{
@@ -156,7 +169,9 @@ class Webhook(StepType):
 				allow_redirects=False,
 			)
 			if not 200 <= response.status_code < 300:
-				raise frappe.ValidationError(f"{method} {url} answered {response.status_code}")
+				raise frappe.ValidationError(
+					_("{0} {1} answered {2}").format(method, url, response.status_code)
+				)
 			return str(response.status_code)
 
 		status = ctx.call_outside("Webhook", f"{method} {url}", send, payload=body)
@@ -170,12 +185,12 @@ class AddToEmailGroup(StepType):
 	def execute(self, ctx: StepContext) -> Outcome:
 		email = ctx.participant.get("email")
 		if not email:
-			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
+			return Outcome(ctx.next_step, event="Step Skipped", message=_("No email address"))
 		if not frappe.db.exists("Email Group Member", {"email_group": ctx.step.email_group, "email": email}):
 			frappe.get_doc(
 				{"doctype": "Email Group Member", "email_group": ctx.step.email_group, "email": email}
 			).insert(ignore_permissions=True)
-		return Outcome(ctx.next_step, message=f"{email} in {ctx.step.email_group}")
+		return Outcome(ctx.next_step, message=_("{0} in {1}").format(email, ctx.step.email_group))
 
 
 class RemoveFromEmailGroup(StepType):
@@ -208,7 +223,9 @@ class EnrollInFlow(StepType):
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
 		if step.get("target_flow") and step.target_flow == flow.name:
-			errors.append(f"Enroll in Flow step '{step.step_id}': a flow can't enrol into itself.")
+			errors.append(
+				_("Enroll in Flow step '{0}': a flow can't enrol into itself.").format(step.step_id)
+			)
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
@@ -217,7 +234,9 @@ class EnrollInFlow(StepType):
 		why = result.not_enrolled.get(ctx.participant["contact"])
 		return Outcome(
 			ctx.next_step,
-			message=f"Enrolled in {target.name}" if not why else f"Not enrolled in {target.name}: {why}",
+			message=_("Enrolled in {0}").format(target.name)
+			if not why
+			else _("Not enrolled in {0}: {1}").format(target.name, why),
 		)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from frappe import _
 from frappe.utils import cint
 
 from marketing_flows.engine import outbox
@@ -44,7 +45,7 @@ class StepType:
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		"""Messages for what is missing or wrong in this step's own fields."""
 		return [
-			f"{self.name} step '{step.step_id}': {label} is required."
+			_("{0} step '{1}': {2} is required.").format(_(self.name), step.step_id, _(label))
 			for fieldname, label in self.required
 			if not step.get(fieldname)
 		]

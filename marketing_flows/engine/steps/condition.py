@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import frappe
+from frappe import _
 
 from marketing_flows.engine import filters, hosts, segments
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
@@ -30,17 +31,21 @@ class Condition(StepType):
 		need = NEEDS.get(step.get("condition_type"))
 		if need and not step.get(need[0]):
 			errors.append(
-				f"Condition step '{step.step_id}': {need[1]} is required for {step.condition_type}."
+				_("Condition step '{0}': {1} is required for {2}.").format(
+					step.step_id, _(need[1]), _(step.condition_type)
+				)
 			)
 		if step.get("condition_type") == "Field" and step.get("condition_filters"):
 			person = hosts.person_doctype()
-			what = f"Condition step '{step.step_id}'"
+			what = _("Condition step '{0}'").format(step.step_id)
 			filters.check_fields(person, filters.parse(step.condition_filters, what), what)
 		if step.get("condition_step"):
 			target = next((s for s in flow.steps if s.step_id == step.condition_step), None)
 			if not target or target.step_type != "Send Email":
 				errors.append(
-					f"Condition step '{step.step_id}': '{step.condition_step}' is not a Send Email step of this flow."
+					_("Condition step '{0}': '{1}' is not a Send Email step of this flow.").format(
+						step.step_id, step.condition_step
+					)
 				)
 		return errors
 

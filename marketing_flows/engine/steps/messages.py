@@ -6,6 +6,7 @@ from typing import Any
 
 import frappe
 import requests
+from frappe import _
 from frappe.core.doctype.sms_settings.sms_settings import get_headers, validate_receiver_nos
 
 from marketing_flows.engine import links, render
@@ -24,10 +25,16 @@ class _MessageStep(StepType):
 		if step.get("content"):
 			channel = frappe.db.get_value("Marketing Flow Content", step.content, "channel")
 			if channel is None:
-				errors.append(f"{self.name} step '{step.step_id}': content '{step.content}' does not exist.")
+				errors.append(
+					_("{0} step '{1}': content '{2}' does not exist.").format(
+						_(self.name), step.step_id, step.content
+					)
+				)
 			elif channel != self.channel:
 				errors.append(
-					f"{self.name} step '{step.step_id}': content '{step.content}' is {channel} content, not {self.channel}."
+					_("{0} step '{1}': content '{2}' is {3} content, not {4}.").format(
+						_(self.name), step.step_id, step.content, _(channel), _(self.channel)
+					)
 				)
 		return errors
 
@@ -39,7 +46,7 @@ class SendEmail(_MessageStep):
 	def execute(self, ctx: StepContext) -> Outcome:
 		recipient = ctx.participant.get("email")
 		if not recipient:
-			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
+			return Outcome(ctx.next_step, event="Step Skipped", message=_("No email address"))
 		content = ctx.batch.content(ctx.step.content)
 		settings = ctx.batch.settings
 		participant = ctx.participant["name"]
@@ -76,7 +83,7 @@ class SendEmail(_MessageStep):
 		return Outcome(
 			ctx.next_step,
 			event="Email Sent",
-			message=f"{content.name} to {recipient}",
+			message=_("{0} to {1}").format(content.name, recipient),
 			updates={
 				"last_sent": content.name,
 				"last_sent_on": ctx.now,
@@ -97,9 +104,9 @@ class SendSMS(_MessageStep):
 		if not number:
 			if ctx.step.get("exit_if_no_mobile"):
 				return Outcome(
-					None, event="Step Skipped", message="No mobile number", exit_reason="No mobile number"
+					None, event="Step Skipped", message=_("No mobile number"), exit_reason=_("No mobile number")
 				)
-			return Outcome(ctx.next_step, event="Step Skipped", message="No mobile number")
+			return Outcome(ctx.next_step, event="Step Skipped", message=_("No mobile number"))
 		content = ctx.batch.content(ctx.step.content)
 		text = frappe.utils.strip_html(render.render(content.body, ctx.template_context())).strip()
 		key = ctx.idempotency_key()
@@ -109,7 +116,7 @@ class SendSMS(_MessageStep):
 		return Outcome(
 			ctx.next_step,
 			event="SMS Sent",
-			message=f"{content.name} to {number}: {result}",
+			message=_("{0} to {1}: {2}").format(content.name, number, result),
 			updates={"last_sent": content.name, "last_sent_on": ctx.now, "last_sent_status": "Sent"},
 		)
 
@@ -138,7 +145,7 @@ def send_through_sms_settings(number: str, text: str, idempotency_key: str | Non
 		kwargs["params"] = params
 	response = requests.request("POST" if settings.use_post else "GET", settings.sms_gateway_url, **kwargs)
 	if not 200 <= response.status_code < 300:
-		raise frappe.ValidationError(f"SMS gateway answered {response.status_code}")
+		raise frappe.ValidationError(_("SMS gateway answered {0}").format(response.status_code))
 	return str(response.status_code)
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import frappe
+from frappe import _
 from frappe.utils import get_datetime
 
 from marketing_flows.engine import hosts, window
@@ -26,17 +27,29 @@ class Wait(StepType):
 			bool(step.get("wait_date_field")),
 		]
 		if sum(ways) == 0 and not step.get("use_sending_window"):
-			return [f"Wait step '{step.step_id}': set a duration, a Wait Until moment or a date field."]
+			return [
+				_("Wait step '{0}': set a duration, a Wait Until moment or a date field.").format(
+					step.step_id
+				)
+			]
 		if sum(ways) > 1:
-			return [f"Wait step '{step.step_id}': use only one of duration, Wait Until and date field."]
+			return [
+				_("Wait step '{0}': use only one of duration, Wait Until and date field.").format(
+					step.step_id
+				)
+			]
 		if (step.get("wait_amount") or 0) < 0:
-			return [f"Wait step '{step.step_id}': the duration can't be negative."]
+			return [_("Wait step '{0}': the duration can't be negative.").format(step.step_id)]
 		field = step.get("wait_date_field")
 		if field:
 			meta = frappe.get_meta(hosts.person_doctype())
 			df = meta.get_field(field)
 			if not df or df.fieldtype not in ("Date", "Datetime"):
-				return [f"Wait step '{step.step_id}': '{field}' is not a date field of {meta.name}."]
+				return [
+					_("Wait step '{0}': '{1}' is not a date field of {2}.").format(
+						step.step_id, field, _(meta.name)
+					)
+				]
 		return []
 
 	def execute(self, ctx: StepContext) -> Outcome:
@@ -50,13 +63,17 @@ class Wait(StepType):
 			value = ctx.contact.get(step.wait_date_field)
 			if not value:
 				return Outcome(
-					ctx.next_step, event="Step Skipped", message=f"{step.wait_date_field} is empty"
+					ctx.next_step,
+					event="Step Skipped",
+					message=_("{0} is empty").format(step.wait_date_field),
 				)
 			until = get_datetime(value) + timedelta(days=step.wait_date_offset or 0)
 		if step.get("use_sending_window"):
 			until = window.next_open(ctx.flow, max(until, now))
 		until = max(until, now)
-		return Outcome(ctx.next_step, run_at=until, message=f"Waiting until {until:%Y-%m-%d %H:%M}")
+		return Outcome(
+			ctx.next_step, run_at=until, message=_("Waiting until {0}").format(f"{until:%Y-%m-%d %H:%M}")
+		)
 
 
 HANDLERS = (Wait(),)
