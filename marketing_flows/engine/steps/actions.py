@@ -202,16 +202,16 @@ class RemoveFromEmailGroup(StepType):
 		"remove from group" does); nothing happens when it was not in it."""
 		email = ctx.participant.get("email")
 		if not email:
-			return Outcome(ctx.next_step, event="Step Skipped", message="No email address")
+			return Outcome(ctx.next_step, event="Step Skipped", message=_("No email address"))
 		members = frappe.get_all(
 			"Email Group Member", filters={"email_group": ctx.step.email_group, "email": email}, pluck="name"
 		)
 		for name in members:
 			frappe.delete_doc("Email Group Member", name, ignore_permissions=True)
 		message = (
-			f"{email} removed from {ctx.step.email_group}"
+			_("{0} removed from {1}").format(email, ctx.step.email_group)
 			if members
-			else f"{email} was not in {ctx.step.email_group}"
+			else _("{0} was not in {1}").format(email, ctx.step.email_group)
 		)
 		return Outcome(ctx.next_step, message=message)
 

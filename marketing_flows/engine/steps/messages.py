@@ -104,7 +104,10 @@ class SendSMS(_MessageStep):
 		if not number:
 			if ctx.step.get("exit_if_no_mobile"):
 				return Outcome(
-					None, event="Step Skipped", message=_("No mobile number"), exit_reason=_("No mobile number")
+					None,
+					event="Step Skipped",
+					message=_("No mobile number"),
+					exit_reason=_("No mobile number"),
 				)
 			return Outcome(ctx.next_step, event="Step Skipped", message=_("No mobile number"))
 		content = ctx.batch.content(ctx.step.content)
