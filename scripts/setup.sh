@@ -185,7 +185,7 @@ compile_translations() {
 }
 
 app_hash() {
-	(cd "$BENCH_DIR/apps/$APP_NAME" && find . -type f \( -name '*.json' -o -name '*.py' -o -name '*.txt' -o -name '*.po' \) \
+	(cd "$BENCH_DIR/apps/$APP_NAME" && find . -type f \( -name '*.json' -o -name '*.py' -o -name '*.txt' -o -name '*.po' -o -name '*.js' \) \
 		-not -path './tests/*' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -d' ' -f1)
 }
 
@@ -223,8 +223,16 @@ host_test_site() { echo "mf-test-$1.localhost"; }
 ensure_host_site() {
 	local app="$1" site; site="$(host_test_site "$1")"
 	ensure_site "$site" --install-app "$app"
-	grep -q '"allow_tests": *true' "$BENCH_DIR/sites/$site/site_config.json" \
-		|| bench_cmd --site "$site" set-config allow_tests true >/dev/null
+	test_site_config "$site"
+}
+
+# A test site allows tests, and the suite's many test users (Frappe refuses more than 60 new users
+# a minute: "Throttled").
+test_site_config() {
+	local config="$BENCH_DIR/sites/$1/site_config.json"
+	grep -q '"allow_tests": *true' "$config" || bench_cmd --site "$1" set-config allow_tests true >/dev/null
+	grep -q '"throttle_user_limit": *10000' "$config" \
+		|| bench_cmd --site "$1" set-config throttle_user_limit 10000 --parse >/dev/null
 }
 
 main() {
@@ -236,7 +244,7 @@ main() {
 	sync_app
 	compile_translations
 	ensure_site "$TEST_SITE"
-	bench_cmd --site "$TEST_SITE" set-config allow_tests true >/dev/null
+	test_site_config "$TEST_SITE"
 	if [ "${1:-}" != "--test-only" ]; then
 		ensure_site "$DESK_SITE"
 		bench_cmd --site "$DESK_SITE" set-config developer_mode 1 >/dev/null

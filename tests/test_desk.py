@@ -99,3 +99,36 @@ def test_add_to_flow_from_the_contact_form(browser, desk_url, people):
 	page.close()
 	frappe.db.rollback()
 	assert frappe.db.exists("Marketing Flow Participant", {"flow": people["flow"], "contact": contact})
+
+
+def test_test_flow_shows_a_persons_path_and_sends_nothing(browser, desk_url, people):
+	"""Actions → Test Flow on the form: choose a contact, see the path they would take now."""
+	from factories import make_contact
+
+	contact = make_contact(first_name=f"Dry-{frappe.generate_hash(length=5)}")
+	frappe.db.commit()
+	page = login(browser, desk_url, people["admin"], PASSWORD)
+	errors: list[str] = []
+	page.on("pageerror", lambda e: errors.append(str(e)))
+	page.goto(f"{desk_url}/app/marketing-flow/{people['flow']}")
+	actions = page.locator(".page-actions button:has-text('Actions'):visible").first
+	actions.wait_for(timeout=20000)
+	actions.click()
+	page.locator(".dropdown-menu.show a:has-text('Test Flow')").first.click()
+	dialog = page.locator(".modal.show")
+	field = dialog.locator("input[data-fieldname='contact']")
+	try:
+		field.click(timeout=20000)
+		field.press_sequentially(contact, delay=20)
+		page.get_by_role("option").filter(has_text=contact).first.click(timeout=20000)
+		dialog.locator(".btn-primary:has-text('Test')").click()
+		result = page.locator(".modal.show:has-text('Ends')")
+		result.wait_for(timeout=20000)
+	except Exception as e:
+		screenshot(page, "test-flow-failed")
+		raise AssertionError(f"{e}; page errors: {errors}") from e
+	assert result.locator("td", has_text="Waits").count() == 1  # the flow's first step is a 1-day wait
+	screenshot(page, "test-flow-result")
+	page.close()
+	frappe.db.rollback()
+	assert not frappe.db.exists("Marketing Flow Participant", {"flow": people["flow"], "contact": contact})

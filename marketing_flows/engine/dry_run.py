@@ -17,7 +17,7 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import now_datetime
+from frappe.utils import get_datetime, now_datetime
 
 from marketing_flows.engine import criteria, eligibility, enrolment, graph, hosts, runner, segments, watch
 from marketing_flows.engine.permissions import readable
@@ -145,7 +145,7 @@ def _walk(flow: Any, settings: Any, person: str) -> dict:
 				"when": batch.now,
 				"step_id": p.current_step,
 				"event": "Waits",
-				"message": _("until {0}").format(p.next_run_at),
+				"message": _("until {0}").format(f"{get_datetime(p.next_run_at):%Y-%m-%d %H:%M}"),
 			}
 		)
 	return {

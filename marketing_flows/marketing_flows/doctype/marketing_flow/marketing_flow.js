@@ -28,6 +28,7 @@ frappe.ui.form.on("Marketing Flow", {
 					}), __("Actions"));
 			}
 		}
+		frm.add_custom_button(__("Test Flow"), () => marketing_flows.test_dialog(frm), __("Actions"));
 		frm.add_custom_button(__("Participants"), () =>
 			frappe.set_route("List", "Marketing Flow Participant", { flow: frm.doc.name }), __("View"));
 		frm.add_custom_button(__("Log"), () =>
@@ -57,8 +58,8 @@ marketing_flows.render_diagram = function (frm, step_figures) {
 	const esc = frappe.utils.escape_html;
 	const links = (s) =>
 		s.step_type === "Condition"
-			? `${__("Yes")} → ${esc(s.yes_step || "?")} · ${__("No")} → ${esc(s.no_step || "?")}`
-			: s.step_type === "End" ? __("end of the flow") : `→ ${esc(s.next_step || "?")}`;
+			? `${__("Yes")} → ${esc(s.yes_step || __("end of the flow"))} · ${__("No")} → ${esc(s.no_step || __("end of the flow"))}`
+			: s.step_type === "End" || !s.next_step ? __("end of the flow") : `→ ${esc(s.next_step)}`;
 	const badges = (counts) =>
 		Object.entries(counts || {})
 			.map(([event, n]) => `<span class="indicator-pill gray mr-1">${esc(__(event))}: ${n}</span>`)
@@ -116,4 +117,44 @@ marketing_flows.show_enrol_result = function (res) {
 		if (skipped.length > 20) msg += __("... and {0} more", [skipped.length - 20]);
 	}
 	frappe.msgprint({ title: __("Enrolment"), message: msg, indicator: res.enrolled ? "green" : "orange" });
+};
+
+// Dry run: each chosen person's path through the flow now; nothing is sent, queued or saved.
+marketing_flows.test_dialog = function (frm) {
+	const d = new frappe.ui.Dialog({
+		title: __("Test Flow"),
+		fields: [
+			{ fieldname: "contact", fieldtype: "Link", label: __("Contact"), options: "Contact" },
+			{ fieldname: "segment", fieldtype: "Link", label: __("Segment"), options: "Marketing Segment" },
+			{ fieldname: "note", fieldtype: "HTML",
+				options: `<p class="text-muted small">${__("Nothing is sent, queued or saved: this shows what would happen now.")}</p>` },
+		],
+		primary_action_label: __("Test"),
+		primary_action(values) {
+			const contacts = values.contact ? [values.contact] : [];
+			frm.call("test_flow", { contacts, segment: values.segment || null }).then((r) => {
+				d.hide();
+				marketing_flows.show_test_result(r.message || []);
+			});
+		},
+	});
+	d.show();
+};
+
+marketing_flows.show_test_result = function (people) {
+	const esc = frappe.utils.escape_html;
+	const html = people.map((p) => {
+		if (!p.enrolled) {
+			return `<h5>${esc(p.person)}</h5><p class="text-muted">${__("Not enrolled")}: ${esc(p.reason)}</p>`;
+		}
+		const rows = (p.timeline || []).map((e) => `<tr><td class="text-muted small">${esc(frappe.datetime.str_to_user(e.when))}</td>
+			<td>${esc(e.step_id || "")}</td><td>${esc(__(e.event))}</td><td>${esc(e.message || "")}</td></tr>`).join("");
+		const mails = (p.emails || []).map((m) => `<div class="border rounded p-2 mb-2"><b>${esc(m.subject)}</b>
+			<div class="small">${__("To")}: ${esc(m.to)}</div><iframe sandbox class="mt-1" style="width:100%;height:220px;border:0" srcdoc="${esc(m.body)}"></iframe></div>`).join("");
+		const calls = (p.outside_calls || []).map((c) => `<div class="small"><b>${esc(c.channel)}</b> ${esc(c.to)}:
+			<code>${esc(c.payload || "")}</code></div>`).join("");
+		return `<h5>${esc(p.person)}</h5><table class="table table-sm">${rows}</table>${mails}${calls}
+			<p class="small">${__("Ends")}: ${esc(__(p.ends.status))} ${p.ends.exit_reason ? "(" + esc(p.ends.exit_reason) + ")" : ""}</p>`;
+	}).join("<hr>");
+	frappe.msgprint({ title: __("Test Flow"), message: html || __("Nobody to test."), wide: true });
 };
