@@ -330,6 +330,56 @@ def test_killed_during_a_call_it_is_retried_with_the_same_key_and_the_slot_is_no
 	assert len(keys) >= 1 and len(set(keys)) == 1
 
 
+def test_a_call_that_timed_out_is_an_unknown_outcome_retried_with_the_same_key(worker, http_receiver, settings):
+	"""A receiver slower than the step's timeout: the request reached it (it may have acted on
+	it), only the answer came too late. That is an unknown outcome, not a failure: the retry goes
+	out with the same Idempotency-Key and the outbox counts it (found by benchmarks/chaos.py)."""
+	settings.set("Marketing Flow Settings", retry_backoff_minutes=1, max_attempts=5)
+	path = f"/late-{unique('h')}"
+	flow = running_flow([{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path, "webhook_timeout": 1}])
+	contact = make_contact()
+	http_receiver.delay = 3
+	try:
+		flow.enroll([contact])
+		worker()
+		deadline = time.monotonic() + 10
+		while len(http_receiver.received(path)) < 1 and time.monotonic() < deadline:
+			time.sleep(0.1)  # the receiver records the request once its delay is over
+	finally:
+		http_receiver.delay = 0
+	assert len(http_receiver.received(path)) == 1  # the late call did reach the receiver
+	p = participant(flow.name, contact)
+	assert (p.status, p.current_step, p.attempts) == ("Active", "hook", 1)
+	row = outbox_rows(p.name)[0]
+	assert "ReadTimeout" in row.last_error
+	assert row.unknown_outcomes == 1  # reached, answer lost: unknown, not a plain failure
+
+	frappe.db.sql("UPDATE `tabMarketing Flow Participant` SET next_run_at = %s WHERE name = %s", (now_datetime(), p.name))
+	run_scheduled(TICK)
+	worker()
+	p = participant(flow.name, contact)
+	assert p.status == "Completed"
+	row = outbox_rows(p.name)[0]
+	assert (row.status, row.attempts, row.unknown_outcomes) == ("Confirmed", 2, 1)
+	keys = [r["headers"]["idempotency-key"] for r in http_receiver.received(path)]
+	assert len(keys) == 2 and len(set(keys)) == 1  # the one repeat, with the same key, counted above
+
+
+def test_a_call_that_could_not_connect_is_a_plain_failure(worker, settings):
+	"""Nothing was sent (connection refused): a failed try, not an unknown outcome."""
+	from receivers import free_port
+
+	settings.set("Marketing Flow Settings", retry_backoff_minutes=1, max_attempts=5)
+	flow = running_flow([{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"http://127.0.0.1:{free_port()}/x"}])
+	contact = make_contact()
+	flow.enroll([contact])
+	worker()
+	p = participant(flow.name, contact)
+	row = outbox_rows(p.name)[0]
+	assert (p.status, row.status, row.attempts, row.unknown_outcomes) == ("Active", "Failed", 1, 0)
+	assert "ConnectionError" in row.last_error
+
+
 # --- 5. no loop without waiting ------------------------------------------------------------
 
 
