@@ -30,7 +30,6 @@ import socket
 import subprocess
 import threading
 import time
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -49,8 +48,16 @@ from frappe.utils import now_datetime  # noqa: E402
 # Settings the run changes; their previous values are kept in a state file and put back by the
 # cleanup (also by the next start after a crash).
 SETTINGS = {
-	"Marketing Flow Settings": ("default_sender", "batch_size", "parallel_jobs", "max_attempts",
-		"retry_backoff_minutes", "max_sends_per_hour", "track_opens", "track_clicks"),
+	"Marketing Flow Settings": (
+		"default_sender",
+		"batch_size",
+		"parallel_jobs",
+		"max_attempts",
+		"retry_backoff_minutes",
+		"max_sends_per_hour",
+		"track_opens",
+		"track_clicks",
+	),
 	"SMS Settings": ("sms_gateway_url", "message_parameter", "receiver_parameter", "use_post"),
 	"System Settings": ("email_retry_limit", "enable_scheduler"),
 }
@@ -234,7 +241,9 @@ def drop_site_jobs(site: str) -> int:
 
 def cleanup(site: str) -> None:
 	"""Remove everything the chaos run created, and put the settings it changed back."""
-	flows = frappe.db.sql_list("SELECT name FROM `tabMarketing Flow` WHERE flow_name LIKE %s", (FLOW_PREFIX + "%",))
+	flows = frappe.db.sql_list(
+		"SELECT name FROM `tabMarketing Flow` WHERE flow_name LIKE %s", (FLOW_PREFIX + "%",)
+	)
 	for flow in flows:
 		frappe.db.sql(
 			"""DELETE r FROM `tabEmail Queue Recipient` r JOIN `tabEmail Queue` q ON q.name = r.parent
@@ -260,8 +269,12 @@ def cleanup(site: str) -> None:
 		frappe.db.sql("DELETE FROM `tabMarketing Flow` WHERE name = %s", flow)
 		frappe.db.commit()
 	frappe.db.sql("DELETE FROM `tabMarketing Flow Content` WHERE content_name LIKE %s", (FLOW_PREFIX + "%",))
-	frappe.db.sql("DELETE FROM `tabContact Email` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",))
-	frappe.db.sql("DELETE FROM `tabContact Phone` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",))
+	frappe.db.sql(
+		"DELETE FROM `tabContact Email` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",)
+	)
+	frappe.db.sql(
+		"DELETE FROM `tabContact Phone` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",)
+	)
 	frappe.db.sql("DELETE FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",))
 	state = read_state(site)
 	for doctype, values in (state.get("settings") or {}).items():
@@ -273,8 +286,10 @@ def cleanup(site: str) -> None:
 	frappe.clear_cache()
 	dropped = drop_site_jobs(site)
 	if flows or dropped:
-		say(f"cleanup: removed {len(flows)} chaos flow(s), their participants, logs, outbox, Email Queue rows, "
-			f"the contacts, {dropped} queued job(s); settings restored")
+		say(
+			f"cleanup: removed {len(flows)} chaos flow(s), their participants, logs, outbox, Email Queue rows, "
+			f"the contacts, {dropped} queued job(s); settings restored"
+		)
 	if state_file(site).exists():
 		state_file(site).unlink()
 
@@ -297,9 +312,17 @@ def save_settings(site: str) -> None:
 
 def configure(args, sink: SMTPSink, http: HTTPReceiver) -> None:
 	account = {
-		"email_id": "chaos-flows@example.com", "enable_outgoing": 1, "default_outgoing": 0,
-		"smtp_server": "127.0.0.1", "smtp_port": sink.port, "use_tls": 0, "use_ssl_for_outgoing": 0, "use_imap": 0,
-		"enable_incoming": 0, "no_smtp_authentication": 1, "login_id_is_different": 0,
+		"email_id": "chaos-flows@example.com",
+		"enable_outgoing": 1,
+		"default_outgoing": 0,
+		"smtp_server": "127.0.0.1",
+		"smtp_port": sink.port,
+		"use_tls": 0,
+		"use_ssl_for_outgoing": 0,
+		"use_imap": 0,
+		"enable_incoming": 0,
+		"no_smtp_authentication": 1,
+		"login_id_is_different": 0,
 	}
 	if frappe.db.exists("Email Account", SENDER):
 		doc = frappe.get_doc("Email Account", SENDER)
@@ -309,16 +332,33 @@ def configure(args, sink: SMTPSink, http: HTTPReceiver) -> None:
 	doc.flags.ignore_validate = True
 	doc.flags.ignore_mandatory = True
 	doc.insert(ignore_permissions=True) if doc.is_new() else doc.save(ignore_permissions=True)
-	frappe.db.set_single_value("Marketing Flow Settings", {
-		"default_sender": SENDER, "batch_size": args.batch_size, "parallel_jobs": 2, "max_attempts": args.max_attempts,
-		"retry_backoff_minutes": args.backoff, "max_sends_per_hour": 0, "track_opens": 1, "track_clicks": 1,
-	})
-	frappe.db.set_single_value("SMS Settings", {
-		"sms_gateway_url": f"{http.url}/sms", "message_parameter": "text", "receiver_parameter": "to", "use_post": 1,
-	})
+	frappe.db.set_single_value(
+		"Marketing Flow Settings",
+		{
+			"default_sender": SENDER,
+			"batch_size": args.batch_size,
+			"parallel_jobs": 2,
+			"max_attempts": args.max_attempts,
+			"retry_backoff_minutes": args.backoff,
+			"max_sends_per_hour": 0,
+			"track_opens": 1,
+			"track_clicks": 1,
+		},
+	)
+	frappe.db.set_single_value(
+		"SMS Settings",
+		{
+			"sms_gateway_url": f"{http.url}/sms",
+			"message_parameter": "text",
+			"receiver_parameter": "to",
+			"use_post": 1,
+		},
+	)
 	# Emails that fail while the SMTP server is down go back to "Not Sent" (retry + 1) instead of
 	# "Error" for good. Frappe v15 reads this from System Settings, not from site_config.json.
-	frappe.db.set_single_value("System Settings", {"email_retry_limit": args.email_retry_limit, "enable_scheduler": 0})
+	frappe.db.set_single_value(
+		"System Settings", {"email_retry_limit": args.email_retry_limit, "enable_scheduler": 0}
+	)
 	frappe.db.set_default("suspend_email_queue", 0)
 	frappe.db.commit()
 	for doctype in (*SETTINGS, "Email Account"):
@@ -337,33 +377,109 @@ def ensure_contacts(n: int) -> list[str]:
 	now = now_datetime()
 	contact_rows, email_rows, phone_rows = [], [], []
 	for name in todo:
-		number = name[len(PREFIX):]
+		number = name[len(PREFIX) :]
 		first = f"Chaos{number}"
 		mail, mobile = email_of(name), mobile_of(name)
-		contact_rows.append((name, first, "Tester", f"{first} Tester", mail, mobile, "Passive", 0, 0, now, now,
-			"Administrator", "Administrator"))
-		email_rows.append((frappe.generate_hash(length=10), name, "Contact", "email_ids", 1, mail, 1, now, now,
-			"Administrator", "Administrator"))
-		phone_rows.append((frappe.generate_hash(length=10), name, "Contact", "phone_nos", 1, mobile, 1, now, now,
-			"Administrator", "Administrator"))
+		contact_rows.append(
+			(
+				name,
+				first,
+				"Tester",
+				f"{first} Tester",
+				mail,
+				mobile,
+				"Passive",
+				0,
+				0,
+				now,
+				now,
+				"Administrator",
+				"Administrator",
+			)
+		)
+		email_rows.append(
+			(
+				frappe.generate_hash(length=10),
+				name,
+				"Contact",
+				"email_ids",
+				1,
+				mail,
+				1,
+				now,
+				now,
+				"Administrator",
+				"Administrator",
+			)
+		)
+		phone_rows.append(
+			(
+				frappe.generate_hash(length=10),
+				name,
+				"Contact",
+				"phone_nos",
+				1,
+				mobile,
+				1,
+				now,
+				now,
+				"Administrator",
+				"Administrator",
+			)
+		)
 	frappe.db.bulk_insert(
 		"Contact",
-		("name", "first_name", "last_name", "full_name", "email_id", "mobile_no", "status", "unsubscribed",
-		 "docstatus", "creation", "modified", "owner", "modified_by"),
+		(
+			"name",
+			"first_name",
+			"last_name",
+			"full_name",
+			"email_id",
+			"mobile_no",
+			"status",
+			"unsubscribed",
+			"docstatus",
+			"creation",
+			"modified",
+			"owner",
+			"modified_by",
+		),
 		contact_rows,
 		chunk_size=5000,
 	)
 	frappe.db.bulk_insert(
 		"Contact Email",
-		("name", "parent", "parenttype", "parentfield", "idx", "email_id", "is_primary", "creation", "modified",
-		 "owner", "modified_by"),
+		(
+			"name",
+			"parent",
+			"parenttype",
+			"parentfield",
+			"idx",
+			"email_id",
+			"is_primary",
+			"creation",
+			"modified",
+			"owner",
+			"modified_by",
+		),
 		email_rows,
 		chunk_size=5000,
 	)
 	frappe.db.bulk_insert(
 		"Contact Phone",
-		("name", "parent", "parenttype", "parentfield", "idx", "phone", "is_primary_mobile_no", "creation",
-		 "modified", "owner", "modified_by"),
+		(
+			"name",
+			"parent",
+			"parenttype",
+			"parentfield",
+			"idx",
+			"phone",
+			"is_primary_mobile_no",
+			"creation",
+			"modified",
+			"owner",
+			"modified_by",
+		),
 		phone_rows,
 		chunk_size=5000,
 	)
@@ -377,18 +493,20 @@ def email_of(contact: str) -> str:
 
 
 def mobile_of(contact: str) -> str:
-	return f"+4790{int(contact[len(PREFIX):]):07d}"
+	return f"+4790{int(contact[len(PREFIX) :]):07d}"
 
 
 def make_content(label: str, channel: str, body: str, subject: str | None = None) -> str:
-	doc = frappe.get_doc({
-		"doctype": "Marketing Flow Content",
-		"content_name": f"{FLOW_PREFIX} {label} {frappe.generate_hash(length=6)}",
-		"channel": channel,
-		"sender": SENDER if channel == "Email" else None,
-		"subject": subject,
-		"body": body,
-	})
+	doc = frappe.get_doc(
+		{
+			"doctype": "Marketing Flow Content",
+			"content_name": f"{FLOW_PREFIX} {label} {frappe.generate_hash(length=6)}",
+			"channel": channel,
+			"sender": SENDER if channel == "Email" else None,
+			"subject": subject,
+			"body": body,
+		}
+	)
 	doc.insert(ignore_permissions=True)
 	return doc.name
 
@@ -401,20 +519,47 @@ EMAIL_BODY = """<p>Hello {{ contact.first_name }},</p>
 def make_flow(n: int, hook_url: str, hook_timeout: int) -> str:
 	"""Draft flow: Send Email -> Wait 1 minute -> Webhook -> Send SMS -> Send Email (no End step)."""
 	steps = [
-		{"step_id": "mail1", "step_type": "Send Email", "next_step": "wait",
-		 "content": make_content("first", "Email", EMAIL_BODY, "Hi {{ contact.first_name }}, first")},
-		{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Minutes", "next_step": "hook"},
-		{"step_id": "hook", "step_type": "Webhook", "webhook_url": hook_url, "webhook_method": "POST",
-		 "webhook_timeout": hook_timeout, "next_step": "sms"},
-		{"step_id": "sms", "step_type": "Send SMS", "next_step": "mail2",
-		 "content": make_content("sms", "SMS", "Hi {{ contact.first_name }}, your code is 42")},
-		{"step_id": "mail2", "step_type": "Send Email",
-		 "content": make_content("second", "Email", EMAIL_BODY, "Hi {{ contact.first_name }}, second")},
+		{
+			"step_id": "mail1",
+			"step_type": "Send Email",
+			"next_step": "wait",
+			"content": make_content("first", "Email", EMAIL_BODY, "Hi {{ contact.first_name }}, first"),
+		},
+		{
+			"step_id": "wait",
+			"step_type": "Wait",
+			"wait_amount": 1,
+			"wait_unit": "Minutes",
+			"next_step": "hook",
+		},
+		{
+			"step_id": "hook",
+			"step_type": "Webhook",
+			"webhook_url": hook_url,
+			"webhook_method": "POST",
+			"webhook_timeout": hook_timeout,
+			"next_step": "sms",
+		},
+		{
+			"step_id": "sms",
+			"step_type": "Send SMS",
+			"next_step": "mail2",
+			"content": make_content("sms", "SMS", "Hi {{ contact.first_name }}, your code is 42"),
+		},
+		{
+			"step_id": "mail2",
+			"step_type": "Send Email",
+			"content": make_content("second", "Email", EMAIL_BODY, "Hi {{ contact.first_name }}, second"),
+		},
 	]
-	doc = frappe.get_doc({
-		"doctype": "Marketing Flow", "flow_name": f"{FLOW_PREFIX} {n} {frappe.generate_hash(length=6)}",
-		"trigger_type": "Manual", "steps": steps,
-	})
+	doc = frappe.get_doc(
+		{
+			"doctype": "Marketing Flow",
+			"flow_name": f"{FLOW_PREFIX} {n} {frappe.generate_hash(length=6)}",
+			"trigger_type": "Manual",
+			"steps": steps,
+		}
+	)
 	doc.insert(ignore_permissions=True)
 	frappe.db.commit()
 	return doc.name
@@ -466,7 +611,11 @@ class Workers:
 	def _spawn(self) -> subprocess.Popen:
 		return subprocess.Popen(
 			[BENCH_CLI, "worker", "--queue", "short,default,long"],
-			cwd=BENCH_DIR, stdout=self.log, stderr=self.log, env=worker_env(), start_new_session=True,
+			cwd=BENCH_DIR,
+			stdout=self.log,
+			stderr=self.log,
+			env=worker_env(),
+			start_new_session=True,
 		)
 
 	def _remember(self) -> None:
@@ -558,7 +707,9 @@ def release_dead_job(job_id: str) -> bool:
 		return False
 	worker = None
 	if job.worker_name:
-		worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=job.connection)
+		worker = Worker.find_by_key(
+			Worker.redis_worker_namespace_prefix + job.worker_name, connection=job.connection
+		)
 	alive = False
 	if worker is not None and worker.get_current_job_id() == job.id and worker.pid:
 		try:
@@ -593,6 +744,60 @@ def enqueue_flush() -> bool:
 
 
 # -- observation --------------------------------------------------------------------------------
+
+
+class RunnerJobs:
+	"""Watches the flow's runner slot jobs in RQ (every second): how many ran, how long each took
+	(the budget is RUNNER_BUDGET_SECONDS, RQ's timeout budget + 120 s), how many were killed."""
+
+	def __init__(self, flow: str, slots: int) -> None:
+		from marketing_flows.engine import participants
+
+		self.ids = [participants.runner_job_id(flow, slot) for slot in range(slots)]
+		self.seen: dict[tuple, dict] = {}
+
+	def poll(self) -> None:
+		from frappe.utils.background_jobs import get_job
+
+		for job_id in self.ids:
+			try:
+				job = get_job(job_id)
+				if job is None or job.started_at is None:
+					continue
+				entry = self.seen.setdefault(
+					(job_id, job.started_at), {"slot": job_id[-1], "started": job.started_at}
+				)
+				entry["status"] = job.get_status()
+				if job.ended_at:
+					entry["seconds"] = (job.ended_at - job.started_at).total_seconds()
+			except Exception:
+				continue
+
+	def summary(self) -> dict:
+		from marketing_flows.engine.participants import RUNNER_BUDGET_SECONDS
+
+		done = [e["seconds"] for e in self.seen.values() if "seconds" in e]
+		return {
+			"runs_seen": len(self.seen),
+			"finished": len(done),
+			"never_finished (killed)": len(self.seen) - len(done),
+			"longest_s": round(max(done), 1) if done else None,
+			"at_or_over_budget": sum(1 for d in done if d >= RUNNER_BUDGET_SECONDS),
+			"budget_s": RUNNER_BUDGET_SECONDS,
+			"rq_timeout_s": RUNNER_BUDGET_SECONDS + 120,
+			"runs": sorted(
+				(
+					{
+						"slot": e["slot"],
+						"started": str(e["started"]),
+						"seconds": round(e.get("seconds", -1), 1),
+						"status": str(e.get("status")),
+					}
+					for e in self.seen.values()
+				),
+				key=lambda e: e["started"],
+			),
+		}
 
 
 def participant_counts(flow: str) -> dict[str, int]:
@@ -667,9 +872,11 @@ def failed_job_ids() -> set[str]:
 
 
 def log_events(flow: str) -> dict[str, int]:
-	return dict(frappe.db.sql(
-		"SELECT event, COUNT(*) FROM `tabMarketing Flow Log` WHERE flow = %s GROUP BY event", flow
-	))
+	return dict(
+		frappe.db.sql(
+			"SELECT event, COUNT(*) FROM `tabMarketing Flow Log` WHERE flow = %s GROUP BY event", flow
+		)
+	)
 
 
 def retry_reasons(flow: str) -> dict[str, int]:
@@ -685,8 +892,16 @@ def retry_reasons(flow: str) -> dict[str, int]:
 
 def short_reason(message: str | None) -> str:
 	message = message or ""
-	for marker in ("ReadTimeout", "ConnectTimeout", "ConnectionError", "JobTimeoutException", "gave up",
-		"answered", "Lock wait", "Deadlock"):
+	for marker in (
+		"ReadTimeout",
+		"ConnectTimeout",
+		"ConnectionError",
+		"JobTimeoutException",
+		"gave up",
+		"answered",
+		"Lock wait",
+		"Deadlock",
+	):
 		if marker in message:
 			return marker
 	return message[:80]
@@ -698,7 +913,9 @@ def short_reason(message: str | None) -> str:
 class Faults:
 	"""The fault schedule: kills at random moments, a slow webhook, the SMTP server down."""
 
-	def __init__(self, args, workers: Workers, sink: SMTPSink, http: HTTPReceiver, expected_emails: int) -> None:
+	def __init__(
+		self, args, workers: Workers, sink: SMTPSink, http: HTTPReceiver, expected_emails: int
+	) -> None:
 		self.args = args
 		self.workers = workers
 		self.sink = sink
@@ -724,8 +941,10 @@ class Faults:
 			info = self.workers.kill_one(index)
 			info["at_s"] = round(now - started, 1)
 			self.kills.append(info)
-			self.note(f"kill #{len(self.kills)}: worker {index} pids {info['pids']} job {info['job']} "
-				f"(work horse busy: {info['horse_busy']}); restarted")
+			self.note(
+				f"kill #{len(self.kills)}: worker {index} pids {info['pids']} job {info['job']} "
+				f"(work horse busy: {info['horse_busy']}); restarted"
+			)
 			self.next_kill = now + self.rng.uniform(self.args.kill_gap_min, self.args.kill_gap_max)
 		# the webhook receiver slower than the job budget for a while, from the first webhook call on
 		if self.slow_plan and self.slow_started is None and self.http.count("/hook") > 0:
@@ -752,7 +971,11 @@ class Faults:
 			self.sink.stop()
 			self.smtp_down_at = now
 			self.note(f"SMTP sink down (port {self.sink.port}) after {self.sink.total} emails")
-		if self.smtp_down_at is not None and self.smtp_up_at is None and now - self.smtp_down_at >= self.args.smtp_down:
+		if (
+			self.smtp_down_at is not None
+			and self.smtp_up_at is None
+			and now - self.smtp_down_at >= self.args.smtp_down
+		):
 			self.sink.start()
 			self.smtp_up_at = now
 			self.note(f"SMTP sink up again after {now - self.smtp_down_at:.0f}s")
@@ -797,12 +1020,15 @@ def run(args) -> int:
 	result = enrolment.enroll(doc, contacts, source="Manual")
 	frappe.db.commit()
 	if len(result.enrolled) != n:
-		raise SystemExit(f"enrolment: only {len(result.enrolled)} of {n}: {list(result.not_enrolled.items())[:3]}")
+		raise SystemExit(
+			f"enrolment: only {len(result.enrolled)} of {n}: {list(result.not_enrolled.items())[:3]}"
+		)
 	say(f"flow {flow}: {n} enrolled in {time.perf_counter() - t:.1f}s")
 	participant_of_email = {email_of(c): c for c in contacts}
 	participant_of_mobile = {mobile_of(c): c for c in contacts}
 
 	known_failed = failed_job_ids()
+	runner_jobs = RunnerJobs(flow, 2)
 	workers = Workers(site, args.workers)
 	faults = Faults(args, workers, sink, http, expected_emails=2 * n)
 	started = time.monotonic()
@@ -812,21 +1038,19 @@ def run(args) -> int:
 	frappe.db.commit()
 	say(f"flow running with {args.workers} workers (pids {[p.pid for p in workers.procs]})")
 
-	next_tick = next_flush = next_progress = time.monotonic()
+	next_tick = next_flush = next_progress = next_poll = time.monotonic()
 	last_change = time.monotonic()
 	last_seen: tuple | None = None
+	counts: dict = {}
+	queue: dict = {}
+	busy = True
 	finished = False
 	flush_releases = respawned = 0
 	try:
 		while time.monotonic() - started < args.timeout:
 			now = time.monotonic()
-			frappe.db.rollback()  # a fresh snapshot
-			counts = participant_counts(flow)
-			open_ = sum(v for k, v in counts.items() if k.split("/")[0] in ("Active", "Waiting"))
-			queue = email_queue_counts(flow)
-			pending_mail = sum(queue.get(s, 0) for s in ("Not Sent", "Partially Sent", "Sending"))
-			busy = open_ > 0 or pending_mail > 0
 			faults.step(started, busy)
+			runner_jobs.poll()
 			respawned += workers.respawn_dead()
 			if now >= next_tick:
 				tick()
@@ -834,29 +1058,60 @@ def run(args) -> int:
 			if now >= next_flush:
 				flush_releases += enqueue_flush()
 				next_flush = now + args.flush_every
-			seen = (tuple(sorted(counts.items())), tuple(sorted(queue.items())), sink.total,
-				http.count("/hook"), http.count("/sms"))
+			if now < next_poll:
+				time.sleep(1)
+				continue
+			next_poll = now + args.poll
+			frappe.db.rollback()  # a fresh snapshot
+			counts = participant_counts(flow)
+			open_ = sum(v for k, v in counts.items() if k.split("/")[0] in ("Active", "Waiting"))
+			queue = email_queue_counts(flow)
+			pending_mail = sum(queue.get(s, 0) for s in ("Not Sent", "Partially Sent", "Sending"))
+			busy = open_ > 0 or pending_mail > 0
+			seen = (
+				tuple(sorted(counts.items())),
+				tuple(sorted(queue.items())),
+				sink.total,
+				http.count("/hook"),
+				http.count("/sms"),
+			)
 			if seen != last_seen:
 				last_seen, last_change = seen, now
 			if now >= next_progress:
-				say(f"[{now - started:6.0f}s] participants {counts} | Email Queue {queue} | sink {sink.total}"
+				say(
+					f"[{now - started:6.0f}s] participants {counts} | Email Queue {queue} | sink {sink.total}"
 					f"{'' if sink.up else ' (DOWN)'} webhook {http.count('/hook')} (delay {http.hook_delay}s) "
-					f"SMS {http.count('/sms')} | kills {len(faults.kills)}")
+					f"SMS {http.count('/sms')} | kills {len(faults.kills)}"
+				)
 				next_progress = now + args.progress
-			if not open_:
+			if not open_ and faults.smtp_up_at is not None:
 				stuck_sending = queue.get("Sending", 0) and now - last_change > args.sending_stuck
-				if (not pending_mail or stuck_sending) and now - last_change > 5 and faults.smtp_up_at is not None:
+				if (not pending_mail or stuck_sending) and now - last_change >= args.poll:
 					finished = True
 					break
 			time.sleep(1)
 	finally:
 		faults.finish()
-		wall = time.monotonic() - started
+		wall = last_change - started  # the last change seen: everything had settled then
 		time.sleep(2)  # requests in flight reach the receivers
 		workers.stop()
 		frappe.db.rollback()
-	report = verify(args, flow, contacts, sink, http, faults, workers, participant_of_email, participant_of_mobile,
-		known_failed, wall, finished, wall_started)
+	report = verify(
+		args,
+		flow,
+		contacts,
+		sink,
+		http,
+		faults,
+		workers,
+		participant_of_email,
+		participant_of_mobile,
+		known_failed,
+		wall,
+		finished,
+		wall_started,
+	)
+	report["runner_jobs"] = runner_jobs.summary()
 	report["flush_jobs_released"] = flush_releases
 	report["workers_respawned_after_dying_alone"] = respawned
 	(RESULTS / f"chaos-{stamp}.json").write_text(json.dumps(report, indent=1, default=str))
@@ -873,13 +1128,27 @@ def run(args) -> int:
 	return 0
 
 
-def verify(args, flow, contacts, sink, http, faults, workers, participant_of_email, participant_of_mobile,
-		known_failed, wall, finished, wall_started) -> dict:
+def verify(
+	args,
+	flow,
+	contacts,
+	sink,
+	http,
+	faults,
+	workers,
+	participant_of_email,
+	participant_of_mobile,
+	known_failed,
+	wall,
+	finished,
+	wall_started,
+) -> dict:
 	n = len(contacts)
 	rows = frappe.db.sql(
 		"""SELECT name, contact, status, current_step, last_error, exit_reason FROM `tabMarketing Flow Participant`
 		WHERE flow = %s""",
-		flow, as_dict=True,
+		flow,
+		as_dict=True,
 	)
 	by_contact = {r.contact: r for r in rows}
 	statuses = collections.Counter(r.status for r in rows)
@@ -898,7 +1167,8 @@ def verify(args, flow, contacts, sink, http, faults, workers, participant_of_ema
 	outbox = frappe.db.sql(
 		"""SELECT participant, channel, status, attempts, unknown_outcomes, last_error
 		FROM `tabMarketing Flow Outbox` WHERE flow = %s""",
-		flow, as_dict=True,
+		flow,
+		as_dict=True,
 	)
 	unknown = collections.Counter()
 	for o in outbox:
@@ -948,13 +1218,17 @@ def verify(args, flow, contacts, sink, http, faults, workers, participant_of_ema
 		if p.status == "Completed":
 			if got_mail != 2 or distinct_hook != 1 or distinct_sms != 1:
 				off["completed_counts"] += 1
-				problems.append(f"{c} Completed: {got_mail} emails / {distinct_hook} webhook / {distinct_sms} SMS")
+				problems.append(
+					f"{c} Completed: {got_mail} emails / {distinct_hook} webhook / {distinct_sms} SMS"
+				)
 		elif p.status == "Stalled":
 			# what reached the receivers matches what the log says was done, and no more than 2/1/1
 			want = (logged[(c, "Email Sent")], logged[(c, "Step Executed")], logged[(c, "SMS Sent")])
 			if got_mail > 2 or distinct_hook > 1 or distinct_sms > 1 or got_mail != want[0]:
 				off["stalled_counts"] += 1
-				problems.append(f"{c} Stalled at {p.current_step}: {got_mail}/{distinct_hook}/{distinct_sms}, log {want}")
+				problems.append(
+					f"{c} Stalled at {p.current_step}: {got_mail}/{distinct_hook}/{distinct_sms}, log {want}"
+				)
 		else:
 			off["not_final"] += 1
 			problems.append(f"{c}: {p.status} at {p.current_step}")
@@ -981,28 +1255,50 @@ def verify(args, flow, contacts, sink, http, faults, workers, participant_of_ema
 	if faults.slow_plan and faults.slow_ended is None:
 		missing.append("webhook slow phase not completed")
 	return {
-		"site": args.site, "flow": flow, "size": n, "finished": finished, "wall_seconds": round(wall, 1),
+		"site": args.site,
+		"flow": flow,
+		"size": n,
+		"finished": finished,
+		"wall_seconds": round(wall, 1),
 		"started": wall_started,
 		"statuses": dict(statuses),
 		"emails_per_participant": dict(collections.Counter(emails.get(c, 0) for c in contacts)),
 		"webhook_calls_per_participant": dict(collections.Counter(len(hooks.get(c, [])) for c in contacts)),
 		"sms_per_participant": dict(collections.Counter(len(sms.get(c, [])) for c in contacts)),
-		"sink_total": sink.total, "webhook_total": http.count("/hook"), "sms_total": http.count("/sms"),
+		"sink_total": sink.total,
+		"webhook_total": http.count("/hook"),
+		"sms_total": http.count("/sms"),
 		"duplicate_messages_same_message_id": duplicate_messages,
-		"repeats_same_key": repeats, "repeats_not_counted_as_unknown": repeats_not_counted,
+		"repeats_same_key": repeats,
+		"repeats_not_counted_as_unknown": repeats_not_counted,
 		"participants_called_with_different_keys": repeats_other_key,
 		"outbox": ob,
 		"email_queue": queue,
-		"stalled": len(stalled), "stalled_why": dict(stalled_why),
+		"stalled": len(stalled),
+		"stalled_why": dict(stalled_why),
 		"retries": retry_reasons(flow),
 		"log_events": log_events(flow),
-		"kills": faults.kills, "kills_done": len(faults.kills), "worker_restarts": workers.restarts,
+		"kills": faults.kills,
+		"kills_done": len(faults.kills),
+		"worker_restarts": workers.restarts,
 		"fault_events": faults.events,
-		"rq_failed_jobs": {k: len(v) for k, v in failures.items()}, "rq_failed_job_ids": failures,
-		"settings": {"batch_size": args.batch_size, "max_attempts": args.max_attempts, "backoff_minutes": args.backoff,
-			"hook_timeout": args.hook_timeout, "slow": args.slow, "smtp_down": args.smtp_down, "tick": args.tick,
-			"flush_every": args.flush_every, "seed": args.seed},
-		"counts_off": off_total, "off": dict(off), "problems": problems[:200], "problems_total": len(problems),
+		"rq_failed_jobs": {k: len(v) for k, v in failures.items()},
+		"rq_failed_job_ids": failures,
+		"settings": {
+			"batch_size": args.batch_size,
+			"max_attempts": args.max_attempts,
+			"backoff_minutes": args.backoff,
+			"hook_timeout": args.hook_timeout,
+			"slow": args.slow,
+			"smtp_down": args.smtp_down,
+			"tick": args.tick,
+			"flush_every": args.flush_every,
+			"seed": args.seed,
+		},
+		"counts_off": off_total,
+		"off": dict(off),
+		"problems": problems[:200],
+		"problems_total": len(problems),
 		"faults_missing": missing,
 	}
 
@@ -1022,8 +1318,10 @@ def print_report(r: dict) -> None:
 		("totals: emails / webhook / SMS", f"{r['sink_total']} / {r['webhook_total']} / {r['sms_total']}"),
 		("same message delivered twice (Message-Id)", r["duplicate_messages_same_message_id"]),
 		("repeats with the same Idempotency-Key", r["repeats_same_key"]),
-		("outbox unknown outcomes (Webhook / SMS)",
-			{c: v.get("unknown_outcomes") for c, v in r["outbox"].items()}),
+		(
+			"outbox unknown outcomes (Webhook / SMS)",
+			{c: v.get("unknown_outcomes") for c, v in r["outbox"].items()},
+		),
 		("repeats NOT counted as unknown outcome", r["repeats_not_counted_as_unknown"]),
 		("outbox rows", r["outbox"]),
 		("Email Queue rows by status", r["email_queue"]),
@@ -1032,6 +1330,11 @@ def print_report(r: dict) -> None:
 		("kills done (SIGKILL worker + horse)", f"{r['kills_done']} (restarts {r['worker_restarts']})"),
 		("  jobs hit by the kills", [k.get("job") for k in r["kills"]]),
 		("RQ failed jobs since start", r["rq_failed_jobs"]),
+		(
+			"runner jobs (slot jobs seen in RQ)",
+			{k: v for k, v in (r.get("runner_jobs") or {}).items() if k != "runs"},
+		),
+		("flush jobs released after a kill", r.get("flush_jobs_released")),
 		("faults not injected", r["faults_missing"] or "none"),
 		("counts off", r["counts_off"]),
 	]
@@ -1048,31 +1351,51 @@ def print_report(r: dict) -> None:
 
 
 def main() -> int:
-	parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-	parser.add_argument("--site", required=True, help="a site of its own (its scheduler is disabled by the run)")
+	parser = argparse.ArgumentParser(
+		description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+	)
+	parser.add_argument(
+		"--site", required=True, help="a site of its own (its scheduler is disabled by the run)"
+	)
 	parser.add_argument("--size", type=int, default=10_000, help="participants")
 	parser.add_argument("--workers", type=int, default=2)
 	parser.add_argument("--timeout", type=float, default=3600, help="overall limit in seconds")
 	parser.add_argument("--kills", type=int, default=5, help="SIGKILLs of a worker (and its work horse)")
-	parser.add_argument("--kill-gap-min", type=float, default=20, help="seconds between kills, at least")
-	parser.add_argument("--kill-gap-max", type=float, default=90, help="seconds between kills, at most")
-	parser.add_argument("--slow", default="120:12,180:4",
+	parser.add_argument("--kill-gap-min", type=float, default=30, help="seconds between kills, at least")
+	parser.add_argument("--kill-gap-max", type=float, default=150, help="seconds between kills, at most")
+	parser.add_argument(
+		"--slow",
+		default="120:12,180:4",
 		help="webhook slow phase as seconds:delay pairs, from --slow-after s after the first webhook call; "
-		"default: 2 min at 12 s per request (longer than the step's 10 s timeout), then 3 min at 4 s")
+		"default: 2 min at 12 s per request (longer than the step's 10 s timeout), then 3 min at 4 s",
+	)
 	parser.add_argument("--slow-after", type=float, default=15)
 	parser.add_argument("--hook-timeout", type=int, default=10, help="the Webhook step's timeout (s)")
 	parser.add_argument("--smtp-down", type=float, default=120, help="seconds the SMTP sink is down")
-	parser.add_argument("--smtp-down-after", type=float, default=0.25,
-		help="take the SMTP sink down once this share of the expected emails arrived")
+	parser.add_argument(
+		"--smtp-down-after",
+		type=float,
+		default=0.25,
+		help="take the SMTP sink down once this share of the expected emails arrived",
+	)
 	parser.add_argument("--tick", type=float, default=10, help="seconds between scheduler ticks")
-	parser.add_argument("--flush-every", type=float, default=15, help="seconds between Email Queue flush enqueues")
+	parser.add_argument(
+		"--flush-every", type=float, default=15, help="seconds between Email Queue flush enqueues"
+	)
 	parser.add_argument("--batch-size", type=int, default=200)
 	parser.add_argument("--max-attempts", type=int, default=5)
 	parser.add_argument("--backoff", type=int, default=1, help="retry_backoff_minutes")
 	parser.add_argument("--email-retry-limit", type=int, default=1000)
-	parser.add_argument("--sending-stuck", type=float, default=180,
-		help="Email Queue rows in 'Sending' unchanged this long (a flush killed mid-send) end the wait")
+	parser.add_argument(
+		"--sending-stuck",
+		type=float,
+		default=180,
+		help="Email Queue rows in 'Sending' unchanged this long (a flush killed mid-send) end the wait",
+	)
 	parser.add_argument("--progress", type=float, default=15, help="seconds between progress lines")
+	parser.add_argument(
+		"--poll", type=float, default=5, help="seconds between database polls of the run's state"
+	)
 	parser.add_argument("--seed", type=int, default=None)
 	parser.add_argument("--keep", action="store_true", help="keep the data at the end")
 	parser.add_argument("--cleanup", action="store_true", help="only remove an earlier run's data")
