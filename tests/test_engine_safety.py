@@ -469,6 +469,47 @@ def test_one_failing_participant_is_stalled_alone(worker):
 	assert p_bad.status in ("Active", "Stalled") and p_bad.last_error
 
 
+def test_the_runner_claims_under_read_committed_from_its_first_batch(monkeypatch):
+	"""READ COMMITTED keeps the claim from taking gap (next-key) locks; under REPEATABLE READ the
+	two slots' batches deadlocked and waited 50 s for each other's locks in benchmarks/chaos.py.
+	Frappe's commit() starts the next transaction at once, so the level must be set before that
+	commit, or the first batch of every job runs under REPEATABLE READ. Seen through consistent
+	reads: under READ COMMITTED a statement sees what another connection committed after the
+	transaction's first read; under REPEATABLE READ it does not."""
+	import pymysql
+
+	from marketing_flows.engine import runner
+
+	flow = running_flow([{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}])
+	key = unique("iso")
+	other = pymysql.connect(**frappe.db.get_connection_settings(), autocommit=True)
+	seen: list[int] = []
+
+	def count() -> int:
+		return frappe.db.sql("SELECT COUNT(*) FROM `tabDefaultValue` WHERE parent = %s", key)[0][0]
+
+	def probe(flow_name, limit, now):  # stands in for the first batch's claim
+		seen.append(count())
+		with other.cursor() as cursor:
+			cursor.execute(
+				"INSERT INTO `tabDefaultValue` (name, parent, parenttype, defkey, defvalue) VALUES (%s, %s, '', %s, '1')",
+				(key, key, key),
+			)
+		seen.append(count())
+		return []
+
+	monkeypatch.setattr(runner, "claim_due_participants", probe)
+	try:
+		runner.process_due(flow.name)
+		assert seen == [0, 1], "the first batch ran under REPEATABLE READ"
+	finally:
+		frappe.db.sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+		frappe.db.rollback()  # this session's next transactions: the default level again
+		with other.cursor() as cursor:
+			cursor.execute("DELETE FROM `tabDefaultValue` WHERE parent = %s", (key,))
+		other.close()
+
+
 def test_the_email_queue_insert_is_split_by_size():
 	from marketing_flows.engine.mailer import Mailer
 
