@@ -748,7 +748,9 @@ def enqueue_flush() -> bool:
 
 class RunnerJobs:
 	"""Watches the flow's runner slot jobs in RQ (every second): how many ran, how long each took
-	(the budget is RUNNER_BUDGET_SECONDS, RQ's timeout budget + 120 s), how many were killed."""
+	(the budget is RUNNER_BUDGET_SECONDS, RQ's timeout budget + 120 s), how they ended. Read
+	while they exist: Frappe deletes a slot's finished or failed job when it enqueues the slot
+	again, so RQ's failed-job registry alone misses them."""
 
 	def __init__(self, flow: str, slots: int) -> None:
 		from marketing_flows.engine import participants
@@ -765,11 +767,15 @@ class RunnerJobs:
 				if job is None or job.started_at is None:
 					continue
 				entry = self.seen.setdefault(
-					(job_id, job.started_at), {"slot": job_id[-1], "started": job.started_at}
+					(job_id, job.enqueued_at), {"slot": job_id[-1], "started": job.started_at}
 				)
-				entry["status"] = job.get_status()
+				status = str(job.get_status())
+				entry["status"] = status
 				if job.ended_at:
-					entry["seconds"] = (job.ended_at - job.started_at).total_seconds()
+					entry["seconds"] = (job.ended_at - entry["started"]).total_seconds()
+				if status == "failed" and "error" not in entry:
+					lines = [line for line in (job.exc_info or "").strip().splitlines() if line.strip()]
+					entry["error"] = short_reason(lines[-1] if lines else "") or "?"
 			except Exception:
 				continue
 
@@ -778,20 +784,22 @@ class RunnerJobs:
 
 		done = [e["seconds"] for e in self.seen.values() if "seconds" in e]
 		return {
-			"runs_seen": len(self.seen),
-			"finished": len(done),
-			"never_finished (killed)": len(self.seen) - len(done),
+			"runs": len(self.seen),
+			"ended": len(done),
+			"never ended (killed)": len(self.seen) - len(done),
+			"failed": dict(collections.Counter(e["error"] for e in self.seen.values() if "error" in e)),
 			"longest_s": round(max(done), 1) if done else None,
 			"at_or_over_budget": sum(1 for d in done if d >= RUNNER_BUDGET_SECONDS),
 			"budget_s": RUNNER_BUDGET_SECONDS,
 			"rq_timeout_s": RUNNER_BUDGET_SECONDS + 120,
-			"runs": sorted(
+			"list": sorted(
 				(
 					{
 						"slot": e["slot"],
 						"started": str(e["started"]),
 						"seconds": round(e.get("seconds", -1), 1),
-						"status": str(e.get("status")),
+						"status": e.get("status"),
+						"error": e.get("error"),
 					}
 					for e in self.seen.values()
 				),
@@ -835,7 +843,7 @@ def outbox_counts(flow: str) -> dict[str, dict]:
 	return out
 
 
-def rq_failures(known: set[str]) -> dict[str, list]:
+def rq_failures(known: set[str], site: str) -> dict[str, list]:
 	"""Jobs of this bench that RQ marked failed since the start, by reason (job timeout, a
 	work horse that died, other)."""
 	from frappe.utils.background_jobs import get_queues
@@ -844,7 +852,7 @@ def rq_failures(known: set[str]) -> dict[str, list]:
 	for queue in get_queues():
 		registry = queue.failed_job_registry
 		for job_id in registry.get_job_ids():
-			if job_id in known:
+			if job_id in known or not job_id.startswith(f"{site}::"):
 				continue
 			try:
 				job = queue.fetch_job(job_id)
@@ -901,6 +909,7 @@ def short_reason(message: str | None) -> str:
 		"answered",
 		"Lock wait",
 		"Deadlock",
+		"AbandonedJobError",
 	):
 		if marker in message:
 			return marker
@@ -1234,6 +1243,25 @@ def verify(
 			problems.append(f"{c}: {p.status} at {p.current_step}")
 		if queued[c] != got_mail and p.status == "Completed":
 			problems.append(f"{c}: {queued[c]} Email Queue rows, {got_mail} delivered")
+	# Email Queue rows left in "Sending" (Frappe marks a row Sending, commits, then talks SMTP: a
+	# flush killed in between leaves it there for good, and nothing in Frappe v15 picks it up)
+	delivered_ids = {m.strip("<> ") for m in sink.by_message_id}
+	stuck = frappe.db.sql(
+		"""SELECT q.name, q.message_id, q.modified, p.contact FROM `tabEmail Queue` q
+		JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
+		WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s AND q.status = 'Sending'""",
+		flow,
+		as_dict=True,
+	)
+	stuck_sending = {
+		"rows": len(stuck),
+		"delivered_anyway": sum(1 for q in stuck if (q.message_id or "").strip("<> ") in delivered_ids),
+		"contacts": [q.contact for q in stuck][:20],
+	}
+	for q in stuck:
+		problems.append(
+			f"{q.contact}: Email Queue {q.name} stuck in 'Sending' since {q.modified} (a flush was killed)"
+		)
 	duplicate_messages = sum(k - 1 for k in sink.by_message_id.values() if k > 1)
 	if duplicate_messages:
 		off["duplicate_messages"] = duplicate_messages
@@ -1244,7 +1272,7 @@ def verify(
 	off_total = sum(off.values()) + sum(repeats_not_counted.values()) + sum(repeats_other_key.values())
 	stalled = [r for r in rows if r.status == "Stalled"]
 	stalled_why = collections.Counter(f"{r.current_step}: {short_reason(r.last_error)}" for r in stalled)
-	failures = rq_failures(known_failed)
+	failures = rq_failures(known_failed, args.site)
 	ob = outbox_counts(flow)
 	queue = email_queue_counts(flow)
 	missing = []
@@ -1274,6 +1302,7 @@ def verify(
 		"participants_called_with_different_keys": repeats_other_key,
 		"outbox": ob,
 		"email_queue": queue,
+		"email_queue_stuck_sending": stuck_sending,
 		"stalled": len(stalled),
 		"stalled_why": dict(stalled_why),
 		"retries": retry_reasons(flow),
@@ -1325,6 +1354,7 @@ def print_report(r: dict) -> None:
 		("repeats NOT counted as unknown outcome", r["repeats_not_counted_as_unknown"]),
 		("outbox rows", r["outbox"]),
 		("Email Queue rows by status", r["email_queue"]),
+		("  left in 'Sending' by a killed flush (Frappe)", r["email_queue_stuck_sending"]),
 		("Stalled, and why", f"{r['stalled']} {r['stalled_why']}"),
 		("engine retries (step: reason)", r["retries"]),
 		("kills done (SIGKILL worker + horse)", f"{r['kills_done']} (restarts {r['worker_restarts']})"),
@@ -1332,7 +1362,7 @@ def print_report(r: dict) -> None:
 		("RQ failed jobs since start", r["rq_failed_jobs"]),
 		(
 			"runner jobs (slot jobs seen in RQ)",
-			{k: v for k, v in (r.get("runner_jobs") or {}).items() if k != "runs"},
+			{k: v for k, v in (r.get("runner_jobs") or {}).items() if k != "list"},
 		),
 		("flush jobs released after a kill", r.get("flush_jobs_released")),
 		("faults not injected", r["faults_missing"] or "none"),
