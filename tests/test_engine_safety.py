@@ -416,6 +416,72 @@ def test_killed_during_a_call_it_is_retried_with_the_same_key_and_the_slot_is_no
 	assert len(keys) >= 1 and len(set(keys)) == 1
 
 
+def test_a_call_that_timed_out_is_an_unknown_outcome_retried_with_the_same_key(
+	worker, http_receiver, settings
+):
+	"""A receiver slower than the step's timeout: the request reached it (it may have acted on
+	it), only the answer came too late. That is an unknown outcome, not a failure: the retry goes
+	out with the same Idempotency-Key and the outbox counts it (found by benchmarks/chaos.py)."""
+	settings.set("Marketing Flow Settings", retry_backoff_minutes=1, max_attempts=5)
+	path = f"/late-{unique('h')}"
+	flow = running_flow(
+		[
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": http_receiver.url + path,
+				"webhook_timeout": 1,
+			}
+		]
+	)
+	contact = make_contact()
+	http_receiver.delay = 3
+	try:
+		flow.enroll([contact])
+		worker()
+		deadline = time.monotonic() + 10
+		while len(http_receiver.received(path)) < 1 and time.monotonic() < deadline:
+			time.sleep(0.1)  # the receiver records the request once its delay is over
+	finally:
+		http_receiver.delay = 0
+	assert len(http_receiver.received(path)) == 1  # the late call did reach the receiver
+	p = participant(flow.name, contact)
+	assert (p.status, p.current_step, p.attempts) == ("Active", "hook", 1)
+	row = outbox_rows(p.name)[0]
+	assert "ReadTimeout" in row.last_error
+	assert row.unknown_outcomes == 1  # reached, answer lost: unknown, not a plain failure
+
+	frappe.db.sql(
+		"UPDATE `tabMarketing Flow Participant` SET next_run_at = %s WHERE name = %s",
+		(now_datetime(), p.name),
+	)
+	run_scheduled(TICK)
+	worker()
+	p = participant(flow.name, contact)
+	assert p.status == "Completed"
+	row = outbox_rows(p.name)[0]
+	assert (row.status, row.attempts, row.unknown_outcomes) == ("Confirmed", 2, 1)
+	keys = [r["headers"]["idempotency-key"] for r in http_receiver.received(path)]
+	assert len(keys) == 2 and len(set(keys)) == 1  # the one repeat, with the same key, counted above
+
+
+def test_a_call_that_could_not_connect_is_a_plain_failure(worker, settings):
+	"""Nothing was sent (connection refused): a failed try, not an unknown outcome."""
+	from receivers import free_port
+
+	settings.set("Marketing Flow Settings", retry_backoff_minutes=1, max_attempts=5)
+	flow = running_flow(
+		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"http://127.0.0.1:{free_port()}/x"}]
+	)
+	contact = make_contact()
+	flow.enroll([contact])
+	worker()
+	p = participant(flow.name, contact)
+	row = outbox_rows(p.name)[0]
+	assert (p.status, row.status, row.attempts, row.unknown_outcomes) == ("Active", "Failed", 1, 0)
+	assert "ConnectionError" in row.last_error
+
+
 # --- 5. no loop without waiting ------------------------------------------------------------
 
 
@@ -568,6 +634,47 @@ def test_a_participant_whose_writes_fail_is_stalled_alone():
 	assert participant(flow.name, good).exit_reason == "fine"
 	p_bad = participant(flow.name, bad)
 	assert p_bad.status == "Stalled" and "exit_reason" in p_bad.last_error
+
+
+def test_the_runner_claims_under_read_committed_from_its_first_batch(monkeypatch):
+	"""READ COMMITTED keeps the claim from taking gap (next-key) locks; under REPEATABLE READ the
+	two slots' batches deadlocked and waited 50 s for each other's locks in benchmarks/chaos.py.
+	Frappe's commit() starts the next transaction at once, so the level must be set before that
+	commit, or the first batch of every job runs under REPEATABLE READ. Seen through consistent
+	reads: under READ COMMITTED a statement sees what another connection committed after the
+	transaction's first read; under REPEATABLE READ it does not."""
+	import pymysql
+
+	from marketing_flows.engine import runner
+
+	flow = running_flow([{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}])
+	key = unique("iso")
+	other = pymysql.connect(**frappe.db.get_connection_settings(), autocommit=True)
+	seen: list[int] = []
+
+	def count() -> int:
+		return frappe.db.sql("SELECT COUNT(*) FROM `tabDefaultValue` WHERE parent = %s", key)[0][0]
+
+	def probe(flow_name, limit, now):  # stands in for the first batch's claim
+		seen.append(count())
+		with other.cursor() as cursor:
+			cursor.execute(
+				"INSERT INTO `tabDefaultValue` (name, parent, parenttype, defkey, defvalue) VALUES (%s, %s, '', %s, '1')",
+				(key, key, key),
+			)
+		seen.append(count())
+		return []
+
+	monkeypatch.setattr(runner, "claim_due_participants", probe)
+	try:
+		runner.process_due(flow.name)
+		assert seen == [0, 1], "the first batch ran under REPEATABLE READ"
+	finally:
+		frappe.db.sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+		frappe.db.rollback()  # this session's next transactions: the default level again
+		with other.cursor() as cursor:
+			cursor.execute("DELETE FROM `tabDefaultValue` WHERE parent = %s", (key,))
+		other.close()
 
 
 def test_the_email_queue_insert_is_split_by_size():

@@ -5,10 +5,13 @@ The runner's batch transaction may still roll back after a call (a later partici
 an RQ timeout, a deadlock, a killed worker); the outbox row survives it. When the participant
 comes to the same step again (same participation, same visit: the same idempotency key):
 - the call was confirmed: it is not made again, the recorded result is used;
-- the call was started but its outcome is unknown (the worker died during it): it is made again
-  with the same Idempotency-Key header, and counted as a repeat;
-- it failed: it is tried again until the flow's tries are used up; the count lives here, so a
-  rollback can't make a failing call be tried forever.
+- the call was started but its outcome is unknown (the worker died during it, or the request
+  went out and no answer came back in time: a read timeout, a connection cut mid-exchange, the
+  job's own RQ timeout): it is made again with the same Idempotency-Key header, and counted in
+  `unknown_outcomes`;
+- it failed (nothing was sent, or the other side answered with an error): it is tried again until
+  the flow's tries are used up; the count lives here, so a rollback can't make a failing call be
+  tried forever. Every try, whatever its outcome, counts against the tries.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from dataclasses import dataclass
 
 import frappe
 import pymysql
+import requests
 from frappe.utils import now_datetime
+from rq.timeouts import JobTimeoutException
+from urllib3.exceptions import NewConnectionError
 
 TABLE = "`tabMarketing Flow Outbox`"
 CALLING, CONFIRMED, FAILED = "Calling", "Confirmed", "Failed"
@@ -99,11 +105,27 @@ def _record_start(call: Call, attempts: int, unknown: int) -> None:
 	)
 
 
-def _record_end(key: str, status: str, result: str | None = None, error: str | None = None) -> None:
+def _record_end(
+	key: str, status: str, unknown: int, result: str | None = None, error: str | None = None
+) -> None:
 	_execute(
-		f"UPDATE {TABLE} SET status = %s, result = %s, last_error = %s, modified = %s WHERE name = %s",
-		(status, (result or "")[:140] or None, (error or "")[:1000] or None, now_datetime(), key),
+		f"""UPDATE {TABLE} SET status = %s, unknown_outcomes = %s, result = %s, last_error = %s, modified = %s
+		WHERE name = %s""",
+		(status, unknown, (result or "")[:140] or None, (error or "")[:1000] or None, now_datetime(), key),
 	)
+
+
+def outcome_unknown(error: BaseException) -> bool:
+	"""Did the request go out without an answer coming back? Then the other side may have acted
+	on it: a retry must be counted as a repeat. A refused or timed-out connection sent nothing."""
+	if isinstance(error, requests.exceptions.ConnectTimeout):
+		return False
+	if isinstance(error, requests.exceptions.Timeout):  # ReadTimeout: sent, no answer in time
+		return True
+	if isinstance(error, requests.exceptions.ConnectionError):
+		cause = error.args[0] if error.args else None
+		return not isinstance(getattr(cause, "reason", cause), NewConnectionError)
+	return isinstance(error, JobTimeoutException)  # the job's time ran out during the call
 
 
 def call_once(call: Call, send: Callable[[], str], max_attempts: int) -> str:
@@ -127,9 +149,11 @@ def call_once(call: Call, send: Callable[[], str], max_attempts: int) -> str:
 		result = send()
 	except Exception as e:
 		message = f"{type(e).__name__}: {e}"
-		_record_end(call.key, FAILED, error=message)
+		if outcome_unknown(e):
+			unknown += 1  # the request went out, the answer never came: the retry is a repeat
+		_record_end(call.key, FAILED, unknown, error=message)
 		raise OutsideCallFailed(message, attempts + 1, final=attempts + 1 >= max_attempts) from e
-	_record_end(call.key, CONFIRMED, result=result)
+	_record_end(call.key, CONFIRMED, unknown, result=result)
 	return result
 
 

@@ -89,9 +89,11 @@ def process_due(flow: str) -> int:
 	deadline = time.monotonic() + RUNNER_BUDGET_SECONDS
 	# READ COMMITTED: the claim then locks only the rows it returns, not the gaps between index
 	# entries; under REPEATABLE READ those gap locks block another worker's UPDATE of its own
-	# rows' (status, next_run_at) and the workers run one after the other.
-	frappe.db.commit()
+	# rows' (status, next_run_at): the workers wait for each other or deadlock. The session's
+	# level applies from the next transaction on, and Frappe's commit() starts that one at once:
+	# set the level first, then commit, so that the first batch runs under it too.
 	frappe.db.sql("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+	frappe.db.commit()
 	settings = frappe.get_cached_doc("Marketing Flow Settings")
 	batch_size = cint(settings.batch_size) or 200
 	done = 0
