@@ -1130,11 +1130,9 @@ def run(args) -> int:
 	http.stop()
 	if not args.keep:
 		cleanup(site)
-	if report["counts_off"] or not finished:
-		return 1
-	if report["faults_missing"]:
-		return 2
-	return 0
+	code = 1 if report["counts_off"] or not finished else 2 if report["faults_missing"] else 0
+	say(f"exit status {code}")
+	return code
 
 
 def verify(
@@ -1262,6 +1260,12 @@ def verify(
 		problems.append(
 			f"{q.contact}: Email Queue {q.name} stuck in 'Sending' since {q.modified} (a flush was killed)"
 		)
+	retried = frappe.db.sql(
+		"""SELECT COUNT(*), MAX(q.retry) FROM `tabEmail Queue` q
+		JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
+		WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s AND q.retry > 0""",
+		flow,
+	)[0]
 	duplicate_messages = sum(k - 1 for k in sink.by_message_id.values() if k > 1)
 	if duplicate_messages:
 		off["duplicate_messages"] = duplicate_messages
@@ -1303,6 +1307,7 @@ def verify(
 		"outbox": ob,
 		"email_queue": queue,
 		"email_queue_stuck_sending": stuck_sending,
+		"email_queue_retried": {"rows": retried[0], "max_retry": retried[1]},
 		"stalled": len(stalled),
 		"stalled_why": dict(stalled_why),
 		"retries": retry_reasons(flow),
@@ -1355,6 +1360,7 @@ def print_report(r: dict) -> None:
 		("outbox rows", r["outbox"]),
 		("Email Queue rows by status", r["email_queue"]),
 		("  left in 'Sending' by a killed flush (Frappe)", r["email_queue_stuck_sending"]),
+		("  retried by Frappe after SMTP errors (rows, max retry)", r["email_queue_retried"]),
 		("Stalled, and why", f"{r['stalled']} {r['stalled_why']}"),
 		("engine retries (step: reason)", r["retries"]),
 		("kills done (SIGKILL worker + horse)", f"{r['kills_done']} (restarts {r['worker_restarts']})"),
