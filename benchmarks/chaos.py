@@ -1435,7 +1435,13 @@ def main() -> int:
 	parser.add_argument("--seed", type=int, default=None)
 	parser.add_argument("--keep", action="store_true", help="keep the data at the end")
 	parser.add_argument("--cleanup", action="store_true", help="only remove an earlier run's data")
+	parser.add_argument(
+		"--results",
+		default=str(RESULTS),
+		help="folder for results and the state file (scripts/setup.sh replaces the bench's copy of the app, results/ too)",
+	)
 	args = parser.parse_args()
+	globals()["RESULTS"] = Path(args.results)
 	if args.seed is None:
 		args.seed = random.randrange(10**6)
 
