@@ -378,17 +378,13 @@ class Batch:
 	def may_send(self, p: Any, step_id: str, channel: str) -> bool:
 		"""Sending window, the hourly sending limit and the frequency cap per person: when one
 		says not now, the participant waits at the send step (logged why) and sends later."""
-		capped = None
-		if channel == "Email" and self.cap.active:
-			pending = [when for _s, event, when in self.events_of(p.name) if event == "Email Sent"]
-			capped = self.cap.next_allowed(p.contact, self.now, pending)
 		if not window.is_open(self.flow, self.now):
 			opens = window.next_open(self.flow, self.now)
 			reason = _("Outside the sending window until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
 		elif not self.dry_run and not self.sends.allows(1):
 			opens = self.sends.next_hour(self.now)
 			reason = _("Deferred by the hourly sending limit until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
-		elif capped:
+		elif capped := self.capped_until(p, channel):
 			opens = window.next_open(self.flow, capped)
 			reason = _("Deferred by the frequency cap until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
 		else:
@@ -396,6 +392,14 @@ class Batch:
 		self.update(p, {"status": "Waiting", "current_step": step_id, "next_run_at": opens})
 		self.add_log(p, step_id, "Step Skipped", reason)
 		return False
+
+	def capped_until(self, p: Any, channel: str) -> datetime | None:
+		"""When the frequency cap lets this person get an email (None: now). Asked only when the
+		window and the hourly limit allow the send: it costs a query of the person's log."""
+		if channel != "Email" or not self.cap.active:
+			return None
+		pending = [when for _s, event, when in self.events_of(p.name) if event == "Email Sent"]
+		return self.cap.next_allowed(p.contact, self.now, pending)
 
 	def complete(self, p: Any, step_id: str, logged: bool = False) -> None:
 		"""A step with nothing after it (or an End) ends the flow there."""
