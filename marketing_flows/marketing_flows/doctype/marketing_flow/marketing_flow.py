@@ -10,6 +10,8 @@ from marketing_flows.engine import criteria, dry_run, enrolment, figures, lifecy
 
 class MarketingFlow(Document):
 	def validate(self) -> None:
+		validation.fill_branch_keys(self)
+		validation.keep_engine_owned(self, self.get_doc_before_save())
 		self.validate_status_change()
 		self.validate_steps_frozen_while_running()
 		if self.flags.status_change_allowed and self.status in ("Paused", "Stopped"):
