@@ -10,6 +10,7 @@ import frappe
 import requests
 from frappe import _
 from frappe.utils import add_days, cint, flt, getdate, now_datetime
+from frappe.utils.safe_exec import is_safe_exec_enabled
 
 from marketing_flows.engine import enrolment, hosts, netguard, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
@@ -336,7 +337,13 @@ class RunServerScript(StepType):
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
 		what = _("Run Server Script step '{0}'").format(step.step_id)
-		if step.get("server_script"):
+		if not is_safe_exec_enabled():
+			errors.append(
+				_(
+					"{0}: server scripts are off on this bench (bench set-config -g server_script_enabled 1)."
+				).format(what)
+			)
+		elif step.get("server_script"):
 			script = frappe.db.get_value(
 				"Server Script", step.server_script, ["script_type", "disabled"], as_dict=True
 			)
@@ -363,7 +370,7 @@ class RunServerScript(StepType):
 			email=ctx.participant.get("email"),
 			company=ctx.participant.get("company"),
 		)
-		frappe.local.response = frappe._dict()
+		frappe.local.response = frappe._dict(docs=[])  # as Frappe starts a request (an empty one is hidden)
 		frappe.db.savepoint("mf_script")
 		try:
 			script.execute_method()
