@@ -269,6 +269,13 @@ def test_ab_test_picks_the_winner_by_click_rate_and_sends_everyone_after_to_it(w
 		pluck="content",
 	)
 	assert any("wins by Click Rate" in c for c in comments)
+	figures = flow.get_figures()
+	assert sum(figures["branches"]["ab"].values()) == 14
+	by_variant = figures["variants"]["ab"]
+	assert by_variant[clicked_variant]["clicked"] >= 1
+	assert by_variant[clicked_variant]["Click Rate"] > by_variant.get(
+		({"short_subject", "long_subject"} - {clicked_variant}).pop(), {}
+	).get("Click Rate", 0.0)
 	# a save of the form with the steps as loaded before the decision keeps the winner
 	flow.reload()
 	flow.pause()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import frappe
 from frappe.query_builder.functions import Count, Sum
+
+from marketing_flows.engine import variants
 
 
 def flow_figures(flow: str) -> dict:
@@ -54,3 +58,28 @@ def step_figures(flow: str) -> dict[str, dict[str, int]]:
 	for step_id, event, count in rows:
 		out.setdefault(step_id or "", {})[event] = int(count)
 	return out
+
+
+def branch_figures(flow: str) -> dict[str, dict[str, int]]:
+	"""step_id -> branch (or variant) key -> participants who took it (Split, A/B Test)."""
+	log = frappe.qb.DocType("Marketing Flow Log")
+	rows = (
+		frappe.qb.from_(log)
+		.select(log.step_id, log.branch, Count("*"))
+		.where((log.flow == flow) & (log.event == "Step Executed") & log.branch.isnotnull())
+		.groupby(log.step_id, log.branch)
+		.run()
+	)
+	out: dict[str, dict[str, int]] = {}
+	for step_id, branch, count in rows:
+		out.setdefault(step_id, {})[branch] = int(count)
+	return out
+
+
+def variant_figures(flow: Any) -> dict[str, dict[str, dict]]:
+	"""A/B Test step_id -> variant key -> assigned, sent, opened, clicked, succeeded and rates."""
+	return {
+		step.step_id: variants.figures(flow.name, step.step_id)
+		for step in flow.steps
+		if step.step_type == "A/B Test"
+	}

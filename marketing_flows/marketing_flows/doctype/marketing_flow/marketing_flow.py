@@ -87,4 +87,9 @@ class MarketingFlow(Document):
 
 	@frappe.whitelist()
 	def get_figures(self) -> dict:
-		return {**figures.flow_figures(self.name), "steps": figures.step_figures(self.name)}
+		return {
+			**figures.flow_figures(self.name),
+			"steps": figures.step_figures(self.name),
+			"branches": figures.branch_figures(self.name),
+			"variants": figures.variant_figures(self),
+		}
