@@ -128,7 +128,7 @@ def host_doctypes(settings):
 	"""A request doctype and a deal doctype shaped like Issue and Opportunity (the site has
 	neither: Frappe alone), mapped in Marketing Flow Settings for the test."""
 	ticket = custom_doctype(
-		"MF Test Ticket",
+		"MF Steps Ticket",
 		[
 			{"fieldname": "subject", "fieldtype": "Data", "label": "Subject"},
 			{"fieldname": "raised_by", "fieldtype": "Data", "options": "Email", "label": "Raised By"},
@@ -139,7 +139,7 @@ def host_doctypes(settings):
 		],
 	)
 	deal = custom_doctype(
-		"MF Test Deal",
+		"MF Steps Deal",
 		[
 			{"fieldname": "title", "fieldtype": "Data", "label": "Title"},
 			{"fieldname": "contact_person", "fieldtype": "Link", "options": "Contact", "label": "Contact"},

@@ -13,8 +13,6 @@ from marketing_flows.engine import variants
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 from marketing_flows.engine.steps.condition import condition_holds, condition_problems, describe
 
-NO_MATCH = "No split branch matched"
-
 
 def branches_of(flow: Any, step_id: str) -> list[Any]:
 	"""The step's branch rows, in table order."""
@@ -58,7 +56,8 @@ class Split(StepType):
 				)
 		if ctx.step.get("else_step"):
 			return Outcome(ctx.step.else_step, message=_("everyone else: no branch matched"), branch="else")
-		return Outcome(None, message=_(NO_MATCH), branch="else", exit_reason=_(NO_MATCH))
+		reason = _("No split branch matched")
+		return Outcome(None, message=reason, branch="else", exit_reason=reason)
 
 
 class ABTest(StepType):
