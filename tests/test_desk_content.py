@@ -13,7 +13,7 @@ def test_sms_text_shows_its_length_and_segments_while_typing(browser, desk_url):
 	frappe.db.commit()
 	page = login(browser, desk_url, "Administrator", "admin")
 	page.goto(f"{desk_url}/app/marketing-flow-content/{sms.name}")
-	body = page.locator("[data-fieldname='body'] .ql-editor")
+	body = page.locator("[data-fieldname='body'] .ql-editor:not(.read-mode)")
 	body.wait_for(timeout=20000)
 	description = page.locator("[data-fieldname='body'] .help-box")
 	page.wait_for_function(
