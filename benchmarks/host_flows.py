@@ -1,0 +1,62 @@
+"""Make running flows that watch the host's doctypes on a site (for scripts/host_suites.sh):
+a Document Event trigger and a goal on every doctype that plays Person, Deal and Issue there, so
+the host's own tests save those documents with the app's hooks at work.
+
+Run with the bench's Python from the bench's sites directory:
+  python <app>/benchmarks/host_flows.py <site>
+Idempotent: flows that exist are left as they are.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import frappe
+
+
+def make_flows() -> list[str]:
+	from marketing_flows.engine import hosts
+
+	made = []
+	wait = [{"step_id": "wait", "step_type": "Wait", "wait_amount": 7, "wait_unit": "Days"}]
+	person = hosts.person_doctype()
+	watched = {person: "Insert or Update"}
+	for role in ("deal", "issue"):
+		if doctype := hosts.doctype_for(role):
+			watched[doctype] = "Insert"
+	for doctype, event in watched.items():
+		name = f"Host check: {doctype}"
+		if frappe.db.exists("Marketing Flow", name):
+			continue
+		flow = frappe.get_doc(
+			{
+				"doctype": "Marketing Flow",
+				"flow_name": name,
+				"trigger_type": "Document Event",
+				"trigger_doctype": doctype,
+				"trigger_event": event,
+				"steps": wait,
+				"success_criteria": [
+					{"criterion_type": kind}
+					for kind, role in (("Deal Created", "deal"), ("Issue Created", "issue"))
+					if hosts.doctype_for(role)
+				]
+				or [
+					{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Host check"]]'}
+				],
+			}
+		).insert()
+		flow.run()
+		made.append(flow.name)
+	frappe.db.commit()
+	return made
+
+
+if __name__ == "__main__":
+	frappe.init(site=sys.argv[1], sites_path=".")
+	frappe.connect()
+	frappe.set_user("Administrator")
+	try:
+		print("flows made:", ", ".join(make_flows()) or "none (they exist)")
+	finally:
+		frappe.destroy()
