@@ -24,6 +24,7 @@ from factories import (
 	make_flow,
 	participant,
 	running_flow,
+	table_counts,
 	time_passes,
 	unique,
 )
@@ -976,11 +977,6 @@ def test_the_frequency_cap_defers_a_persons_emails_across_flows(worker, content,
 
 
 # --- dry run ----------------------------------------------------------------------------------
-
-
-def table_counts() -> dict[str, int]:
-	tables = frappe.db.sql_list("SHOW TABLES")
-	return {t: frappe.db.sql(f"SELECT COUNT(*) FROM `{t}`")[0][0] for t in tables}
 
 
 def test_a_dry_run_shows_each_persons_path_and_changes_nothing(content, http_receiver):

@@ -290,7 +290,7 @@ def test_ab_test_picks_the_winner_by_click_rate_and_sends_everyone_after_to_it(w
 
 
 def test_a_dry_run_through_split_and_ab_test_shows_the_branch_and_writes_nothing(contents, group):
-	from test_engine_safety import table_counts
+	from factories import table_counts
 
 	steps = [
 		{"step_id": "split", "step_type": "Split", "else_step": "ab"},
