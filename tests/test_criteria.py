@@ -478,3 +478,53 @@ def test_saving_a_contact_watched_by_criteria_runs_no_query_in_the_hook(host):
 		frappe.db.sql = original
 	assert queries == []
 	assert frappe.local.marketing_flows_pending_criteria["person"] == {contact.name}
+
+
+def test_a_request_and_a_sale_made_by_a_flow_are_the_hosts_records(worker, host):
+	"""Create Request and Create Sale make the host's own issue and deal (desk-made doctypes on
+	Frappe alone) for a person of a company, and the sale meets a Deal Created goal."""
+	org = make_organization(host.company_doctype)
+	contact = make_contact()
+	doc = frappe.get_doc("Contact", contact)
+	doc.append("links", {"link_doctype": host.company_doctype, "link_name": org})
+	doc.save()
+	email = doc.email_id
+	flow = running_flow(
+		success_criteria=[{"criterion_type": "Deal Created", "label": "Sale made"}],
+		on_success="Continue",
+		steps=[
+			{
+				"step_id": "request",
+				"step_type": "Create Request",
+				"record_title": "Call {{ contact.first_name }}",
+				"next_step": "sale",
+			},
+			{
+				"step_id": "sale",
+				"step_type": "Create Sale",
+				"record_title": "Upsell {{ contact.first_name }}",
+				"next_step": "w",
+			},
+			{"step_id": "w", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"},
+		],
+	)
+	flow.enroll([contact])
+	worker()
+	p = participant(flow.name, contact)
+	assert p.status != "Stalled", p.last_error
+	made = {
+		r.reference_doctype: r.reference_name
+		for r in frappe.get_all(
+			"Marketing Flow Log",
+			filters={"participant": p.name, "reference_doctype": ("is", "set")},
+			fields=["reference_doctype", "reference_name"],
+		)
+	}
+	issue, deal = made.get(host.issue_doctype), made.get(host.deal_doctype)
+	assert issue and deal, made
+	assert frappe.db.get_value(host.issue_doctype, issue, "raised_by") == email
+	from marketing_flows.engine import hosts
+
+	named = hosts.refs_of(frappe.get_doc(host.deal_doctype, deal))
+	assert contact in named["person"] or org in named["company"]
+	assert (p.succeeded, p.success_criterion) == (1, "Sale made")

@@ -202,6 +202,20 @@ def record_values(
 			values[df.fieldname] = person["name"]
 		elif df.fieldtype == "Link" and company and df.options == company_dt:
 			values[df.fieldname] = company
+		elif df.fieldtype == "Link" and df.options == "Company" and df.reqd:
+			# ERPNext: the user's or the site's default company, as a new form would fill it
+			values[df.fieldname] = frappe.defaults.get_user_default("Company") or frappe.db.get_value(
+				"Company", {}, "name", order_by="creation"
+			)
+		elif df.fieldtype == "Table" and df.options:
+			# Frappe CRM's deal names its people in rows of its contacts table
+			child = frappe.get_meta(df.options)
+			link = next((f for f in child.fields if f.fieldtype == "Link" and f.options == person_dt), None)
+			if link:
+				row = {link.fieldname: person["name"]}
+				if child.has_field("is_primary"):
+					row["is_primary"] = 1
+				values[df.fieldname] = [row]
 		elif df.fieldtype == "Dynamic Link" and company and df.options:
 			# Opportunity: opportunity_from (a Link to DocType) + party_name
 			type_df = meta.get_field(df.options)
