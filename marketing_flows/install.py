@@ -4,6 +4,7 @@ import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
 from marketing_flows.engine import hosts
+from marketing_flows.integrations import frappe_crm
 
 CONSENT_FIELD = "mf_marketing_consent"
 
@@ -26,19 +27,23 @@ def custom_fields() -> dict[str, list[dict]]:
 def after_install() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
 	hosts.detect_and_save()
+	frappe_crm.install_form_scripts()
 
 
 def after_migrate() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
+	frappe_crm.install_form_scripts()
 
 
 def after_app_install(app_name: str) -> None:
 	"""A host app installed later (ERPNext, CRM, Helpdesk) may bring better defaults."""
 	if app_name != "marketing_flows":
 		hosts.detect_and_save(only_empty=True)
+		frappe_crm.install_form_scripts()
 
 
 def before_uninstall() -> None:
+	frappe_crm.remove_form_scripts()
 	for doctype, fields in custom_fields().items():
 		for field in fields:
 			name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": field["fieldname"]})

@@ -11,6 +11,14 @@ from frappe import _
 OPERATOR_ROLES = {"Flow Administrator", "System Manager"}
 
 
+def is_flow_operator() -> bool:
+	"""May the user run flows and enrol people (Flow Administrator, System Manager)?"""
+	user = frappe.session.user
+	return (user == "Administrator" or bool(set(frappe.get_roles(user)) & OPERATOR_ROLES)) and bool(
+		frappe.has_permission("Marketing Flow", "write")
+	)
+
+
 def require_flow_operator(flow: Any) -> None:
 	"""Run / pause / stop / enrol / remove: Flow Administrator or System Manager with write access."""
 	user = frappe.session.user
