@@ -232,6 +232,7 @@ def server_scripts():
 	for key, body in {
 		"ok": "frappe.get_doc({'doctype': 'ToDo', 'description': 'scripted for ' + frappe.form_dict.contact}).insert(ignore_permissions=True)\nfrappe.response['message'] = {'score': 42}",
 		"fails": "frappe.throw('the CRM said no')",
+		"commits": "frappe.db.commit()",
 	}.items():
 		scripts[key] = frappe.get_doc(
 			{
@@ -259,6 +260,12 @@ def test_run_server_script_gets_the_participant_and_its_errors_do_not_stall(work
 			"step_id": "bad",
 			"step_type": "Run Server Script",
 			"server_script": server_scripts["fails"].name,
+			"next_step": "commit",
+		},
+		{
+			"step_id": "commit",
+			"step_type": "Run Server Script",
+			"server_script": server_scripts["commits"].name,
 			"next_step": "tag",
 		},
 		{
@@ -281,10 +288,11 @@ def test_run_server_script_gets_the_participant_and_its_errors_do_not_stall(work
 		for r in frappe.get_all(
 			"Marketing Flow Log", filters={"participant": p.name}, fields=["step_id", "event", "message"]
 		)
-		if r.step_id in ("script", "bad")
+		if r.step_id in ("script", "bad", "commit")
 	}
 	assert logged["script"].event == "Step Executed" and '"score": 42' in logged["script"].message
 	assert logged["bad"].event == "Error" and "the CRM said no" in logged["bad"].message
+	assert logged["commit"].event == "Error"  # a script can't commit the runner's batch
 
 
 def test_run_server_script_says_when_server_scripts_are_off():

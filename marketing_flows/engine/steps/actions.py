@@ -10,7 +10,7 @@ import frappe
 import requests
 from frappe import _
 from frappe.utils import add_days, cint, flt, getdate, now_datetime
-from frappe.utils.safe_exec import is_safe_exec_enabled
+from frappe.utils.safe_exec import is_safe_exec_enabled, safe_exec
 
 from marketing_flows.engine import enrolment, hosts, netguard, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
@@ -373,7 +373,9 @@ class RunServerScript(StepType):
 		frappe.local.response = frappe._dict(docs=[])  # as Frappe starts a request (an empty one is hidden)
 		frappe.db.savepoint("mf_script")
 		try:
-			script.execute_method()
+			# as Frappe runs an API script, but without commit / rollback: a script must not
+			# commit the runner's batch halfway (Frappe's document-event scripts can't either)
+			safe_exec(script.script, script_filename=script.name, restrict_commit_rollback=True)
 			result = frappe.local.response.get("message")
 			message = _("{0}: {1}").format(
 				script.name, frappe.as_json(result)[:500] if result is not None else _("done")
