@@ -15,6 +15,8 @@ from marketing_flows.engine.permissions import require_read
 from marketing_flows.engine.steps import STEP_TYPES, handler_for
 
 DESIGN_ONLY = {"position_x", "position_y"}
+# the designer's handle ids besides the branch keys: a branch can't be called one of them
+RESERVED_BRANCH_KEYS = {"in", "next", "yes", "no", "else"}
 ENGINE_OWNED = {"ab_winner", "ab_decided_on", "ab_decision"}  # written by the runner, not an edit
 
 
@@ -168,7 +170,7 @@ def fill_branch_keys(flow: Any) -> None:
 		keys = taken.setdefault(row.step_id, set())
 		base = frappe.scrub(row.branch_label or "") or "branch"
 		key, n = base, 1
-		while key in keys or key == "else":
+		while key in keys or key in RESERVED_BRANCH_KEYS:
 			n += 1
 			key = f"{base}_{n}"
 		row.branch_key = key

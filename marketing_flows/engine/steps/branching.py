@@ -24,6 +24,8 @@ def _key_problems(rows: list[Any], what: str) -> list[str]:
 	for row in rows:
 		if not row.get("branch_label"):
 			errors.append(_("{0}: every branch needs a label (row {1}).").format(what, row.idx))
+		if row.get("branch_key") in ("in", "next", "yes", "no", "else"):
+			errors.append(_("{0}: '{1}' can't be a branch key.").format(what, row.branch_key))
 		if row.get("branch_key") in seen:
 			errors.append(_("{0}: the branch key '{1}' is used twice.").format(what, row.branch_key))
 		seen.add(row.get("branch_key"))
