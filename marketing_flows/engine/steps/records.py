@@ -62,7 +62,11 @@ class CreateRecord(StepType):
 		doc.flags.ignore_permissions = True
 		doc.flags.marketing_flow = ctx.flow.name  # this flow's own trigger must not fire on it
 		doc.insert()
-		message = _("{0} {1}").format(_(doctype), doc.name)
+		message = (
+			_("would create {0} '{1}'").format(_(doctype), title)
+			if ctx.batch.dry_run  # made and undone: the insert's own checks ran, nothing is kept
+			else _("{0} {1}").format(_(doctype), doc.name)
+		)
 		if owner and step.get("followup_todo"):
 			todo = frappe.get_doc(
 				{
