@@ -359,3 +359,24 @@ def test_attached_files_over_25_mb_are_refused_with_a_clear_message(smtp):
 	content.attach_files = 1
 	with pytest.raises(frappe.ValidationError, match="weigh more than 25 MB in all"):
 		content.save()
+
+
+def test_a_dry_run_says_which_request_it_would_create_and_creates_none(host_doctypes):
+	ticket, _deal = host_doctypes
+	flow = make_flow(
+		steps=[
+			{
+				"step_id": "request",
+				"step_type": "Create Request",
+				"record_title": "Call {{ contact.first_name }}",
+			}
+		]
+	)
+	first = unique("Di")
+	contact = make_contact(first_name=first)
+	frappe.db.commit()
+	before = frappe.db.count(ticket)
+	(result,) = flow.test_flow(contacts=[contact])
+	messages = [e["message"] for e in result["timeline"] if e["event"] == "Step Executed"]
+	assert messages == [f"would create {ticket} 'Call {first}'"]
+	assert frappe.db.count(ticket) == before
