@@ -3,13 +3,12 @@ chromium against `bench serve`): build a flow only by dragging and connecting, f
 panel, save, run, enrol, watch. Assertions are on the saved rows and on what is shown, never on
 pixel positions."""
 
-import json
 
 import frappe
 import pytest
 
 from conftest import login, screenshot
-from factories import make_contact, make_content, make_user, unique
+from factories import make_content, make_user, unique
 
 PASSWORD = "Flows-Designer-2026!"
 
@@ -21,7 +20,9 @@ def people(smtp):
 		"editor": make_user(["Flow Content Editor"], "designeditor", PASSWORD),
 	}
 	content = make_content("Email", content_name=unique("Welcome")).name
-	flow = frappe.get_doc({"doctype": "Marketing Flow", "flow_name": unique("Designed"), "steps": []}).insert()
+	flow = frappe.get_doc(
+		{"doctype": "Marketing Flow", "flow_name": unique("Designed"), "steps": []}
+	).insert()
 	frappe.db.commit()
 	return {**users, "content": content, "flow": flow.name}
 
@@ -146,7 +147,11 @@ def test_build_a_flow_in_the_designer_by_dragging_and_connecting(browser, desk_u
 	assert steps["send_email"].content == people["content"]
 	assert steps["send_email"].label == "Welcome email"
 	assert steps["send_email"].next_step == "wait"
-	assert (steps["wait"].wait_amount, steps["wait"].wait_unit, steps["wait"].next_step) == (2, "Days", "condition")
+	assert (steps["wait"].wait_amount, steps["wait"].wait_unit, steps["wait"].next_step) == (
+		2,
+		"Days",
+		"condition",
+	)
 	c = steps["condition"]
 	assert (c.condition_type, c.condition_step, c.condition_days) == ("Clicked", "send_email", 7)
 	assert (c.yes_step, c.no_step) == ("end", "end_2")
