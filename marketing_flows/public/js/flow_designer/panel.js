@@ -109,7 +109,12 @@ export class Panel {
 			}
 			if (!LAYOUT.includes(df.fieldtype) && df.fieldtype !== "HTML" && df.fieldtype !== "Table") {
 				const fieldname = df.fieldname;
-				df.onchange = () => this.changed(target, fieldname);
+				const panel = this;
+				// the control itself says its value: a late change (Data fields debounce their
+				// input) lands on the step it was typed for, even when another is shown now
+				df.onchange = function () {
+					panel.changed(target, fieldname, this);
+				};
 			}
 			fields.push(df);
 		}
@@ -140,15 +145,16 @@ export class Panel {
 		}
 	}
 
-	changed(target, fieldname) {
-		if (this.loading || !this.group) return;
-		let value = this.group.get_value(fieldname);
+	changed(target, fieldname, control) {
+		if (!control || !control.get_value) return;
+		if (this.loading && target === this.target) return;
+		const value = control.get_value();
 		if (value === undefined) return;
 		if ((target[fieldname] ?? "") === (value ?? "")) return;
 		target[fieldname] = value;
 		// a link to another step is an edge of the canvas; other fields change the node's text
 		this.store.commit({ rebuild: STEP_LINK_FIELDS.includes(fieldname) || fieldname === "step_type" });
-		if (fieldname === "step_type" || fieldname === "trigger_doctype") this.render();
+		if (target === this.target && (fieldname === "step_type" || fieldname === "trigger_doctype")) this.render();
 	}
 
 	render_step(step) {
