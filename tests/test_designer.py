@@ -3,12 +3,11 @@ chromium against `bench serve`): build a flow only by dragging and connecting, f
 panel, save, run, enrol, watch. Assertions are on the saved rows and on what is shown, never on
 pixel positions."""
 
-
 import frappe
 import pytest
 
 from conftest import login, screenshot
-from factories import make_content, make_user, unique
+from factories import make_contact, make_content, make_flow, make_user, unique
 
 PASSWORD = "Flows-Designer-2026!"
 
@@ -156,4 +155,186 @@ def test_build_a_flow_in_the_designer_by_dragging_and_connecting(browser, desk_u
 	assert (c.condition_type, c.condition_step, c.condition_days) == ("Clicked", "send_email", 7)
 	assert (c.yes_step, c.no_step) == ("end", "end_2")
 	assert all(s.position_x is not None and s.position_y is not None for s in flow.steps)
+	assert not errors, errors
+
+
+def open_tab(page, fieldname: str) -> None:
+	page.locator(f"a[data-fieldname='{fieldname}']").dispatch_event("click")
+
+
+def test_run_enrol_and_watch_the_flow(browser, desk_url, people, worker):
+	"""After the designer saved it: Run, enrol a contact from the Contact list, then the
+	participant, the node figures, the charts, the timeline, and a segment from a step."""
+	flow = people["flow"]
+	assert frappe.db.get_value("Marketing Flow", flow, "status") == "Draft"
+	first = unique("Watch")
+	contact = make_contact(first_name=first)
+	email = f"{first.lower()}@example.com"
+	frappe.db.commit()
+	page = login(browser, desk_url, people["admin"], PASSWORD)
+	errors = watch_errors(page)
+	try:
+		page.goto(f"{desk_url}/app/marketing-flow/{flow}")
+		page.locator(".page-actions button:has-text('Run'):visible").first.click(timeout=20000)
+		page.wait_for_selector(".page-head .indicator-pill:has-text('Running')", timeout=20000)
+
+		page.goto(f"{desk_url}/app/contact?first_name={first}")
+		row = page.locator(".list-row-container").filter(has_text=first).first
+		row.locator(".list-row-checkbox").check(timeout=20000)
+		page.locator(".page-actions button:has-text('Actions'):visible").first.click()
+		page.locator(".dropdown-menu.show a:has-text('Add to flow')").first.click()
+		page.wait_for_function("() => window.cur_dialog && cur_dialog.fields_dict.flow", timeout=10000)
+		page.evaluate("(flow) => cur_dialog.set_value('flow', flow)", flow)
+		page.wait_for_timeout(300)
+		page.click(".modal.show button:has-text('Add')")
+		page.wait_for_selector(f"text=1 of 1 added to {flow}", timeout=20000)
+		screenshot(page, "contact-list-add-to-flow")
+	except Exception as e:
+		screenshot(page, "enrol-failed")
+		raise AssertionError(f"{e}; page errors: {errors}") from e
+
+	worker()  # the first step (the welcome email) runs in a real worker
+	assert (
+		frappe.db.get_value("Marketing Flow Participant", {"flow": flow, "contact": contact}, "current_step")
+		== "wait"
+	)
+
+	try:
+		page.goto(f"{desk_url}/app/marketing-flow/{flow}")
+		page.wait_for_selector(".mf-figures .mf-enrolled:has-text('1')", timeout=20000)
+		screenshot(page, "flow-overview")
+
+		open_tab(page, "participants_tab")
+		participant_row = page.locator(".mf-participant").filter(has_text=email)
+		participant_row.wait_for(timeout=20000)
+		assert "Waiting" in participant_row.inner_text()
+		screenshot(page, "flow-participants")
+		participant_row.click()
+		timeline = page.locator(".modal.show .mf-timeline")
+		timeline.wait_for(timeout=20000)
+		assert timeline.locator("td", has_text="Email Sent").count() >= 1
+		screenshot(page, "participant-timeline")
+		page.locator(".modal.show .btn-modal-close").first.click()
+
+		open_tab(page, "steps_tab")
+		figures = node(page, "send_email").locator(".mf-node-figures")
+		figures.wait_for(timeout=20000)
+		assert "Sent 1" in " ".join(figures.inner_text().split())
+		assert "Waiting here 1" in " ".join(
+			node(page, "wait").locator(".mf-node-figures").inner_text().split()
+		)
+		screenshot(page, "flow-diagram-figures")
+		node(page, "send_email").locator(".mf-node-label").click()
+		page.locator(".modal.show .mf-save-segment[data-outcome='Step Processed']").click(timeout=10000)
+		page.wait_for_selector(".desk-alert:has-text('created')", timeout=20000)
+		screenshot(page, "save-as-segment")
+
+		open_tab(page, "reports_tab")
+		page.wait_for_selector(".mf-reports [data-chart='funnel'] svg", timeout=20000)
+		assert page.locator(".mf-reports [data-chart='status'] svg").count() >= 1
+		screenshot(page, "flow-reports")
+	except Exception as e:
+		screenshot(page, "watch-failed")
+		raise AssertionError(f"{e}; page errors: {errors}") from e
+	page.close()
+	frappe.db.rollback()
+	segment = frappe.get_all(
+		"Marketing Segment",
+		filters={"flow": flow, "outcome": "Step Processed", "step_id": "send_email"},
+		pluck="name",
+	)
+	assert len(segment) == 1
+	from marketing_flows.engine import segments
+
+	assert segments.contacts(frappe.get_doc("Marketing Segment", segment[0])) == [contact]
+	assert not errors, errors
+
+
+def test_a_running_flow_and_a_content_editor_see_the_designer_read_only(browser, desk_url, people):
+	running = make_flow()
+	running.run()
+	frappe.db.commit()
+	flow = running.name
+	for who in ("editor", "admin"):
+		page = login(browser, desk_url, people[who], PASSWORD)
+		errors = watch_errors(page)
+		page.goto(f"{desk_url}/app/marketing-flow-designer/{flow}")
+		try:
+			node(page, "end").wait_for(timeout=30000)
+		except Exception:
+			screenshot(page, f"designer-read-only-{who}-failed")
+			raise
+		page.wait_for_timeout(500)
+		assert page.locator(".mf-palette-item").count() == 0
+		assert page.locator(".page-head .primary-action:visible").count() == 0
+		pause = page.locator(".page-head button:has-text('Pause to edit'):visible")
+		assert pause.count() == (1 if who == "admin" else 0)
+		node(page, "wait").locator(".mf-node-label").click()
+		page.wait_for_selector(".mf-side-panel [data-fieldname='wait_amount']", timeout=10000)
+		assert page.locator(".mf-side-panel .mf-delete").count() == 0
+		page.keyboard.press("Delete")
+		page.wait_for_timeout(300)
+		assert node(page, "wait").count() == 1
+		screenshot(page, f"designer-read-only-{who}")
+		page.close()
+		assert not errors, errors
+
+
+def test_undo_redo_delete_and_duplicate_in_the_designer(browser, desk_url, people):
+	flow = frappe.get_doc(
+		{
+			"doctype": "Marketing Flow",
+			"flow_name": unique("Undo"),
+			"steps": [
+				{
+					"step_id": "wait",
+					"step_type": "Wait",
+					"wait_amount": 1,
+					"wait_unit": "Days",
+					"next_step": "end",
+				},
+				{"step_id": "end", "step_type": "End"},
+			],
+		}
+	).insert()
+	frappe.db.commit()
+	page = login(browser, desk_url, people["admin"], PASSWORD)
+	errors = watch_errors(page)
+	page.goto(f"{desk_url}/app/marketing-flow-designer/{flow.name}")
+	try:
+		node(page, "end").wait_for(timeout=30000)
+		node(page, "end").locator(".mf-node-label").click()
+		page.keyboard.press("Delete")
+		page.wait_for_timeout(300)
+		assert node(page, "end").count() == 0
+		page.keyboard.press("Control+z")
+		node(page, "end").wait_for(timeout=5000)
+		assert page.locator(".vue-flow__edge").count() == 1  # the link came back with the step
+		page.keyboard.press("Control+Shift+z")
+		page.wait_for_timeout(300)
+		assert node(page, "end").count() == 0
+		page.keyboard.press("Control+z")
+		node(page, "wait").locator(".mf-node-label").click()
+		page.locator(".mf-side-panel .mf-duplicate").click()
+		node(page, "wait_2").wait_for(timeout=5000)
+		node(page, "wait_2").locator(".mf-node-warning").wait_for(timeout=15000)  # can't be reached
+		# typing in a field: Delete edits the text, not the canvas
+		label = panel_field(page, "label")
+		label.click()
+		page.keyboard.press("Delete")
+		assert node(page, "wait_2").count() == 1
+		node(page, "wait_2").locator(".mf-node-label").click()
+		page.locator(".mf-side-panel .mf-set-start").click()
+		page.wait_for_timeout(300)
+		assert node(page, "wait_2").locator(".mf-start-badge").count() == 1
+		screenshot(page, "designer-undo-duplicate")
+		page.locator(".page-head .primary-action:visible").click()
+		page.wait_for_selector(".modal.show:has-text('can\\'t be reached')", timeout=20000)
+		screenshot(page, "designer-save-refused")
+	except Exception as e:
+		screenshot(page, "designer-undo-failed")
+		raise AssertionError(f"{e}; page errors: {errors}") from e
+	page.close()
+	frappe.db.rollback()
+	assert [s.step_id for s in frappe.get_doc("Marketing Flow", flow.name).steps] == ["wait", "end"]
 	assert not errors, errors

@@ -38,6 +38,8 @@ frappe.ui.form.on("Marketing Flow", {
 		frm.add_custom_button(__("Log"), () =>
 			frappe.set_route("List", "Marketing Flow Log", { flow: frm.doc.name }), __("View"));
 		frm.set_df_property("steps", "read_only", frm.doc.status === "Running" ? 1 : 0);
+		// the designer edits the steps; the Flow tab shows them as a diagram
+		frm.set_df_property("steps", "hidden", (frm.doc.steps || []).length ? 1 : 0);
 		marketing_flows.render_figures(frm);
 	},
 	on_tab_change(frm) {
