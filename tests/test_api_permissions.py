@@ -39,6 +39,11 @@ METHODS = {
 	"MarketingFlow.remove_participants": {"admin"},
 	"MarketingFlow.get_figures": {"admin", "editor"},
 	"MarketingFlow.test_flow": {"admin", "editor"},
+	"MarketingFlow.get_all_figures": {"admin", "editor"},
+	"MarketingFlow.get_timeline": {"admin", "editor"},
+	"MarketingFlow.validate_design": {"admin", "editor"},  # the designer's check: reads only
+	"MarketingFlow.save_positions": {"admin"},
+	"MarketingFlow.save_as_segment": {"admin"},  # creates a Marketing Segment
 	"MarketingSegment.get_contacts": {"admin", "editor"},
 	"MarketingSegment.export_to_email_group": set(),
 	"MarketingFlowSettings.detect_doctypes": {"admin"},

@@ -136,6 +136,7 @@ class MarketingFlow(Document):
 	def save_as_segment(self, outcome: str | None = None, step_id: str | None = None) -> dict:
 		"""A Marketing Segment of the people with this outcome (at this step): "who clicked the
 		welcome email" becomes a segment usable as trigger, filter or suppression."""
+		frappe.has_permission("Marketing Segment", "create", throw=True)
 		if outcome not in ("Step Processed", "Clicked", "Bounced", "Stalled", "Blocked", "Goal Met"):
 			frappe.throw(_("Choose an outcome: processed, clicked, bounced, stalled or blocked."))
 		step = next((s for s in self.steps if s.step_id == step_id), None) if step_id else None
