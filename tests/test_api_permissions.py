@@ -31,6 +31,8 @@ METHODS = {
 	"marketing_flows.api.tracking.click": set(ROLES),
 	"marketing_flows.api.tracking.unsubscribe": set(ROLES),
 	"marketing_flows.api.enrol.add_to_flow": {"admin"},
+	"marketing_flows.api.desk.success_rate_card": {"admin", "editor"},
+	"marketing_flows.api.desk.list_figures": {"admin", "editor"},
 	"MarketingFlow.run": {"admin"},
 	"MarketingFlow.pause": {"admin"},
 	"MarketingFlow.stop": {"admin"},

@@ -232,7 +232,30 @@ def test_run_enrol_and_watch_the_flow(browser, desk_url, people, worker):
 		open_tab(page, "reports_tab")
 		page.wait_for_selector(".mf-reports [data-chart='funnel'] svg", timeout=20000)
 		assert page.locator(".mf-reports [data-chart='status'] svg").count() >= 1
+		page.wait_for_timeout(1000)  # the charts animate
 		screenshot(page, "flow-reports")
+
+		# the Contact's Flows panel, the flow list's columns, the workspace's cards
+		page.goto(f"{desk_url}/app/contact/{contact}")
+		panel = page.locator(".mf-flows-panel")
+		panel.wait_for(timeout=20000)
+		assert flow in panel.inner_text()
+		panel.locator(".mf-timeline-link").first.click()
+		page.locator(".modal.show .mf-timeline td", has_text="Email Sent").first.wait_for(timeout=20000)
+		screenshot(page, "contact-flows-panel")
+
+		page.goto(f"{desk_url}/app/marketing-flow?flow_name={flow}")
+		cells = page.locator(".list-row-container .mf-col")
+		cells.first.wait_for(timeout=20000)
+		assert [c.strip() for c in cells.all_inner_texts()] == ["1", "1", "0%"]
+		screenshot(page, "flow-list-columns")
+
+		page.goto(f"{desk_url}/app/marketing-flows")
+		page.locator(".widget.number-widget-box", has_text="Active Participants").wait_for(timeout=20000)
+		assert page.locator(".widget.number-widget-box", has_text="Flow Success Rate").count() == 1
+		page.locator(".widget.dashboard-widget-box", has_text="Flow Enrolments").wait_for(timeout=20000)
+		page.wait_for_timeout(1500)
+		screenshot(page, "workspace-cards")
 	except Exception as e:
 		screenshot(page, "watch-failed")
 		raise AssertionError(f"{e}; page errors: {errors}") from e
