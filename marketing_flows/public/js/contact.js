@@ -19,7 +19,7 @@ function marketing_flows_panel(frm) {
 		order_by: "enrolled_on desc",
 		limit: 20,
 	}).then((rows) => {
-		frm.dashboard.wrapper.find(".mf-flows-panel").closest(".form-dashboard-section").remove();
+		$(frm.dashboard.parent).find(".mf-flows-panel").closest(".form-dashboard-section").remove();
 		const body = rows.length
 			? `<table class="table table-sm mb-0"><thead><tr><th>${__("Flow")}</th><th>${__("Status")}</th>
 				<th>${__("Current Step")}</th><th>${__("Succeeded")}</th><th></th></tr></thead><tbody>${rows.map((p) => `<tr>
