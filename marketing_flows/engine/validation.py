@@ -37,13 +37,9 @@ def design_errors(flow: Any) -> dict:
 	def add(message: str, steps: list[str]) -> None:
 		found.append({"steps": steps, "message": message})
 
-	if flow.steps:
-		for message in graph.validate(flow.steps):
+	if flow.steps:  # the same checks as the save (flow_errors), each message with the steps it names
+		for message in flow_errors(flow):
 			add(message, [sid for sid in ids if f"'{sid}'" in message])
-		for step in flow.steps:
-			if step.step_type in STEP_TYPES:
-				for message in handler_for(step.step_type).validate(step, flow):
-					add(message, [step.step_id])
 	try:
 		validate_flow(flow)
 	except (frappe.ValidationError, frappe.PermissionError) as e:

@@ -4,7 +4,7 @@ import { createApp, h } from "vue";
 import { createPinia } from "pinia";
 import FlowDesignerComponent from "./flow_designer/FlowDesigner.vue";
 import { useDesigner } from "./flow_designer/store";
-import { STEP_DOCTYPE, FLOW_DOCTYPE, branch_tables } from "./flow_designer/steps";
+import { STEP_DOCTYPE, FLOW_DOCTYPE } from "./flow_designer/steps";
 
 frappe.provide("marketing_flows");
 
@@ -14,10 +14,10 @@ let canvas_seq = 0;
 async function load_meta() {
 	await frappe.model.with_doctype(FLOW_DOCTYPE);
 	await frappe.model.with_doctype(STEP_DOCTYPE);
-	for (const df of frappe.get_meta(STEP_DOCTYPE).fields) {
+	// the flow's child tables: per-step rows (Split branches, ...) give steps their handles
+	for (const df of frappe.get_meta(FLOW_DOCTYPE).fields) {
 		if (df.fieldtype === "Table" && df.options) await frappe.model.with_doctype(df.options);
 	}
-	branch_tables(); // child doctypes are loaded: branches get their handles
 }
 
 function mount(wrapper, props) {

@@ -197,7 +197,7 @@ marketing_flows.render_reports = function (frm, force) {
 			{ name: __("Enrolled"), values: by_day(r.enrolled_per_day) },
 			{ name: __("Succeeded"), values: by_day(r.succeeded_per_day) },
 		],
-	}, "line");
+	}, days.length > 2 ? "line" : "bar");
 	const statuses = [["Active", f.active - (f.waiting || 0)], ["Waiting", f.waiting], ["Completed", f.completed], ["Exited", f.exited], ["Stalled", f.stalled]].filter(([, n]) => n > 0);
 	draw("status", { labels: statuses.map(([s]) => __(s)), datasets: [{ values: statuses.map(([, n]) => n) }] }, "donut");
 	draw("exit", { labels: (r.exit_reasons || []).map(([x]) => x || __("Unknown")), datasets: [{ name: __("Exited"), values: (r.exit_reasons || []).map(([, n]) => n) }] }, "bar");

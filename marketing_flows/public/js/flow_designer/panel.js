@@ -2,7 +2,7 @@
 // new ...", Selects, Checks, depends_on) built from the doctypes' meta. A step's panel shows
 // the Marketing Flow Step fields its type needs; with no step selected, the flow's trigger,
 // audience and success fields. Filters (conditions, audience) use Frappe's filter UI.
-import { STEP_DOCTYPE, FLOW_DOCTYPE, DESIGN_FIELDS, STEP_LINK_FIELDS } from "./steps";
+import { STEP_DOCTYPE, FLOW_DOCTYPE, DESIGN_FIELDS, STEP_LINK_FIELDS, step_tables, rows_of, is_multi_branch } from "./steps";
 
 const LAYOUT = ["Section Break", "Column Break", "Tab Break"];
 
@@ -70,6 +70,7 @@ export class Panel {
 	// Build the panel for the selected step, or for the flow when none is selected.
 	render() {
 		this.sync_tables();
+		this.sync_step_tables(false);
 		this.$wrapper.empty();
 		this.group = null;
 		const step = this.store.selected_step;
@@ -184,7 +185,74 @@ export class Panel {
 			(df) => !DESIGN_FIELDS.includes(df.fieldname) && df.fieldname !== "step_id" && df.fieldname !== "designer_section",
 			step
 		);
+		fields.push(...this.step_table_fields(step));
 		this.make_group(fields, step, () => store.person_doctype);
+	}
+
+	// The flow's per-step tables (Split branches / A/B variants, Update Participant's fields):
+	// the rows of this step, edited in a grid and written back by sync_tables. A branch table is
+	// shown for multi-branch types; another per-step table when the step has rows in it or its
+	// type names the table (Marketing Flow Update <-> Update Participant).
+	step_table_fields(step) {
+		const out = [];
+		const readonly = this.store.readonly;
+		for (const table of step_tables()) {
+			const rows = rows_of(this.store.doc, table.fieldname, step.step_id);
+			const child = frappe.get_meta(table.options);
+			const is_branch = child.fields.some((f) => f.fieldname === "next_step");
+			const word = table.options.replace(/^Marketing Flow /, "").split(" ")[0];
+			const show = rows.length || (is_branch ? is_multi_branch(step) : (step.step_type || "").includes(word));
+			if (!show) continue;
+			out.push({ fieldtype: "Section Break", fieldname: `mf_section_${table.fieldname}`, label: __(table.label) });
+			out.push({
+				fieldtype: "Table",
+				fieldname: table.fieldname,
+				label: __(table.label),
+				mf_step_table: 1,
+				cannot_add_rows: readonly,
+				cannot_delete_rows: readonly,
+				in_place_edit: false,
+				data: rows.map((r) => ({ ...r })),
+				fields: child.fields
+					.filter((f) => f.fieldname !== "step_id")
+					.map((f) => {
+						const df = { ...f, read_only: readonly ? 1 : f.read_only };
+						if (f.fieldname === "next_step") {
+							df.fieldtype = "Select";
+							df.options = [""].concat(this.store.steps.filter((s) => s.step_id !== step.step_id).map((s) => s.step_id));
+						}
+						df.onchange = () => setTimeout(() => this.sync_step_tables(true), 0);
+						return df;
+					}),
+			});
+		}
+		return out;
+	}
+
+	// Write the grid rows of the shown step back into the flow's tables.
+	sync_step_tables(commit) {
+		const step = this.target;
+		if (!this.group || !step || step === this.store.doc || this.store.readonly) return;
+		let changed = false;
+		for (const field of this.group.fields_list) {
+			if (!field.df.mf_step_table) continue;
+			const name = field.df.fieldname;
+			const rows = (field.get_value() || []).map((r) => {
+				const row = { ...r, step_id: step.step_id };
+				delete row.name;
+				delete row.idx;
+				row.__islocal = 1;
+				return row;
+			});
+			const others = (this.store.doc[name] || []).filter((r) => r.step_id !== step.step_id);
+			const before = JSON.stringify(rows_of(this.store.doc, name, step.step_id).map((r) => ({ ...r, name: undefined, idx: undefined, __islocal: 1 })));
+			this.store.doc[name] = others.concat(rows);
+			if (before !== JSON.stringify(rows)) changed = true;
+		}
+		if (changed && commit) {
+			this.store.commit({ rebuild: false }); // keep the grid being edited
+			this.store.graph_version++; // the canvas redraws the step's handles and links
+		}
 	}
 
 	render_flow() {

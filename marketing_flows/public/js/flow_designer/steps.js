@@ -34,23 +34,43 @@ export function icon_for(step_type) {
 	return ICONS[step_type] || "list";
 }
 
-// A child table of the step whose rows each lead to a step of their own (Split's branches, an
-// A/B Test's variants): the doctype's Table field whose child doctype has a `next_step` field.
-export function branch_tables() {
-	return (frappe.get_meta(STEP_DOCTYPE)?.fields || []).filter(
+// Rows that belong to one step live in tables of the flow keyed by `step_id` (a child table
+// can't have tables of its own): e.g. Split's branches and A/B Test's variants (table
+// `branches`, rows with step_id, branch_key, next_step), Update Participant's fields. Any Table
+// field of Marketing Flow whose child doctype has a `step_id` field is such a per-step table;
+// those whose child doctype also has `next_step` give the step one output handle per row.
+export function step_tables() {
+	return (frappe.get_meta(FLOW_DOCTYPE)?.fields || []).filter(
 		(df) =>
 			df.fieldtype === "Table" &&
 			df.options &&
-			frappe.get_meta(df.options)?.fields?.some((f) => f.fieldname === "next_step")
+			df.options !== STEP_DOCTYPE &&
+			frappe.get_meta(df.options)?.fields?.some((f) => f.fieldname === "step_id")
 	);
 }
 
-function branch_key(row, child_doctype) {
+export function branch_tables() {
+	return step_tables().filter((df) =>
+		frappe.get_meta(df.options).fields.some((f) => f.fieldname === "next_step")
+	);
+}
+
+export function rows_of(doc, table, step_id) {
+	return ((doc && doc[table]) || []).filter((r) => r.step_id === step_id);
+}
+
+function branch_key(row, child_doctype, i) {
 	const fields = frappe.get_meta(child_doctype)?.fields || [];
 	const key =
-		fields.find((f) => ["key", "branch_key", "branch", "variant"].includes(f.fieldname)) ||
-		fields.find((f) => f.fieldtype === "Data" && f.fieldname !== "next_step");
-	return key ? row[key.fieldname] : null;
+		fields.find((f) => ["branch_key", "key", "variant"].includes(f.fieldname)) ||
+		fields.find((f) => f.fieldtype === "Data" && !["step_id", "next_step"].includes(f.fieldname));
+	return (key && row[key.fieldname]) || String(i + 1);
+}
+
+function branch_label(row, child_doctype, key) {
+	const fields = frappe.get_meta(child_doctype)?.fields || [];
+	const label = fields.find((f) => ["branch_label", "label"].includes(f.fieldname));
+	return (label && row[label.fieldname]) || key;
 }
 
 function depends_on_ok(df, step) {
@@ -64,46 +84,61 @@ function depends_on_ok(df, step) {
 	}
 }
 
-// The outgoing handles of a step: [{id, field, label, row?}]. `id` is the handle's
-// `data-handleid`; `field` the field of the step (or of `row`) the link is stored in.
-//   - Condition: yes / no;
-//   - a step with a branch table (Split, A/B Test): one handle per row, id "branch:<key>"
-//     (the row's key), and "else" (the step's own next_step) when the doctype shows next_step
-//     for that type;
-//   - End: none; every other type: next.
-export function source_handles(step) {
-	const meta_fields = frappe.get_meta(STEP_DOCTYPE)?.fields || [];
-	const visible = (name) => {
-		const df = meta_fields.find((f) => f.fieldname === name);
-		return df && depends_on_ok(df, step);
-	};
-	if (step.step_type === "End") return [];
-	const handles = [];
-	for (const table of branch_tables()) {
-		const rows = step[table.fieldname] || [];
-		if (!depends_on_ok(table, step)) continue;
-		rows.forEach((row, i) => {
-			const key = branch_key(row, table.options) || String(i + 1);
-			handles.push({ id: `branch:${key}`, field: "next_step", row, table: table.fieldname, label: key });
-		});
-	}
-	if (step.step_type === "Condition" || (visible("yes_step") && visible("no_step"))) {
-		handles.push({ id: "yes", field: "yes_step", label: __("Yes") });
-		handles.push({ id: "no", field: "no_step", label: __("No") });
-		return handles;
-	}
-	if (handles.length) {
-		const else_field = meta_fields.some((f) => f.fieldname === "else_step") ? "else_step" : "next_step";
-		handles.push({ id: "else", field: else_field, label: __("Else") });
-		return handles;
-	}
-	if (visible("next_step")) handles.push({ id: "next", field: "next_step", label: "" });
-	return handles;
+export function step_field_visible(step, fieldname) {
+	const df = (frappe.get_meta(STEP_DOCTYPE)?.fields || []).find((f) => f.fieldname === fieldname);
+	return !!df && depends_on_ok(df, step);
 }
 
-// step_id -> link target, for every handle of the step.
-export function links_of(step) {
-	return source_handles(step).map((h) => ({ ...h, target: (h.row || step)[h.field] || null }));
+// A step type whose ways out are rows of a branch table: neither next_step nor yes / no apply.
+export function is_multi_branch(step) {
+	return (
+		step.step_type !== "End" &&
+		branch_tables().length > 0 &&
+		!step_field_visible(step, "next_step") &&
+		!step_field_visible(step, "yes_step")
+	);
+}
+
+// The outgoing handles of a step: [{id, field, label, row?}]. `id` is the handle's
+// `data-handleid`; `field` the field of the step (or of `row`) the link is stored in.
+//   - Condition (yes_step / no_step shown for the type): yes / no;
+//   - a multi-branch type (Split, A/B Test): one handle per row of the branch table for this
+//     step, id "branch:<branch_key>", then "else" (the step's else_step) when the type shows it;
+//   - End: none; every other type: next.
+export function source_handles(step, doc) {
+	if (step.step_type === "End") return [];
+	if (step_field_visible(step, "yes_step") && step_field_visible(step, "no_step")) {
+		return [
+			{ id: "yes", field: "yes_step", label: __("Yes") },
+			{ id: "no", field: "no_step", label: __("No") },
+		];
+	}
+	if (is_multi_branch(step)) {
+		const handles = [];
+		for (const table of branch_tables()) {
+			rows_of(doc, table.fieldname, step.step_id).forEach((row, i) => {
+				const key = branch_key(row, table.options, i);
+				handles.push({
+					id: `branch:${key}`,
+					field: "next_step",
+					row,
+					table: table.fieldname,
+					label: branch_label(row, table.options, key),
+				});
+			});
+		}
+		if (step_field_visible(step, "else_step")) {
+			handles.push({ id: "else", field: "else_step", label: __("Else") });
+		}
+		return handles;
+	}
+	if (step_field_visible(step, "next_step")) return [{ id: "next", field: "next_step", label: "" }];
+	return [];
+}
+
+// Every way out of the step with where it leads now.
+export function links_of(step, doc) {
+	return source_handles(step, doc).map((h) => ({ ...h, target: (h.row || step)[h.field] || null }));
 }
 
 export function new_step_id(step_type, steps) {

@@ -3,7 +3,7 @@
 // validation messages. One store per Vue app (each app has its own pinia).
 import { defineStore } from "pinia";
 import { ref, computed } from "vue";
-import { STEP_DOCTYPE, FLOW_DOCTYPE, links_of, new_step_id } from "./steps";
+import { STEP_DOCTYPE, FLOW_DOCTYPE, links_of, new_step_id, step_tables, rows_of } from "./steps";
 
 const HISTORY_LIMIT = 100;
 
@@ -17,7 +17,8 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	const errors = ref([]);
 	const selected = ref(null); // step_id
 	const selected_edge = ref(null); // edge id
-	const version = ref(0); // bumped when the graph changes: the canvas rebuilds its elements
+	const version = ref(0); // bumped when the graph changes: the canvas rebuilds, the panel too
+	const graph_version = ref(0); // the canvas only (links edited in the panel's grids)
 	const dirty = ref(false);
 	const undo_stack = ref([]);
 	const redo_stack = ref([]);
@@ -32,8 +33,11 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		return errors.value.filter((e) => (e.steps || []).includes(step_id)).map((e) => e.message);
 	}
 
+	// What undo / redo restores: the steps and the flow's per-step tables (branches, ...).
 	function snapshot() {
-		return JSON.stringify(steps.value);
+		const state = { steps: steps.value };
+		for (const t of step_tables()) state[t.fieldname] = doc.value?.[t.fieldname] || [];
+		return JSON.stringify(state);
 	}
 
 	function load(the_doc) {
@@ -62,8 +66,10 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	}
 
 	function restore(json) {
-		const rows = JSON.parse(json);
+		const state = JSON.parse(json);
+		const rows = state.steps;
 		doc.value.steps.splice(0, doc.value.steps.length, ...rows);
+		for (const t of step_tables()) doc.value[t.fieldname] = state[t.fieldname] || [];
 		last_snapshot = json;
 		dirty.value = true;
 		if (selected.value && !rows.some((s) => s.step_id === selected.value)) selected.value = null;
@@ -120,17 +126,27 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		for (const key of ["name", "idx", "creation", "modified", "next_step", "yes_step", "no_step", "else_step"]) {
 			delete copy[key];
 		}
-		return add_step(
+		const step = add_step(
 			src.step_type,
 			{ x: (src.position_x || 0) + 40, y: (src.position_y || 0) + 40 },
 			{ ...copy, label: (src.label || src.step_id) + " " + __("(copy)") }
 		);
+		// its rows in the flow's per-step tables (branches without their links)
+		for (const table of step_tables()) {
+			for (const row of rows_of(doc.value, table.fieldname, step_id)) {
+				const r = { ...row, step_id: step.step_id, next_step: null, __islocal: 1 };
+				delete r.name;
+				(doc.value[table.fieldname] = doc.value[table.fieldname] || []).push(r);
+			}
+		}
+		commit();
+		return step;
 	}
 
 	// Every link that points at `step_id` (from handles of any step, branch rows included).
 	function clear_links_to(step_id) {
 		for (const s of steps.value) {
-			for (const link of links_of(s)) {
+			for (const link of links_of(s, doc.value)) {
 				if (link.target === step_id) (link.row || s)[link.field] = null;
 			}
 		}
@@ -140,6 +156,11 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		const i = steps.value.findIndex((s) => s.step_id === step_id);
 		if (i < 0) return;
 		doc.value.steps.splice(i, 1);
+		for (const table of step_tables()) {
+			if (doc.value[table.fieldname]) {
+				doc.value[table.fieldname] = doc.value[table.fieldname].filter((r) => r.step_id !== step_id);
+			}
+		}
 		clear_links_to(step_id);
 		renumber();
 		if (selected.value === step_id) selected.value = null;
@@ -150,7 +171,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	function link(source, handle_id, target) {
 		const s = steps.value.find((x) => x.step_id === source);
 		if (!s || source === target) return false;
-		const link = links_of(s).find((l) => l.id === handle_id);
+		const link = links_of(s, doc.value).find((l) => l.id === handle_id);
 		if (!link) return false;
 		(link.row || s)[link.field] = target;
 		commit();
@@ -159,7 +180,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 
 	function unlink(source, handle_id) {
 		const s = steps.value.find((x) => x.step_id === source);
-		const link = s && links_of(s).find((l) => l.id === handle_id);
+		const link = s && links_of(s, doc.value).find((l) => l.id === handle_id);
 		if (!link) return;
 		(link.row || s)[link.field] = null;
 		selected_edge.value = null;
@@ -189,7 +210,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	}
 
 	return {
-		flow, doc, mode, readonly, can_move, figures, errors, selected, selected_edge, version, dirty,
+		flow, doc, mode, readonly, can_move, figures, errors, selected, selected_edge, version, graph_version, dirty,
 		undo_stack, redo_stack, person_doctype, steps, selected_step,
 		errors_of, load, commit, undo, redo, add_step, duplicate, remove_step, link, unlink, set_start,
 		move, set_on_change,
