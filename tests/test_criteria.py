@@ -111,7 +111,7 @@ def rep():
 
 # --- the host's records, made the way its users make them ---------------------------------
 
-AMOUNT_FIELD = {DEAL: "amount", "Opportunity": "opportunity_amount"}
+AMOUNT_FIELD = {DEAL: "amount", "Opportunity": "opportunity_amount", "CRM Deal": "annual_revenue"}
 MF_COMPANY = "MF Test Company"
 
 
@@ -173,6 +173,12 @@ def deal_values(host, contact: str | None = None, organization: str | None = Non
 			"contact_person": contact,
 			"company": m.company,
 			"currency": m.currency,
+		}
+	elif dt == "CRM Deal":  # Frappe CRM: the person is a row of the deal's contacts
+		values = {
+			"doctype": "CRM Deal",
+			"organization": organization,
+			"contacts": [{"contact": contact, "is_primary": 1}] if contact else None,
 		}
 	else:
 		pytest.skip(f"no deal factory for {dt}")

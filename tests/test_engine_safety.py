@@ -678,31 +678,27 @@ def test_the_runner_claims_under_read_committed_from_its_first_batch(monkeypatch
 
 
 def test_the_email_queue_insert_is_split_by_size():
-	from marketing_flows.engine.mailer import Mailer
+	from marketing_flows.engine.mailer import QUEUE_COLUMNS, Mailer
 
 	mailer = Mailer()
 	names = [frappe.generate_hash(length=10) for _ in range(5)]
 	now = now_datetime()
 	for name in names:
-		mailer.queue_rows.append(
-			(
-				name,
-				"a@example.com",
-				"x" * 4000,
-				"Not Sent",
-				None,
-				None,
-				1,
-				name,
-				None,
-				0,
-				0,
-				now,
-				now,
-				"Administrator",
-				"Administrator",
-			)
-		)
+		values = {
+			"name": name,
+			"sender": "a@example.com",
+			"message": "x" * 4000,
+			"status": "Not Sent",
+			"priority": 1,
+			"message_id": name,
+			"add_unsubscribe_link": 0,
+			"expose_recipients": 0,
+			"creation": now,
+			"modified": now,
+			"owner": "Administrator",
+			"modified_by": "Administrator",
+		}
+		mailer.queue_rows.append(tuple(values.get(column) for column in QUEUE_COLUMNS))
 		mailer.recipient_rows.append(
 			(
 				frappe.generate_hash(length=10),

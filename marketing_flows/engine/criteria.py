@@ -209,6 +209,15 @@ def _linked(
 	return met
 
 
+def names_person(doctype: str, person: Person) -> bool:
+	"""Does a document of `doctype` created since `person.since` name this person (by a link
+	to the person or by their email)? What a Web Form Submitted condition asks."""
+	return bool(
+		_linked(doctype, "person", _index([person], "contact"), [], True)
+		or _linked(doctype, "email", _index([person], "email"), [], True)
+	)
+
+
 def _evaluate(flow: Any, people: list[Person], include_clicks: bool) -> dict[str, str]:
 	"""key -> label of what was met, applying the flow's Any / All logic."""
 	criteria = [

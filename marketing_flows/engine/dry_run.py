@@ -136,7 +136,15 @@ def _walk(flow: Any, settings: Any, person: str) -> dict:
 		logged = len(batch.logs)
 		batch.advance(p, person_row)
 		for entry in batch.logs[logged:]:
-			timeline.append({"when": batch.now, "step_id": entry[3], "event": entry[4], "message": entry[5]})
+			timeline.append(
+				{
+					"when": batch.now,
+					"step_id": entry[3],
+					"event": entry[4],
+					"message": entry[5],
+					"branch": entry[9],
+				}
+			)
 		p.update(batch.pending.pop(p.name, {}))
 		if p.status != "Waiting":
 			break

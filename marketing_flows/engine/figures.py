@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import frappe
 from frappe.query_builder.functions import Count, Sum
+
+from marketing_flows.engine import variants
 
 
 def flow_figures(flow: str) -> dict:
@@ -98,9 +102,10 @@ def exit_reasons(flow: str) -> list[list]:
 EMAIL_EVENTS = ("Email Sent", "Opened", "Clicked", "Bounced", "Unsubscribed", "SMS Sent")
 
 
-def all_figures(flow: str) -> dict:
+def all_figures(doc: Any) -> dict:
 	"""Everything the flow's form shows (Overview, Flow, Reports), from a few grouped queries on
 	indexed columns: nothing of the log or the participants is loaded row by row."""
+	flow = doc.name
 	overview = flow_figures(flow)
 	steps = step_figures(flow)
 	for step_id, n in waiting_by_step(flow).items():
@@ -122,6 +127,8 @@ def all_figures(flow: str) -> dict:
 	return {
 		**overview,
 		"steps": steps,
+		"branches": branch_figures(flow),
+		"variants": variant_figures(doc),
 		"reports": {
 			"enrolled_per_day": per_day(flow, "enrolled_on"),
 			"succeeded_per_day": per_day(flow, "succeeded_on", only_succeeded=True),
@@ -139,3 +146,28 @@ def timeline(flow: str, participant: str) -> list[dict]:
 		order_by="creation asc, name asc",
 		limit_page_length=0,
 	)
+
+
+def branch_figures(flow: str) -> dict[str, dict[str, int]]:
+	"""step_id -> branch (or variant) key -> participants who took it (Split, A/B Test)."""
+	log = frappe.qb.DocType("Marketing Flow Log")
+	rows = (
+		frappe.qb.from_(log)
+		.select(log.step_id, log.branch, Count("*"))
+		.where((log.flow == flow) & (log.event == "Step Executed") & log.branch.isnotnull())
+		.groupby(log.step_id, log.branch)
+		.run()
+	)
+	out: dict[str, dict[str, int]] = {}
+	for step_id, branch, count in rows:
+		out.setdefault(step_id, {})[branch] = int(count)
+	return out
+
+
+def variant_figures(flow: Any) -> dict[str, dict[str, dict]]:
+	"""A/B Test step_id -> variant key -> assigned, sent, opened, clicked, succeeded and rates."""
+	return {
+		step.step_id: variants.figures(flow.name, step.step_id)
+		for step in flow.steps
+		if step.step_type == "A/B Test"
+	}

@@ -2,7 +2,8 @@
 
 Pure Python on purpose: it knows nothing of Frappe, so the rules of a valid flow can be read
 and tested on their own. A step is anything with the attributes (or keys) `step_id`,
-`step_type`, `next_step`, `yes_step`, `no_step` (and, for a Wait, `wait_amount`).
+`step_type`, `next_step`, `yes_step`, `no_step`, `else_step` (and, for a Wait, `wait_amount`);
+a branch (of a Split or an A/B Test) anything with `step_id` (its step) and `next_step`.
 
 A step with no next step (or a Condition branch with no step) ends the flow there, as an End
 step would: nothing has to be added to finish a flow.
@@ -16,6 +17,7 @@ from typing import Any
 from frappe import _
 
 BRANCH = "Condition"
+MULTI_BRANCH = ("Split", "A/B Test")  # their paths are rows of the flow's branches table
 END = "End"
 WAIT = "Wait"
 
@@ -30,9 +32,16 @@ def _name(step: Any) -> str:
 	return f"'{sid}' ({label})" if label and label != sid else f"'{sid}'"
 
 
-def successors(step: Any) -> list[str]:
-	"""The step ids a step can lead to, in order (yes before no)."""
-	if _get(step, "step_type") == BRANCH:
+def successors(step: Any, branches: Iterable[Any] = ()) -> list[str]:
+	"""The step ids a step can lead to, in order (yes before no; branches before else)."""
+	stype = _get(step, "step_type")
+	if stype in MULTI_BRANCH:
+		sid = _get(step, "step_id")
+		found = [_get(b, "next_step") for b in branches if _get(b, "step_id") == sid]
+		if stype == "Split":
+			found.append(_get(step, "else_step"))
+		return [t for t in found if t]
+	if stype == BRANCH:
 		keys = ("yes_step", "no_step")
 	else:
 		keys = ("next_step",)
@@ -48,7 +57,7 @@ def start_step(steps: Sequence[Any]) -> Any | None:
 	return steps[0] if steps else None
 
 
-def reachable(steps: Sequence[Any]) -> set[str]:
+def reachable(steps: Sequence[Any], branches: Sequence[Any] = ()) -> set[str]:
 	"""Ids of the steps that can be reached from the start."""
 	index = by_id(steps)
 	start = start_step(steps)
@@ -61,7 +70,7 @@ def reachable(steps: Sequence[Any]) -> set[str]:
 		if sid in seen or sid not in index:
 			continue
 		seen.add(sid)
-		todo.extend(successors(index[sid]))
+		todo.extend(successors(index[sid], branches))
 	return seen
 
 
@@ -77,11 +86,11 @@ def takes_time(step: Any) -> bool:
 		return False
 
 
-def cycles_without_wait(steps: Sequence[Any]) -> list[list[str]]:
+def cycles_without_wait(steps: Sequence[Any], branches: Sequence[Any] = ()) -> list[list[str]]:
 	"""Cycles that no waiting step breaks: a participant would run them forever in one go."""
 	index = by_id(steps)
 	graph = {
-		sid: [n for n in successors(s) if n in index and not takes_time(index[n])]
+		sid: [n for n in successors(s, branches) if n in index and not takes_time(index[n])]
 		for sid, s in index.items()
 		if not takes_time(s)
 	}
@@ -105,7 +114,7 @@ def cycles_without_wait(steps: Sequence[Any]) -> list[list[str]]:
 	return found
 
 
-def validate(steps: Sequence[Any]) -> list[str]:
+def validate(steps: Sequence[Any], branches: Sequence[Any] = ()) -> list[str]:
 	"""Every problem of the graph, each as a message that names the step."""
 	errors: list[str] = []
 	if not steps:
@@ -128,7 +137,7 @@ def validate(steps: Sequence[Any]) -> list[str]:
 			continue
 		if stype == END and _get(step, "next_step"):
 			errors.append(_("End step {0} can't have a Next Step.").format(_name(step)))
-		for target in successors(step):
+		for target in successors(step, branches):
 			if target not in index:
 				errors.append(
 					_("Step {0} points to '{1}', which is not a step of this flow.").format(
@@ -137,10 +146,23 @@ def validate(steps: Sequence[Any]) -> list[str]:
 				)
 	if errors:
 		return errors
-	unreached = [s for s in steps if _get(s, "step_id") not in reachable(steps)]
+	for branch in branches:
+		if (
+			_get(branch, "step_id") not in index
+			or _get(index[_get(branch, "step_id")], "step_type") not in MULTI_BRANCH
+		):
+			errors.append(
+				_(
+					"Branch '{0}' belongs to '{1}', which is not a Split or A/B Test step of this flow."
+				).format(_get(branch, "branch_label") or "", _get(branch, "step_id"))
+			)
+	if errors:
+		return errors
+	seen_reach = reachable(steps, branches)
+	unreached = [s for s in steps if _get(s, "step_id") not in seen_reach]
 	for step in unreached:
 		errors.append(_("Step {0} can't be reached from the first step.").format(_name(step)))
-	for cycle in cycles_without_wait(steps):
+	for cycle in cycles_without_wait(steps, branches):
 		errors.append(
 			_(
 				"Steps {0} form a loop that can pass without waiting: put a Wait with a "

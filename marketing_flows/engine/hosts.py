@@ -158,3 +158,70 @@ def refs_of(doc: Any) -> dict[str, set[str]]:
 					continue
 				found[kind].add(value.lower() if kind == "email" else value)
 	return found
+
+
+# --- records a flow creates for a person (Create Request, Create Sale) ----------------------
+
+TITLE_FIELDS = ("subject", "title", "opportunity_title")
+TYPE_FIELDS = ("issue_type", "ticket_type", "opportunity_type", "deal_type")
+PRIORITY_FIELDS = ("priority",)
+OWNER_FIELDS = ("opportunity_owner", "deal_owner", "lead_owner")
+RECORD_EMAIL_FIELDS = ("raised_by", "contact_email", "email")
+ACCOUNT_MANAGER_FIELDS = ("account_manager", "lead_owner", "deal_owner")
+
+
+def record_values(
+	doctype: str,
+	person: dict,
+	company: str | None,
+	title: str,
+	kind: str | None = None,
+	priority: str | None = None,
+	owner: str | None = None,
+) -> dict[str, Any]:
+	"""Field values for a request or sale of `doctype` made for `person` (a row of the person
+	doctype with `name` and `email_id`): only the fields the doctype has, read from its meta, so
+	one step works on Issue, HD Ticket, Opportunity and CRM Deal alike."""
+	meta = frappe.get_meta(doctype)
+	person_dt, company_dt = person_doctype(), doctype_for("company")
+	values: dict[str, Any] = {}
+
+	def put(fields: tuple[str, ...], value: Any) -> None:
+		for fieldname in fields:
+			if value and meta.has_field(fieldname):
+				values[fieldname] = value
+
+	put(TITLE_FIELDS, title[:140])
+	put(("description",), title)
+	put(TYPE_FIELDS, kind)
+	put(PRIORITY_FIELDS, priority)
+	put(OWNER_FIELDS, owner)
+	put(RECORD_EMAIL_FIELDS, person.get("email_id"))
+	for df in meta.fields:
+		if df.fieldtype == "Link" and df.options == person_dt:
+			values[df.fieldname] = person["name"]
+		elif df.fieldtype == "Link" and company and df.options == company_dt:
+			values[df.fieldname] = company
+		elif df.fieldtype == "Dynamic Link" and company and df.options:
+			# Opportunity: opportunity_from (a Link to DocType) + party_name
+			type_df = meta.get_field(df.options)
+			if type_df and type_df.fieldtype in ("Link", "Select") and not values.get(df.fieldname):
+				values[df.options] = company_dt
+				values[df.fieldname] = company
+	return values
+
+
+def account_manager(person: dict, company: str | None) -> str | None:
+	"""The user who looks after this person where the host has one: the company's account
+	manager (ERPNext Customer), else the person's own."""
+	company_dt = doctype_for("company")
+	if company and company_dt:
+		meta = frappe.get_meta(company_dt)
+		for fieldname in ACCOUNT_MANAGER_FIELDS:
+			if meta.has_field(fieldname) and (user := frappe.db.get_value(company_dt, company, fieldname)):
+				return user
+	meta = frappe.get_meta(person_doctype())
+	for fieldname in ACCOUNT_MANAGER_FIELDS:
+		if meta.has_field(fieldname) and (user := person.get(fieldname)):
+			return user
+	return None

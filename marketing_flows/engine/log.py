@@ -15,6 +15,7 @@ FIELDS = (
 	"url",
 	"reference_doctype",
 	"reference_name",
+	"branch",
 	"creation",
 	"modified",
 	"owner",
@@ -32,6 +33,7 @@ def entry(
 	url: str | None = None,
 	reference_doctype: str | None = None,
 	reference_name: str | None = None,
+	branch: str | None = None,
 ) -> tuple:
 	now = now_datetime()
 	user = frappe.session.user if frappe.session else "Administrator"
@@ -45,6 +47,7 @@ def entry(
 		url,
 		reference_doctype,
 		reference_name,
+		branch,
 		now,
 		now,
 		user,

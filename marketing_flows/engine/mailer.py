@@ -12,6 +12,7 @@ commit together (exactly once). Frappe's Email Queue sends them as it sends any 
 from __future__ import annotations
 
 import email.utils
+import json
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -24,6 +25,7 @@ from frappe.email.email_body import get_formatted_html
 
 from marketing_flows.engine import render
 
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # in all, per email (what most mail servers accept)
 BODY_MARKER = "MFBODYc0ffee42MF"
 SUBJECT_MARKER = "MFSUBJc0ffee42MF"
 
@@ -49,11 +51,40 @@ def _domain() -> str:
 	return frappe.local.site or "localhost"
 
 
+def attachments_of(content: Any) -> list[str]:
+	"""Names of the Files attached to the content, when it sends them (Frappe's Email Queue
+	adds each file when it sends the email, so the queued row stays small). Raises when they
+	weigh more than MAX_ATTACHMENT_BYTES in all."""
+	if not content.get("attach_files"):
+		return []
+	files = frappe.get_all(
+		"File",
+		filters={"attached_to_doctype": content.doctype, "attached_to_name": content.name, "is_folder": 0},
+		fields=["name", "file_size"],
+		order_by="creation asc",
+	)
+	if sum(f.file_size or 0 for f in files) > MAX_ATTACHMENT_BYTES:
+		raise frappe.ValidationError(
+			frappe._("The files attached to {0} weigh more than {1} MB in all.").format(
+				content.name, MAX_ATTACHMENT_BYTES // (1024 * 1024)
+			)
+		)
+	return [f.name for f in files]
+
+
 def build_mime(
-	sender: str, recipient: str, subject: str, html: str, text: str, message_id: str, headers: dict | None
+	sender: str,
+	recipient: str,
+	subject: str,
+	html: str,
+	text: str,
+	message_id: str,
+	headers: dict | None,
+	mixed: bool = False,
 ) -> str:
-	"""multipart/alternative (text, then HTML), UTF-8, as Frappe's Email Queue stores it."""
-	msg = MIMEMultipart("alternative")
+	"""multipart/alternative (text, then HTML), UTF-8, as Frappe's Email Queue stores it; inside
+	a multipart/mixed when files will be attached (Frappe's Email Queue adds them at sending)."""
+	msg = MIMEMultipart("mixed" if mixed else "alternative")
 	msg["From"] = sender
 	msg["To"] = recipient
 	msg["Subject"] = Header(subject, "utf-8")
@@ -62,8 +93,11 @@ def build_mime(
 	msg["X-Frappe-Site"] = _domain()
 	for key, value in (headers or {}).items():
 		msg[key] = value
-	msg.attach(MIMEText(text, "plain", "utf-8"))
-	msg.attach(MIMEText(html, "html", "utf-8"))
+	body = MIMEMultipart("alternative") if mixed else msg
+	body.attach(MIMEText(text, "plain", "utf-8"))
+	body.attach(MIMEText(html, "html", "utf-8"))
+	if mixed:
+		msg.attach(body)
 	return msg.as_string()
 
 
@@ -76,6 +110,7 @@ class Mailer:
 		self.queue_rows: list[tuple] = []
 		self.recipient_rows: list[tuple] = []
 		self._accounts: dict[str | None, Any] = {}  # content sender -> Email Account, once per batch
+		self._attachments: dict[str, str | None] = {}  # content -> Email Queue `attachments` JSON
 
 	def queue(
 		self,
@@ -102,7 +137,13 @@ class Mailer:
 		html = layout.replace(BODY_MARKER, body).replace(SUBJECT_MARKER, frappe.utils.escape_html(subject))
 		sender = email.utils.formataddr((account.name, account.email_id))
 		message_id = email.utils.make_msgid(domain=_domain())
-		message = build_mime(sender, recipient, subject, html, html2text(body), message_id, headers)
+		if content.name not in self._attachments:
+			files = attachments_of(content)
+			self._attachments[content.name] = json.dumps([{"fid": f} for f in files]) if files else None
+		attachments = self._attachments[content.name]
+		message = build_mime(
+			sender, recipient, subject, html, html2text(body), message_id, headers, mixed=bool(attachments)
+		)
 		name = frappe.generate_hash(length=10)
 		now = frappe.utils.now_datetime()
 		user = frappe.session.user
@@ -119,6 +160,7 @@ class Mailer:
 				account.name,
 				0,
 				0,
+				attachments,
 				now,
 				now,
 				user,
@@ -178,6 +220,7 @@ QUEUE_COLUMNS = (
 	"email_account",
 	"add_unsubscribe_link",
 	"expose_recipients",
+	"attachments",
 	"creation",
 	"modified",
 	"owner",

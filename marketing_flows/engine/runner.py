@@ -147,6 +147,7 @@ class Batch:
 		self.errors: dict[str, str] = {}  # participant -> why a batch-wide check failed for it
 		self._contents: dict[str, Any] = {}
 		self._companies: dict[str, dict | None] = {}
+		self.memo: dict[str, Any] = {}  # per-batch answers a step type keeps for itself
 		self._flow_checked_at = time.monotonic()
 		self.max_attempts = cint(settings.max_attempts) or 5
 		self.backoff = cint(settings.retry_backoff_minutes) or 5
@@ -176,9 +177,16 @@ class Batch:
 		return self._events.get(participant, [])
 
 	def add_log(
-		self, p: Any, step_id: str | None, event: str, message: str = "", ref_dt=None, ref_name=None
+		self,
+		p: Any,
+		step_id: str | None,
+		event: str,
+		message: str = "",
+		ref_dt=None,
+		ref_name=None,
+		branch: str | None = None,
 	) -> None:
-		entry = self.entry(p, step_id, event, message, ref_dt, ref_name)
+		entry = self.entry(p, step_id, event, message, ref_dt, ref_name, branch)
 		self.logs.append(entry)
 		self._events.setdefault(p.name, []).append((step_id, event, self.now))
 
@@ -352,7 +360,7 @@ class Batch:
 			if handler.channel and outcome.event in ("Email Sent", "SMS Sent") and not self.dry_run:
 				self.sends.count(1)
 			ref = outcome.reference or (None, None)
-			self.add_log(p, step_id, outcome.event, outcome.message, *ref)
+			self.add_log(p, step_id, outcome.event, outcome.message, *ref, branch=outcome.branch)
 			p.step_seq = cint(p.step_seq) + 1
 			self.update(p, {"step_seq": p.step_seq, "attempts": 0, "last_error": None, **outcome.updates})
 			p.update(outcome.updates)
@@ -539,9 +547,18 @@ class Batch:
 			frappe.log_error(title=f"Marketing flow {self.flow.name}: acting on met goals failed")
 
 	def entry(
-		self, p: Any, step_id: str | None, event: str, message: str = "", ref_dt=None, ref_name=None
+		self,
+		p: Any,
+		step_id: str | None,
+		event: str,
+		message: str = "",
+		ref_dt=None,
+		ref_name=None,
+		branch: str | None = None,
 	) -> tuple:
-		return log.entry(self.flow.name, p.name, p.contact, step_id, event, message, None, ref_dt, ref_name)
+		return log.entry(
+			self.flow.name, p.name, p.contact, step_id, event, message, None, ref_dt, ref_name, branch
+		)
 
 
 def _is_setting_error(error: Exception) -> bool:

@@ -15,11 +15,12 @@ from marketing_flows.engine.permissions import require_read
 from marketing_flows.engine.steps import STEP_TYPES, handler_for
 
 DESIGN_ONLY = {"position_x", "position_y"}
+ENGINE_OWNED = {"ab_winner", "ab_decided_on", "ab_decision"}  # written by the runner, not an edit
 
 
 def flow_errors(flow: Any) -> list[str]:
 	"""Every problem of the flow's steps; [] when the flow can run."""
-	errors = graph.validate(flow.steps)
+	errors = graph.validate(flow.steps, flow.get("branches") or [])
 	for step in flow.steps:
 		if step.step_type and step.step_type not in STEP_TYPES:
 			errors.append(_("Step '{0}': '{1}' is not a step type.").format(step.step_id, step.step_type))
@@ -167,11 +168,51 @@ def enrolment_cycle(flow: Any) -> list[str] | None:
 	return walk(flow.name)
 
 
+def keep_engine_owned(flow: Any, before: Any) -> None:
+	"""A form saved with an old copy of the steps must not undo what the runner wrote on them
+	meanwhile (an A/B test's winner): those values always come from the database."""
+	if not before:
+		return
+	saved = {s.step_id: s for s in before.steps}
+	for step in flow.steps:
+		if step.step_id in saved:
+			for fieldname in ENGINE_OWNED:
+				step.set(fieldname, saved[step.step_id].get(fieldname))
+
+
+def fill_branch_keys(flow: Any) -> None:
+	"""Give every branch row a key, stable once given, unique in its step (from its label)."""
+	taken: dict[str, set[str]] = {}
+	for row in flow.get("branches") or []:
+		if row.branch_key:
+			taken.setdefault(row.step_id, set()).add(row.branch_key)
+	for row in flow.get("branches") or []:
+		if row.branch_key:
+			continue
+		keys = taken.setdefault(row.step_id, set())
+		base = frappe.scrub(row.branch_label or "") or "branch"
+		key, n = base, 1
+		while key in keys or key == "else":
+			n += 1
+			key = f"{base}_{n}"
+		row.branch_key = key
+		keys.add(key)
+
+
 def step_signature(flow: Any) -> list[tuple]:
-	"""The steps as comparable values, designer positions left out (moving a box is no edit)."""
-	fields = [
-		df.fieldname
-		for df in frappe.get_meta("Marketing Flow Step").fields
-		if df.fieldtype not in frappe.model.no_value_fields and df.fieldname not in DESIGN_ONLY
-	]
-	return [tuple(str(s.get(f) or "") for f in fields) for s in flow.steps]
+	"""The steps (with their branch and update rows) as comparable values, designer positions
+	and the A/B winner left out (moving a box or the engine picking a winner is no edit)."""
+	out = []
+	for doctype, table in (
+		("Marketing Flow Step", "steps"),
+		("Marketing Flow Branch", "branches"),
+		("Marketing Flow Update", "updates"),
+	):
+		fields = [
+			df.fieldname
+			for df in frappe.get_meta(doctype).fields
+			if df.fieldtype not in frappe.model.no_value_fields
+			and df.fieldname not in DESIGN_ONLY | ENGINE_OWNED
+		]
+		out.extend((table, *(str(s.get(f) or "") for f in fields)) for s in flow.get(table) or [])
+	return out

@@ -7,11 +7,13 @@ here, listed in that module's `HANDLERS`.
 
 from __future__ import annotations
 
-from marketing_flows.engine.steps import actions, condition, messages, wait
+from marketing_flows.engine.steps import actions, branching, condition, messages, records, wait
 from marketing_flows.engine.steps.base import StepType
 
 STEP_TYPES: dict[str, StepType] = {
-	handler.name: handler for module in (messages, wait, condition, actions) for handler in module.HANDLERS
+	handler.name: handler
+	for module in (messages, wait, condition, branching, actions, records)
+	for handler in module.HANDLERS
 }
 
 

@@ -9,52 +9,138 @@ from typing import Any
 import frappe
 import requests
 from frappe import _
-from frappe.utils import add_days, getdate
+from frappe.utils import add_days, cint, flt, getdate, now_datetime
+from frappe.utils.safe_exec import is_safe_exec_enabled
 
 from marketing_flows.engine import enrolment, hosts, netguard, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
+NUMERIC = ("Int", "Float", "Currency", "Percent")
+# action -> the field types it fits (None: any settable field)
+ACTION_TYPES: dict[str, tuple[str, ...] | None] = {
+	"Set": None,
+	"Clear": None,
+	"Add": NUMERIC,
+	"Subtract": NUMERIC,
+	"Add Days": ("Date", "Datetime"),
+	"Check": ("Check",),
+	"Uncheck": ("Check",),
+}
+
+
+def update_rows(flow: Any, step: Any) -> list[Any]:
+	"""The step's changes: its own field (`update_field` / `update_value`, a Set on the
+	person) and its rows of the flow's `updates` table."""
+	rows = []
+	if step.get("update_field"):
+		rows.append(
+			frappe._dict(
+				target="Person", field=step.update_field, action="Set", value=step.get("update_value"), idx=0
+			)
+		)
+	rows.extend(r for r in flow.get("updates") or [] if r.step_id == step.step_id)
+	return rows
+
+
+def changed_value(df: Any, action: str, current: Any, value: str) -> Any:
+	"""The new value of a field for an action; `value` is already rendered."""
+	if action == "Clear":
+		return None
+	if action in ("Check", "Uncheck"):
+		return 1 if action == "Check" else 0
+	if action in ("Add", "Subtract"):
+		amount = flt(value) if df.fieldtype != "Int" else cint(value)
+		return (current or 0) + (amount if action == "Add" else -amount)
+	if action == "Add Days":
+		base = current or now_datetime()
+		result = add_days(base, cint(value))
+		return getdate(result) if df.fieldtype == "Date" else result
+	return value
+
 
 class UpdateParticipant(StepType):
+	"""SuperOffice's "Update contact": fields of the person or of their company, each with an
+	action fitting its type; one real save per record, so goals see one change."""
+
 	name = "Update Participant"
-	required = (("update_field", "Update Field"),)
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
-		errors = super().validate(step, flow)
-		if step.get("update_field"):
-			person = hosts.person_doctype()
-			df = frappe.get_meta(person).get_field(step.update_field)
-			if not df:
-				errors.append(
-					_("Update Participant step '{0}': {1} has no field '{2}'.").format(
-						step.step_id, _(person), step.update_field
-					)
-				)
-			elif df.fieldtype in frappe.model.table_fields or df.fieldtype in frappe.model.no_value_fields:
-				errors.append(
-					_("Update Participant step '{0}': '{1}' can't be set by a flow.").format(
-						step.step_id, step.update_field
-					)
-				)
-		if err := render.problem(step.get("update_value")):
-			errors.append(
-				_("Update Participant step '{0}': the value's Jinja is invalid ({1}).").format(
-					step.step_id, err
-				)
+		what = _("Update Participant step '{0}'").format(step.step_id)
+		rows = update_rows(flow, step)
+		if not rows:
+			return [_("{0}: choose the field to update (Update Field, or rows in Updates).").format(what)]
+		errors = []
+		for row in rows:
+			doctype = (
+				hosts.person_doctype()
+				if (row.target or "Person") == "Person"
+				else hosts.doctype_for("company")
 			)
+			if not doctype:
+				errors.append(
+					_("{0}: this site has no company doctype (Marketing Flow Settings).").format(what)
+				)
+				continue
+			df = frappe.get_meta(doctype).get_field(row.field)
+			action = row.action or "Set"
+			if not df:
+				errors.append(_("{0}: {1} has no field '{2}'.").format(what, _(doctype), row.field))
+			elif df.fieldtype in frappe.model.table_fields or df.fieldtype in frappe.model.no_value_fields:
+				errors.append(_("{0}: '{1}' can't be set by a flow.").format(what, row.field))
+			elif action not in ACTION_TYPES:
+				errors.append(_("{0}: '{1}' is not an action.").format(what, action))
+			elif ACTION_TYPES[action] and df.fieldtype not in ACTION_TYPES[action]:
+				errors.append(
+					_("{0}: '{1}' can't be used on '{2}' (a {3} field).").format(
+						what, _(action), row.field, _(df.fieldtype)
+					)
+				)
+			elif action == "Clear" and df.reqd:
+				errors.append(_("{0}: '{1}' is mandatory: it can't be cleared.").format(what, row.field))
+			elif action in ("Add", "Subtract", "Add Days") and not _is_number(row.value):
+				errors.append(
+					_("{0}: '{1}' needs a number, not '{2}'.").format(what, _(action), row.value or "")
+				)
+			if err := render.problem(row.get("value")):
+				errors.append(_("{0}: the value's Jinja is invalid ({1}).").format(what, err))
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
-		"""A real save, so that everything watching the person (goals included) sees the change."""
-		person = hosts.person_doctype()
-		value = render.render(ctx.step.update_value, ctx.template_context())
-		doc = frappe.get_doc(person, ctx.participant["contact"])
-		doc.set(ctx.step.update_field, value)
-		doc.flags.ignore_permissions = True
-		doc.flags.marketing_flow = ctx.flow.name  # this flow's own trigger must not fire on it
-		doc.save()
-		ctx.contact[ctx.step.update_field] = doc.get(ctx.step.update_field)
-		return Outcome(ctx.next_step, message=f"{ctx.step.update_field} = {value}")
+		"""A real save per record, so that everything watching it (goals included) sees it."""
+		rows = update_rows(ctx.flow, ctx.step)
+		targets = {
+			"Person": (hosts.person_doctype(), ctx.participant["contact"]),
+			"Company": (hosts.doctype_for("company"), ctx.participant.get("company")),
+		}
+		done, skipped = [], []
+		for target in ("Person", "Company"):
+			mine = [r for r in rows if (r.target or "Person") == target]
+			doctype, name = targets[target]
+			if not mine:
+				continue
+			if not (doctype and name):
+				skipped.append(_("no company"))
+				continue
+			doc = frappe.get_doc(doctype, name)
+			for row in mine:
+				df = doc.meta.get_field(row.field)
+				value = render.render(row.value, ctx.template_context()) if row.value else ""
+				doc.set(row.field, changed_value(df, row.action or "Set", doc.get(row.field), value))
+				done.append(f"{row.field} = {doc.get(row.field)}")
+			doc.flags.ignore_permissions = True
+			doc.flags.marketing_flow = ctx.flow.name  # this flow's own trigger must not fire on it
+			doc.save()
+			if target == "Person":
+				ctx.contact.update({r.field: doc.get(r.field) for r in mine})
+		return Outcome(ctx.next_step, message="; ".join(done + skipped))
+
+
+def _is_number(value: Any) -> bool:
+	try:
+		float(str(value).strip())
+		return True
+	except ValueError:
+		return "{{" in str(value)  # Jinja: checked when rendered
 
 
 class CreateActivity(StepType):
@@ -240,6 +326,68 @@ class EnrollInFlow(StepType):
 		)
 
 
+class RunServerScript(StepType):
+	"""SuperOffice's Run script: a Server Script of type API gets the participant's context in
+	`frappe.form_dict`; what it returns is logged. Its errors are logged on the participant, who
+	goes on: a script never holds the flow up."""
+
+	name = "Run Server Script"
+	required = (("server_script", "Server Script"),)
+
+	def validate(self, step: Any, flow: Any) -> list[str]:
+		errors = super().validate(step, flow)
+		what = _("Run Server Script step '{0}'").format(step.step_id)
+		if not is_safe_exec_enabled():
+			errors.append(
+				_(
+					"{0}: server scripts are off on this bench (bench set-config -g server_script_enabled 1)."
+				).format(what)
+			)
+		elif step.get("server_script"):
+			script = frappe.db.get_value(
+				"Server Script", step.server_script, ["script_type", "disabled"], as_dict=True
+			)
+			if not script:
+				errors.append(_("{0}: Server Script {1} does not exist.").format(what, step.server_script))
+			elif script.script_type != "API":
+				errors.append(
+					_("{0}: {1} is not a Server Script of type API.").format(what, step.server_script)
+				)
+			elif script.disabled:
+				errors.append(_("{0}: Server Script {1} is disabled.").format(what, step.server_script))
+		return errors
+
+	def execute(self, ctx: StepContext) -> Outcome:
+		if ctx.batch.dry_run:
+			return Outcome(ctx.next_step, message=_("would run {0}").format(ctx.step.server_script))
+		script = frappe.get_doc("Server Script", ctx.step.server_script)
+		form_dict, response = frappe.local.form_dict, frappe.local.response
+		frappe.local.form_dict = frappe._dict(
+			flow=ctx.flow.name,
+			step_id=ctx.step.step_id,
+			participant=ctx.participant["name"],
+			contact=ctx.participant["contact"],
+			email=ctx.participant.get("email"),
+			company=ctx.participant.get("company"),
+		)
+		frappe.local.response = frappe._dict(docs=[])  # as Frappe starts a request (an empty one is hidden)
+		frappe.db.savepoint("mf_script")
+		try:
+			script.execute_method()
+			result = frappe.local.response.get("message")
+			message = _("{0}: {1}").format(
+				script.name, frappe.as_json(result)[:500] if result is not None else _("done")
+			)
+			event = "Step Executed"
+		except Exception as e:
+			frappe.db.rollback(save_point="mf_script")
+			message = _("{0} failed: {1}").format(script.name, str(e)[:500] or type(e).__name__)
+			event = "Error"
+		finally:
+			frappe.local.form_dict, frappe.local.response = form_dict, response
+		return Outcome(ctx.next_step, event=event, message=message)
+
+
 class End(StepType):
 	name = "End"
 	writes = False
@@ -256,5 +404,6 @@ HANDLERS = (
 	AddToEmailGroup(),
 	RemoveFromEmailGroup(),
 	EnrollInFlow(),
+	RunServerScript(),
 	End(),
 )

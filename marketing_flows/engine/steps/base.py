@@ -29,6 +29,7 @@ class Outcome:
 	updates: dict[str, Any] = field(default_factory=dict)  # participant fields to set
 	reference: tuple[str, str] | None = None  # (doctype, name) of what the step created
 	exit_reason: str | None = None  # the participant leaves the flow here (Exited), with this reason
+	branch: str | None = None  # the branch or variant taken (Split, A/B Test), kept in the log
 
 
 class StepType:

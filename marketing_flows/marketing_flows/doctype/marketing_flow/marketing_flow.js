@@ -39,7 +39,12 @@ frappe.ui.form.on("Marketing Flow", {
 			frappe.set_route("List", "Marketing Flow Log", { flow: frm.doc.name }), __("View"));
 		frm.set_df_property("steps", "read_only", frm.doc.status === "Running" ? 1 : 0);
 		// the designer edits the steps; the Flow tab shows them as a diagram
-		frm.set_df_property("steps", "hidden", (frm.doc.steps || []).length ? 1 : 0);
+		// (and their per-step rows: Split branches, A/B variants, updates)
+		for (const df of frm.meta.fields) {
+			if (df.fieldname === "steps" || (df.fieldtype === "Table" && frappe.get_meta(df.options)?.fields?.some((f) => f.fieldname === "step_id"))) {
+				frm.set_df_property(df.fieldname, "hidden", (frm.doc.steps || []).length ? 1 : 0);
+			}
+		}
 		marketing_flows.render_figures(frm);
 	},
 	on_tab_change(frm) {

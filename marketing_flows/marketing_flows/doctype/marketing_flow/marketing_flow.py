@@ -12,7 +12,7 @@ class MarketingFlow(Document):
 	def onload(self) -> None:
 		"""The form's figures (Overview, Flow, Reports) come with the document: no extra call."""
 		if not self.is_new():
-			self.set_onload("figures", figures.all_figures(self.name))
+			self.set_onload("figures", figures.all_figures(self))
 		used = sorted({s.content for s in self.steps if s.get("content")})
 		if used:
 			self.set_onload(
@@ -25,6 +25,8 @@ class MarketingFlow(Document):
 			)
 
 	def validate(self) -> None:
+		validation.fill_branch_keys(self)
+		validation.keep_engine_owned(self, self.get_doc_before_save())
 		self.validate_status_change()
 		self.validate_steps_frozen_while_running()
 		if self.flags.status_change_allowed and self.status in ("Paused", "Stopped"):
@@ -100,12 +102,17 @@ class MarketingFlow(Document):
 
 	@frappe.whitelist()
 	def get_figures(self) -> dict:
-		return {**figures.flow_figures(self.name), "steps": figures.step_figures(self.name)}
+		return {
+			**figures.flow_figures(self.name),
+			"steps": figures.step_figures(self.name),
+			"branches": figures.branch_figures(self.name),
+			"variants": figures.variant_figures(self),
+		}
 
 	@frappe.whitelist()
 	def get_all_figures(self) -> dict:
 		"""What `onload` sends, for a refresh without reloading the form."""
-		return figures.all_figures(self.name)
+		return figures.all_figures(self)
 
 	@frappe.whitelist()
 	def validate_design(self) -> dict:

@@ -5,7 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine import render
+from marketing_flows.engine import mailer, render
 
 
 class MarketingFlowContent(Document):
@@ -20,6 +20,8 @@ class MarketingFlowContent(Document):
 			if not self.subject:
 				frappe.throw(_("Subject is required for email content."), frappe.MandatoryError)
 			self.validate_sender()
+			if self.attach_files:
+				mailer.attachments_of(self)  # throws when the files weigh too much
 		if self.has_value_changed("body") or self.has_value_changed("subject") or self.is_new():
 			self.version = (self.version or 0) + 1
 

@@ -1,0 +1,93 @@
+"""Steps that create work for sales and support: Create Request (the site's Issue doctype:
+Issue or HD Ticket) and Create Sale (its Deal doctype: Opportunity or CRM Deal), for the
+participant, as a rep would; a sale made here counts for a Deal Created goal like any other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import add_days, getdate
+
+from marketing_flows.engine import hosts, render
+from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
+
+
+class CreateRecord(StepType):
+	role: str = ""  # the Marketing Flow Settings role of the doctype made: "issue" / "deal"
+	required = (("record_title", "Subject / Title"),)
+
+	def validate(self, step: Any, flow: Any) -> list[str]:
+		errors = super().validate(step, flow)
+		what = _("{0} step '{1}'").format(_(self.name), step.step_id)
+		if not hosts.doctype_for(self.role):
+			errors.append(
+				_("{0}: this site has no {1} doctype: choose one in Marketing Flow Settings.").format(
+					what, _(self.role_label)
+				)
+			)
+		if err := render.problem(step.get("record_title")):
+			errors.append(_("{0}: the title's Jinja is invalid ({1}).").format(what, err))
+		if (step.get("followup_days") or 0) < 0:
+			errors.append(_("{0}: the follow-up can't be due in the past.").format(what))
+		return errors
+
+	@property
+	def role_label(self) -> str:
+		return {"issue": "Issue", "deal": "Deal"}[self.role]
+
+	def execute(self, ctx: StepContext) -> Outcome:
+		doctype = hosts.doctype_for(self.role)
+		if not doctype:
+			raise frappe.ValidationError(
+				_("No {0} doctype is set in Marketing Flow Settings.").format(_(self.role_label))
+			)
+		step = ctx.step
+		title = render.render(step.record_title, ctx.template_context()).strip()
+		company = ctx.participant.get("company")
+		owner = (
+			hosts.account_manager(ctx.contact, company) if step.get("owner_is_account_manager") else None
+		) or step.get("record_owner")
+		values = hosts.record_values(
+			doctype,
+			ctx.contact,
+			company,
+			title,
+			kind=step.get("record_type"),
+			priority=step.get("record_priority"),
+			owner=owner,
+		)
+		doc = frappe.get_doc({"doctype": doctype, **values})
+		doc.flags.ignore_permissions = True
+		doc.flags.marketing_flow = ctx.flow.name  # this flow's own trigger must not fire on it
+		doc.insert()
+		message = _("{0} {1}").format(_(doctype), doc.name)
+		if owner and step.get("followup_todo"):
+			todo = frappe.get_doc(
+				{
+					"doctype": "ToDo",
+					"allocated_to": owner,
+					"description": _("Follow up: {0}").format(title),
+					"date": add_days(getdate(ctx.now), step.get("followup_days") or 0),
+					"reference_type": doctype,
+					"reference_name": doc.name,
+				}
+			)
+			todo.flags.ignore_permissions = True
+			todo.insert()
+			message += _(", follow-up for {0}").format(owner)
+		return Outcome(ctx.next_step, message=message, reference=(doctype, doc.name))
+
+
+class CreateRequest(CreateRecord):
+	name = "Create Request"
+	role = "issue"
+
+
+class CreateSale(CreateRecord):
+	name = "Create Sale"
+	role = "deal"
+
+
+HANDLERS = (CreateRequest(), CreateSale())
