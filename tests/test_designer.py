@@ -43,12 +43,27 @@ def drop(page, step_type: str, x: int, y: int) -> None:
 
 
 def connect(page, source: str, handle: str, target: str) -> None:
-	start = node(page, source).locator(f"[data-handleid='{handle}']").bounding_box()
-	end = node(page, target).locator("[data-handleid='in']").bounding_box()
-	page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
-	page.mouse.down()
-	page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=8)
-	page.mouse.up()
+	"""Drag from a handle of `source` to the input of `target` (again, once, when no edge came
+	of it: a node that was just added may not have measured its handles yet)."""
+	edge = page.locator(f".vue-flow__edge[data-id='{source}:{handle}']")
+	for _attempt in range(2):
+		start = node(page, source).locator(f"[data-handleid='{handle}']").bounding_box()
+		end = node(page, target).locator("[data-handleid='in']").bounding_box()
+		page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+		page.mouse.down()
+		page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=8)
+		page.mouse.up()
+		try:
+			page.wait_for_function(
+				"([sel, target]) => { const e = document.querySelector(sel);"
+				" return e && e.getAttribute('aria-label').endsWith(' to ' + target); }",
+				arg=[f".vue-flow__edge[data-id='{source}:{handle}']", target],
+				timeout=3000,
+			)
+			return
+		except Exception:
+			page.wait_for_timeout(500)
+	assert edge.count() == 1, f"no link from {source}:{handle} to {target}"
 
 
 def panel_field(page, fieldname: str):
@@ -360,4 +375,75 @@ def test_undo_redo_delete_and_duplicate_in_the_designer(browser, desk_url, peopl
 	page.close()
 	frappe.db.rollback()
 	assert [s.step_id for s in frappe.get_doc("Marketing Flow", flow.name).steps] == ["wait", "end"]
+	assert not errors, errors
+
+
+def test_split_branches_are_handles_of_the_split_step(browser, desk_url, people):
+	"""A Split's branches (rows of the flow's `branches` table) are output handles
+	`branch:<key>` next to `else`; connecting one changes that row's next step."""
+
+	def tag(step_id):
+		return {
+			"step_id": step_id,
+			"step_type": "Update Participant",
+			"update_field": "designation",
+			"update_value": step_id,
+		}
+
+	flow = frappe.get_doc(
+		{
+			"doctype": "Marketing Flow",
+			"flow_name": unique("Split"),
+			"steps": [
+				{"step_id": "split", "step_type": "Split", "else_step": "rest"},
+				tag("vip"),
+				tag("member"),
+				tag("rest"),
+			],
+			"branches": [
+				{
+					"step_id": "split",
+					"branch_label": "Board",
+					"condition_type": "Field",
+					"condition_filters": '[["department", "=", "Board"]]',
+					"next_step": "vip",
+				},
+				{
+					"step_id": "split",
+					"branch_label": "Sales",
+					"condition_type": "Field",
+					"condition_filters": '[["department", "=", "Sales"]]',
+					"next_step": "member",
+				},
+			],
+		}
+	).insert()
+	frappe.db.commit()
+	page = login(browser, desk_url, people["admin"], PASSWORD)
+	errors = watch_errors(page)
+	page.goto(f"{desk_url}/app/marketing-flow-designer/{flow.name}")
+	try:
+		split = node(page, "split")
+		split.wait_for(timeout=30000)
+		for handle in ("branch:board", "branch:sales", "else"):
+			assert split.locator(f"[data-handleid='{handle}']").count() == 1, handle
+		assert split.locator("[data-handleid='next']").count() == 0
+		assert page.locator(".vue-flow__edge").count() == 3
+		split.locator(".mf-node-label").click()
+		page.wait_for_selector(".mf-side-panel [data-fieldname='branches']", timeout=10000)
+		screenshot(page, "designer-split")
+		connect(page, "split", "branch:sales", "rest")
+		node(page, "member").locator(".mf-node-warning").wait_for(timeout=15000)  # unreachable now
+		connect(page, "split", "else", "member")
+		page.wait_for_function("() => !document.querySelector('.mf-node-warning')", timeout=15000)
+		page.locator(".page-head .primary-action:visible").click()
+		page.wait_for_selector("text=Saved", timeout=20000)
+	except Exception as e:
+		screenshot(page, "designer-split-failed")
+		raise AssertionError(f"{e}; page errors: {errors}") from e
+	page.close()
+	frappe.db.rollback()
+	saved = frappe.get_doc("Marketing Flow", flow.name)
+	assert {b.branch_key: b.next_step for b in saved.branches} == {"board": "vip", "sales": "rest"}
+	assert saved.steps[0].else_step == "member"
 	assert not errors, errors

@@ -173,6 +173,7 @@ class FlowCanvas {
 		const copy = JSON.parse(JSON.stringify(doc));
 		this.store.person_doctype = copy.person_doctype || "Contact";
 		this.store.figures = (figures && figures.steps) || {};
+		this.store.branch_figures = (figures && figures.branches) || {};
 		this.store.load(copy);
 	}
 

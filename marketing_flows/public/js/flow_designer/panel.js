@@ -124,6 +124,7 @@ export class Panel {
 
 	make_group(fields, target, filters_doctype) {
 		this.loading = true;
+		this.tables_edited = false;
 		this.target = target;
 		this.group = new frappe.ui.FieldGroup({ fields, body: this.$body.get(0), no_submit_on_enter: true });
 		this.group.make();
@@ -221,7 +222,10 @@ export class Panel {
 							df.fieldtype = "Select";
 							df.options = [""].concat(this.store.steps.filter((s) => s.step_id !== step.step_id).map((s) => s.step_id));
 						}
-						df.onchange = () => setTimeout(() => this.sync_step_tables(true), 0);
+						df.onchange = () => {
+							this.tables_edited = true;
+							setTimeout(() => this.sync_step_tables(true), 0);
+						};
 						return df;
 					}),
 			});
@@ -232,7 +236,8 @@ export class Panel {
 	// Write the grid rows of the shown step back into the flow's tables.
 	sync_step_tables(commit) {
 		const step = this.target;
-		if (!this.group || !step || step === this.store.doc || this.store.readonly) return;
+		// only what was edited in the grids: links drawn on the canvas change the rows directly
+		if (!this.tables_edited || !this.group || !step || step === this.store.doc || this.store.readonly) return;
 		let changed = false;
 		for (const field of this.group.fields_list) {
 			if (!field.df.mf_step_table) continue;

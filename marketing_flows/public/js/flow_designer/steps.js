@@ -218,7 +218,7 @@ export function summary(step, steps) {
 }
 
 // Per-step figures shown on a node: [label, count], from the log's events and who waits there.
-export function node_figures(step, counts) {
+export function node_figures(step, counts, branches) {
 	if (!counts) return [];
 	const c = (...events) => events.reduce((n, e) => n + (counts[e] || 0), 0);
 	const out = [
@@ -234,5 +234,6 @@ export function node_figures(step, counts) {
 	if (step.step_type === "Condition") {
 		out.push([__("Yes"), c("Branch Yes")], [__("No"), c("Branch No")]);
 	}
+	for (const [key, n] of Object.entries(branches || {})) out.push([key, n]); // Split / A/B Test
 	return out;
 }

@@ -14,6 +14,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	const readonly = ref(true);
 	const can_move = ref(false); // positions may be saved (Flow Administrator, also while running)
 	const figures = ref({});
+	const branch_figures = ref({}); // step_id -> branch key -> participants who took it
 	const errors = ref([]);
 	const selected = ref(null); // step_id
 	const selected_edge = ref(null); // edge id
@@ -210,7 +211,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	}
 
 	return {
-		flow, doc, mode, readonly, can_move, figures, errors, selected, selected_edge, version, graph_version, dirty,
+		flow, doc, mode, readonly, can_move, figures, branch_figures, errors, selected, selected_edge, version, graph_version, dirty,
 		undo_stack, redo_stack, person_doctype, steps, selected_step,
 		errors_of, load, commit, undo, redo, add_step, duplicate, remove_step, link, unlink, set_start,
 		move, set_on_change,
