@@ -94,7 +94,8 @@ export class Panel {
 						.filter((s) => s.step_id !== target.step_id)
 						.map((s) => ({ label: `${s.label || s.step_id} (${s.step_id})`, value: s.step_id }))
 				);
-			} else if (doctype === STEP_DOCTYPE && df.fieldtype === "Data" && /_field$/.test(df.fieldname)) {
+			} else if (df.fieldtype === "Data" && (doctype === STEP_DOCTYPE ? /_field$/ : /_date_field$/).test(df.fieldname)) {
+				// fields of the person (date fields for the date ones), never typed by hand
 				df.fieldtype = "Select";
 				df.options = person_field_options(store.person_doctype, /date/.test(df.fieldname));
 			} else if (is_filters_field(df)) {
