@@ -170,8 +170,11 @@ marketing_flows.render_reports = function (frm, force) {
 	const wrapper = frm.get_field("reports_html").$wrapper;
 	if (frm.mf_reports_drawn && !force) return;
 	if (!wrapper.is(":visible") && !force) return;
-	frm.mf_reports_drawn = true;
 	const f = marketing_flows.figures_of(frm);
+	// the same figures drawn again would only restart the charts (and break their animations)
+	const key = JSON.stringify([frm.doc.name, f.reports, f.steps, (frm.doc.steps || []).map((s) => s.step_id)]);
+	if (frm.mf_reports_drawn === key && wrapper.find(".mf-reports").length) return;
+	frm.mf_reports_drawn = key;
 	const r = f.reports || {};
 	const steps = frm.doc.steps || [];
 	const counts = f.steps || {};
