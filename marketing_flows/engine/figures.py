@@ -127,7 +127,10 @@ def all_figures(doc: Any) -> dict:
 	return {
 		**overview,
 		"steps": steps,
-		"branches": branch_figures(flow),
+		# per branch only where a step has branches (the query reads log rows: no index has `branch`)
+		"branches": branch_figures(flow)
+		if any(s.step_type in ("Split", "A/B Test") for s in doc.steps)
+		else {},
 		"variants": variant_figures(doc),
 		"reports": {
 			"enrolled_per_day": per_day(flow, "enrolled_on"),
