@@ -131,6 +131,18 @@ ensure_bench() {
 }
 
 ensure_redis() {
+	# A second bench on the same machine needs its own Redis ports: MF_REDIS_CACHE_PORT /
+	# MF_REDIS_QUEUE_PORT (bench init gives every bench 13000 / 11000).
+	local config="$BENCH_DIR/sites/common_site_config.json"
+	if [ -n "${MF_REDIS_CACHE_PORT:-}" ] && ! grep -q "127.0.0.1:$MF_REDIS_CACHE_PORT\"" "$config"; then
+		bench_cmd set-redis-cache-host "127.0.0.1:$MF_REDIS_CACHE_PORT" >/dev/null
+		bench_cmd set-redis-socketio-host "127.0.0.1:$MF_REDIS_CACHE_PORT" >/dev/null
+		rm -f "$BENCH_DIR/config/redis_cache.conf"
+	fi
+	if [ -n "${MF_REDIS_QUEUE_PORT:-}" ] && ! grep -q "127.0.0.1:$MF_REDIS_QUEUE_PORT\"" "$config"; then
+		bench_cmd set-redis-queue-host "127.0.0.1:$MF_REDIS_QUEUE_PORT" >/dev/null
+		rm -f "$BENCH_DIR/config/redis_queue.conf"
+	fi
 	# Bench's own Redis instances (cache and queue), from the configs bench generated.
 	for name in redis_cache redis_queue; do
 		local conf="$BENCH_DIR/config/$name.conf"
@@ -149,8 +161,9 @@ sync_app() {
 	local dest="$BENCH_DIR/apps/$APP_NAME"
 	if [ -L "$dest" ]; then $SUDO rm -f "$dest"; fi
 	$SUDO mkdir -p "$dest"
+	# public/dist holds the bundles `bench build` made (not in the repository): keep them.
 	$SUDO rsync -a --delete --exclude .git --exclude '__pycache__' --exclude node_modules \
-		--exclude '*.egg-info' "$REPO_DIR/" "$dest/"
+		--exclude '*.egg-info' --exclude "/$APP_NAME/public/dist" "$REPO_DIR/" "$dest/"
 	$SUDO chown -R "$FRAPPE_USER:$FRAPPE_USER" "$dest"
 	if ! (cd / && as_frappe "$BENCH_DIR/env/bin/python" -c "import $APP_NAME" >/dev/null 2>&1); then
 		log "Installing $APP_NAME into the bench's Python"
@@ -184,8 +197,25 @@ compile_translations() {
 	echo "$h" | as_frappe tee "$stamp" >/dev/null
 }
 
+# Build the app's JS bundles (public/js/*.bundle.js and the .vue files they import) with
+# `bench build --app`, when those files changed since the last build or the build is missing.
+build_assets() {
+	local public="$BENCH_DIR/apps/$APP_NAME/$APP_NAME/public" stamp="$BENCH_DIR/sites/assets/.mf_js_hash" h
+	compgen -G "$public/js/*.bundle.js" >/dev/null || return 0
+	h="$(cd "$public" && find . -type f \( -name '*.js' -o -name '*.vue' -o -name '*.css' -o -name '*.scss' \) \
+		-not -path './dist/*' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -d' ' -f1)"
+	if [ -d "$public/dist" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$h" ] \
+		&& grep -q "marketing_flow_designer.bundle.js" "$BENCH_DIR/sites/assets/assets.json" 2>/dev/null; then
+		return 0
+	fi
+	log "Building the JS bundles of $APP_NAME (bench build --app $APP_NAME)"
+	bench_cmd build --app "$APP_NAME" >"$BENCH_DIR/logs/build-$APP_NAME.log" 2>&1 \
+		|| { tail -40 "$BENCH_DIR/logs/build-$APP_NAME.log"; die "bench build --app $APP_NAME failed (log: $BENCH_DIR/logs/build-$APP_NAME.log)."; }
+	echo "$h" | as_frappe tee "$stamp" >/dev/null
+}
+
 app_hash() {
-	(cd "$BENCH_DIR/apps/$APP_NAME" && find . -type f \( -name '*.json' -o -name '*.py' -o -name '*.txt' -o -name '*.po' -o -name '*.js' \) \
+	(cd "$BENCH_DIR/apps/$APP_NAME" && find . -type f \( -name '*.json' -o -name '*.py' -o -name '*.txt' -o -name '*.po' -o -name '*.js' -o -name '*.vue' \) \
 		-not -path './tests/*' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -d' ' -f1)
 }
 
@@ -243,6 +273,7 @@ main() {
 	ensure_redis
 	sync_app
 	compile_translations
+	build_assets
 	ensure_site "$TEST_SITE"
 	test_site_config "$TEST_SITE"
 	if [ "${1:-}" != "--test-only" ]; then

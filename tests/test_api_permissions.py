@@ -31,6 +31,8 @@ METHODS = {
 	"marketing_flows.api.tracking.click": set(ROLES),
 	"marketing_flows.api.tracking.unsubscribe": set(ROLES),
 	"marketing_flows.api.enrol.add_to_flow": {"admin"},
+	"marketing_flows.api.desk.success_rate_card": {"admin", "editor"},
+	"marketing_flows.api.desk.list_figures": {"admin", "editor"},
 	"MarketingFlow.run": {"admin"},
 	"MarketingFlow.pause": {"admin"},
 	"MarketingFlow.stop": {"admin"},
@@ -39,6 +41,11 @@ METHODS = {
 	"MarketingFlow.remove_participants": {"admin"},
 	"MarketingFlow.get_figures": {"admin", "editor"},
 	"MarketingFlow.test_flow": {"admin", "editor"},
+	"MarketingFlow.get_all_figures": {"admin", "editor"},
+	"MarketingFlow.get_timeline": {"admin", "editor"},
+	"MarketingFlow.validate_design": {"admin", "editor"},  # the designer's check: reads only
+	"MarketingFlow.save_positions": {"admin"},
+	"MarketingFlow.save_as_segment": {"admin"},  # creates a Marketing Segment
 	"MarketingSegment.get_contacts": {"admin", "editor"},
 	"MarketingSegment.export_to_email_group": set(),
 	"MarketingFlowSettings.detect_doctypes": {"admin"},

@@ -41,9 +41,10 @@ def test_flow_administrator_gets_run_button_and_status_indicator(browser, desk_u
 	page.wait_for_selector("button:has-text('Run')", timeout=20000)
 	screenshot(page, "flow-form-flow-administrator")
 	page.locator("a[data-fieldname='steps_tab']").dispatch_event("click")
-	page.wait_for_selector(".mf-step", timeout=20000)
-	assert page.locator(".mf-step").count() == 2  # the read-only diagram shows both steps
-	page.locator(".mf-step").first.click()
+	page.wait_for_selector(".vue-flow__node", timeout=20000)
+	assert page.locator(".vue-flow__node").count() == 2  # the read-only diagram shows both steps
+	assert page.locator(".mf-palette-item").count() == 0
+	page.locator(".vue-flow__node[data-id='wait'] .mf-node-label").click()
 	page.wait_for_selector(".modal.show:has-text('Step wait')", timeout=10000)
 	screenshot(page, "flow-diagram")
 	page.close()

@@ -76,6 +76,8 @@ def test_the_desk_speaks_the_users_language(browser, desk_url, flow, lang):
 	assert page.locator("a[data-fieldname='trigger_tab']").inner_text().strip() == seen["tab"]
 	screenshot(page, f"desk-i18n-{lang}-flow")
 	page.locator("a[data-fieldname='steps_tab']").dispatch_event("click")
-	page.wait_for_selector(".mf-step", timeout=20000)
+	page.wait_for_selector(".vue-flow__node[data-id='wait']", timeout=20000)
+	# the diagram's own words come from the catalogues too ("End of the flow")
+	assert "End of the flow" not in page.inner_text(".vue-flow__node[data-id='end']")
 	screenshot(page, f"desk-i18n-{lang}-steps")
 	page.close()

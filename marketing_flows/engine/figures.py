@@ -60,6 +60,97 @@ def step_figures(flow: str) -> dict[str, dict[str, int]]:
 	return out
 
 
+def waiting_by_step(flow: str) -> dict[str, int]:
+	"""step_id -> participants waiting or active there now (index: flow, current_step, status)."""
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	rows = (
+		frappe.qb.from_(p)
+		.select(p.current_step, Count("*"))
+		.where((p.flow == flow) & p.status.isin(["Active", "Waiting"]))
+		.groupby(p.current_step)
+		.run()
+	)
+	return {step or "": int(n) for step, n in rows}
+
+
+def per_day(flow: str, field: str, only_succeeded: bool = False, days: int = 90) -> list[list]:
+	"""[[date, count], ...] of participants by the date of `field` (enrolled_on / succeeded_on)."""
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	day = frappe.qb.functions("DATE", p[field])
+	since = frappe.utils.add_days(frappe.utils.nowdate(), -days)
+	query = frappe.qb.from_(p).select(day, Count("*")).where((p.flow == flow) & (p[field] >= since))
+	if only_succeeded:
+		query = query.where(p.succeeded == 1)
+	rows = query.groupby(day).orderby(day).run()
+	return [[str(d), int(n)] for d, n in rows]
+
+
+def exit_reasons(flow: str) -> list[list]:
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	rows = (
+		frappe.qb.from_(p)
+		.select(p.exit_reason, Count("*"))
+		.where((p.flow == flow) & (p.status == "Exited"))
+		.groupby(p.exit_reason)
+		.orderby(Count("*"), order=frappe.qb.desc)
+		.limit(10)
+		.run()
+	)
+	return [[reason or "", int(n)] for reason, n in rows]
+
+
+EMAIL_EVENTS = ("Email Sent", "Opened", "Clicked", "Bounced", "Unsubscribed", "SMS Sent")
+
+
+def all_figures(doc: Any) -> dict:
+	"""Everything the flow's form shows (Overview, Flow, Reports), from a few grouped queries on
+	indexed columns: nothing of the log or the participants is loaded row by row."""
+	flow = doc.name
+	overview = flow_figures(flow)
+	steps = step_figures(flow)
+	for step_id, n in waiting_by_step(flow).items():
+		steps.setdefault(step_id, {})["Waiting Here"] = n
+	totals = {event: 0 for event in EMAIL_EVENTS}
+	for counts in steps.values():
+		for event in EMAIL_EVENTS:
+			totals[event] += counts.get(event, 0)
+	overview.update(
+		{
+			"emails_sent": totals["Email Sent"],
+			"opened": totals["Opened"],
+			"clicked": totals["Clicked"],
+			"bounced": totals["Bounced"],
+			"unsubscribed": totals["Unsubscribed"],
+			"sms_sent": totals["SMS Sent"],
+		}
+	)
+	return {
+		**overview,
+		"steps": steps,
+		# per branch only where a step has branches (the query reads log rows: no index has `branch`)
+		"branches": branch_figures(flow)
+		if any(s.step_type in ("Split", "A/B Test") for s in doc.steps)
+		else {},
+		"variants": variant_figures(doc),
+		"reports": {
+			"enrolled_per_day": per_day(flow, "enrolled_on"),
+			"succeeded_per_day": per_day(flow, "succeeded_on", only_succeeded=True),
+			"exit_reasons": exit_reasons(flow),
+		},
+	}
+
+
+def timeline(flow: str, participant: str) -> list[dict]:
+	"""Every log event of one participation, in order, with its reason (index: participant)."""
+	return frappe.get_all(
+		"Marketing Flow Log",
+		filters={"flow": flow, "participant": participant},
+		fields=["creation", "step_id", "event", "message", "url", "reference_doctype", "reference_name"],
+		order_by="creation asc, name asc",
+		limit_page_length=0,
+	)
+
+
 def branch_figures(flow: str) -> dict[str, dict[str, int]]:
 	"""step_id -> branch (or variant) key -> participants who took it (Split, A/B Test)."""
 	log = frappe.qb.DocType("Marketing Flow Log")

@@ -31,6 +31,30 @@ def flow_errors(flow: Any) -> list[str]:
 	return errors
 
 
+def design_errors(flow: Any) -> dict:
+	"""The designer's live check: what the form's save would refuse, with the steps each problem
+	names, so the designer can mark them. {"errors": [{"steps": [step_id, ...], "message": ...}]}"""
+	found: list[dict] = []
+	ids = [s.step_id for s in flow.steps if s.step_id]
+
+	def add(message: str, steps: list[str]) -> None:
+		found.append({"steps": steps, "message": message})
+
+	if flow.steps:  # the same checks as the save (flow_errors), each message with the steps it names
+		for message in flow_errors(flow):
+			add(message, [sid for sid in ids if f"'{sid}'" in message])
+	try:
+		validate_flow(flow)
+	except (frappe.ValidationError, frappe.PermissionError) as e:
+		if not flow.steps or not found:  # the step problems are listed above one by one
+			add(html.unescape(str(e)), [])
+		elif not any(f["message"] in html.unescape(str(e)) for f in found):
+			add(html.unescape(str(e)), [])
+	finally:
+		frappe.clear_messages()
+	return {"errors": found}
+
+
 def named_doctypes(flow: Any) -> dict[str, str]:
 	"""doctype -> where the flow names it: every doctype whose data the flow looks at."""
 	named: dict = {}

@@ -1,10 +1,57 @@
-// "Add to flow" on the Contact form (marketing_flows).
+// "Add to flow" and the "Flows" panel on the Contact form (marketing_flows).
 frappe.ui.form.on("Contact", {
 	refresh(frm) {
-		if (frm.is_new() || !frappe.user.has_role(["Flow Administrator", "System Manager"])) return;
+		if (frm.is_new()) return;
+		marketing_flows_panel(frm);
+		if (!frappe.user.has_role(["Flow Administrator", "System Manager"])) return;
 		frm.add_custom_button(__("Add to flow"), () => marketing_flows_add_to_flow([frm.doc.name]), __("Actions"));
 	},
 });
+
+// The contact's participations: flow, status, current step, succeeded; a click shows the
+// timeline of that participation.
+function marketing_flows_panel(frm) {
+	if (!frappe.model.can_read("Marketing Flow Participant")) return;
+	const esc = frappe.utils.escape_html;
+	frappe.db.get_list("Marketing Flow Participant", {
+		filters: { contact: frm.doc.name },
+		fields: ["name", "flow", "status", "current_step", "succeeded", "enrolled_on"],
+		order_by: "enrolled_on desc",
+		limit: 20,
+	}).then((rows) => {
+		$(frm.dashboard.parent).find(".mf-flows-panel").closest(".form-dashboard-section").remove();
+		const body = rows.length
+			? `<table class="table table-sm mb-0"><thead><tr><th>${__("Flow")}</th><th>${__("Status")}</th>
+				<th>${__("Current Step")}</th><th>${__("Succeeded")}</th><th></th></tr></thead><tbody>${rows.map((p) => `<tr>
+				<td><a href="/app/marketing-flow/${encodeURIComponent(p.flow)}">${esc(p.flow)}</a></td>
+				<td>${esc(__(p.status))}</td><td>${esc(p.current_step || "")}</td>
+				<td>${p.succeeded ? `<span class="indicator-pill green">${__("Yes")}</span>` : ""}</td>
+				<td><a class="mf-timeline-link" data-flow="${esc(p.flow)}" data-name="${esc(p.name)}">${__("Timeline")}</a></td>
+				</tr>`).join("")}</tbody></table>`
+			: `<div class="text-muted small">${__("Not in any flow.")}</div>`;
+		const $section = frm.dashboard.add_section(`<div class="mf-flows-panel">${body}</div>`, __("Flows"));
+		$section.find(".mf-timeline-link").on("click", function () {
+			marketing_flows_timeline($(this).attr("data-flow"), $(this).attr("data-name"));
+		});
+		frm.dashboard.show();
+	});
+}
+
+function marketing_flows_timeline(flow, participant) {
+	const esc = frappe.utils.escape_html;
+	frappe.call({
+		method: "run_doc_method",
+		args: { dt: "Marketing Flow", dn: flow, method: "get_timeline", args: { participant } },
+	}).then((r) => {
+		const rows = (r.message || []).map((e) => `<tr><td class="text-muted small text-nowrap">${esc(frappe.datetime.str_to_user(e.creation))}</td>
+			<td>${esc(e.step_id || "")}</td><td><b>${esc(__(e.event))}</b></td><td>${esc(e.message || "")}</td></tr>`).join("");
+		frappe.msgprint({
+			title: __("Timeline"),
+			message: `<table class="table table-sm mf-timeline">${rows || `<tr><td>${__("No events yet.")}</td></tr>`}</table>`,
+			wide: true,
+		});
+	});
+}
 
 function marketing_flows_add_to_flow(contacts) {
 	const d = new frappe.ui.Dialog({

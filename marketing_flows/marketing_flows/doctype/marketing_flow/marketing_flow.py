@@ -9,6 +9,21 @@ from marketing_flows.engine import criteria, dry_run, enrolment, figures, lifecy
 
 
 class MarketingFlow(Document):
+	def onload(self) -> None:
+		"""The form's figures (Overview, Flow, Reports) come with the document: no extra call."""
+		if not self.is_new():
+			self.set_onload("figures", figures.all_figures(self))
+		used = sorted({s.content for s in self.steps if s.get("content")})
+		if used:
+			self.set_onload(
+				"contents",
+				frappe.get_all(
+					"Marketing Flow Content",
+					filters={"name": ("in", used)},
+					fields=["name", "content_name", "channel", "subject"],
+				),
+			)
+
 	def validate(self) -> None:
 		validation.fill_branch_keys(self)
 		validation.keep_engine_owned(self, self.get_doc_before_save())
@@ -93,3 +108,67 @@ class MarketingFlow(Document):
 			"branches": figures.branch_figures(self.name),
 			"variants": figures.variant_figures(self),
 		}
+
+	@frappe.whitelist()
+	def get_all_figures(self) -> dict:
+		"""What `onload` sends, for a refresh without reloading the form."""
+		return figures.all_figures(self)
+
+	@frappe.whitelist()
+	def validate_design(self) -> dict:
+		"""The designer's check as you build: the same validation as the form's save, run on the
+		unsaved document the designer sends; nothing is written."""
+		return validation.design_errors(self)
+
+	@frappe.whitelist(methods=["POST"])
+	def save_positions(self, positions: dict | str | None = None) -> dict:
+		"""Where the designer shows each step (step_id -> [x, y]): saved even while the flow
+		runs, as moving a box changes nothing a participant sees."""
+		self.check_permission("write")
+		positions = frappe.parse_json(positions) or {}
+		saved = 0
+		for step in self.steps:
+			if step.step_id in positions:
+				x, y = positions[step.step_id]
+				frappe.db.set_value(
+					"Marketing Flow Step",
+					step.name,
+					{"position_x": float(x), "position_y": float(y)},
+					update_modified=False,
+				)
+				saved += 1
+		return {"saved": saved}
+
+	@frappe.whitelist(methods=["POST"])
+	def save_as_segment(self, outcome: str | None = None, step_id: str | None = None) -> dict:
+		"""A Marketing Segment of the people with this outcome (at this step): "who clicked the
+		welcome email" becomes a segment usable as trigger, filter or suppression."""
+		frappe.has_permission("Marketing Segment", "create", throw=True)
+		if outcome not in ("Step Processed", "Clicked", "Bounced", "Stalled", "Blocked", "Goal Met"):
+			frappe.throw(_("Choose an outcome: processed, clicked, bounced, stalled or blocked."))
+		step = next((s for s in self.steps if s.step_id == step_id), None) if step_id else None
+		if step_id and not step:
+			frappe.throw(_("Step '{0}' is not a step of this flow.").format(step_id))
+		name = " · ".join(x for x in (self.flow_name, step and (step.label or step.step_id), _(outcome)) if x)
+		base, n = name[:120], 1
+		while frappe.db.exists("Marketing Segment", name):
+			n += 1
+			name = f"{base} ({n})"
+		segment = frappe.get_doc(
+			{
+				"doctype": "Marketing Segment",
+				"segment_name": name,
+				"segment_type": "Flow Outcome",
+				"flow": self.name,
+				"outcome": outcome,
+				"step_id": step_id or None,
+			}
+		).insert()
+		return {"name": segment.name}
+
+	@frappe.whitelist()
+	def get_timeline(self, participant: str | None = None) -> list[dict]:
+		"""Every event of one participation of this flow, in order, with its reason."""
+		if not participant:
+			return []
+		return figures.timeline(self.name, participant)

@@ -23,3 +23,11 @@ def on_doctype_update() -> None:
 		"Marketing Flow Participant", ["flow", "status", "next_run_at"], "flow_status_next_run_at"
 	)
 	frappe.db.add_index("Marketing Flow Participant", ["flow", "contact"], "flow_contact")
+	# the flow's screens: key figures (covering), who waits at which step, enrolments per day
+	frappe.db.add_index(
+		"Marketing Flow Participant",
+		["flow", "status", "succeeded", "sent_marketing_email"],
+		"flow_status_succeeded_emailed",
+	)
+	frappe.db.add_index("Marketing Flow Participant", ["flow", "current_step", "status"], "flow_step_status")
+	frappe.db.add_index("Marketing Flow Participant", ["flow", "enrolled_on"], "flow_enrolled_on")

@@ -1,0 +1,51 @@
+"""Desk figures outside the flow form: the workspace's success-rate card and the flow list's
+columns. Grouped queries on indexed columns (flow, status, succeeded), never row by row."""
+
+from __future__ import annotations
+
+import frappe
+from frappe.query_builder.functions import Count, Sum
+
+
+def _require_participant_read() -> None:
+	frappe.has_permission("Marketing Flow Participant", "read", throw=True)
+
+
+@frappe.whitelist()
+def success_rate_card(filters: str | dict | None = None) -> dict:
+	"""Number Card "Success Rate": successful / enrolled, over every flow the user may read."""
+	_require_participant_read()
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	enrolled, succeeded = frappe.qb.from_(p).select(Count("*"), Sum(p.succeeded)).run()[0]
+	rate = round(100.0 * int(succeeded or 0) / enrolled, 1) if enrolled else 0.0
+	return {"value": rate, "fieldtype": "Percent"}
+
+
+@frappe.whitelist()
+def list_figures(flows: str | list | None = None) -> dict:
+	"""flow -> {enrolled, active, success_rate} for the rows the flow list shows."""
+	_require_participant_read()
+	flows = frappe.parse_json(flows) if isinstance(flows, str) else flows
+	if not flows:
+		return {}
+	readable = set(frappe.get_list("Marketing Flow", filters={"name": ("in", flows[:500])}, pluck="name"))
+	if not readable:
+		return {}
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	rows = (
+		frappe.qb.from_(p)
+		.select(p.flow, p.status, Count("*"), Sum(p.succeeded))
+		.where(p.flow.isin(list(readable)))
+		.groupby(p.flow, p.status)
+		.run()
+	)
+	out: dict[str, dict] = {f: {"enrolled": 0, "active": 0, "succeeded": 0} for f in readable}
+	for flow, status, n, succeeded in rows:
+		fig = out[flow]
+		fig["enrolled"] += int(n)
+		fig["succeeded"] += int(succeeded or 0)
+		if status in ("Active", "Waiting"):
+			fig["active"] += int(n)
+	for fig in out.values():
+		fig["success_rate"] = round(100.0 * fig["succeeded"] / fig["enrolled"], 1) if fig["enrolled"] else 0.0
+	return out

@@ -1,0 +1,187 @@
+// The flow designer (desk page marketing-flow-designer) and the read-only flow canvas of the
+// Marketing Flow form. Vue 3, pinia and @vue-flow come from Frappe's own node_modules.
+import { createApp, h } from "vue";
+import { createPinia } from "pinia";
+import FlowDesignerComponent from "./flow_designer/FlowDesigner.vue";
+import { useDesigner } from "./flow_designer/store";
+import { STEP_DOCTYPE, FLOW_DOCTYPE } from "./flow_designer/steps";
+
+frappe.provide("marketing_flows");
+
+const OPERATOR_ROLES = ["Flow Administrator", "System Manager"];
+let canvas_seq = 0;
+
+async function load_meta() {
+	await frappe.model.with_doctype(FLOW_DOCTYPE);
+	await frappe.model.with_doctype(STEP_DOCTYPE);
+	// the flow's child tables: per-step rows (Split branches, ...) give steps their handles
+	for (const df of frappe.get_meta(FLOW_DOCTYPE).fields) {
+		if (df.fieldtype === "Table" && df.options) await frappe.model.with_doctype(df.options);
+	}
+}
+
+function mount(wrapper, props) {
+	const pinia = createPinia();
+	const app = createApp({ render: () => h(FlowDesignerComponent, { ...props, ref: "canvas" }) });
+	if (window.SetVueGlobals) SetVueGlobals(app);
+	app.config.globalProperties.__ = window.__;
+	app.use(pinia);
+	const store = useDesigner(pinia);
+	const vm = app.mount(wrapper);
+	return { app, store, vm };
+}
+
+// The page: /app/marketing-flow-designer/<flow>
+class FlowDesigner {
+	constructor({ wrapper, page, flow }) {
+		this.$wrapper = $(wrapper);
+		this.page = page;
+		this.flow = flow;
+		this.init();
+	}
+
+	async init() {
+		await load_meta();
+		this.$wrapper.empty();
+		const el = $('<div class="mf-designer-root"></div>').appendTo(this.$wrapper).get(0);
+		const { store, vm } = mount(el, { canvas_id: `mf-designer-${++canvas_seq}` });
+		this.store = store;
+		this.vm = vm;
+		store.mode = "design";
+		store.set_on_change(frappe.utils.debounce(() => this.check(), 400));
+		await this.reload();
+		this.bind_leave_warning();
+	}
+
+	async reload() {
+		if (!this.store) return;
+		frappe.model.clear_doc(FLOW_DOCTYPE, this.flow);
+		await frappe.model.with_doc(FLOW_DOCTYPE, this.flow);
+		const saved = frappe.get_doc(FLOW_DOCTYPE, this.flow);
+		if (!saved) {
+			frappe.msgprint(__("Flow {0} not found", [this.flow]));
+			return;
+		}
+		const doc = JSON.parse(JSON.stringify(saved));
+		const store = this.store;
+		store.flow = this.flow;
+		store.person_doctype = doc.person_doctype || "Contact";
+		await frappe.model.with_doctype(store.person_doctype);
+		const is_operator = frappe.user.has_role(OPERATOR_ROLES);
+		const can_write = is_operator && frappe.model.can_write(FLOW_DOCTYPE);
+		store.readonly = !can_write || doc.status === "Running" || doc.status === "Stopped";
+		store.can_move = can_write;
+		store.load(doc);
+		this.setup_actions(doc, can_write);
+		this.check();
+	}
+
+	setup_actions(doc, can_write) {
+		const page = this.page;
+		const store = this.store;
+		page.set_title(__("Flow Designer: {0}", [doc.flow_name || doc.name]));
+		page.clear_actions();
+		page.clear_menu();
+		page.clear_custom_actions();
+		page.set_indicator(__(doc.status), { Draft: "gray", Running: "green", Paused: "orange", Stopped: "red" }[doc.status]);
+		if (!store.readonly) {
+			page.set_primary_action(__("Save"), () => this.save(), "save");
+		} else if (can_write && doc.status === "Running") {
+			page.set_secondary_action(__("Pause to edit"), () =>
+				frappe.call({ method: "run_doc_method", args: { dt: FLOW_DOCTYPE, dn: this.flow, method: "pause" } }).then(() =>
+					this.reload()
+				)
+			);
+		}
+		page.add_inner_button(__("Open Flow"), () => frappe.set_route("Form", FLOW_DOCTYPE, this.flow));
+		frappe.breadcrumbs.clear();
+		frappe.breadcrumbs.$breadcrumbs.append(`
+			<li><a href="/app/marketing-flow">${__("Marketing Flow")}</a></li>
+			<li><a href="/app/marketing-flow/${encodeURIComponent(this.flow)}">${frappe.utils.escape_html(doc.flow_name || this.flow)}</a></li>
+			<li class="disabled"><a href="#">${__("Flow Designer")}</a></li>`);
+	}
+
+	doc_for_server() {
+		this.store.panel && this.store.panel.sync_tables();
+		const doc = JSON.parse(JSON.stringify(this.store.doc));
+		doc.steps = (doc.steps || []).map((s, i) => ({ ...s, idx: i + 1 }));
+		return doc;
+	}
+
+	// The server's own flow validation (engine/validation.py, as the form's save) on the
+	// unsaved design: warnings on the steps it names.
+	check() {
+		const store = this.store;
+		if (!store || !store.doc) return;
+		const seq = (this.check_seq = (this.check_seq || 0) + 1);
+		frappe
+			.call({
+				method: "run_doc_method",
+				args: { docs: this.doc_for_server(), method: "validate_design" },
+				type: "POST",
+				freeze: false,
+				silent: true,
+			})
+			.then((r) => {
+				if (seq !== this.check_seq) return;
+				store.errors = (r.message && r.message.errors) || [];
+			})
+			.catch(() => {});
+	}
+
+	async save() {
+		if (this.store.readonly) return;
+		const doc = this.doc_for_server();
+		try {
+			await frappe.call({ method: "frappe.client.save", args: { doc }, freeze: true, freeze_message: __("Saving...") });
+		} catch (e) {
+			return; // Frappe has shown the messages, as the form does
+		}
+		frappe.show_alert({ message: __("Saved"), indicator: "green" });
+		await this.reload();
+	}
+
+	bind_leave_warning() {
+		$(window).on("beforeunload.mf_designer", (e) => {
+			if (this.store && this.store.dirty && !this.store.readonly) {
+				e.preventDefault();
+				return (e.returnValue = __("The flow has unsaved changes."));
+			}
+		});
+	}
+}
+
+// The form's Flow tab: the same canvas, read-only, with per-step figures. `on_step_click`
+// gets the step_id.
+class FlowCanvas {
+	constructor({ wrapper, frm, figures, on_step_click }) {
+		this.frm = frm;
+		this.ready = load_meta().then(() => {
+			const el = $('<div class="mf-canvas-root"></div>').appendTo($(wrapper).empty()).get(0);
+			const { store, vm } = mount(el, { canvas_id: `mf-canvas-${++canvas_seq}`, on_step_click });
+			this.store = store;
+			this.vm = vm;
+			store.mode = "view";
+			store.readonly = true;
+			store.can_move = false;
+			this.update(frm.doc, figures);
+		});
+	}
+
+	update(doc, figures) {
+		if (!this.store) return;
+		const copy = JSON.parse(JSON.stringify(doc));
+		this.store.person_doctype = copy.person_doctype || "Contact";
+		this.store.figures = (figures && figures.steps) || {};
+		this.store.branch_figures = (figures && figures.branches) || {};
+		this.store.load(copy);
+	}
+
+	fit() {
+		this.vm && this.vm.$refs.canvas && this.vm.$refs.canvas.fit();
+	}
+}
+
+marketing_flows.FlowDesigner = FlowDesigner;
+marketing_flows.FlowCanvas = FlowCanvas;
+export { FlowDesigner, FlowCanvas };
