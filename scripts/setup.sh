@@ -113,10 +113,12 @@ innodb_log_file_size = 512M"
 	if [ "$current" != "$want_mb" ]; then
 		$SUDO mariadb -uroot -e "SET GLOBAL innodb_buffer_pool_size = $((want_mb * 1048576))" \
 			|| die "Could not resize MariaDB's buffer pool to $want_mb MB (set MF_DB_BUFFER_POOL_MB)."
-		# the resize runs in the background: wait for it, then read what the server really has
+		# the resize runs in the background; its status is empty again (10.11) or "Completed..."
+		# when it is done
 		for _ in $(seq 1 60); do
 			sleep 1
-			$SUDO mariadb -uroot -N -e "SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'" | grep -qi 'completed' && break
+			$SUDO mariadb -uroot -N -e "SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'" \
+				| awk -F'\t' '$2 == "" || $2 ~ /^Completed/ {ok=1} END {exit !ok}' && break
 		done
 		current="$($SUDO mariadb -uroot -N -e 'SELECT @@innodb_buffer_pool_size DIV 1048576')"
 	fi
