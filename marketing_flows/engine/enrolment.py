@@ -16,6 +16,7 @@ from frappe import _
 from frappe.utils import add_days, cint, now_datetime
 
 from marketing_flows.engine import criteria, eligibility, graph, hosts, log, participants
+from marketing_flows.engine.names import sortable_name
 from marketing_flows.engine.participants import ACTIVE, active_key
 from marketing_flows.engine.permissions import readable, require_flow_operator
 
@@ -166,9 +167,9 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 
 
 def new_participant_name() -> str:
-	"""A random name; `insert_participants` tells a clash with an existing name from an
-	active participation and draws again."""
-	return frappe.generate_hash(length=12)
+	"""A time-ordered name (names.py); should it ever equal an existing one,
+	`insert_participants` tells that from an active participation and draws again."""
+	return sortable_name()
 
 
 def insert_participants(flow: str, values: dict[str, tuple]) -> dict[str, str]:
@@ -185,11 +186,11 @@ def insert_participants(flow: str, values: dict[str, tuple]) -> dict[str, str]:
 	for _attempt in range(NAME_ATTEMPTS):
 		if not pending:
 			break
-		names = {contact: new_participant_name() for contact in pending}
+		drawn = {contact: new_participant_name() for contact in pending}
 		frappe.db.bulk_insert(
 			PARTICIPANT_DOCTYPE,
 			PARTICIPANT_COLUMNS,
-			[(names[contact], *row) for contact, row in pending.items()],
+			[(drawn[contact], *row) for contact, row in pending.items()],
 			ignore_duplicates=True,
 		)
 		key_of = {row[KEY_POSITION]: contact for contact, row in pending.items()}
@@ -199,8 +200,8 @@ def insert_participants(flow: str, values: dict[str, tuple]) -> dict[str, str]:
 		)
 		clashed = {}
 		for key, contact in key_of.items():
-			if holder.get(key) == names[contact]:
-				enrolled[contact] = names[contact]
+			if holder.get(key) == drawn[contact]:
+				enrolled[contact] = drawn[contact]
 			elif key not in holder:
 				clashed[contact] = pending[contact]
 		pending = clashed

@@ -12,6 +12,8 @@ commit together (exactly once). Frappe's Email Queue sends them as it sends any 
 from __future__ import annotations
 
 import email.utils
+import re
+from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -20,9 +22,11 @@ from typing import Any
 
 import frappe
 from frappe.core.utils import html2text
-from frappe.email.email_body import get_formatted_html
+from frappe.email.email_body import get_footer
+from frappe.utils.data import scrub_urls
 
 from marketing_flows.engine import render
+from marketing_flows.engine.names import sortable_name
 
 BODY_MARKER = "MFBODYc0ffee42MF"
 SUBJECT_MARKER = "MFSUBJc0ffee42MF"
@@ -38,11 +42,37 @@ def sender_account(content_sender: str | None) -> Any:
 	return frappe.get_cached_doc("Email Account", name)
 
 
+# A light layout: Frappe's standard email template carries its whole email.css inlined into
+# every element (about 12 KB per message, stored again in every Email Queue row); this one is a
+# few hundred bytes of inline styles around the content and the account's footer.
+LAYOUT = (
+	"<!DOCTYPE html>\n<html><head>"
+	'<meta http-equiv="Content-Type" content="text/html; charset=UTF-8">'
+	'<meta name="viewport" content="width=device-width">'
+	"<title>" + SUBJECT_MARKER + "</title></head>\n"
+	'<body style="margin:0;padding:0;background:#ffffff">\n'
+	'<div style="max-width:600px;margin:0 auto;padding:16px;font-family:-apple-system,'
+	"Segoe UI,Roboto,Helvetica,Arial,sans-serif;font-size:14px;"
+	'line-height:1.5;color:#1f272e">\n' + BODY_MARKER + "\n"
+	'<div style="margin-top:24px;font-size:12px;color:#8d99a6">{footer}</div>\n'
+	"</div>\n</body></html>\n"
+)
+
+
 @lru_cache(maxsize=64)
 def _layout(content: str, version: int, account: str, site: str) -> str:
-	"""Frappe's email template around markers, CSS inlined once (cache key: content version)."""
+	"""The email layout around markers, with the account's footer (cache key: content version)."""
 	acct = frappe.get_cached_doc("Email Account", account)
-	return get_formatted_html(SUBJECT_MARKER, BODY_MARKER, email_account=acct, with_container=False)
+	footer = get_footer(acct)
+	footer = _COMMENT.sub(lambda m: m.group(0) if m.group(0) in _FRAPPE_PLACEHOLDERS else "", footer)
+	footer = _SPACE.sub("\n", scrub_urls(footer)).strip()
+	return LAYOUT.replace("{footer}", footer)
+
+
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_SPACE = re.compile(r"\s*\n\s*")
+# what Frappe's Email Queue replaces per recipient when it sends (email_queue.py)
+_FRAPPE_PLACEHOLDERS = {"<!--email_open_check-->", "<!--unsubscribe_url-->", "<!--cc_message-->"}
 
 
 def _domain() -> str:
@@ -62,9 +92,19 @@ def build_mime(
 	msg["X-Frappe-Site"] = _domain()
 	for key, value in (headers or {}).items():
 		msg[key] = value
-	msg.attach(MIMEText(text, "plain", "utf-8"))
-	msg.attach(MIMEText(html, "html", "utf-8"))
+	msg.attach(_text_part(text, "plain"))
+	msg.attach(_text_part(html, "html"))
 	return msg.as_string()
+
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # quoted-printable, as Frappe's own emails: base64 would add a third
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+	part = MIMEText("", subtype, _UTF8_QP)
+	part.set_payload(text, _UTF8_QP)
+	return part
 
 
 class Mailer:
@@ -103,7 +143,7 @@ class Mailer:
 		sender = email.utils.formataddr((account.name, account.email_id))
 		message_id = email.utils.make_msgid(domain=_domain())
 		message = build_mime(sender, recipient, subject, html, html2text(body), message_id, headers)
-		name = frappe.generate_hash(length=10)
+		name = sortable_name()
 		now = frappe.utils.now_datetime()
 		user = frappe.session.user
 		self.queue_rows.append(
@@ -127,7 +167,7 @@ class Mailer:
 		)
 		self.recipient_rows.append(
 			(
-				frappe.generate_hash(length=10),
+				sortable_name(),
 				name,
 				"Email Queue",
 				"recipients",
