@@ -216,3 +216,50 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, c
 		assert len(keys) == 20 + unknown and unknown <= 1
 	finally:
 		http_receiver.delay = 0
+
+
+def test_a_queued_flow_email_stays_small(worker, smtp, content):
+	"""A million-person flow queues millions of emails: the stored message of a short email is
+	a few kilobytes (the layout is not Frappe's CSS-inlined template stored again per email)."""
+	flow = email_flow(content)
+	contact = make_contact()
+	flow.enroll([contact])
+	worker()
+	raw = frappe.db.get_value("Email Queue", participant(flow.name, contact).email_queue, "message")
+	assert len(raw.encode()) <= 3584  # with its Email Queue and recipient rows: under 4 KB
+
+
+def test_sent_flow_emails_leave_the_email_queue_after_the_retention_period(worker, smtp, content, settings):
+	settings.set("Marketing Flow Settings", keep_sent_emails_days=3)
+	flow = email_flow(content)
+	old, recent = make_contact(), make_contact()
+	flow.enroll([old, recent])
+	worker()
+	flush_email_queue()
+	worker()
+	old_p, recent_p = participant(flow.name, old), participant(flow.name, recent)
+	assert frappe.db.get_value("Email Queue", old_p.email_queue, "status") == "Sent"
+	frappe.db.sql(
+		"UPDATE `tabEmail Queue` SET modified = NOW() - INTERVAL 4 DAY WHERE name = %s", old_p.email_queue
+	)
+	frappe.db.commit()
+
+	run_scheduled("marketing_flows.engine.delivery.purge_sent_emails")
+	worker()
+
+	assert not frappe.db.exists("Email Queue", old_p.email_queue)
+	assert not frappe.db.exists("Email Queue Recipient", {"parent": old_p.email_queue})
+	assert frappe.db.exists("Email Queue", recent_p.email_queue)  # within the period: kept
+	# what the flow's figures and the participant show stays
+	assert participant(flow.name, old).last_sent_status == "Sent"
+	assert ("mail1", "Email Sent") in events(flow.name, old)
+
+	settings.set("Marketing Flow Settings", keep_sent_emails_days=0)  # 0: this app removes nothing
+	frappe.db.sql(
+		"UPDATE `tabEmail Queue` SET modified = NOW() - INTERVAL 400 DAY WHERE name = %s",
+		recent_p.email_queue,
+	)
+	frappe.db.commit()
+	run_scheduled("marketing_flows.engine.delivery.purge_sent_emails")
+	worker()
+	assert frappe.db.exists("Email Queue", recent_p.email_queue)
