@@ -145,7 +145,9 @@ def test_two_workers_at_once_send_each_email_exactly_once(worker, content, setti
 		assert proc.wait(timeout=300) == 0
 	# both workers really claimed rows: each slot's job ran in its own worker and did work
 	jobs = [get_job(f"marketing_flows:run:{flow.name}:{slot}") for slot in (0, 1)]
-	assert all(jobs) and all(job.return_value() for job in jobs), [j and j.return_value() for j in jobs]
+	assert all(jobs) and all(job.return_value() for job in jobs), [
+		j and (j.return_value(), str(j.started_at), str(j.ended_at), j.worker_name) for j in jobs
+	]
 	assert len({job.worker_name for job in jobs}) == 2
 	worker()  # anything left over
 	rows = frappe.db.sql(
@@ -225,8 +227,20 @@ def test_a_queued_flow_email_stays_small(worker, smtp, content):
 	contact = make_contact()
 	flow.enroll([contact])
 	worker()
-	raw = frappe.db.get_value("Email Queue", participant(flow.name, contact).email_queue, "message")
+	p = participant(flow.name, contact)
+	raw = frappe.db.get_value("Email Queue", p.email_queue, "message")
 	assert len(raw.encode()) <= 3584  # with its Email Queue and recipient rows: under 4 KB
+	import email
+	from email import policy
+
+	# what a mail client decodes: the signed links intact (quoted-printable, not raw text)
+	message = email.message_from_string(raw, policy=policy.default)
+	html = message.get_body(("html",)).get_content()
+	text = message.get_body(("plain",)).get_content()
+	for part in (html, text):
+		assert f"participant={p.name}&" in part.replace("&amp;", "&")
+		assert "marketing_flows.api.tracking.unsubscribe" in part
+	assert "marketing_flows.api.tracking.open" in html
 
 
 def test_sent_flow_emails_leave_the_email_queue_after_the_retention_period(worker, smtp, content, settings):

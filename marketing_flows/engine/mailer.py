@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import secrets
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
@@ -26,7 +27,7 @@ from frappe.email.email_body import get_footer
 from frappe.utils.data import scrub_urls
 
 from marketing_flows.engine import render
-from marketing_flows.engine.names import sortable_name
+from marketing_flows.engine.names import NameBlock
 
 BODY_MARKER = "MFBODYc0ffee42MF"
 SUBJECT_MARKER = "MFSUBJc0ffee42MF"
@@ -46,33 +47,32 @@ def sender_account(content_sender: str | None) -> Any:
 # every element (about 12 KB per message, stored again in every Email Queue row); this one is a
 # few hundred bytes of inline styles around the content and the account's footer.
 LAYOUT = (
-	"<!DOCTYPE html>\n<html><head>"
-	'<meta http-equiv="Content-Type" content="text/html; charset=UTF-8">'
-	'<meta name="viewport" content="width=device-width">'
+	'<html><head><meta name="viewport" content="width=device-width">'
 	"<title>" + SUBJECT_MARKER + "</title></head>\n"
-	'<body style="margin:0;padding:0;background:#ffffff">\n'
-	'<div style="max-width:600px;margin:0 auto;padding:16px;font-family:-apple-system,'
-	"Segoe UI,Roboto,Helvetica,Arial,sans-serif;font-size:14px;"
-	'line-height:1.5;color:#1f272e">\n' + BODY_MARKER + "\n"
-	'<div style="margin-top:24px;font-size:12px;color:#8d99a6">{footer}</div>\n'
-	"</div>\n</body></html>\n"
+	'<body><div style="max-width:600px;margin:0 auto;padding:16px;'
+	'font:14px/1.5 Helvetica,Arial,sans-serif;color:#1f272e">\n'
+	+ BODY_MARKER
+	+ "\n{footer}</div></body></html>\n"
 )
+FOOTER = '<div style="margin-top:24px;font-size:12px;color:#8d99a6">{0}</div>\n'
 
 
 @lru_cache(maxsize=64)
 def _layout(content: str, version: int, account: str, site: str) -> str:
 	"""The email layout around markers, with the account's footer (cache key: content version)."""
 	acct = frappe.get_cached_doc("Email Account", account)
-	footer = get_footer(acct)
-	footer = _COMMENT.sub(lambda m: m.group(0) if m.group(0) in _FRAPPE_PLACEHOLDERS else "", footer)
-	footer = _SPACE.sub("\n", scrub_urls(footer)).strip()
-	return LAYOUT.replace("{footer}", footer)
+	# Frappe's footer (the account's signature, the sender address, the standard footer) without
+	# its comments and empty wrappers; none of Frappe's per-recipient placeholders applies to
+	# these rows (no Communication, no Frappe read tracker: the flow's own links track them).
+	footer = _SPACE.sub("\n", _COMMENT.sub("", scrub_urls(get_footer(acct)))).strip()
+	if not html2text(footer).strip():
+		footer = ""
+	return LAYOUT.replace("{footer}", FOOTER.format(footer) if footer else "")
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _SPACE = re.compile(r"\s*\n\s*")
-# what Frappe's Email Queue replaces per recipient when it sends (email_queue.py)
-_FRAPPE_PLACEHOLDERS = {"<!--email_open_check-->", "<!--unsubscribe_url-->", "<!--cc_message-->"}
+_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 
 
 def _domain() -> str:
@@ -83,7 +83,7 @@ def build_mime(
 	sender: str, recipient: str, subject: str, html: str, text: str, message_id: str, headers: dict | None
 ) -> str:
 	"""multipart/alternative (text, then HTML), UTF-8, as Frappe's Email Queue stores it."""
-	msg = MIMEMultipart("alternative")
+	msg = MIMEMultipart("alternative", boundary=f"mf-{secrets.token_hex(8)}")
 	msg["From"] = sender
 	msg["To"] = recipient
 	msg["Subject"] = Header(subject, "utf-8")
@@ -102,9 +102,7 @@ _UTF8_QP.body_encoding = QP  # quoted-printable, as Frappe's own emails: base64 
 
 
 def _text_part(text: str, subtype: str) -> MIMEText:
-	part = MIMEText("", subtype, _UTF8_QP)
-	part.set_payload(text, _UTF8_QP)
-	return part
+	return MIMEText(text, subtype, _UTF8_QP)
 
 
 class Mailer:
@@ -116,6 +114,7 @@ class Mailer:
 		self.queue_rows: list[tuple] = []
 		self.recipient_rows: list[tuple] = []
 		self._accounts: dict[str | None, Any] = {}  # content sender -> Email Account, once per batch
+		self._names = NameBlock()  # the batch's rows side by side in the primary key
 
 	def queue(
 		self,
@@ -142,8 +141,10 @@ class Mailer:
 		html = layout.replace(BODY_MARKER, body).replace(SUBJECT_MARKER, frappe.utils.escape_html(subject))
 		sender = email.utils.formataddr((account.name, account.email_id))
 		message_id = email.utils.make_msgid(domain=_domain())
-		message = build_mime(sender, recipient, subject, html, html2text(body), message_id, headers)
-		name = sortable_name()
+		# the plain-text part: images show nothing there (html2text would write their URLs out)
+		text = html2text(_IMG.sub("", body))
+		message = build_mime(sender, recipient, subject, html, text, message_id, headers)
+		name = self._names.next()
 		now = frappe.utils.now_datetime()
 		user = frappe.session.user
 		self.queue_rows.append(
@@ -167,7 +168,7 @@ class Mailer:
 		)
 		self.recipient_rows.append(
 			(
-				sortable_name(),
+				self._names.next(),
 				name,
 				"Email Queue",
 				"recipients",

@@ -33,3 +33,18 @@ def sortable_name() -> str:
 	now = max(time.time_ns() // 1000, _last_us + 1)
 	_last_us = now
 	return _base36(now, 10) + "".join(secrets.choice(_DIGITS) for _ in range(4))
+
+
+class NameBlock:
+	"""Consecutive names for the rows one transaction inserts together: one `sortable_name()`
+	as the prefix, then a counter. The rows of one INSERT then sit side by side at the end of
+	the primary key, and two workers' batches don't interleave (which would split pages in the
+	middle and leave them half full)."""
+
+	def __init__(self) -> None:
+		self.prefix = sortable_name()
+		self.count = 0
+
+	def next(self) -> str:
+		self.count += 1
+		return self.prefix + _base36(self.count, 4)
