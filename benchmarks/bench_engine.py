@@ -227,15 +227,26 @@ and <a href="https://example.com/blog">read the blog</a>.</p>
 <p>Kind regards,<br>The team of {{ flow.flow_name }}</p>"""
 
 
+# --body readme: the README's first flow ("Welcome {{ contact.first_name }}", a body with a link)
+README_BODY = """<p>Hello {{ contact.first_name }}, welcome!</p>
+<p><a href="https://example.com/getting-started">Get started</a></p>"""
+CONTENT = {
+	"offer": ("Hi {{ contact.first_name }}, ", BODY),
+	"readme": ("Welcome {{ contact.first_name }} ", README_BODY),
+}
+CONTENT_KIND = "offer"
+
+
 def make_content(label: str) -> str:
+	subject, body = CONTENT[CONTENT_KIND]
 	doc = frappe.get_doc(
 		{
 			"doctype": "Marketing Flow Content",
 			"content_name": f"{FLOW_PREFIX} {label} {frappe.generate_hash(length=6)}",
 			"channel": "Email",
 			"sender": SENDER,
-			"subject": "Hi {{ contact.first_name }}, " + label,
-			"body": BODY,
+			"subject": subject + label,
+			"body": body,
 		}
 	)
 	doc.insert(ignore_permissions=True)
@@ -789,8 +800,9 @@ def tick_timings(flow: str, calls: int = 30) -> dict:
 		claim.append(time.perf_counter() - t)
 		frappe.db.rollback()
 	# EXPLAIN the runner's own statements (runner.CLAIM_SQL / PROBE_SQL), never copies
-	explain_claim = frappe.db.sql("EXPLAIN " + runner.CLAIM_SQL, (flow, now, 200), as_dict=True)
-	explain_probe = frappe.db.sql("EXPLAIN " + runner.PROBE_SQL, (flow, now), as_dict=True)
+	claim_sql, probe_sql = getattr(runner, "CLAIM_SQL", None), getattr(runner, "PROBE_SQL", None)
+	explain_claim = frappe.db.sql("EXPLAIN " + claim_sql, (flow, now, 200), as_dict=True) if claim_sql else []
+	explain_probe = frappe.db.sql("EXPLAIN " + probe_sql, (flow, now), as_dict=True) if probe_sql else []
 	total = frappe.db.sql("SELECT COUNT(*) FROM `tabMarketing Flow Participant`")[0][0]
 	times.sort()
 	return {
@@ -995,6 +1007,12 @@ def main() -> None:
 	parser.add_argument("--enrol-only", default="", help="sizes to enrol and tick-test only, e.g. 100000")
 	parser.add_argument("--skip-condition", action="store_true")
 	parser.add_argument(
+		"--body",
+		choices=tuple(CONTENT),
+		default="offer",
+		help="email content: the four-line offer, or the README's welcome",
+	)
+	parser.add_argument(
 		"--profile", type=int, default=0, help="cProfile process_due in-process for this many participants"
 	)
 	parser.add_argument("--timeout", type=float, default=1800, help="seconds per processing phase")
@@ -1030,8 +1048,9 @@ def main() -> None:
 	frappe.init(site=args.site, sites_path=str(BENCH_DIR / "sites"))
 	frappe.connect()
 	frappe.set_user("Administrator")
-	global PHASE2_MAX
+	global PHASE2_MAX, CONTENT_KIND
 	PHASE2_MAX = args.phase2_max
+	CONTENT_KIND = args.body
 	sizes = [int(s) for s in args.sizes.split(",") if s]
 	workers = [int(w) for w in args.workers.split(",") if w]
 	email_workers = [int(w) for w in (args.email_workers or args.workers).split(",") if w]

@@ -30,7 +30,6 @@ from marketing_flows.engine import render
 from marketing_flows.engine.names import NameBlock
 
 BODY_MARKER = "MFBODYc0ffee42MF"
-SUBJECT_MARKER = "MFSUBJc0ffee42MF"
 
 
 def sender_account(content_sender: str | None) -> Any:
@@ -47,8 +46,7 @@ def sender_account(content_sender: str | None) -> Any:
 # every element (about 12 KB per message, stored again in every Email Queue row); this one is a
 # few hundred bytes of inline styles around the content and the account's footer.
 LAYOUT = (
-	'<html><head><meta name="viewport" content="width=device-width">'
-	"<title>" + SUBJECT_MARKER + "</title></head>\n"
+	'<html><head><meta name="viewport" content="width=device-width"></head>\n'
 	'<body><div style="max-width:600px;margin:0 auto;padding:16px;'
 	'font:14px/1.5 Helvetica,Arial,sans-serif;color:#1f272e">\n'
 	+ BODY_MARKER
@@ -83,13 +81,12 @@ def build_mime(
 	sender: str, recipient: str, subject: str, html: str, text: str, message_id: str, headers: dict | None
 ) -> str:
 	"""multipart/alternative (text, then HTML), UTF-8, as Frappe's Email Queue stores it."""
-	msg = MIMEMultipart("alternative", boundary=f"mf-{secrets.token_hex(8)}")
+	msg = MIMEMultipart("alternative", boundary=f"mf-{secrets.token_hex(6)}")
 	msg["From"] = sender
 	msg["To"] = recipient
 	msg["Subject"] = Header(subject, "utf-8")
 	msg["Date"] = email.utils.formatdate(localtime=True)
 	msg["Message-Id"] = message_id
-	msg["X-Frappe-Site"] = _domain()
 	for key, value in (headers or {}).items():
 		msg[key] = value
 	msg.attach(_text_part(text, "plain"))
@@ -99,10 +96,18 @@ def build_mime(
 
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # quoted-printable, as Frappe's own emails: base64 would add a third
+MAX_7BIT_LINE = 998  # RFC 5322
 
 
 def _text_part(text: str, subtype: str) -> MIMEText:
-	return MIMEText(text, subtype, _UTF8_QP)
+	"""ASCII text with short lines goes as it is (7bit: nothing to encode, nothing added);
+	anything else quoted-printable in UTF-8."""
+	if text.isascii() and all(len(line) <= MAX_7BIT_LINE for line in text.splitlines()):
+		part = MIMEText(text, subtype, "us-ascii")
+	else:
+		part = MIMEText(text, subtype, _UTF8_QP)
+	del part["MIME-Version"]  # said once, in the message's header
+	return part
 
 
 class Mailer:
@@ -138,13 +143,13 @@ class Mailer:
 		if body_filter:
 			body = body_filter(body)
 		layout = _layout(content.name, content.version or 0, account.name, frappe.local.site)
-		html = layout.replace(BODY_MARKER, body).replace(SUBJECT_MARKER, frappe.utils.escape_html(subject))
+		html = layout.replace(BODY_MARKER, body)
 		sender = email.utils.formataddr((account.name, account.email_id))
-		message_id = email.utils.make_msgid(domain=_domain())
+		name = self._names.next()
+		message_id = f"<{name}@{_domain()}>"  # the row's name is unique: so is this
 		# the plain-text part: images show nothing there (html2text would write their URLs out)
 		text = html2text(_IMG.sub("", body))
 		message = build_mime(sender, recipient, subject, html, text, message_id, headers)
-		name = self._names.next()
 		now = frappe.utils.now_datetime()
 		user = frappe.session.user
 		self.queue_rows.append(
