@@ -606,31 +606,42 @@ def process(
 	sampler.start()
 	ours: set[str] = set()
 	finished = None
+	# Counting a million rows costs the database a second: count every PROGRESS_SECONDS (or 30x
+	# what counting costs), and otherwise only watch the workers, which exit when nobody is due.
+	next_count = started
 	while time.perf_counter() - started < timeout:
 		if mode == "rq" and len(ours) < workers:
 			ours |= our_rq_workers([p.pid for p in procs])
-		asked = time.perf_counter()
-		c = counts(flow)
-		if done(c):
-			finished = time.perf_counter() - started
-			break
-		pause = max(0.2, 10 * (time.perf_counter() - asked))  # counting 1M rows costs: ask less often
-		if time.perf_counter() - last_report >= PROGRESS_SECONDS:
-			moved = progress(c)
-			rate = (moved - last_done) / (time.perf_counter() - last_report) if last_done is not None else 0
-			say(f"    {time.perf_counter() - started:.0f}s: {moved}/{n} done ({rate:.0f}/s now); {_short(c)}")
-			last_report, last_done = time.perf_counter(), moved
-		if all(p.poll() is not None for p in procs) and not (mode == "rq" and jobs_pending(flow, workers)):
+		exited = all(p.poll() is not None for p in procs) and not (
+			mode == "rq" and jobs_pending(flow, workers)
+		)
+		if exited or time.perf_counter() >= next_count:
+			asked = time.perf_counter()
 			c = counts(flow)
+			cost = time.perf_counter() - asked
 			if done(c):
 				finished = time.perf_counter() - started
-			break
-		time.sleep(pause)
+				break
+			if exited:
+				break
+			if time.perf_counter() - last_report >= PROGRESS_SECONDS:
+				moved = progress(c)
+				rate = (
+					(moved - last_done) / (time.perf_counter() - last_report) if last_done is not None else 0
+				)
+				say(
+					f"    {time.perf_counter() - started:.0f}s: {moved}/{n} done ({rate:.0f}/s now); {_short(c)}"
+				)
+				last_report, last_done = time.perf_counter(), moved
+			next_count = time.perf_counter() + max(PROGRESS_SECONDS, 30 * cost)
+		time.sleep(0.2)
 	for p in procs:
+		if finished is None and p.poll() is None:
+			p.terminate()  # the phase is over (time limit): its batch rolls back
 		try:
 			p.wait(timeout=60)
 		except subprocess.TimeoutExpired:
-			p.terminate()
+			p.kill()
 	sampler.stop()
 	g = growth(before, snapshot())
 	show_growth(g)
