@@ -1090,6 +1090,14 @@ def main() -> None:
 	def save() -> None:
 		out_file.write_text(json.dumps(results, indent=1, default=str))
 
+	# One run per site: a second one would remove the first one's contacts in its cleanup.
+	import fcntl
+
+	lock = open(RESULTS / f"bench-{args.site}.lock", "w")
+	try:
+		fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+	except BlockingIOError:
+		raise SystemExit(f"another bench_engine.py run is using {args.site}: wait for it to end") from None
 	# SIGTERM (a timeout, Ctrl-C from a wrapper) ends the run through `finally`: workers stopped,
 	# data removed; after a SIGKILL the next start does both.
 	signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
