@@ -19,6 +19,7 @@ import io
 import json
 import os
 import pstats
+import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ BENCH_DIR = Path(os.environ.get("MF_BENCH_DIR", "/home/frappe/frappe-bench"))
 BENCH_CLI = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
 RESULTS = Path(__file__).resolve().parent / "results"
 PREFIX = "MFB-"  # names of the benchmark's contacts
+EMAIL_PREFIX = "MFBE-"  # names of their Contact Email rows
 FLOW_PREFIX = "MFBench"  # flow_name / content_name of the benchmark's flows and content
 SENDER = "MF Bench Sender"
 PHASE2_MAX = 10**9  # --phase2-max: above this size, skip the phases after the wait
@@ -61,32 +63,49 @@ def cleanup(contacts: bool = True) -> None:
 		"SELECT name FROM `tabMarketing Flow` WHERE flow_name LIKE %s", (FLOW_PREFIX + "%",)
 	)
 	for flow in flows:
-		frappe.db.sql(
-			"""DELETE r FROM `tabEmail Queue Recipient` r JOIN `tabEmail Queue` q ON q.name = r.parent
-			JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
-			WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s""",
-			flow,
-		)
-		frappe.db.sql(
-			"""DELETE q FROM `tabEmail Queue` q JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
-			WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s""",
-			flow,
-		)
-		frappe.db.sql("DELETE FROM `tabMarketing Flow Log` WHERE flow = %s", flow)
-		frappe.db.sql("DELETE FROM `tabMarketing Flow Participant` WHERE flow = %s", flow)
+		while True:  # in chunks: one DELETE of millions of rows would be one huge transaction
+			names = frappe.db.sql_list(
+				"SELECT name FROM `tabMarketing Flow Participant` WHERE flow = %s LIMIT 20000", flow
+			)
+			if not names:
+				break
+			frappe.db.sql(
+				"""DELETE r FROM `tabEmail Queue Recipient` r JOIN `tabEmail Queue` q ON q.name = r.parent
+				WHERE q.reference_doctype = 'Marketing Flow Participant' AND q.reference_name IN %s""",
+				(names,),
+			)
+			frappe.db.sql(
+				"""DELETE FROM `tabEmail Queue`
+				WHERE reference_doctype = 'Marketing Flow Participant' AND reference_name IN %s""",
+				(names,),
+			)
+			frappe.db.sql("DELETE FROM `tabMarketing Flow Log` WHERE participant IN %s", (names,))
+			frappe.db.sql("DELETE FROM `tabMarketing Flow Participant` WHERE name IN %s", (names,))
+			frappe.db.commit()
+		delete_chunked("DELETE FROM `tabMarketing Flow Log` WHERE flow = %s", (flow,))
 		frappe.db.sql("DELETE FROM `tabMarketing Flow Step` WHERE parent = %s", flow)
 		frappe.db.sql("DELETE FROM `tabMarketing Flow Success Criterion` WHERE parent = %s", flow)
 		frappe.db.sql("DELETE FROM `tabMarketing Flow` WHERE name = %s", flow)
 		frappe.db.commit()
 	frappe.db.sql("DELETE FROM `tabMarketing Flow Content` WHERE content_name LIKE %s", (FLOW_PREFIX + "%",))
 	if contacts:
-		frappe.db.sql(
+		delete_chunked("DELETE FROM `tabContact Email` WHERE name LIKE %s", (EMAIL_PREFIX + "%",))
+		delete_chunked(
 			"DELETE FROM `tabContact Email` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",)
 		)
-		frappe.db.sql("DELETE FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",))
+		delete_chunked("DELETE FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",))
 	frappe.db.commit()
 	if flows:
 		say(f"cleanup: removed {len(flows)} benchmark flow(s){' and the contacts' if contacts else ''}")
+
+
+def delete_chunked(sql: str, values: tuple, chunk: int = 20000) -> None:
+	while True:
+		frappe.db.sql(f"{sql} LIMIT {chunk}", values)
+		deleted = frappe.db._cursor.rowcount
+		frappe.db.commit()
+		if deleted < chunk:
+			return
 
 
 def ensure_contacts(n: int) -> list[str]:
@@ -121,7 +140,7 @@ def ensure_contacts(n: int) -> list[str]:
 		)
 		email_rows.append(
 			(
-				frappe.generate_hash(length=10),
+				f"{EMAIL_PREFIX}{name[len(PREFIX) :]}",  # unique by construction: no random clash at 1M
 				name,
 				"Contact",
 				"email_ids",
@@ -208,15 +227,26 @@ and <a href="https://example.com/blog">read the blog</a>.</p>
 <p>Kind regards,<br>The team of {{ flow.flow_name }}</p>"""
 
 
+# --body readme: the README's first flow ("Welcome {{ contact.first_name }}", a body with a link)
+README_BODY = """<p>Hello {{ contact.first_name }}, welcome!</p>
+<p><a href="https://example.com/getting-started">Get started</a></p>"""
+CONTENT = {
+	"offer": ("Hi {{ contact.first_name }}, ", BODY),
+	"readme": ("Welcome {{ contact.first_name }} ", README_BODY),
+}
+CONTENT_KIND = "offer"
+
+
 def make_content(label: str) -> str:
+	subject, body = CONTENT[CONTENT_KIND]
 	doc = frappe.get_doc(
 		{
 			"doctype": "Marketing Flow Content",
 			"content_name": f"{FLOW_PREFIX} {label} {frappe.generate_hash(length=6)}",
 			"channel": "Email",
 			"sender": SENDER,
-			"subject": "Hi {{ contact.first_name }}, " + label,
-			"body": BODY,
+			"subject": subject + label,
+			"body": body,
 		}
 	)
 	doc.insert(ignore_permissions=True)
@@ -309,15 +339,90 @@ def measure_enrolment(flow: str, contacts: list[str]) -> dict:
 	from marketing_flows.engine import enrolment
 
 	doc = frappe.get_doc("Marketing Flow", flow)
+	before = snapshot()
 	started = time.perf_counter()
-	result = enrolment.enroll(doc, contacts, source="Manual")
-	frappe.db.commit()
+	result = enrolment.EnrolResult()
+	step = 50_000  # progress; each enrol() call is the engine's own, in chunks of CHUNK
+	for start in range(0, len(contacts), step):
+		part = enrolment.enroll(doc, contacts[start : start + step], source="Manual")
+		frappe.db.commit()
+		result.enrolled += part.enrolled
+		result.not_enrolled.update(part.not_enrolled)
+		if len(contacts) > step:
+			done = min(start + step, len(contacts))
+			say(f"    enrolled {done}/{len(contacts)} ({done / (time.perf_counter() - started):.0f}/s)")
 	seconds = time.perf_counter() - started
 	if len(result.enrolled) != len(contacts):
 		raise SystemExit(
 			f"enrolment: only {len(result.enrolled)} of {len(contacts)} enrolled: {list(result.not_enrolled.items())[:3]}"
 		)
-	return {"n": len(contacts), "seconds": round(seconds, 3), "per_s": round(len(contacts) / seconds, 1)}
+	g = growth(before, snapshot())
+	show_growth(g)
+	return {
+		"n": len(contacts),
+		"seconds": round(seconds, 3),
+		"per_s": round(len(contacts) / seconds, 1),
+		"growth": g,
+	}
+
+
+TABLES = ("Marketing Flow Participant", "Marketing Flow Log", "Email Queue", "Email Queue Recipient")
+
+
+def snapshot() -> dict:
+	"""Rows and bytes (data + indexes, after ANALYZE TABLE) of the tables the engine writes, and
+	InnoDB's buffer pool counters."""
+	frappe.db.rollback()
+	tables = {}
+	for table in TABLES:
+		frappe.db.sql(f"ANALYZE TABLE `tab{table}`")
+		size = frappe.db.sql(
+			"""SELECT data_length, index_length FROM information_schema.tables
+			WHERE table_schema = DATABASE() AND table_name = %s""",
+			(f"tab{table}",),
+		)[0]
+		rows = frappe.db.sql(f"SELECT COUNT(*) FROM `tab{table}`")[0][0]
+		tables[table] = {"rows": rows, "data": int(size[0]), "index": int(size[1])}
+	status = dict(frappe.db.sql("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_read%'"))
+	return {
+		"tables": tables,
+		"read_requests": int(status.get("Innodb_buffer_pool_read_requests", 0)),
+		"disk_reads": int(status.get("Innodb_buffer_pool_reads", 0)),
+		"pool_mb": int(frappe.db.sql("SELECT @@innodb_buffer_pool_size")[0][0]) // 2**20,
+	}
+
+
+def growth(before: dict, after: dict) -> dict:
+	"""Rows and bytes added per table between two snapshots, and the buffer pool hit rate."""
+	out = {}
+	for table, a in after["tables"].items():
+		b = before["tables"][table]
+		rows = a["rows"] - b["rows"]
+		added = (a["data"] + a["index"]) - (b["data"] + b["index"])
+		out[table] = {
+			"rows": rows,
+			"bytes": added,
+			"index_bytes": a["index"] - b["index"],
+			"bytes_per_row": round(added / rows) if rows > 0 else None,
+		}
+	requests = after["read_requests"] - before["read_requests"]
+	reads = after["disk_reads"] - before["disk_reads"]
+	return {
+		"tables": out,
+		"buffer_pool_hit": round(1 - reads / requests, 5) if requests else None,
+		"buffer_pool_disk_reads": reads,
+		"buffer_pool_mb": after["pool_mb"],
+	}
+
+
+def show_growth(g: dict) -> None:
+	parts = [
+		f"{t.split()[-1] if t.startswith('Marketing') else t}: +{v['rows']} rows +{v['bytes'] / 2**20:.1f} MB"
+		+ (f" ({v['bytes_per_row']} B/row)" if v["bytes_per_row"] else "")
+		for t, v in g["tables"].items()
+		if v["rows"] or v["bytes"]
+	]
+	say(f"    {'; '.join(parts)}; buffer pool hit {g['buffer_pool_hit']} ({g['buffer_pool_mb']} MB)")
 
 
 def counts(flow: str) -> dict[tuple[str, str], int]:
@@ -382,10 +487,41 @@ def spawn_workers(count: int, mode: str, flow: str, site: str) -> list[subproces
 			cwd = BENCH_DIR / "sites"
 		procs.append(subprocess.Popen(cmd, cwd=cwd, stdout=logs, stderr=logs, env=worker_env()))
 	SPAWNED.extend(procs)
+	remember_pids(site)
 	return procs
 
 
 SPAWNED: list[subprocess.Popen] = []
+
+
+def pid_file(site: str) -> Path:
+	return RESULTS / f"bench-pids-{site}.json"
+
+
+def remember_pids(site: str) -> None:
+	"""The workers this run started, so that a run after a crash (SIGKILL) can end them."""
+	pid_file(site).write_text(json.dumps([p.pid for p in SPAWNED if p.poll() is None]))
+
+
+def stop_leftover_workers(site: str) -> None:
+	"""End worker processes a crashed earlier run left (only those it recorded, checked by their
+	command line)."""
+	import psutil
+
+	path = pid_file(site)
+	if not path.exists():
+		return
+	for pid in json.loads(path.read_text() or "[]"):
+		try:
+			proc = psutil.Process(pid)
+			cmd = " ".join(proc.cmdline())
+			if "bench_engine.py" in cmd or "worker" in cmd:
+				proc.terminate()
+				proc.wait(timeout=30)
+				say(f"cleanup: stopped worker {pid} left by an earlier run")
+		except (psutil.Error, psutil.TimeoutExpired):
+			pass
+	path.unlink()
 
 
 def stop_spawned() -> None:
@@ -441,41 +577,76 @@ def jobs_pending(flow: str, slots: int) -> bool:
 	)
 
 
-def process(flow: str, n: int, workers: int, mode: str, site: str, done, timeout: float) -> dict:
-	"""Enqueue the flow's jobs, start `workers` processes, wait until `done(counts)` holds."""
+PROGRESS_SECONDS = 15
+
+
+def _short(c: dict) -> str:
+	return ", ".join(f"{s}/{step}: {k}" for (s, step), k in sorted(c.items()))
+
+
+def process(
+	flow: str, n: int, workers: int, mode: str, site: str, done, timeout: float, progress=None
+) -> dict:
+	"""Enqueue the flow's jobs, start `workers` processes, wait until `done(counts)` holds;
+	`progress(counts)` says how many are through (for the progress lines)."""
 	from marketing_flows.engine import participants
+
+	progress = progress or (lambda c: 0)
 
 	pause_other_flows(flow)
 	set_running(flow)
 	if mode == "rq":
 		participants.enqueue_flow(flow, jobs=workers)
 	frappe.db.commit()  # enqueue_after_commit: the jobs go to Redis now
+	before = snapshot()
 	started = time.perf_counter()
 	procs = spawn_workers(workers, mode, flow, site)
+	last_report, last_done = started, None
 	sampler = RssSampler([p.pid for p in procs])
 	sampler.start()
 	ours: set[str] = set()
 	finished = None
+	# Counting a million rows costs the database a second: count every PROGRESS_SECONDS (or 30x
+	# what counting costs), and otherwise only watch the workers, which exit when nobody is due.
+	next_count = started
 	while time.perf_counter() - started < timeout:
 		if mode == "rq" and len(ours) < workers:
 			ours |= our_rq_workers([p.pid for p in procs])
-		c = counts(flow)
-		if done(c):
-			finished = time.perf_counter() - started
-			break
-		if all(p.poll() is not None for p in procs) and not (mode == "rq" and jobs_pending(flow, workers)):
+		exited = all(p.poll() is not None for p in procs) and not (
+			mode == "rq" and jobs_pending(flow, workers)
+		)
+		if exited or time.perf_counter() >= next_count:
+			asked = time.perf_counter()
 			c = counts(flow)
+			cost = time.perf_counter() - asked
 			if done(c):
 				finished = time.perf_counter() - started
-			break
+				break
+			if exited:
+				break
+			if time.perf_counter() - last_report >= PROGRESS_SECONDS:
+				moved = progress(c)
+				rate = (
+					(moved - last_done) / (time.perf_counter() - last_report) if last_done is not None else 0
+				)
+				say(
+					f"    {time.perf_counter() - started:.0f}s: {moved}/{n} done ({rate:.0f}/s now); {_short(c)}"
+				)
+				last_report, last_done = time.perf_counter(), moved
+			next_count = time.perf_counter() + max(PROGRESS_SECONDS, 30 * cost)
 		time.sleep(0.2)
 	for p in procs:
+		if finished is None and p.poll() is None:
+			p.terminate()  # the phase is over (time limit): its batch rolls back
 		try:
 			p.wait(timeout=60)
 		except subprocess.TimeoutExpired:
-			p.terminate()
+			p.kill()
 	sampler.stop()
+	g = growth(before, snapshot())
+	show_growth(g)
 	result = {
+		"growth": g,
 		"n": n,
 		"workers": workers,
 		"mode": mode,
@@ -523,7 +694,8 @@ def bench_email_flow(contacts: list[str], workers: int, mode: str, site: str, ti
 	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
 	say(f"  enrolled {n} in {out['enrol']['seconds']}s ({out['enrol']['per_s']}/s)")
 	# while waiting, a participant's current step is the Wait step
-	first = process(flow, n, workers, mode, site, lambda c: c.get(("Waiting", "wait"), 0) >= n, timeout)
+	at_wait = lambda c: c.get(("Waiting", "wait"), 0)  # noqa: E731
+	first = process(flow, n, workers, mode, site, lambda c: at_wait(c) >= n, timeout, at_wait)
 	first.update(log_span(flow, ("Email Sent",), ("mail1",)))
 	if first["wall_seconds"]:
 		first["per_s"] = round(n / first["wall_seconds"], 1)
@@ -547,7 +719,8 @@ def bench_email_flow(contacts: list[str], workers: int, mode: str, site: str, ti
 		set_running(flow, False)
 		return out
 	move_time_forward(flow)
-	second = process(flow, n, workers, mode, site, lambda c: c.get(("Completed", "end"), 0) >= n, timeout)
+	at_end = lambda c: c.get(("Completed", "end"), 0)  # noqa: E731
+	second = process(flow, n, workers, mode, site, lambda c: at_end(c) >= n, timeout, at_end)
 	second.update(log_span(flow, ("Email Sent",), ("mail2",)))
 	if second["wall_seconds"]:
 		second["per_s"] = round(n / second["wall_seconds"], 1)
@@ -574,15 +747,8 @@ def bench_condition_flow(contacts: list[str], workers: int, mode: str, site: str
 	n = len(contacts)
 	flow = make_flow("condition", n, workers)
 	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
-	first = process(
-		flow,
-		n,
-		workers,
-		mode,
-		site,
-		lambda c: c.get(("Waiting", "wait_yes"), 0) + c.get(("Waiting", "wait_no"), 0) >= n,
-		timeout,
-	)
+	waiting = lambda c: c.get(("Waiting", "wait_yes"), 0) + c.get(("Waiting", "wait_no"), 0)  # noqa: E731
+	first = process(flow, n, workers, mode, site, lambda c: waiting(c) >= n, timeout, waiting)
 	if first["wall_seconds"]:
 		first["steps"] = 2 * n  # Condition + Wait
 		first["steps_per_s"] = round(2 * n / first["wall_seconds"], 1)
@@ -601,7 +767,8 @@ def bench_condition_flow(contacts: list[str], workers: int, mode: str, site: str
 		set_running(flow, False)
 		return out
 	move_time_forward(flow)
-	second = process(flow, n, workers, mode, site, lambda c: c.get(("Completed", "end"), 0) >= n, timeout)
+	at_end = lambda c: c.get(("Completed", "end"), 0)  # noqa: E731
+	second = process(flow, n, workers, mode, site, lambda c: at_end(c) >= n, timeout, at_end)
 	if second["wall_seconds"]:
 		second["steps_per_s"] = round(n / second["wall_seconds"], 1)
 	say(
@@ -613,11 +780,6 @@ def bench_condition_flow(contacts: list[str], workers: int, mode: str, site: str
 
 
 # -- scheduler tick -------------------------------------------------------------------------
-
-CLAIM_SQL = """SELECT name FROM `tabMarketing Flow Participant`
-		WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
-		ORDER BY next_run_at
-		LIMIT %s"""
 
 
 def tick_timings(flow: str, calls: int = 30) -> dict:
@@ -643,18 +805,15 @@ def tick_timings(flow: str, calls: int = 30) -> dict:
 		times.append(time.perf_counter() - t)
 	frappe.db.rollback()  # nothing to commit (none due) and no enqueue_after_commit left behind
 	claim = []
-	for _ in range(calls):
+	for _ in range(calls):  # the runner's own claim (with nobody due: an empty index range)
 		t = time.perf_counter()
-		frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow, now, 200))
+		runner.claim_due_participants(flow, 200, now)
 		claim.append(time.perf_counter() - t)
 		frappe.db.rollback()
-	explain_claim = frappe.db.sql("EXPLAIN " + CLAIM_SQL, (flow, now, 200), as_dict=True)
-	explain_probe = frappe.db.sql(
-		"""EXPLAIN SELECT name FROM `tabMarketing Flow Participant`
-		WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s LIMIT 1""",
-		(flow, now),
-		as_dict=True,
-	)
+	# EXPLAIN the runner's own statements (runner.CLAIM_SQL / PROBE_SQL), never copies
+	claim_sql, probe_sql = getattr(runner, "CLAIM_SQL", None), getattr(runner, "PROBE_SQL", None)
+	explain_claim = frappe.db.sql("EXPLAIN " + claim_sql, (flow, now, 200), as_dict=True) if claim_sql else []
+	explain_probe = frappe.db.sql("EXPLAIN " + probe_sql, (flow, now), as_dict=True) if probe_sql else []
 	total = frappe.db.sql("SELECT COUNT(*) FROM `tabMarketing Flow Participant`")[0][0]
 	times.sort()
 	return {
@@ -766,6 +925,19 @@ def table(results: dict) -> str:
 		add(
 			f"{'  Email Queue rows / exactly once':<52} {str(r['email_queue_rows']):>14}   {r['exactly_once']}"
 		)
+		for label, phase in (("enrolment", r["enrol"]), ("Send Email #1", s1), ("Send Email #2 + End", s2)):
+			g = phase.get("growth")
+			if not g:
+				continue
+			parts = [
+				f"{t}: +{v['rows']} rows, +{v['bytes'] / 2**20:.0f} MB"
+				+ (f" ({v['bytes_per_row']} B/row)" if v.get("bytes_per_row") else "")
+				for t, v in g["tables"].items()
+				if v["rows"] or v["bytes"]
+			]
+			add(f"  {label}: buffer pool hit {g['buffer_pool_hit']} ({g['buffer_pool_mb']} MB pool)")
+			for part in parts:
+				add(f"      {part}")
 		if s1.get("jobs_run_by_foreign_worker"):
 			add(f"  !! {s1['jobs_run_by_foreign_worker']} job(s) were run by a foreign worker")
 	for key, r in sorted(results.get("scaling", {}).items()):
@@ -807,15 +979,24 @@ def table(results: dict) -> str:
 
 
 def run_job(site: str, flow: str) -> None:
-	"""--run-job: what an RQ job does, without RQ (direct mode)."""
+	"""--run-job: what the RQ jobs do, without RQ (direct mode): `process_due` stops after its
+	time budget and enqueues a follow-up; here the follow-up is the next loop, until nobody of
+	the flow is due (as the scheduler's tick would see it)."""
 	from marketing_flows.engine import runner
 
 	frappe.init(site=site, sites_path=str(BENCH_DIR / "sites"))
 	frappe.connect()
 	frappe.set_user("Administrator")
 	try:
-		runner.process_due(flow)
-		frappe.db.commit()
+		while True:
+			if not runner.process_due(flow):
+				time.sleep(0.5)  # the rest is claimed by another worker: look again shortly
+			frappe.db.commit()
+			if frappe.db.get_value("Marketing Flow", flow, "status") != "Running":
+				break
+			if not runner.has_due_participants(flow, now_datetime()):
+				break
+		frappe.db.rollback()
 	finally:
 		frappe.destroy()
 
@@ -836,6 +1017,12 @@ def main() -> None:
 	)
 	parser.add_argument("--enrol-only", default="", help="sizes to enrol and tick-test only, e.g. 100000")
 	parser.add_argument("--skip-condition", action="store_true")
+	parser.add_argument(
+		"--body",
+		choices=tuple(CONTENT),
+		default="offer",
+		help="email content: the four-line offer, or the README's welcome",
+	)
 	parser.add_argument(
 		"--profile", type=int, default=0, help="cProfile process_due in-process for this many participants"
 	)
@@ -872,8 +1059,9 @@ def main() -> None:
 	frappe.init(site=args.site, sites_path=str(BENCH_DIR / "sites"))
 	frappe.connect()
 	frappe.set_user("Administrator")
-	global PHASE2_MAX
+	global PHASE2_MAX, CONTENT_KIND
 	PHASE2_MAX = args.phase2_max
+	CONTENT_KIND = args.body
 	sizes = [int(s) for s in args.sizes.split(",") if s]
 	workers = [int(w) for w in args.workers.split(",") if w]
 	email_workers = [int(w) for w in (args.email_workers or args.workers).split(",") if w]
@@ -902,7 +1090,19 @@ def main() -> None:
 	def save() -> None:
 		out_file.write_text(json.dumps(results, indent=1, default=str))
 
+	# One run per site: a second one would remove the first one's contacts in its cleanup.
+	import fcntl
+
+	lock = open(RESULTS / f"bench-{args.site}.lock", "w")
 	try:
+		fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+	except BlockingIOError:
+		raise SystemExit(f"another bench_engine.py run is using {args.site}: wait for it to end") from None
+	# SIGTERM (a timeout, Ctrl-C from a wrapper) ends the run through `finally`: workers stopped,
+	# data removed; after a SIGKILL the next start does both.
+	signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+	try:
+		stop_leftover_workers(args.site)
 		cleanup(contacts=False)
 		ensure_sender()
 		contacts = ensure_contacts(max([*sizes, *enrol_only, args.profile]))

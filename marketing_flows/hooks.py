@@ -39,5 +39,8 @@ scheduler_events = {
 		"*/15 * * * *": ["marketing_flows.engine.triggers.enrol_from_segments"],
 		"*/5 * * * *": ["marketing_flows.engine.delivery.sync_recent_deliveries"],
 	},
-	"daily": ["marketing_flows.engine.triggers.enrol_from_date_fields"],
+	"daily": [
+		"marketing_flows.engine.triggers.enrol_from_date_fields",
+		"marketing_flows.engine.delivery.purge_sent_emails",
+	],
 }

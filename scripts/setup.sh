@@ -60,7 +60,6 @@ ensure_mariadb() {
 character-set-client-handshake = FALSE
 character-set-server = utf8mb4
 collation-server = utf8mb4_unicode_ci
-innodb_buffer_pool_size = 1G
 
 [mysql]
 default-character-set = utf8mb4
@@ -69,6 +68,7 @@ CNF
 	# Apply at runtime too, so a running server needs no restart.
 	$SUDO mariadb -uroot -e "SET GLOBAL character_set_server='utf8mb4'; SET GLOBAL collation_server='utf8mb4_unicode_ci';" \
 		|| die "Cannot log in to MariaDB as root through the local socket: run this script as root or with sudo."
+	tune_mariadb
 	if ! $SUDO test -s "$DB_ADMIN_FILE"; then
 		log "Creating MariaDB admin user $DB_ADMIN_USER for bench"
 		local pw
@@ -86,6 +86,47 @@ CNF
 		GRANT ALL PRIVILEGES ON *.* TO '$DB_ADMIN_USER'@'localhost' WITH GRANT OPTION;
 		GRANT ALL PRIVILEGES ON *.* TO '$DB_ADMIN_USER'@'127.0.0.1' WITH GRANT OPTION;
 		FLUSH PRIVILEGES;" || die "Could not create the MariaDB admin user $DB_ADMIN_USER."
+}
+
+# InnoDB's buffer pool holds the tables and indexes the engine works on: with MariaDB's default
+# (128 MB) a flow of a million participants reads from disk on every claim. Size it to the
+# machine (a quarter of the RAM by default, MF_DB_BUFFER_POOL_MB to choose), write it into a
+# config file for the next start and apply it to the running server (MariaDB >= 10.2 resizes the
+# pool live), and say what it is.
+tune_mariadb() {
+	local conf=/etc/mysql/mariadb.conf.d/99-marketing-flows-tuning.cnf want_mb ram_mb current
+	ram_mb="$(awk '/^MemTotal:/{print int($2/1024)}' /proc/meminfo)"
+	want_mb="${MF_DB_BUFFER_POOL_MB:-$((ram_mb / 4))}"
+	[[ "$want_mb" =~ ^[0-9]+$ ]] || die "MF_DB_BUFFER_POOL_MB must be a number of megabytes, not '$want_mb'."
+	[ "$want_mb" -ge 128 ] || want_mb=128
+	# The pool grows in chunks (128 MB by default): round up to one.
+	want_mb=$(( (want_mb + 127) / 128 * 128 ))
+	local body="[mysqld]
+innodb_buffer_pool_size = ${want_mb}M
+innodb_log_file_size = 512M"
+	if [ "$($SUDO cat "$conf" 2>/dev/null)" != "$body" ]; then
+		echo "$body" | $SUDO tee "$conf" >/dev/null
+		# an older version of this script put a fixed pool size into the charset file
+		$SUDO sed -i '/^innodb_buffer_pool_size = 1G$/d' /etc/mysql/mariadb.conf.d/99-marketing-flows.cnf 2>/dev/null || true
+	fi
+	current="$($SUDO mariadb -uroot -N -e 'SELECT @@innodb_buffer_pool_size DIV 1048576')"
+	if [ "$current" != "$want_mb" ]; then
+		$SUDO mariadb -uroot -e "SET GLOBAL innodb_buffer_pool_size = $((want_mb * 1048576))" \
+			|| die "Could not resize MariaDB's buffer pool to $want_mb MB (set MF_DB_BUFFER_POOL_MB)."
+		# the resize runs in the background; its status is empty again (10.11) or "Completed..."
+		# when it is done
+		for _ in $(seq 1 60); do
+			sleep 1
+			$SUDO mariadb -uroot -N -e "SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'" \
+				| awk -F'\t' '$2 == "" || $2 ~ /^Completed/ {ok=1} END {exit !ok}' && break
+		done
+		current="$($SUDO mariadb -uroot -N -e 'SELECT @@innodb_buffer_pool_size DIV 1048576')"
+	fi
+	# The redo log: 10.11 resizes it live too; a larger one absorbs bulk enrolments and batches.
+	if [ "$($SUDO mariadb -uroot -N -e 'SELECT @@innodb_log_file_size DIV 1048576')" -lt 512 ]; then
+		$SUDO mariadb -uroot -e "SET GLOBAL innodb_log_file_size = 536870912" 2>/dev/null || true
+	fi
+	log "MariaDB: InnoDB buffer pool ${current} MB (machine: ${ram_mb} MB RAM; MF_DB_BUFFER_POOL_MB to change), redo log $($SUDO mariadb -uroot -N -e 'SELECT @@innodb_log_file_size DIV 1048576') MB; kept in $conf"
 }
 
 ensure_frappe_user() {
@@ -131,19 +172,21 @@ ensure_bench() {
 }
 
 ensure_redis() {
-	# A second bench on the same machine needs its own Redis ports: MF_REDIS_CACHE_PORT /
-	# MF_REDIS_QUEUE_PORT (bench init gives every bench 13000 / 11000).
-	local config="$BENCH_DIR/sites/common_site_config.json"
-	if [ -n "${MF_REDIS_CACHE_PORT:-}" ] && ! grep -q "127.0.0.1:$MF_REDIS_CACHE_PORT\"" "$config"; then
-		bench_cmd set-redis-cache-host "127.0.0.1:$MF_REDIS_CACHE_PORT" >/dev/null
-		bench_cmd set-redis-socketio-host "127.0.0.1:$MF_REDIS_CACHE_PORT" >/dev/null
-		rm -f "$BENCH_DIR/config/redis_cache.conf"
+	# Bench's own Redis instances (cache and queue), from the configs bench generated. A second
+	# bench on the same machine needs ports of its own: MF_REDIS_CACHE_PORT / MF_REDIS_QUEUE_PORT
+	# (bench init picks the next free ones after the benches beside it, which may not be what
+	# another bench created later expects).
+	local gconf="$BENCH_DIR/sites/common_site_config.json" changed=0
+	if [ -n "${MF_REDIS_CACHE_PORT:-}" ] && ! grep -q "\"redis_cache\": *\"redis://127.0.0.1:$MF_REDIS_CACHE_PORT\"" "$gconf"; then
+		bench_cmd set-config -g redis_cache "redis://127.0.0.1:$MF_REDIS_CACHE_PORT" >/dev/null
+		bench_cmd set-config -g redis_socketio "redis://127.0.0.1:$MF_REDIS_CACHE_PORT" >/dev/null
+		changed=1
 	fi
-	if [ -n "${MF_REDIS_QUEUE_PORT:-}" ] && ! grep -q "127.0.0.1:$MF_REDIS_QUEUE_PORT\"" "$config"; then
-		bench_cmd set-redis-queue-host "127.0.0.1:$MF_REDIS_QUEUE_PORT" >/dev/null
-		rm -f "$BENCH_DIR/config/redis_queue.conf"
+	if [ -n "${MF_REDIS_QUEUE_PORT:-}" ] && ! grep -q "\"redis_queue\": *\"redis://127.0.0.1:$MF_REDIS_QUEUE_PORT\"" "$gconf"; then
+		bench_cmd set-config -g redis_queue "redis://127.0.0.1:$MF_REDIS_QUEUE_PORT" >/dev/null
+		changed=1
 	fi
-	# Bench's own Redis instances (cache and queue), from the configs bench generated.
+	[ "$changed" -eq 0 ] || { log "Redis ports of this bench: cache ${MF_REDIS_CACHE_PORT:-unchanged}, queue ${MF_REDIS_QUEUE_PORT:-unchanged}"; bench_cmd setup redis >/dev/null; }
 	for name in redis_cache redis_queue; do
 		local conf="$BENCH_DIR/config/$name.conf"
 		[ -f "$conf" ] || bench_cmd setup redis >/dev/null

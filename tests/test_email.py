@@ -145,7 +145,9 @@ def test_two_workers_at_once_send_each_email_exactly_once(worker, content, setti
 		assert proc.wait(timeout=300) == 0
 	# both workers really claimed rows: each slot's job ran in its own worker and did work
 	jobs = [get_job(f"marketing_flows:run:{flow.name}:{slot}") for slot in (0, 1)]
-	assert all(jobs) and all(job.return_value() for job in jobs), [j and j.return_value() for j in jobs]
+	assert all(jobs) and all(job.return_value() for job in jobs), [
+		j and (j.return_value(), str(j.started_at), str(j.ended_at), j.worker_name) for j in jobs
+	]
 	assert len({job.worker_name for job in jobs}) == 2
 	worker()  # anything left over
 	rows = frappe.db.sql(
@@ -216,3 +218,62 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, c
 		assert len(keys) == 20 + unknown and unknown <= 1
 	finally:
 		http_receiver.delay = 0
+
+
+def test_a_queued_flow_email_stays_small(worker, smtp, content):
+	"""A million-person flow queues millions of emails: the stored message of a short email is
+	a few kilobytes (the layout is not Frappe's CSS-inlined template stored again per email)."""
+	flow = email_flow(content)
+	contact = make_contact()
+	flow.enroll([contact])
+	worker()
+	p = participant(flow.name, contact)
+	raw = frappe.db.get_value("Email Queue", p.email_queue, "message")
+	assert len(raw.encode()) <= 3584  # with its Email Queue and recipient rows: under 4 KB
+	import email
+	from email import policy
+
+	# what a mail client decodes: the signed links intact (quoted-printable, not raw text)
+	message = email.message_from_string(raw, policy=policy.default)
+	html = message.get_body(("html",)).get_content()
+	text = message.get_body(("plain",)).get_content()
+	for part in (html, text):
+		assert f"participant={p.name}&" in part.replace("&amp;", "&")
+		assert "marketing_flows.api.tracking.unsubscribe" in part
+	assert "marketing_flows.api.tracking.open" in html
+
+
+def test_sent_flow_emails_leave_the_email_queue_after_the_retention_period(worker, smtp, content, settings):
+	settings.set("Marketing Flow Settings", keep_sent_emails_days=3)
+	flow = email_flow(content)
+	old, recent = make_contact(), make_contact()
+	flow.enroll([old, recent])
+	worker()
+	flush_email_queue()
+	worker()
+	old_p, recent_p = participant(flow.name, old), participant(flow.name, recent)
+	assert frappe.db.get_value("Email Queue", old_p.email_queue, "status") == "Sent"
+	frappe.db.sql(
+		"UPDATE `tabEmail Queue` SET modified = NOW() - INTERVAL 4 DAY WHERE name = %s", old_p.email_queue
+	)
+	frappe.db.commit()
+
+	run_scheduled("marketing_flows.engine.delivery.purge_sent_emails")
+	worker()
+
+	assert not frappe.db.exists("Email Queue", old_p.email_queue)
+	assert not frappe.db.exists("Email Queue Recipient", {"parent": old_p.email_queue})
+	assert frappe.db.exists("Email Queue", recent_p.email_queue)  # within the period: kept
+	# what the flow's figures and the participant show stays
+	assert participant(flow.name, old).last_sent_status == "Sent"
+	assert ("mail1", "Email Sent") in events(flow.name, old)
+
+	settings.set("Marketing Flow Settings", keep_sent_emails_days=0)  # 0: this app removes nothing
+	frappe.db.sql(
+		"UPDATE `tabEmail Queue` SET modified = NOW() - INTERVAL 400 DAY WHERE name = %s",
+		recent_p.email_queue,
+	)
+	frappe.db.commit()
+	run_scheduled("marketing_flows.engine.delivery.purge_sent_emails")
+	worker()
+	assert frappe.db.exists("Email Queue", recent_p.email_queue)

@@ -511,3 +511,27 @@ def test_resume_with_skip_overdue_skips_sends_that_fell_due_during_the_pause(wor
 	assert p.status == "Completed" and not p.last_sent
 	assert ("sms", "Step Skipped") in events(flow.name, early)
 	assert participant(flow.name, late).status == "Waiting"  # its own first wait
+
+
+def test_a_participant_name_that_clashes_is_drawn_again_not_reported_as_already_active(monkeypatch):
+	"""Participant names are random: a new name equal to an existing participant's (another
+	flow's here) must not drop the person as "already active in this flow"."""
+	from marketing_flows.engine import enrolment
+
+	other_flow = make_flow()
+	taken_by = make_contact()
+	other_flow.enroll([taken_by])
+	taken = participant(other_flow.name, taken_by).name
+	flow = make_flow()
+	first, second, already = make_contact(), make_contact(), make_contact()
+	flow.enroll([already])
+	draws = iter([taken, taken, "mf-fresh-0001", "mf-fresh-0002"])
+	monkeypatch.setattr(enrolment, "new_participant_name", lambda: next(draws))
+
+	result = flow.enroll([first, second, already])
+
+	assert result == {"enrolled": 2, "not_enrolled": {already: "already active in this flow"}}
+	mine = {participant(flow.name, c).name for c in (first, second)}
+	assert mine == {"mf-fresh-0001", "mf-fresh-0002"}
+	assert participant(other_flow.name, taken_by).name == taken  # the other participant is untouched
+	assert events(flow.name, first) == [(None, "Enrolled")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import frappe
-from frappe.utils import add_to_date, get_datetime, now_datetime
+from frappe.utils import add_to_date, cint, get_datetime, now_datetime
 
 from marketing_flows.engine import log
 
@@ -149,3 +149,50 @@ def sync_recent_deliveries() -> dict[str, str]:
 	frappe.db.commit()
 	frappe.cache.set_value(SYNC_CURSOR, str(add_to_date(now, minutes=-1)))
 	return changed
+
+
+# --- retention -----------------------------------------------------------------------------
+
+SETTINGS = "Marketing Flow Settings"
+PURGE_CHUNK = 1000
+
+
+def keep_sent_emails_days() -> int:
+	"""Marketing Flow Settings' `keep_sent_emails_days`; its default while nobody saved it."""
+	value = frappe.db.sql(
+		"SELECT value FROM `tabSingles` WHERE doctype = %s AND field = 'keep_sent_emails_days'", SETTINGS
+	)
+	if not value or value[0][0] in (None, ""):
+		return cint(frappe.get_meta(SETTINGS).get_field("keep_sent_emails_days").default)
+	return cint(value[0][0])
+
+
+def purge_sent_emails() -> int:
+	"""Scheduler (daily): flow emails that were sent more than `keep_sent_emails_days` ago leave
+	the Email Queue (a message is kilobytes; a large flow queues millions). Their outcome is
+	passed on to the participants first; the log's "Email Sent" entries stay, with everything
+	the reports count. Emails not sent (queued, retrying, failed) are kept. Returns how many
+	rows were removed."""
+	days = keep_sent_emails_days()
+	if days <= 0:
+		return 0
+	cutoff = add_to_date(now_datetime(), days=-days)
+	q = frappe.qb.DocType("Email Queue")
+	r = frappe.qb.DocType("Email Queue Recipient")
+	removed = 0
+	while True:
+		names = (
+			frappe.qb.from_(q)
+			.select(q.name)
+			.where((q.status == "Sent") & (q.modified < cutoff) & (q.reference_doctype == PARTICIPANT))
+			.limit(PURGE_CHUNK)
+			.run(pluck=True)
+		)
+		if not names:
+			break
+		sync_delivery_status(names)
+		frappe.qb.from_(r).delete().where((r.parenttype == "Email Queue") & r.parent.isin(names)).run()
+		frappe.qb.from_(q).delete().where(q.name.isin(names)).run()
+		frappe.db.commit()
+		removed += len(names)
+	return removed

@@ -16,6 +16,7 @@ from frappe import _
 from frappe.utils import add_days, cint, now_datetime
 
 from marketing_flows.engine import criteria, eligibility, graph, hosts, log, participants
+from marketing_flows.engine.names import sortable_name
 from marketing_flows.engine.participants import ACTIVE, active_key
 from marketing_flows.engine.permissions import readable, require_flow_operator
 
@@ -127,77 +128,116 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 	start = graph.start_step(flow.steps).step_id
 	now = now_datetime()
 	user = frappe.session.user
-	values = []
-	keys = {}
+	values: dict[str, tuple] = {}  # contact -> the row without its name
 	for contact in accepted:
 		row = rows[contact]
-		name = frappe.generate_hash(length=12)
-		keys[name] = contact
-		values.append(
-			(
-				name,
-				flow.name,
-				person,
-				contact,
-				contact,
-				row.full_name,
-				row.email_id,
-				row.mobile_no,
-				companies.get(contact),
-				company_dt if companies.get(contact) else None,
-				"Active",
-				start,
-				now,
-				now,
-				source,
-				active_key(flow.name, contact),
-				0,
-				0,
-				0,
-				now,
-				now,
-				user,
-				user,
-			)
+		values[contact] = (
+			flow.name,
+			person,
+			contact,
+			contact,
+			row.full_name,
+			row.email_id,
+			row.mobile_no,
+			companies.get(contact),
+			company_dt if companies.get(contact) else None,
+			"Active",
+			start,
+			now,
+			now,
+			source,
+			active_key(flow.name, contact),
+			0,
+			0,
+			0,
+			now,
+			now,
+			user,
+			user,
 		)
-	columns = (
-		"name",
-		"flow",
-		"person_doctype",
-		"person",
-		"contact",
-		"full_name",
-		"email",
-		"mobile_no",
-		"company",
-		"company_doctype",
-		"status",
-		"current_step",
-		"next_run_at",
-		"enrolled_on",
-		"enrolled_by",
-		"active_key",
-		"attempts",
-		"step_seq",
-		"docstatus",
-		"creation",
-		"modified",
-		"owner",
-		"modified_by",
-	)
-	# INSERT IGNORE: the unique active_key drops anyone enrolled concurrently by another request.
-	frappe.db.bulk_insert("Marketing Flow Participant", columns, values, ignore_duplicates=True)
-	inserted = set(
-		frappe.get_all("Marketing Flow Participant", filters={"name": ("in", list(keys))}, pluck="name")
-	)
+	enrolled = insert_participants(flow.name, values)
 	entries = []
-	for name, contact in keys.items():
-		if name in inserted:
+	for contact in accepted:
+		if name := enrolled.get(contact):
 			result.enrolled.append(name)
 			entries.append(log.entry(flow.name, name, contact, None, "Enrolled", source))
 		else:
 			result.not_enrolled[contact] = _("already active in this flow")
 	log.write_many(entries)
+
+
+def new_participant_name() -> str:
+	"""A time-ordered name (names.py); should it ever equal an existing one,
+	`insert_participants` tells that from an active participation and draws again."""
+	return sortable_name()
+
+
+def insert_participants(flow: str, values: dict[str, tuple]) -> dict[str, str]:
+	"""Insert participant rows (contact -> row without its name); returns contact -> name of
+	those inserted. The others were already active in the flow (the unique `active_key` holds
+	one active participation per person and flow, also against a concurrent enrolment).
+
+	INSERT IGNORE drops a row for either unique key: `active_key`, or a random name that some
+	other participant already has. The two are told apart by the active participation each
+	person has after the insert: none means the name clashed, and that person is inserted
+	again under a new name."""
+	enrolled: dict[str, str] = {}
+	pending = dict(values)
+	for _attempt in range(NAME_ATTEMPTS):
+		if not pending:
+			break
+		drawn = {contact: new_participant_name() for contact in pending}
+		frappe.db.bulk_insert(
+			PARTICIPANT_DOCTYPE,
+			PARTICIPANT_COLUMNS,
+			[(drawn[contact], *row) for contact, row in pending.items()],
+			ignore_duplicates=True,
+		)
+		key_of = {row[KEY_POSITION]: contact for contact, row in pending.items()}
+		p = frappe.qb.DocType(PARTICIPANT_DOCTYPE)
+		holder = dict(
+			frappe.qb.from_(p).select(p.active_key, p.name).where(p.active_key.isin(list(key_of))).run()
+		)
+		clashed = {}
+		for key, contact in key_of.items():
+			if holder.get(key) == drawn[contact]:
+				enrolled[contact] = drawn[contact]
+			elif key not in holder:
+				clashed[contact] = pending[contact]
+		pending = clashed
+	if pending:
+		raise RuntimeError(f"no free participant name after {NAME_ATTEMPTS} attempts")
+	return enrolled
+
+
+NAME_ATTEMPTS = 5
+PARTICIPANT_DOCTYPE = "Marketing Flow Participant"
+PARTICIPANT_COLUMNS = (
+	"name",
+	"flow",
+	"person_doctype",
+	"person",
+	"contact",
+	"full_name",
+	"email",
+	"mobile_no",
+	"company",
+	"company_doctype",
+	"status",
+	"current_step",
+	"next_run_at",
+	"enrolled_on",
+	"enrolled_by",
+	"active_key",
+	"attempts",
+	"step_seq",
+	"docstatus",
+	"creation",
+	"modified",
+	"owner",
+	"modified_by",
+)
+KEY_POSITION = PARTICIPANT_COLUMNS.index("active_key") - 1  # in a row without its name
 
 
 def rejections(flow: Any, people: list[str], rows: dict) -> dict[str, str]:

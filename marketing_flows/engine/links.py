@@ -127,7 +127,7 @@ def prepare_html(
 	if track_opens:
 		pixel = (
 			f'<img src="{escape(open_url(participant, step_id, base), quote=True)}" width="1" height="1" '
-			'alt="" border="0" style="height:1px !important;width:1px !important;border:0;margin:0;padding:0">'
+			'alt="" style="border:0">'
 		)
 		ends = list(_BODY_END.finditer(html))
 		if ends:

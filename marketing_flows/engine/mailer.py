@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
+import secrets
+from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -21,13 +24,14 @@ from typing import Any
 
 import frappe
 from frappe.core.utils import html2text
-from frappe.email.email_body import get_formatted_html
+from frappe.email.email_body import get_footer
+from frappe.utils.data import scrub_urls
 
 from marketing_flows.engine import render
+from marketing_flows.engine.names import NameBlock
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # in all, per email (what most mail servers accept)
 BODY_MARKER = "MFBODYc0ffee42MF"
-SUBJECT_MARKER = "MFSUBJc0ffee42MF"
 
 
 def sender_account(content_sender: str | None) -> Any:
@@ -40,11 +44,35 @@ def sender_account(content_sender: str | None) -> Any:
 	return frappe.get_cached_doc("Email Account", name)
 
 
+# A light layout: Frappe's standard email template carries its whole email.css inlined into
+# every element (about 12 KB per message, stored again in every Email Queue row); this one is a
+# few hundred bytes of inline styles around the content and the account's footer.
+LAYOUT = (
+	'<html><head><meta name="viewport" content="width=device-width"></head>\n'
+	'<body><div style="max-width:600px;margin:0 auto;padding:16px;'
+	'font:14px/1.5 Helvetica,Arial,sans-serif;color:#1f272e">\n'
+	+ BODY_MARKER
+	+ "\n{footer}</div></body></html>\n"
+)
+FOOTER = '<div style="margin-top:24px;font-size:12px;color:#8d99a6">{0}</div>\n'
+
+
 @lru_cache(maxsize=64)
 def _layout(content: str, version: int, account: str, site: str) -> str:
-	"""Frappe's email template around markers, CSS inlined once (cache key: content version)."""
+	"""The email layout around markers, with the account's footer (cache key: content version)."""
 	acct = frappe.get_cached_doc("Email Account", account)
-	return get_formatted_html(SUBJECT_MARKER, BODY_MARKER, email_account=acct, with_container=False)
+	# Frappe's footer (the account's signature, the sender address, the standard footer) without
+	# its comments and empty wrappers; none of Frappe's per-recipient placeholders applies to
+	# these rows (no Communication, no Frappe read tracker: the flow's own links track them).
+	footer = _SPACE.sub("\n", _COMMENT.sub("", scrub_urls(get_footer(acct)))).strip()
+	if not html2text(footer).strip():
+		footer = ""
+	return LAYOUT.replace("{footer}", FOOTER.format(footer) if footer else "")
+
+
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_SPACE = re.compile(r"\s*\n\s*")
+_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 
 
 def _domain() -> str:
@@ -84,21 +112,38 @@ def build_mime(
 ) -> str:
 	"""multipart/alternative (text, then HTML), UTF-8, as Frappe's Email Queue stores it; inside
 	a multipart/mixed when files will be attached (Frappe's Email Queue adds them at sending)."""
-	msg = MIMEMultipart("mixed" if mixed else "alternative")
+	msg = MIMEMultipart("mixed" if mixed else "alternative", boundary=f"mf-{secrets.token_hex(6)}")
 	msg["From"] = sender
 	msg["To"] = recipient
 	msg["Subject"] = Header(subject, "utf-8")
 	msg["Date"] = email.utils.formatdate(localtime=True)
 	msg["Message-Id"] = message_id
-	msg["X-Frappe-Site"] = _domain()
 	for key, value in (headers or {}).items():
 		msg[key] = value
-	body = MIMEMultipart("alternative") if mixed else msg
-	body.attach(MIMEText(text, "plain", "utf-8"))
-	body.attach(MIMEText(html, "html", "utf-8"))
+	body = MIMEMultipart("alternative", boundary=f"mf-{secrets.token_hex(6)}") if mixed else msg
+	if mixed:
+		del body["MIME-Version"]  # said once, in the message's header
+	body.attach(_text_part(text, "plain"))
+	body.attach(_text_part(html, "html"))
 	if mixed:
 		msg.attach(body)
 	return msg.as_string()
+
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # quoted-printable, as Frappe's own emails: base64 would add a third
+MAX_7BIT_LINE = 998  # RFC 5322
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+	"""ASCII text with short lines goes as it is (7bit: nothing to encode, nothing added);
+	anything else quoted-printable in UTF-8."""
+	if text.isascii() and all(len(line) <= MAX_7BIT_LINE for line in text.splitlines()):
+		part = MIMEText(text, subtype, "us-ascii")
+	else:
+		part = MIMEText(text, subtype, _UTF8_QP)
+	del part["MIME-Version"]  # said once, in the message's header
+	return part
 
 
 class Mailer:
@@ -110,6 +155,7 @@ class Mailer:
 		self.queue_rows: list[tuple] = []
 		self.recipient_rows: list[tuple] = []
 		self._accounts: dict[str | None, Any] = {}  # content sender -> Email Account, once per batch
+		self._names = NameBlock()  # the batch's rows side by side in the primary key
 		self._attachments: dict[str, str | None] = {}  # content -> Email Queue `attachments` JSON
 
 	def queue(
@@ -134,17 +180,19 @@ class Mailer:
 		if body_filter:
 			body = body_filter(body)
 		layout = _layout(content.name, content.version or 0, account.name, frappe.local.site)
-		html = layout.replace(BODY_MARKER, body).replace(SUBJECT_MARKER, frappe.utils.escape_html(subject))
+		html = layout.replace(BODY_MARKER, body)
 		sender = email.utils.formataddr((account.name, account.email_id))
-		message_id = email.utils.make_msgid(domain=_domain())
+		name = self._names.next()
+		message_id = f"<{name}@{_domain()}>"  # the row's name is unique: so is this
+		# the plain-text part: images show nothing there (html2text would write their URLs out)
+		text = html2text(_IMG.sub("", body))
 		if content.name not in self._attachments:
 			files = attachments_of(content)
 			self._attachments[content.name] = json.dumps([{"fid": f} for f in files]) if files else None
 		attachments = self._attachments[content.name]
 		message = build_mime(
-			sender, recipient, subject, html, html2text(body), message_id, headers, mixed=bool(attachments)
+			sender, recipient, subject, html, text, message_id, headers, mixed=bool(attachments)
 		)
-		name = frappe.generate_hash(length=10)
 		now = frappe.utils.now_datetime()
 		user = frappe.session.user
 		self.queue_rows.append(
@@ -169,7 +217,7 @@ class Mailer:
 		)
 		self.recipient_rows.append(
 			(
-				frappe.generate_hash(length=10),
+				self._names.next(),
 				name,
 				"Email Queue",
 				"recipients",

@@ -56,31 +56,28 @@ def schedule_due_participants() -> None:
 			participants.enqueue_flow(flow)
 
 
+# The tick's probe: an index range on (flow, status, next_run_at), LIMIT 1.
+PROBE_SQL = """SELECT name FROM `tabMarketing Flow Participant`
+	WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
+	LIMIT 1"""
+
+# The claim. The ORDER BY follows the index (flow, status, next_run_at): no filesort, so only the
+# rows returned are read and locked, and a second worker gets the next ones instead of waiting
+# or getting nothing.
+CLAIM_SQL = """SELECT name FROM `tabMarketing Flow Participant`
+	WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
+	ORDER BY status, next_run_at
+	LIMIT %s"""
+
+
 def has_due_participants(flow: str, now: datetime) -> bool:
-	"""The tick's probe: an index range on (flow, status, next_run_at), LIMIT 1."""
-	return bool(
-		frappe.db.sql(
-			"""SELECT name FROM `tabMarketing Flow Participant`
-			WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
-			LIMIT 1""",
-			(flow, now),
-		)
-	)
+	"""The tick's probe (PROBE_SQL)."""
+	return bool(frappe.db.sql(PROBE_SQL, (flow, now)))
 
 
 def claim_due_participants(flow: str, limit: int, now: datetime) -> list[str]:
-	"""Lock up to `limit` due rows of `flow` that no other worker holds. The ORDER BY follows
-	the index (flow, status, next_run_at): no filesort, so only the rows returned are read and
-	locked, and a second worker gets the next ones instead of waiting or getting nothing."""
-	return frappe.db.sql(
-		"""SELECT name FROM `tabMarketing Flow Participant`
-		WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
-		ORDER BY status, next_run_at
-		LIMIT %s
-		FOR UPDATE SKIP LOCKED""",
-		(flow, now, limit),
-		pluck=True,
-	)
+	"""Lock up to `limit` due rows of `flow` that no other worker holds (CLAIM_SQL)."""
+	return frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow, now, limit), pluck=True)
 
 
 def process_due(flow: str) -> int:

@@ -16,9 +16,11 @@ class MarketingFlowParticipant(Document):
 
 
 def on_doctype_update() -> None:
-	"""Composite indexes: the scheduler finds due rows by (status, next_run_at); per-flow
-	figures and the one-active-participation rule go by (flow, status) and (flow, contact)."""
-	frappe.db.add_index("Marketing Flow Participant", ["status", "next_run_at"], "status_next_run_at")
+	"""Composite indexes: the runner finds due rows of a flow by (flow, status, next_run_at);
+	per-flow figures and the one-active-participation rule go by (flow, status) and (flow,
+	contact). Every query of due rows names the flow, so there is no (status, next_run_at)
+	index (patch drop_status_next_run_at_index): each step moves both columns, and every index
+	on them is written again."""
 	frappe.db.add_index(
 		"Marketing Flow Participant", ["flow", "status", "next_run_at"], "flow_status_next_run_at"
 	)
