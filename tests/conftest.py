@@ -406,6 +406,7 @@ class SettingsChanger:
 			doc = frappe.get_single(doctype)
 			doc.update(before)
 			doc.flags.ignore_permissions = True
+			doc.flags.ignore_mandatory = True  # back to how it was, even empty (SMS Settings)
 			doc.save()
 		for account, before in self.accounts.items():
 			if frappe.db.exists("Email Account", account):
