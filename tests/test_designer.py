@@ -380,7 +380,7 @@ def test_undo_redo_delete_and_duplicate_in_the_designer(browser, desk_url, peopl
 
 def test_split_branches_are_handles_of_the_split_step(browser, desk_url, people):
 	"""A Split's branches (rows of the flow's `branches` table) are output handles
-	`branch:<key>` next to `else`; connecting one changes that row's next step."""
+	the branch key next to `else`; connecting one changes that row's next step."""
 
 	def tag(step_id):
 		return {
@@ -425,14 +425,14 @@ def test_split_branches_are_handles_of_the_split_step(browser, desk_url, people)
 	try:
 		split = node(page, "split")
 		split.wait_for(timeout=30000)
-		for handle in ("branch:board", "branch:sales", "else"):
+		for handle in ("board", "sales", "else"):
 			assert split.locator(f"[data-handleid='{handle}']").count() == 1, handle
 		assert split.locator("[data-handleid='next']").count() == 0
 		assert page.locator(".vue-flow__edge").count() == 3
 		split.locator(".mf-node-label").click()
 		page.wait_for_selector(".mf-side-panel [data-fieldname='branches']", timeout=10000)
 		screenshot(page, "designer-split")
-		connect(page, "split", "branch:sales", "rest")
+		connect(page, "split", "sales", "rest")
 		node(page, "member").locator(".mf-node-warning").wait_for(timeout=15000)  # unreachable now
 		connect(page, "split", "else", "member")
 		page.wait_for_function("() => !document.querySelector('.mf-node-warning')", timeout=15000)

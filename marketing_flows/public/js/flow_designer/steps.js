@@ -103,7 +103,7 @@ export function is_multi_branch(step) {
 // `data-handleid`; `field` the field of the step (or of `row`) the link is stored in.
 //   - Condition (yes_step / no_step shown for the type): yes / no;
 //   - a multi-branch type (Split, A/B Test): one handle per row of the branch table for this
-//     step, id "branch:<branch_key>", then "else" (the step's else_step) when the type shows it;
+//     step, id = the row's branch_key (never in / next / yes / no / else), then "else" (the step's else_step) when the type shows it;
 //   - End: none; every other type: next.
 export function source_handles(step, doc) {
 	if (step.step_type === "End") return [];
@@ -119,7 +119,7 @@ export function source_handles(step, doc) {
 			rows_of(doc, table.fieldname, step.step_id).forEach((row, i) => {
 				const key = branch_key(row, table.options, i);
 				handles.push({
-					id: `branch:${key}`,
+					id: key,
 					field: "next_step",
 					row,
 					table: table.fieldname,
