@@ -134,15 +134,33 @@ def _start_workers(n: int) -> list[subprocess.Popen]:
 	]
 
 
-def test_two_workers_at_once_send_each_email_exactly_once(worker, content, settings):
+def test_two_workers_at_once_send_each_email_exactly_once(worker, content, settings, http_receiver):
 	settings.set("Marketing Flow Settings", batch_size=20, parallel_jobs=2)
-	flow = email_flow(content)
+	# a slow webhook after the email (20 ms a call): one worker can't finish all six batches
+	# before the other starts, however fast the sends are
+	flow = make_flow(
+		steps=[
+			{"step_id": "mail1", "step_type": "Send Email", "content": content.name, "next_step": "hook"},
+			{
+				"step_id": "hook",
+				"step_type": "Webhook",
+				"webhook_url": http_receiver.url + "/two",
+				"next_step": "wait",
+			},
+			{"step_id": "wait", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days"},
+		]
+	)
+	flow.run()
 	contacts = [make_contact() for _ in range(120)]
 	assert flow.enroll(contacts)["enrolled"] == 120
 	frappe.db.commit()
-	procs = _start_workers(2)
-	for proc in procs:
-		assert proc.wait(timeout=300) == 0
+	http_receiver.delay = 0.02
+	try:
+		procs = _start_workers(2)
+		for proc in procs:
+			assert proc.wait(timeout=300) == 0
+	finally:
+		http_receiver.delay = 0
 	# both workers really claimed rows: each slot's job ran in its own worker and did work
 	jobs = [get_job(f"marketing_flows:run:{flow.name}:{slot}") for slot in (0, 1)]
 	assert all(jobs) and all(job.return_value() for job in jobs), [
