@@ -1,5 +1,5 @@
 """Steps that act on the CRM or the outside world: Update Participant, Create Activity, Webhook,
-Add to Email Group, Enroll in Flow, End."""
+Add to / Remove from Email Group, Enroll in Flow, Run Server Script, End."""
 
 from __future__ import annotations
 
