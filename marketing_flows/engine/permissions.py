@@ -11,19 +11,19 @@ from frappe import _
 OPERATOR_ROLES = {"Flow Administrator", "System Manager"}
 
 
+def has_operator_role() -> bool:
+	user = frappe.session.user
+	return user == "Administrator" or bool(set(frappe.get_roles(user)) & OPERATOR_ROLES)
+
+
 def is_flow_operator() -> bool:
 	"""May the user run flows and enrol people (Flow Administrator, System Manager)?"""
-	user = frappe.session.user
-	return (user == "Administrator" or bool(set(frappe.get_roles(user)) & OPERATOR_ROLES)) and bool(
-		frappe.has_permission("Marketing Flow", "write")
-	)
+	return has_operator_role() and bool(frappe.has_permission("Marketing Flow", "write"))
 
 
 def require_flow_operator(flow: Any) -> None:
 	"""Run / pause / stop / enrol / remove: Flow Administrator or System Manager with write access."""
-	user = frappe.session.user
-	roles = set(frappe.get_roles(user))
-	if user != "Administrator" and not roles & OPERATOR_ROLES:
+	if not has_operator_role():
 		frappe.throw(
 			_("Only a Flow Administrator can run, pause, stop or enrol people in flows."),
 			frappe.PermissionError,

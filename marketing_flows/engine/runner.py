@@ -183,8 +183,11 @@ class Batch:
 		ref_name=None,
 		branch: str | None = None,
 	) -> None:
-		entry = self.entry(p, step_id, event, message, ref_dt, ref_name, branch)
-		self.logs.append(entry)
+		self.logs.append(
+			log.entry(
+				self.flow.name, p.name, p.contact, step_id, event, message, None, ref_dt, ref_name, branch
+			)
+		)
 		self._events.setdefault(p.name, []).append((step_id, event, self.now))
 
 	# -- the batch ------------------------------------------------------------------------
@@ -542,20 +545,6 @@ class Batch:
 		except Exception:
 			frappe.db.rollback()
 			frappe.log_error(title=f"Marketing flow {self.flow.name}: acting on met goals failed")
-
-	def entry(
-		self,
-		p: Any,
-		step_id: str | None,
-		event: str,
-		message: str = "",
-		ref_dt=None,
-		ref_name=None,
-		branch: str | None = None,
-	) -> tuple:
-		return log.entry(
-			self.flow.name, p.name, p.contact, step_id, event, message, None, ref_dt, ref_name, branch
-		)
 
 
 def _is_setting_error(error: Exception) -> bool:

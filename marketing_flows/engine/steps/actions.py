@@ -360,7 +360,7 @@ class RunServerScript(StepType):
 	def execute(self, ctx: StepContext) -> Outcome:
 		if ctx.batch.dry_run:
 			return Outcome(ctx.next_step, message=_("would run {0}").format(ctx.step.server_script))
-		script = frappe.get_doc("Server Script", ctx.step.server_script)
+		script = frappe.get_cached_doc("Server Script", ctx.step.server_script)  # not once per person
 		form_dict, response = frappe.local.form_dict, frappe.local.response
 		frappe.local.form_dict = frappe._dict(
 			flow=ctx.flow.name,
