@@ -18,9 +18,18 @@ after_migrate = "marketing_flows.install.after_migrate"
 before_uninstall = "marketing_flows.install.before_uninstall"
 after_uninstall = "marketing_flows.install.after_uninstall"
 
-# "Add to flow" on Contact forms and lists.
-doctype_js = {"Contact": "public/js/contact.js"}
-doctype_list_js = {"Contact": "public/js/contact_list.js"}
+# "Add to flow" and the Flows panel on the forms and lists of the people flows enrol: Contact,
+# and the leads of ERPNext (Lead) and Frappe CRM (CRM Lead) where they are installed.
+doctype_js = {
+	"Contact": ["public/js/person_flows.js", "public/js/contact.js"],
+	"Lead": ["public/js/person_flows.js", "public/js/lead.js"],
+	"CRM Lead": ["public/js/person_flows.js", "public/js/crm_lead.js"],
+}
+doctype_list_js = {
+	"Contact": ["public/js/person_flows.js", "public/js/contact_list.js"],
+	"Lead": ["public/js/person_flows.js", "public/js/lead_list.js"],
+	"CRM Lead": ["public/js/person_flows.js", "public/js/crm_lead_list.js"],
+}
 
 # Every save passes through here; `watch` answers from a cached map of watched doctypes, so a
 # doctype no running flow watches costs no query (see engine/watch.py).

@@ -25,24 +25,38 @@ TIMED = {"Deal Created", "Appointment Created", "Issue Created", "Added to Email
 
 @dataclass
 class Person:
-	key: str  # participant name, or contact name at enrolment
-	contact: str
+	key: str  # participant name, or the person's name at enrolment
+	person: str  # name of the flow's person doctype (a Contact or a lead)
 	email: str | None
 	company: str | None
 	since: datetime | None  # enrolment time: timed criteria count only what came after
+	contact: str | None = None  # the Contact a lead converted to (the person, for a Contact)
+
+	@classmethod
+	def of(cls, participant: Any) -> Person:
+		"""The participant as a person the criteria ask about, since their enrolment."""
+		return cls(
+			participant["name"],
+			participant.get("person") or participant.get("contact"),
+			participant.get("email"),
+			participant.get("company"),
+			participant.get("enrolled_on"),
+			participant.get("contact"),
+		)
 
 
 def label(criterion: Any) -> str:
 	return criterion.get("label") or criterion.criterion_type
 
 
-def target_doctype(criterion: Any) -> str | None:
-	"""The doctype a criterion queries (None for those that are not about documents)."""
+def target_doctype(criterion: Any, person_dt: str = "Contact") -> str | None:
+	"""The doctype a criterion of a flow of `person_dt` queries (None for those that are not
+	about documents)."""
 	kind = criterion.criterion_type
 	if kind in ROLE_OF:
 		return hosts.doctype_for(ROLE_OF[kind])
-	if kind == "Person Updated":
-		return hosts.person_doctype()
+	if kind in ("Person Updated", "Lead Converted"):
+		return person_dt
 	if kind == "Added to Email Group":
 		return "Email Group Member"
 	if kind == "Web Form Submitted" and criterion.get("web_form"):
@@ -55,9 +69,17 @@ def target_doctype(criterion: Any) -> str | None:
 def validate(flow: Any) -> list[str]:
 	"""Messages for criteria that can't be evaluated on this site."""
 	errors = []
+	person_dt = hosts.person_doctype(flow)
 	for row in flow.get("success_criteria") or []:
 		what = _("Success criterion {0} ({1})").format(row.idx, _(row.criterion_type))
-		if row.criterion_type in ROLE_OF and not target_doctype(row):
+		if row.criterion_type == "Lead Converted" and not hosts.is_lead(person_dt):
+			errors.append(
+				_("{0}: only a flow of leads can have this goal; this flow enrols {1}.").format(
+					what, _(person_dt)
+				)
+			)
+			continue
+		if row.criterion_type in ROLE_OF and not target_doctype(row, person_dt):
 			errors.append(
 				_("{0}: no {1} doctype is set in Marketing Flow Settings.").format(
 					what, role_label(ROLE_OF[row.criterion_type])
@@ -70,14 +92,15 @@ def validate(flow: Any) -> list[str]:
 		if row.criterion_type == "Web Form Submitted" and not row.web_form:
 			errors.append(_("{0}: choose the Web Form.").format(what))
 			continue
-		doctype = target_doctype(row)
+		doctype = target_doctype(row, person_dt)
 		if doctype and row.conditions:
 			filters.check_fields(doctype, filters.parse(row.conditions, what), what)
-		if doctype and row.criterion_type not in ("Person Updated", "Added to Email Group"):
+		if doctype and row.criterion_type not in ("Person Updated", "Lead Converted", "Added to Email Group"):
 			scope = "company" if row.scope == "Company" else "person"
 			only = row.get("link_field") or None
-			if not paths_of(doctype, scope, only) and not (
-				scope == "person" and paths_of(doctype, "email", only)
+			if not paths_of(doctype, scope, only, person_dt) and not (
+				scope == "person"
+				and (paths_of(doctype, "email", only) or paths_of(doctype, "person", only, "Contact"))
 			):
 				if only:
 					errors.append(
@@ -114,14 +137,21 @@ def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
 		return set()
 	kind = criterion.criterion_type
 	conds = filters.parse(criterion.conditions, label(criterion))
-	if kind == "Person Updated":
-		person = hosts.person_doctype()
+	person_dt = hosts.person_doctype(flow)
+	if kind in ("Person Updated", "Lead Converted"):
+		if kind == "Lead Converted":
+			rule = hosts.person_type(person_dt).converted
+			if not rule:
+				return set()
+			conds = [*conds, [person_dt, rule[0], "=", rule[1]]]
 		matching = set(
 			frappe.get_all(
-				person, filters=[[person, "name", "in", [p.contact for p in people]], *conds], pluck="name"
+				person_dt,
+				filters=[[person_dt, "name", "in", [p.person for p in people]], *conds],
+				pluck="name",
 			)
 		)
-		return {p.key for p in people if p.contact in matching}
+		return {p.key for p in people if p.person in matching}
 	if kind == "Link Clicked":
 		where = {"flow": flow.name, "event": "Clicked", "participant": ("in", [p.key for p in people])}
 		if criterion.get("url_pattern"):
@@ -140,16 +170,26 @@ def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
 			else []
 		)
 		return {p.key for r in rows for p in by_email.get(r.email.lower(), []) if _after(r.creation, p)}
-	doctype = target_doctype(criterion)
+	doctype = target_doctype(criterion, person_dt)
 	if not doctype:
 		return set()
 	timed = kind in TIMED
 	only = criterion.get("link_field") or None
 	if criterion.get("scope") == "Company":
 		return _linked(doctype, "company", _index(people, "company"), conds, timed, only)
-	return _linked(doctype, "person", _index(people, "contact"), conds, timed, only) | _linked(
-		doctype, "email", _index(people, "email"), conds, timed, only
-	)
+	return _named(doctype, people, person_dt, conds, timed, only)
+
+
+def _named(
+	doctype: str, people: list[Person], person_dt: str, conds: list, timed: bool, only: str | None = None
+) -> set[str]:
+	"""Keys of people that a document of `doctype` names: by a link to the person, by a link to
+	the Contact a lead converted to, or by their email."""
+	met = _linked(doctype, "email", _index(people, "email"), conds, timed, only)
+	met |= _linked(doctype, person_dt, _index(people, "person"), conds, timed, only)
+	if person_dt != "Contact":
+		met |= _linked(doctype, "Contact", _index(people, "contact"), conds, timed, only)
+	return met
 
 
 def _as_list(where: dict) -> list:
@@ -169,10 +209,11 @@ def _after(created: datetime, person: Person) -> bool:
 	return person.since is None or created >= person.since
 
 
-def paths_of(doctype: str, kind: str, only: str | None = None) -> list:
-	"""The fields of `doctype` that name a `kind` (person, email, company); with `only` (the
-	criterion's Link Field), just that field (of the document or of a table of it)."""
-	paths = hosts.link_paths(doctype)[kind]
+def paths_of(doctype: str, kind: str, only: str | None = None, person_dt: str = "Contact") -> list:
+	"""The fields of `doctype` that name a `kind` (person, email, company; a person of
+	`person_dt`); with `only` (the criterion's Link Field), just that field (of the document or
+	of a table of it)."""
+	paths = hosts.person_paths(doctype, person_dt) if kind == "person" else hosts.link_paths(doctype)[kind]
 	if only:
 		paths = [p for p in paths if only in (p.field, p.table_field)]
 	return paths
@@ -186,13 +227,19 @@ def _linked(
 	timed: bool,
 	only: str | None = None,
 ) -> set[str]:
-	"""Keys of people named (as `kind`: person, email or company) by a document of `doctype`
-	that matches `conds`, created after their enrolment when `timed`."""
+	"""Keys of people named (as `kind`: a person doctype such as Contact or CRM Lead, email or
+	company) by a document of `doctype` that matches `conds`, created after their enrolment
+	when `timed`."""
 	if not by_value:
 		return set()
-	target = hosts.person_doctype() if kind == "person" else hosts.doctype_for("company")
+	if kind in ("email", "company"):
+		target = hosts.doctype_for("company") if kind == "company" else None
+		paths = paths_of(doctype, kind, only)
+	else:
+		target = kind
+		paths = paths_of(doctype, "person", only, kind)
 	met: set[str] = set()
-	for path in paths_of(doctype, kind, only):
+	for path in paths:
 		table = path.child or doctype
 		where = [[table, path.field, "in", list(by_value)], *conds]
 		if path.type_field:
@@ -209,13 +256,10 @@ def _linked(
 	return met
 
 
-def names_person(doctype: str, person: Person) -> bool:
+def names_person(doctype: str, person: Person, person_dt: str = "Contact") -> bool:
 	"""Does a document of `doctype` created since `person.since` name this person (by a link
 	to the person or by their email)? What a Web Form Submitted condition asks."""
-	return bool(
-		_linked(doctype, "person", _index([person], "contact"), [], True)
-		or _linked(doctype, "email", _index([person], "email"), [], True)
-	)
+	return bool(_named(doctype, [person], person_dt, [], True))
 
 
 def _evaluate(flow: Any, people: list[Person], include_clicks: bool) -> dict[str, str]:
@@ -238,24 +282,32 @@ def _evaluate(flow: Any, people: list[Person], include_clicks: bool) -> dict[str
 	return found
 
 
-def already_successful(flow: Any, contacts: list[str]) -> set[str]:
-	"""Contacts that meet the flow's criteria already: not enrolled (HubSpot's goal rule)."""
-	if not contacts or not flow.get("success_criteria"):
+def already_successful(flow: Any, names: list[str]) -> set[str]:
+	"""People (of the flow's person doctype) that meet the flow's criteria already: not
+	enrolled (HubSpot's goal rule)."""
+	if not names or not flow.get("success_criteria"):
 		return set()
-	person = hosts.person_doctype()
-	rows = frappe.get_all(person, filters={"name": ("in", contacts)}, fields=["name", "email_id"])
-	companies = hosts.companies_of(contacts)
-	people = [Person(r.name, r.name, r.email_id, companies.get(r.name), None) for r in rows]
+	person_dt = hosts.person_doctype(flow)
+	rows = hosts.person_rows(person_dt, names, fields=hosts.person_fields(person_dt))
+	companies = hosts.companies_of(names, person_dt)
+	contacts = dict.fromkeys(names) if person_dt == "Contact" else hosts.converted_contacts(person_dt, names)
+	people = [
+		Person(
+			r.name,
+			r.name,
+			r.get("email_id"),
+			companies.get(r.name),
+			None,
+			r.name if person_dt == "Contact" else contacts.get(r.name),
+		)
+		for r in rows.values()
+	]
 	return set(_evaluate(flow, people, include_clicks=False))
 
 
 def newly_successful(flow: Any, participants: list) -> dict[str, str]:
 	"""participant -> label of the criterion met, for those not yet marked successful."""
-	people = [
-		Person(p.name, p.contact, p.email, p.company, p.enrolled_on)
-		for p in participants
-		if not p.get("succeeded")
-	]
+	people = [Person.of(p) for p in participants if not p.get("succeeded")]
 	return _evaluate(flow, people, include_clicks=True)
 
 

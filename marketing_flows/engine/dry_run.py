@@ -37,10 +37,13 @@ def test_flow(flow: Any, contacts: list[str] | str | None = None, segment: str |
 	people = list(dict.fromkeys(people))[:MAX_PEOPLE]
 	if not people:
 		frappe.throw(_("Choose contacts or a segment to test the flow with."))
-	visible = readable(hosts.person_doctype(), people)
+	person_doctype = hosts.person_doctype(flow)
+	visible = readable(person_doctype, people)
 	results = simulate(flow, [p for p in people if p in visible])
 	hidden = [
-		{"person": p, "enrolled": False, "reason": _("no such contact")} for p in people if p not in visible
+		{"person": p, "enrolled": False, "reason": enrolment.no_such_person(person_doctype)}
+		for p in people
+		if p not in visible
 	]
 	return hidden + results
 
@@ -51,11 +54,13 @@ def simulate(flow: Any, people: list[str]) -> list[dict]:
 	webhook bodies) and where they end."""
 	results: list[dict] = []
 	with _nothing_kept():
-		person_doctype = hosts.person_doctype()
+		person_doctype = hosts.person_doctype(flow)
 		rows = {
 			r.name: r
 			for r in frappe.get_all(
-				person_doctype, filters={"name": ("in", people)}, fields=eligibility.person_columns()
+				person_doctype,
+				filters={"name": ("in", people)},
+				fields=eligibility.person_columns(person_doctype),
 			)
 		}
 		present = [p for p in people if p in rows]
@@ -63,7 +68,9 @@ def simulate(flow: Any, people: list[str]) -> list[dict]:
 		settings = frappe.get_cached_doc("Marketing Flow Settings")
 		for name in people:
 			if name not in rows:
-				results.append({"person": name, "enrolled": False, "reason": _("no such contact")})
+				results.append(
+					{"person": name, "enrolled": False, "reason": enrolment.no_such_person(person_doctype)}
+				)
 			elif not flow.steps:
 				results.append({"person": name, "enrolled": False, "reason": _("the flow has no steps")})
 			elif name in rejected:
@@ -100,12 +107,18 @@ def _nothing_kept() -> Iterator[None]:
 
 def _walk(flow: Any, settings: Any, person: str) -> dict:
 	now = now_datetime()
+	person_doctype = hosts.person_doctype(flow)
+	contacts = (
+		{person: person}
+		if person_doctype == "Contact"
+		else hosts.converted_contacts(person_doctype, [person])
+	)
 	p = frappe._dict(
 		name=f"dry-run-{frappe.generate_hash(length=8)}",
 		flow=flow.name,
-		contact=person,
+		contact=contacts.get(person),
 		person=person,
-		person_doctype=hosts.person_doctype(),
+		person_doctype=person_doctype,
 		status="Active",
 		current_step=graph.start_step(flow.steps).step_id,
 		enrolled_on=now,
@@ -114,7 +127,7 @@ def _walk(flow: Any, settings: Any, person: str) -> dict:
 		attempts=0,
 		succeeded=0,
 	)
-	person_row = frappe.get_all(hosts.person_doctype(), filters={"name": person}, fields=["*"])[0]
+	person_row = hosts.person_rows(person_doctype, [person])[person]
 	p.update(
 		{
 			"email": person_row.get("email_id"),

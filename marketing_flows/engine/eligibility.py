@@ -16,11 +16,11 @@ def consent_field() -> str | None:
 	return frappe.db.get_single_value("Marketing Flow Settings", "consent_field") or None
 
 
-def person_columns() -> list[str]:
-	"""Columns of the person that eligibility (and enrolment) read."""
-	fields = hosts.person_fields()
+def person_columns(doctype: str = "Contact") -> list[str]:
+	"""Columns of the person (of `doctype`) that eligibility (and enrolment) read."""
+	fields = hosts.person_fields(doctype)
 	field = consent_field()
-	if field and frappe.get_meta(hosts.person_doctype()).has_field(field) and field not in fields:
+	if field and frappe.get_meta(doctype).has_field(field) and field not in fields:
 		fields.append(field)
 	return fields
 
@@ -31,7 +31,7 @@ def problems(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
 	why: dict[str, str] = {}
 	if not people:
 		return why
-	person = hosts.person_doctype()
+	person = hosts.person_doctype(flow)
 	audience = filters.parse(flow.audience_filters, _("Audience Filters"))
 	if audience:
 		matching = set(
@@ -42,11 +42,16 @@ def problems(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
 				why[name] = _("does not match the flow's audience filters")
 	field = consent_field()
 	unsubscribed = unsubscribed_emails([rows[c].email_id for c in people if rows[c].get("email_id")])
+	by_record = hosts.unsubscribed_by_record(person, [c for c in people if c not in why])
 	for name in people:
 		if name in why:
 			continue
 		row = rows[name]
-		if cint(row.get("unsubscribed")) or (row.get("email_id") or "").lower() in unsubscribed:
+		if (
+			cint(row.get("unsubscribed"))
+			or name in by_record
+			or (row.get("email_id") or "").lower() in unsubscribed
+		):
 			why[name] = _("unsubscribed")
 		elif flow.requires_consent and not cint(row.get(field) if field else 0):
 			why[name] = _("no marketing consent")

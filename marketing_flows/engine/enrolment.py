@@ -1,4 +1,5 @@
-"""Enrolment: a trigger or a person proposes contacts, the flow decides who gets in.
+"""Enrolment: a trigger or a person proposes people (Contacts or leads, per the flow), the
+flow decides who gets in.
 
 propose → audience filters → unsubscribed / consent / suppression → already in the flow or
 against the re-enrolment policy → already meeting the goal → participant rows, in bulk.
@@ -43,8 +44,9 @@ def enroll_manually(flow: Any, contacts: Iterable[str] | str) -> dict:
 	"""Whitelisted entry (flow form, Contact list/form, API): checks the caller, then enrols."""
 	require_flow_operator(flow)
 	names = _as_list(contacts)
-	visible = readable(hosts.person_doctype(), names)
-	hidden = {c: _("no such contact") for c in names if c not in visible}  # unknown or not theirs
+	person = hosts.person_doctype(flow)
+	visible = readable(person, names)
+	hidden = {c: no_such_person(person) for c in names if c not in visible}  # unknown or not theirs
 	names = [c for c in names if c in visible]
 	if len(names) > SYNC_LIMIT:
 		frappe.enqueue(
@@ -62,6 +64,20 @@ def enroll_manually(flow: Any, contacts: Iterable[str] | str) -> dict:
 	return result
 
 
+def names_for(target: Any, participations: list[Any]) -> list[str]:
+	"""The names the flow `target` knows these participants (of any flow) by: their person when
+	the target enrols the same doctype, their Contact when it enrols Contacts (a converted lead
+	moving on to a customer flow); someone the target can't name is left out."""
+	doctype = hosts.person_doctype(target)
+	found = []
+	for p in participations:
+		if (p.get("person_doctype") or "Contact") == doctype and p.get("person"):
+			found.append(p["person"])
+		elif doctype == "Contact" and p.get("contact"):
+			found.append(p["contact"])
+	return list(dict.fromkeys(found))
+
+
 def enroll_in_background(flow: str, contacts: list[str], user: str) -> dict:
 	"""Large manual enrolments: chunks with progress shown to the user who started it."""
 	result = enroll(frappe.get_doc("Marketing Flow", flow), contacts, source="Manual", progress_user=user)
@@ -74,7 +90,8 @@ def enroll_in_background(flow: str, contacts: list[str], user: str) -> dict:
 def enroll(
 	flow: Any, contacts: Iterable[str], source: str = "Manual", progress_user: str | None = None
 ) -> EnrolResult:
-	"""Enrol the given Contacts into `flow` (no permission check: callers check)."""
+	"""Enrol the given people (names of the flow's person doctype) into `flow` (no permission
+	check: callers check)."""
 	result = EnrolResult()
 	names = _as_list(contacts)
 	flow.status = current_status(flow.name) or flow.status
@@ -108,14 +125,18 @@ def current_status(flow: str) -> str | None:
 	return rows[0] if rows else None
 
 
+def no_such_person(doctype: str) -> str:
+	return _("no such contact") if doctype == "Contact" else _("no such {0}").format(_(doctype))
+
+
 def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult) -> None:
-	person = hosts.person_doctype()
-	fields = eligibility.person_columns()
+	person = hosts.person_doctype(flow)
+	fields = eligibility.person_columns(person)
 	rows = {r.name: r for r in frappe.get_all(person, filters={"name": ("in", names)}, fields=fields)}
 	candidates = []
 	for name in names:
 		if name not in rows:
-			result.not_enrolled[name] = _("no such contact")
+			result.not_enrolled[name] = no_such_person(person)
 		else:
 			candidates.append(name)
 	rejected = rejections(flow, candidates, rows)
@@ -123,30 +144,31 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 	accepted = [c for c in candidates if c not in rejected]
 	if not accepted:
 		return
-	companies = hosts.companies_of(accepted)
+	companies = hosts.companies_of(accepted, person)
 	company_dt = hosts.doctype_for("company")
+	contacts = dict.fromkeys(accepted) if person == "Contact" else hosts.converted_contacts(person, accepted)
 	start = graph.start_step(flow.steps).step_id
 	now = now_datetime()
 	user = frappe.session.user
-	values: dict[str, tuple] = {}  # contact -> the row without its name
-	for contact in accepted:
-		row = rows[contact]
-		values[contact] = (
+	values: dict[str, tuple] = {}  # person -> the row without its name
+	for name in accepted:
+		row = rows[name]
+		values[name] = (
 			flow.name,
 			person,
-			contact,
-			contact,
-			row.full_name,
-			row.email_id,
-			row.mobile_no,
-			companies.get(contact),
-			company_dt if companies.get(contact) else None,
+			name,
+			name if person == "Contact" else contacts.get(name),
+			row.get("full_name"),
+			row.get("email_id"),
+			row.get("mobile_no"),
+			companies.get(name),
+			company_dt if companies.get(name) else None,
 			"Active",
 			start,
 			now,
 			now,
 			source,
-			active_key(flow.name, contact),
+			active_key(flow.name, name),
 			0,
 			0,
 			0,
@@ -157,12 +179,13 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 		)
 	enrolled = insert_participants(flow.name, values)
 	entries = []
-	for contact in accepted:
-		if name := enrolled.get(contact):
+	for person_name in accepted:
+		if name := enrolled.get(person_name):
 			result.enrolled.append(name)
+			contact = values[person_name][3]
 			entries.append(log.entry(flow.name, name, contact, None, "Enrolled", source))
 		else:
-			result.not_enrolled[contact] = _("already active in this flow")
+			result.not_enrolled[person_name] = _("already active in this flow")
 	log.write_many(entries)
 
 
@@ -263,8 +286,8 @@ def previous_participation(flow: Any, people: list[str]) -> dict[str, str]:
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	for contact, status, ended_on in (
 		frappe.qb.from_(p)
-		.select(p.contact, p.status, p.ended_on)
-		.where((p.flow == flow.name) & p.contact.isin(people))
+		.select(p.person, p.status, p.ended_on)
+		.where((p.flow == flow.name) & p.person.isin(people))
 		.run()
 	):
 		if status in ACTIVE:

@@ -15,7 +15,7 @@ import frappe
 from frappe import _
 from frappe.utils import now_datetime
 
-from marketing_flows.engine import criteria, enrolment, participants
+from marketing_flows.engine import criteria, enrolment, hosts, participants
 from marketing_flows.engine.participants import CONVERTIBLE, LIVE_FLOW_STATUSES
 
 
@@ -28,21 +28,24 @@ def mark(flow: Any, participant: dict, criterion: str, now: datetime) -> bool:
 	return participants.mark_successful(flow.name, participant, criterion, now)
 
 
-def after_success(flow: Any, people: list[str]) -> None:
-	"""What follows a goal: the success flow, and the flows triggered by this flow's goal."""
-	if not people:
+def after_success(flow: Any, succeeded: list[Any]) -> None:
+	"""What follows a goal: the success flow, and the flows triggered by this flow's goal.
+	`succeeded` are participant rows (person_doctype, person, contact)."""
+	if not succeeded:
 		return
 	if flow.success_flow:
 		target = frappe.get_doc("Marketing Flow", flow.success_flow)
 		if target.status in ("Running", "Paused", "Draft"):
-			enrolment.enroll(target, people, source=_("Goal of {0}").format(flow.name))
-	enrol_in_goal_triggered_flows(flow.name, people)
+			enrolment.enroll(
+				target, enrolment.names_for(target, succeeded), source=_("Goal of {0}").format(flow.name)
+			)
+	enrol_in_goal_triggered_flows(flow.name, succeeded)
 
 
-def enrol_in_goal_triggered_flows(flow_name: str, people: list[str]) -> dict[str, dict]:
+def enrol_in_goal_triggered_flows(flow_name: str, succeeded: list[Any]) -> dict[str, dict]:
 	"""Enrol people who met `flow_name`'s goal in every live flow triggered by that goal."""
 	results: dict[str, dict] = {}
-	if not people:
+	if not succeeded:
 		return results
 	for name in frappe.get_all(
 		"Marketing Flow",
@@ -55,6 +58,7 @@ def enrol_in_goal_triggered_flows(flow_name: str, people: list[str]) -> dict[str
 		order_by="name asc",
 	):
 		flow = frappe.get_doc("Marketing Flow", name)
+		people = enrolment.names_for(flow, succeeded)
 		results[name] = enrolment.enroll(flow, people, source=f"Goal met in {flow_name}").as_dict()
 	return results
 
@@ -66,6 +70,7 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 	now = now_datetime()
 	conditions = []
 	if persons:
+		conditions.append(["person", "in", persons])
 		conditions.append(["contact", "in", persons])
 	if emails:
 		conditions.append(["email", "in", emails])
@@ -78,7 +83,11 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 		if not frappe.db.exists("Marketing Flow", flow_name):
 			continue
 		flow = frappe.get_doc("Marketing Flow", flow_name)
-		if flow.status not in LIVE_FLOW_STATUSES or not flow.success_criteria:
+		if flow.status not in LIVE_FLOW_STATUSES:
+			continue
+		if persons and hosts.is_lead(hosts.person_doctype(flow)):
+			participants.note_conversions(flow, persons)
+		if not flow.success_criteria:
 			continue
 		rows = frappe.get_all(
 			"Marketing Flow Participant",
@@ -96,7 +105,7 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 		for p in rows:
 			if p.name not in met or not mark(flow, p, met[p.name], now):
 				continue
-			succeeded.append(p.contact)
+			succeeded.append(p)
 			if stops_on_success(flow) and p.status != "Completed":
 				participants.end_participants(flow.name, [p.name], "Exited", _("Goal met"))
 		after_success(flow, succeeded)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import frappe
 from frappe.utils import now_datetime
 
@@ -110,3 +112,20 @@ def email_steps(queues: dict[str, str]) -> dict[str, str]:
 			found[participant] = step_id
 	missing = [p for p in queues if p not in found]
 	return {**last_email_steps(missing), **found}
+
+
+def of_person(lg: Any, participant: dict) -> Any:
+	"""The condition on the log (`lg`, a qb table) that selects the entries of this
+	participant's person across all their participations: by `contact` (index contact, event,
+	creation) for a Contact; for a lead, by the participations of that lead, plus the Contact it
+	converted to."""
+	contact = participant.get("contact")
+	if (participant.get("person_doctype") or "Contact") == "Contact" or not participant.get("person"):
+		return lg.contact == (contact or participant.get("person") or "")
+	names = frappe.get_all(
+		"Marketing Flow Participant",
+		filters={"person_doctype": participant["person_doctype"], "person": participant["person"]},
+		pluck="name",
+	)
+	condition = lg.participant.isin(names or [participant["name"]])
+	return (condition | (lg.contact == contact)) if contact else condition

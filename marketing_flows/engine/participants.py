@@ -12,6 +12,7 @@ import hashlib
 import os
 import socket
 from datetime import datetime, timezone
+from typing import Any
 
 import frappe
 from frappe.utils import cint, now_datetime
@@ -19,7 +20,7 @@ from frappe.utils.background_jobs import get_job
 from rq.job import JobStatus
 from rq.worker import Worker
 
-from marketing_flows.engine import log
+from marketing_flows.engine import hosts, log
 
 PARTICIPANT = "Marketing Flow Participant"
 
@@ -187,3 +188,39 @@ def mark_successful(flow: str, participant: dict, criterion: str, now: datetime)
 			criterion,
 		)
 	return changed
+
+
+def note_conversions(flow: Any, leads: list[str]) -> dict[str, str]:
+	"""Participants of `flow` (a flow of leads) whose lead among `leads` converted go on under
+	the Contact it became: the participation is kept (one timeline, no second enrolment), its
+	`contact` is filled and "Lead Converted" is logged once. Returns participant -> contact."""
+	doctype = hosts.person_doctype(flow)
+	p = frappe.qb.DocType(PARTICIPANT)
+	rows = (
+		frappe.qb.from_(p)
+		.select(p.name, p.person, p.current_step)
+		.where(
+			(p.flow == flow.name)
+			& (p.person_doctype == doctype)
+			& p.person.isin(leads)
+			& (p.contact.isnull() | (p.contact == ""))
+		)
+		.run(as_dict=True)
+		if leads
+		else []
+	)
+	contacts = hosts.converted_contacts(doctype, list({r.person for r in rows}))
+	done: dict[str, str] = {}
+	for r in rows:
+		contact = contacts.get(r.person)
+		if not contact:
+			continue
+		frappe.db.sql(
+			"""UPDATE `tabMarketing Flow Participant` SET contact = %s
+			WHERE name = %s AND IFNULL(contact, '') = ''""",
+			(contact, r.name),
+		)
+		if frappe.db._cursor.rowcount > 0:
+			done[r.name] = contact
+			log.write(flow.name, r.name, contact, r.current_step, "Lead Converted", contact)
+	return done

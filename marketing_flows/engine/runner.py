@@ -140,7 +140,7 @@ class Batch:
 		self.pending: dict[str, dict] = {}  # participant -> values, written once per batch
 		self.processed = 0
 		self.flow_halted = False
-		self.succeeded_people: list[str] = []
+		self.succeeded_people: list[Any] = []  # participant rows
 		self.errors: dict[str, str] = {}  # participant -> why a batch-wide check failed for it
 		self._contents: dict[str, Any] = {}
 		self._companies: dict[str, dict | None] = {}
@@ -195,7 +195,8 @@ class Batch:
 		rows = frappe.get_all("Marketing Flow Participant", filters={"name": ("in", names)}, fields=["*"])
 		order = {name: i for i, name in enumerate(names)}
 		rows.sort(key=lambda r: order[r.name])
-		people = self.person_rows([p.contact for p in rows])
+		people = self.person_rows([p.person for p in rows])
+		self.note_conversions(rows, people)
 		try:
 			met = self.per_participant(rows, lambda part: criteria.newly_successful(self.flow, part), "goal")
 			blocked = self.per_participant(
@@ -219,9 +220,9 @@ class Batch:
 			if p.name in blocked:
 				self.end(p, "Exited", blocked[p.name])
 				continue
-			person = people.get(p.contact)
+			person = people.get(p.person)
 			if person is None:
-				self.end(p, "Exited", _("Contact deleted"))
+				self.end(p, "Exited", _("{0} deleted").format(_(p.person_doctype or "Contact")))
 				continue
 			self.advance(p, person)
 			if self.flow_halted:
@@ -257,21 +258,36 @@ class Batch:
 			return found
 
 	def person_rows(self, names: list[str]) -> dict[str, dict]:
-		person = hosts.person_doctype()
-		return {c.name: c for c in frappe.get_all(person, filters={"name": ("in", names)}, fields=["*"])}
+		return hosts.person_rows(hosts.person_doctype(self.flow), names)
+
+	def note_conversions(self, rows: list, people: dict) -> None:
+		"""A lead that converted goes on under its Contact (participants.note_conversions): a
+		safety net for conversions no watched save reported."""
+		doctype = hosts.person_doctype(self.flow)
+		if not hosts.is_lead(doctype):
+			return
+		leads = [
+			p.person
+			for p in rows
+			if not p.contact and p.person in people and hosts.is_converted(doctype, people[p.person])
+		]
+		if leads:
+			found = participants.note_conversions(self.flow, leads)
+			for p in rows:
+				p.contact = found.get(p.name) or p.contact
 
 	def eligibility_problems(self, rows: list, people: dict) -> dict[str, str]:
-		present = [p.contact for p in rows if p.contact in people]
+		present = [p.person for p in rows if p.person in people]
 		why = eligibility.problems(self.flow, present, people)
-		return {p.name: why[p.contact] for p in rows if p.contact in why}
+		return {p.name: why[p.person] for p in rows if p.person in why}
 
 	def recheck(self, p: Any) -> dict | None:
 		"""Before a step that follows one which may have changed things in this go (a save of
 		the person, a record created, an outside call): goal not met, still eligible. Returns
 		the person's fresh row, or None when the participant must not go on."""
-		fresh = self.person_rows([p.contact])
-		if p.contact not in fresh:
-			self.end(p, "Exited", _("Contact deleted"))
+		fresh = self.person_rows([p.person])
+		if p.person not in fresh:
+			self.end(p, "Exited", _("{0} deleted").format(_(p.person_doctype or "Contact")))
 			return None
 		try:
 			met = criteria.newly_successful(self.flow, [p]) if not p.get("succeeded") else {}
@@ -284,7 +300,7 @@ class Batch:
 		if p.name in why:
 			self.end(p, "Exited", why[p.name])
 			return None
-		return fresh[p.contact]
+		return fresh[p.person]
 
 	def flow_still_running(self) -> bool:
 		if self.dry_run:
@@ -304,7 +320,7 @@ class Batch:
 	def act_on_goal(self, p: Any, criterion: str) -> bool:
 		"""Mark the participant successful (before its next action); True when it stops here."""
 		if goals.mark(self.flow, p, criterion, self.now):
-			self.succeeded_people.append(p.contact)
+			self.succeeded_people.append(p)
 		if goals.stops_on_success(self.flow) and p.status != "Completed":
 			self.end(p, "Exited", _("Goal met"))
 			return True
@@ -407,7 +423,7 @@ class Batch:
 		if channel != "Email" or not self.cap.active:
 			return None
 		pending = [when for _s, event, when in self.events_of(p.name) if event == "Email Sent"]
-		return self.cap.next_allowed(p.contact, self.now, pending)
+		return self.cap.next_allowed(p, self.now, pending)
 
 	def complete(self, p: Any, step_id: str, logged: bool = False) -> None:
 		"""A step with nothing after it (or an End) ends the flow there."""

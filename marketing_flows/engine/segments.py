@@ -1,4 +1,5 @@
-"""Marketing Segments: dynamic lists of contacts, by filters or by a flow outcome (from the log)."""
+"""Marketing Segments: dynamic lists of people (Contacts or leads: the segment's
+`person_doctype`), by filters or by a flow outcome (from the log)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,15 @@ def contacts(segment: Any, limit: int | None = None) -> list[str]:
 	return _members(segment, None, limit)
 
 
+def person_doctype(segment: Any) -> str:
+	"""Whom the segment lists: its own person doctype, or for a flow outcome the flow's people."""
+	if segment.segment_type == "Flow Outcome" and segment.get("flow"):
+		return frappe.get_cached_value("Marketing Flow", segment.flow, "person_doctype") or "Contact"
+	return hosts.person_doctype(segment)
+
+
 def _members(segment: Any, among: list[str] | None, limit: int | None = None) -> list[str]:
-	person = hosts.person_doctype()
+	person = person_doctype(segment)
 	if segment.segment_type == "Contact Filters":
 		conds = list(_query_filters(segment))
 		if among is not None:
@@ -50,31 +58,40 @@ def _members(segment: Any, among: list[str] | None, limit: int | None = None) ->
 		if segment.step_id:
 			p["current_step"] = segment.step_id
 		if among is not None:
-			p["contact"] = ("in", among)
+			p["person"] = ("in", among)
 		return list(
 			dict.fromkeys(
-				frappe.get_all("Marketing Flow Participant", filters=p, pluck="contact", limit=limit or 0)
+				frappe.get_all("Marketing Flow Participant", filters=p, pluck="person", limit=limit or 0)
 			)
 		)
-	conds: dict = {"flow": segment.flow, "event": ("in", OUTCOME_EVENTS[segment.outcome])}
-	if segment.step_id and segment.outcome != "Goal Met":
-		conds["step_id"] = segment.step_id
-	if among is not None:
-		conds["contact"] = ("in", among)
-	return frappe.get_all(
-		"Marketing Flow Log", filters=conds, pluck="contact", distinct=True, limit=limit or 0
+	lg = frappe.qb.DocType("Marketing Flow Log")
+	part = frappe.qb.DocType("Marketing Flow Participant")
+	query = (
+		frappe.qb.from_(lg)
+		.join(part)
+		.on(part.name == lg.participant)
+		.select(part.person)
+		.distinct()
+		.where((lg.flow == segment.flow) & lg.event.isin(OUTCOME_EVENTS[segment.outcome]))
 	)
+	if segment.step_id and segment.outcome != "Goal Met":
+		query = query.where(lg.step_id == segment.step_id)
+	if among is not None:
+		query = query.where(part.person.isin(among))
+	if limit:
+		query = query.limit(limit)
+	return query.run(pluck=True)
 
 
 def export_to_email_group(segment: Any, email_group: str) -> dict:
-	"""Add the segment's contacts' emails to an Email Group (existing members are kept)."""
-	person = hosts.person_doctype()
+	"""Add the segment's people's emails to an Email Group (existing members are kept)."""
+	person = person_doctype(segment)
 	names = contacts(segment)
-	emails = (
-		[e for e in frappe.get_all(person, filters={"name": ("in", names)}, pluck="email_id") if e]
-		if names
-		else []
-	)
+	emails = [
+		r.email_id
+		for r in hosts.person_rows(person, names, hosts.person_fields(person)).values()
+		if r.email_id
+	]
 	existing = set(frappe.get_all("Email Group Member", filters={"email_group": email_group}, pluck="email"))
 	new = [e for e in emails if e not in existing]
 	if new:

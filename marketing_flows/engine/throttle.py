@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 import frappe
 from frappe.utils import now_datetime
 
+from marketing_flows.engine import log as marketing_log
+
 KEY = "marketing_flows:sends:{hour}"
 
 
@@ -66,16 +68,21 @@ class FrequencyCap:
 		self.limits = {"day": max(per_day or 0, 0), "week": max(per_week or 0, 0)}
 		self.active = any(self.limits.values())
 
-	def next_allowed(self, person: str, now: datetime, pending: list[datetime]) -> datetime | None:
-		"""None when `person` may get an email now; else the moment the cap allows it."""
-		if not self.active or not person:
+	def next_allowed(self, participant: dict, now: datetime, pending: list[datetime]) -> datetime | None:
+		"""None when the participant's person may get an email now; else the moment the cap
+		allows it."""
+		if not self.active or not (participant.get("person") or participant.get("contact")):
 			return None
 		week_ago = now - timedelta(days=7)
 		log = frappe.qb.DocType("Marketing Flow Log")
 		sent = (
 			frappe.qb.from_(log)
 			.select(log.creation)
-			.where((log.contact == person) & (log.event == "Email Sent") & (log.creation > week_ago))
+			.where(
+				marketing_log.of_person(log, participant)
+				& (log.event == "Email Sent")
+				& (log.creation > week_ago)
+			)
 			.orderby(log.creation)
 			.run(pluck=True)
 		)

@@ -9,7 +9,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from marketing_flows.engine import log, participants
+from marketing_flows.engine import hosts, log, participants
 from marketing_flows.engine.participants import ACTIVE
 
 URL_LENGTH = 1000  # Marketing Flow Log.url is a Data field of length 1000
@@ -86,7 +86,17 @@ def _lock_participant(participant: str) -> dict | None:
 	p = frappe.qb.DocType(PARTICIPANT)
 	rows = (
 		frappe.qb.from_(p)
-		.select(p.name, p.flow, p.contact, p.email, p.status, p.last_sent, p.last_sent_status)
+		.select(
+			p.name,
+			p.flow,
+			p.person_doctype,
+			p.person,
+			p.contact,
+			p.email,
+			p.status,
+			p.last_sent,
+			p.last_sent_status,
+		)
 		.where(p.name == participant)
 		.for_update()
 		.run(as_dict=True)
@@ -162,7 +172,7 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 		frappe.enqueue(
 			"marketing_flows.engine.goals.evaluate_changes",
 			flows=[row.flow],
-			persons=[row.contact],
+			persons=[n for n in (row.person, row.contact) if n],
 			emails=[],
 			companies=[],
 			enqueue_after_commit=True,
@@ -171,10 +181,11 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 
 
 def unsubscribe(participant: str, email: str | None, step_id: str | None = None) -> str | None:
-	"""The person's own act, scoped to marketing: the Contact's `unsubscribed` flag, the email's
-	Email Group memberships, and every active participation of the contact end ("Unsubscribed").
-	No global Email Unsubscribe: invoices, password resets and support replies still reach them.
-	Idempotent; returns the email unsubscribed."""
+	"""The person's own act, scoped to marketing: the person's `unsubscribed` flag (a Contact's,
+	an ERPNext Lead's; for a doctype without one, an Email Unsubscribe of that record only), the
+	email's Email Group memberships, and every active participation of the person (and of the
+	Contact a lead became) end ("Unsubscribed"). No global Email Unsubscribe: invoices, password
+	resets and support replies still reach them. Idempotent; returns the email unsubscribed."""
 	row = _lock_participant(participant)
 	email = (email or (row.email if row else None) or "").strip()
 	if email:
@@ -182,18 +193,22 @@ def unsubscribe(participant: str, email: str | None, step_id: str | None = None)
 		frappe.qb.update(member).set(member.unsubscribed, 1).where(member.email == email).run()
 	if not row:
 		return email
-	if row.contact:
-		frappe.db.set_value("Contact", row.contact, "unsubscribed", 1)
+	hosts.mark_unsubscribed(row.person_doctype or "Contact", row.person or row.contact, email)
+	if row.contact and row.contact != row.person:
+		hosts.mark_unsubscribed("Contact", row.contact, email)
 	if not frappe.db.exists("Marketing Flow Log", {"participant": participant, "event": "Unsubscribed"}):
 		step_id = step_id or log.last_email_steps([participant]).get(participant)
 		log.write(row.flow, participant, row.contact, step_id, "Unsubscribed", email)
 	p = frappe.qb.DocType(PARTICIPANT)
 	active = [(row.flow, participant)]
+	same_person = (p.person_doctype == (row.person_doctype or "Contact")) & (p.person == row.person)
 	if row.contact:
+		same_person = same_person | (p.contact == row.contact)
+	if row.person or row.contact:
 		active += (
 			frappe.qb.from_(p)
 			.select(p.flow, p.name)
-			.where((p.contact == row.contact) & p.status.isin(ACTIVE) & (p.name != participant))
+			.where(same_person & p.status.isin(ACTIVE) & (p.name != participant))
 			.run()
 		)
 	by_flow: dict[str, list[str]] = {}

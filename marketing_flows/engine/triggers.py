@@ -13,7 +13,6 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.contacts.doctype.contact.contact import get_contact_name
 from frappe.utils import add_days, cint, getdate, today, validate_email_address
 
 from marketing_flows.engine import enrolment, filters, hosts, segments
@@ -24,10 +23,6 @@ CHUNK = enrolment.CHUNK
 EMAIL_FIELDS = ("email_id", "email", "contact_email", "raised_by", "email_address", "sender")
 STANDARD_EMAIL_FIELDS = ("owner", "modified_by")
 NAME_FIELDS = ("first_name", "last_name", "full_name")
-
-
-def _person() -> str:
-	return hosts.person_doctype()
 
 
 def _live_flows(trigger_type: str, **conditions: Any) -> list[str]:
@@ -68,14 +63,14 @@ def enrol_from_documents(entries: list[dict]) -> None:
 			continue
 		frappe.db.savepoint("marketing_flows_trigger")
 		try:
-			contact = _contact_for_entry(flow, entry)
-			if contact:
+			person = _person_for_entry(flow, entry)
+			if person:
 				source = (
 					f"Email Group {entry['email_group']}"
 					if entry["trigger_type"] == "Email Group"
 					else f"{entry['doctype']} {entry['name']}"
 				)
-				enrolment.enroll(flow, [contact], source=source)
+				enrolment.enroll(flow, [person], source=source)
 		except Exception:
 			frappe.db.rollback(save_point="marketing_flows_trigger")
 			frappe.log_error(
@@ -85,35 +80,37 @@ def enrol_from_documents(entries: list[dict]) -> None:
 			)
 
 
-def _contact_for_entry(flow: Any, entry: dict) -> str | None:
-	"""The person the document proposes, if the flow's trigger still matches the document."""
+def _person_for_entry(flow: Any, entry: dict) -> str | None:
+	"""The person (of the flow's person doctype) the document proposes, if the flow's trigger
+	still matches the document."""
 	doctype, name = entry["doctype"], entry["name"]
+	person = hosts.person_doctype(flow)
 	if entry["trigger_type"] == "Document Event":
 		if flow.trigger_doctype != doctype:
 			return None
 		conditions = filters.parse(flow.trigger_conditions, _("Trigger Conditions"))
-		fields = _person_fields(doctype, flow.trigger_person_field)
+		fields = _person_fields(doctype, flow.trigger_person_field, person)
 		row = _row(doctype, name, fields, conditions)
-		return _find_contact(doctype, row, fields) if row else None
+		return _find_person(person, row, fields) if row else None
 	if entry["trigger_type"] == "Web Form":
 		if flow.trigger_web_form != entry["web_form"]:
 			return None
 		if frappe.db.get_value("Web Form", flow.trigger_web_form, "doc_type") != doctype:
 			return None
-		fields = _person_fields(doctype, None)
+		fields = _person_fields(doctype, None, person)
 		meta = frappe.get_meta(doctype)
 		names = [f for f in NAME_FIELDS if meta.has_field(f)]
 		row = _row(doctype, name, fields, [], extra=names)
 		if not row:
 			return None
-		return _find_contact(doctype, row, fields) or _contact_by_email(
-			_email_in(row, fields), create=True, names=row
+		return _find_person(person, row, fields) or _person_by_email(
+			person, _email_in(row, fields), create=True, names=row
 		)
 	if entry["trigger_type"] == "Email Group":
 		member = frappe.db.get_value(doctype, name, ["email_group", "email", "unsubscribed"], as_dict=True)
 		if not member or member.unsubscribed or member.email_group != flow.trigger_email_group:
 			return None
-		return _contact_by_email(member.email, create=True)
+		return _person_by_email(person, member.email, create=True)
 	return None
 
 
@@ -131,11 +128,11 @@ def _row(
 	return rows[0] if rows else None
 
 
-def _person_fields(doctype: str, person_field: str | None) -> list[tuple]:
-	"""Where the person is on `doctype`: ("self",), ("link", field), ("dynamic", field,
-	doctype_field) or ("email", field), in the order to try. The flow's `trigger_person_field`
-	wins; else Links to the person doctype, Dynamic Links, then email fields."""
-	person = _person()
+def _person_fields(doctype: str, person_field: str | None, person: str) -> list[tuple]:
+	"""Where a person of the doctype `person` is on `doctype`: ("self",), ("link", field),
+	("dynamic", field, doctype_field) or ("email", field), in the order to try. The flow's
+	`trigger_person_field` wins; else Links to the person doctype, Dynamic Links, then email
+	fields."""
 	if doctype == person:
 		return [("self", "name")]
 	meta = frappe.get_meta(doctype)
@@ -164,9 +161,8 @@ def _person_fields(doctype: str, person_field: str | None) -> list[tuple]:
 	return found
 
 
-def _find_contact(doctype: str, row: dict, fields: list[tuple]) -> str | None:
-	"""The first person found in the row's filled person fields."""
-	person = _person()
+def _find_person(person: str, row: dict, fields: list[tuple]) -> str | None:
+	"""The first person (of the doctype `person`) found in the row's filled person fields."""
 	for field in fields:
 		kind, value = field[0], row.get(field[1])
 		if not value:
@@ -179,9 +175,9 @@ def _find_contact(doctype: str, row: dict, fields: list[tuple]) -> str | None:
 			if row.get(field[2]) == person:
 				return value
 			continue
-		contact = _contact_by_email(value)
-		if contact:
-			return contact
+		found = _person_by_email(person, value)
+		if found:
+			return found
 	return None
 
 
@@ -192,15 +188,19 @@ def _email_in(row: dict, fields: list[tuple]) -> str | None:
 	return None
 
 
-def _contact_by_email(value: str | None, create: bool = False, names: dict | None = None) -> str | None:
-	"""The Contact with this email; with `create`, a new one when there is none."""
+def _person_by_email(
+	person: str, value: str | None, create: bool = False, names: dict | None = None
+) -> str | None:
+	"""The person of the doctype `person` with this email; with `create`, a new one (a Contact
+	or a lead) when there is none."""
 	email = _clean_email(value)
 	if not email:
 		return None
-	contact = get_contact_name(email)
-	if contact or not create:
-		return contact
-	return _create_contact(email, names or {})
+	found = hosts.person_by_email(person, email)
+	if found or not create:
+		return found
+	first, last = _split_names(email, names or {})
+	return hosts.new_person(person, email, first, last)
 
 
 def _clean_email(value: str | None) -> str | None:
@@ -209,18 +209,13 @@ def _clean_email(value: str | None) -> str | None:
 	return valid.split(",")[0].strip().lower() if valid else None
 
 
-def _create_contact(email: str, names: dict) -> str:
-	"""A Contact for someone who only left an email (web form, email group)."""
+def _split_names(email: str, names: dict) -> tuple[str, str | None]:
+	"""First and last name of someone who only left an email (and maybe a full name)."""
 	first, last = names.get("first_name"), names.get("last_name")
 	if not first and names.get("full_name"):
 		first, _sep, rest = names["full_name"].strip().partition(" ")
 		last = last or rest or None
-	contact = frappe.new_doc("Contact")
-	contact.first_name = first or email.split("@")[0]
-	contact.last_name = last
-	contact.append("email_ids", {"email_id": email, "is_primary": 1})
-	contact.insert(ignore_permissions=True)
-	return contact.name
+	return first or email.split("@")[0], last
 
 
 # --- Segment --------------------------------------------------------------------------------
@@ -249,7 +244,7 @@ def enrol_segment_members(flow: str) -> int:
 		return 0
 	segment = frappe.get_doc("Marketing Segment", doc.trigger_segment)
 	p = frappe.qb.DocType("Marketing Flow Participant")
-	known = set(frappe.qb.from_(p).select(p.contact).distinct().where(p.flow == flow).run(pluck=True))
+	known = set(frappe.qb.from_(p).select(p.person).distinct().where(p.flow == flow).run(pluck=True))
 	new = [c for c in segments.contacts(segment) if c not in known]
 	return _enrol_in_chunks(doc, new, f"Marketing Segment {segment.name}")
 
@@ -294,16 +289,17 @@ def enrol_date_field_matches(flow: str, day: str | None = None) -> int:
 	return _enrol_in_chunks(
 		doc,
 		people_with_date(
-			doc.trigger_date_field, add_days(getdate(day or today()), -cint(doc.trigger_date_offset))
+			doc.trigger_date_field,
+			add_days(getdate(day or today()), -cint(doc.trigger_date_offset)),
+			hosts.person_doctype(doc),
 		),
 		f"Date Field {doc.trigger_date_field}",
 	)
 
 
-def people_with_date(fieldname: str, date: datetime.date | str) -> list[str]:
-	"""People whose Date or Datetime field falls on `date`: a range on the bare column, so an
-	index on it is used (no DATE(column) in the query)."""
-	person = _person()
+def people_with_date(fieldname: str, date: datetime.date | str, person: str = "Contact") -> list[str]:
+	"""People (of the doctype `person`) whose Date or Datetime field falls on `date`: a range on
+	the bare column, so an index on it is used (no DATE(column) in the query)."""
 	df = frappe.get_meta(person).get_field(fieldname)
 	if not df or df.fieldtype not in ("Date", "Datetime"):
 		frappe.throw(_("Trigger: '{0}' is not a date field of {1}.").format(fieldname, person))

@@ -10,7 +10,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_time
 
-from marketing_flows.engine import criteria, filters, graph, hosts, window
+from marketing_flows.engine import criteria, filters, graph, hosts, segments, window
 from marketing_flows.engine.permissions import require_read
 from marketing_flows.engine.steps import STEP_TYPES, handler_for
 
@@ -63,29 +63,65 @@ def named_doctypes(flow: Any) -> dict[str, str]:
 	if flow.trigger_type == "Web Form" and flow.trigger_web_form:
 		form_doctype = frappe.db.get_value("Web Form", flow.trigger_web_form, "doc_type")
 		named.setdefault(form_doctype, _("Trigger"))
+	person = hosts.person_doctype(flow)
 	for row in flow.get("success_criteria") or []:
-		named.setdefault(criteria.target_doctype(row), _("Success criterion {0}").format(row.idx))
+		named.setdefault(criteria.target_doctype(row, person), _("Success criterion {0}").format(row.idx))
 	bodies = " ".join(s.webhook_body or "" for s in flow.steps if s.step_type == "Webhook")
-	if "contact" in bodies:  # what a webhook sends out, its author must be able to read
-		named.setdefault(hosts.person_doctype(), _("Webhook body"))
+	if any(word in bodies for word in ("contact", "person", "lead")):
+		# what a webhook sends out, its author must be able to read
+		named.setdefault(person, _("Webhook body"))
 	if "company" in bodies and hosts.doctype_for("company"):
 		named.setdefault(hosts.doctype_for("company"), _("Webhook body"))
 	named.pop(None, None)
 	return named
 
 
+def named_segments(flow: Any) -> dict[str, str]:
+	"""segment -> where the flow uses it (trigger, suppression list, condition, branch)."""
+	found: dict[str, str] = {}
+	if flow.trigger_type == "Segment" and flow.get("trigger_segment"):
+		found[flow.trigger_segment] = _("Trigger")
+	for row in flow.get("suppression_lists") or []:
+		if row.get("list_type") == "Segment" and row.get("segment"):
+			found.setdefault(row.segment, _("Suppression list"))
+	for row in [*(flow.get("steps") or []), *(flow.get("branches") or [])]:
+		if row.get("condition_type") == "In Segment" and row.get("segment"):
+			found.setdefault(row.segment, _("Step {0}").format(row.get("step_id")))
+	return {name: where for name, where in found.items() if frappe.db.exists("Marketing Segment", name)}
+
+
 def validate_flow(flow: Any) -> None:
 	"""Throw one message listing every problem (the form shows it as a list)."""
 	if not (frappe.flags.in_install or frappe.flags.in_migrate or frappe.flags.in_patch):
 		require_read(named_doctypes(flow))
-	person = hosts.person_doctype()
-	if (flow.get("person_doctype") or person) != person:
+	if not flow.get("person_doctype"):
+		flow.person_doctype = hosts.person_doctype()
+	person = flow.person_doctype
+	choices = hosts.person_doctypes()
+	if person not in choices:
 		frappe.throw(
-			_("This site's flows enrol {0}: {1} can't be the flow's people yet.").format(
-				_(person), _(flow.person_doctype)
+			_("{0} can't be a flow's people on this site: choose one of {1}.").format(
+				_(person), ", ".join(_(c) for c in choices)
 			),
 			title=_("People"),
 		)
+	saved = frappe.db.get_value("Marketing Flow", flow.name, "person_doctype") if flow.name else None
+	if saved and saved != person and frappe.db.exists("Marketing Flow Participant", {"flow": flow.name}):
+		frappe.throw(
+			_("People: this flow has participants who are {0}; copy the flow to enrol {1}.").format(
+				_(saved), _(person)
+			),
+			title=_("People"),
+		)
+	for segment, where in named_segments(flow).items():
+		listed = segments.person_doctype(frappe.get_cached_doc("Marketing Segment", segment))
+		if listed != person:
+			frappe.throw(
+				_("{0}: segment {1} lists {2}, but this flow enrols {3}.").format(
+					where, segment, _(listed), _(person)
+				),
+				title=_("People"),
+			)
 	filters.check_fields(
 		person, filters.parse(flow.audience_filters, _("Audience Filters")), _("Audience Filters")
 	)

@@ -142,21 +142,39 @@ def _add_trigger_watches(watch_map: dict[str, dict[str, list]]) -> None:
 
 def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
 	"""Per doctype, the live flows whose success criteria look at it (Person Updated watches the
-	person doctype, Deal Created the deal doctype, and so on)."""
-	flows = frappe.get_all("Marketing Flow", filters={"status": ("in", LIVE_STATUSES)}, pluck="name")
+	person doctype, Deal Created the deal doctype, and so on). A flow of leads also watches the
+	lead and the documents that convert it (a CRM Deal made from the lead, an ERPNext Customer),
+	so that its participants go on under the Contact the lead became."""
+	flows = dict(
+		frappe.get_all(
+			"Marketing Flow",
+			filters={"status": ("in", LIVE_STATUSES)},
+			fields=["name", "person_doctype"],
+			as_list=True,
+		)
+	)
 	if not flows:
 		return
+
+	def add(doctype: str | None, flow: str) -> None:
+		if doctype:
+			slot = _slot(watch_map, doctype)["criteria"]
+			if flow not in slot:
+				slot.append(flow)
+
 	rows = frappe.get_all(
 		"Marketing Flow Success Criterion",
-		filters={"parenttype": "Marketing Flow", "parent": ("in", flows)},
+		filters={"parenttype": "Marketing Flow", "parent": ("in", list(flows))},
 		fields=["parent", "criterion_type", "web_form", "reference_doctype", "scope", "email_group"],
 	)
 	for row in rows:
-		doctype = criteria.target_doctype(row)
-		if doctype:
-			slot = _slot(watch_map, doctype)["criteria"]
-			if row.parent not in slot:
-				slot.append(row.parent)
+		add(criteria.target_doctype(row, flows[row.parent] or "Contact"), row.parent)
+	for flow, person_dt in flows.items():
+		if person_dt and hosts.is_lead(person_dt):
+			add(person_dt, flow)
+			for doctype, _field in hosts.person_type(person_dt).conversions:
+				if frappe.db.exists("DocType", doctype):
+					add(doctype, flow)
 
 
 CRITERIA_ATTR = "marketing_flows_pending_criteria"

@@ -1,6 +1,6 @@
 """Frappe CRM's own UI: a CRM Form Script (Frappe CRM's mechanism for custom actions on its
-pages) that gives the CRM Deal page "Add to flow" for Flow Administrators and shows the flows of
-the deal's people. Installed when Frappe CRM is there (with the app, or when CRM comes later),
+pages) that gives the CRM Lead and CRM Deal pages "Add to flow" for Flow Administrators and shows
+the flows of the record's people (the lead; the deal's contacts and lead). Installed when Frappe CRM is there (with the app, or when CRM comes later),
 removed on uninstall. The script asks the server for everything it shows (labels translated
 there, permissions checked there): see marketing_flows/api/crm.py."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import frappe
 
 FORM_SCRIPT = "Marketing Flows: {doctype}"
-DOCTYPES = ("CRM Deal",)
+DOCTYPES = ("CRM Lead", "CRM Deal")
 
 SCRIPT = """// Installed by marketing_flows: do not edit (it is rewritten on migrate).
 async function setupForm({ doc, call, $dialog, createToast }) {

@@ -72,7 +72,7 @@ class UpdateParticipant(StepType):
 		errors = []
 		for row in rows:
 			doctype = (
-				hosts.person_doctype()
+				hosts.person_doctype(flow)
 				if (row.target or "Person") == "Person"
 				else hosts.doctype_for("company")
 			)
@@ -109,7 +109,7 @@ class UpdateParticipant(StepType):
 		"""A real save per record, so that everything watching it (goals included) sees it."""
 		rows = update_rows(ctx.flow, ctx.step)
 		targets = {
-			"Person": (hosts.person_doctype(), ctx.participant["contact"]),
+			"Person": (hosts.person_doctype(ctx.flow), ctx.participant["person"]),
 			"Company": (hosts.doctype_for("company"), ctx.participant.get("company")),
 		}
 		done, skipped = [], []
@@ -159,10 +159,12 @@ class CreateActivity(StepType):
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		doctype = hosts.doctype_for("activity") or "ToDo"
-		person = hosts.person_doctype()
-		contact = ctx.participant["contact"]
+		person = hosts.person_doctype(ctx.flow)
+		contact = ctx.participant["person"]
 		description = render.render(ctx.step.activity_description, ctx.template_context())
-		owner = ctx.step.assign_to or ctx.contact.get("owner") or "Administrator"
+		owner = (
+			ctx.step.assign_to or ctx.contact.get("lead_owner") or ctx.contact.get("owner") or "Administrator"
+		)
 		due = add_days(getdate(ctx.now), ctx.step.activity_due_days or 0)
 		doc = frappe.new_doc(doctype)
 		if doctype == "Event":
@@ -234,7 +236,9 @@ class Webhook(StepType):
 			body = frappe.as_json(
 				{
 					"participant": ctx.participant["name"],
-					"contact": ctx.participant["contact"],
+					"contact": ctx.participant.get("contact"),
+					"person_doctype": ctx.participant.get("person_doctype") or "Contact",
+					"person": ctx.participant.get("person"),
 					"email": ctx.participant.get("email"),
 					"flow": ctx.flow.name,
 					"step_id": ctx.step.step_id,
@@ -316,8 +320,12 @@ class EnrollInFlow(StepType):
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		target = frappe.get_cached_doc("Marketing Flow", ctx.step.target_flow)
-		result = enrolment.enroll(target, [ctx.participant["contact"]], source=f"Flow {ctx.flow.name}")
-		why = result.not_enrolled.get(ctx.participant["contact"])
+		names = enrolment.names_for(target, [ctx.participant])
+		if not names:
+			why = _("it enrols {0}, and this person is not one").format(_(hosts.person_doctype(target)))
+		else:
+			result = enrolment.enroll(target, names, source=f"Flow {ctx.flow.name}")
+			why = result.not_enrolled.get(names[0])
 		return Outcome(
 			ctx.next_step,
 			message=_("Enrolled in {0}").format(target.name)
@@ -366,7 +374,9 @@ class RunServerScript(StepType):
 			flow=ctx.flow.name,
 			step_id=ctx.step.step_id,
 			participant=ctx.participant["name"],
-			contact=ctx.participant["contact"],
+			contact=ctx.participant.get("contact"),
+			person_doctype=ctx.participant.get("person_doctype") or "Contact",
+			person=ctx.participant.get("person"),
 			email=ctx.participant.get("email"),
 			company=ctx.participant.get("company"),
 		)

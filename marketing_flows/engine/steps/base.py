@@ -73,8 +73,11 @@ class StepContext:
 
 	def template_context(self) -> dict[str, Any]:
 		"""What Jinja in flow content sees: the participant's own context and nothing else."""
+		person_doctype = self.participant.get("person_doctype") or "Contact"
 		return {
+			"person": self.contact,
 			"contact": self.contact,
+			"lead": self.contact if person_doctype != "Contact" else None,
 			"company": self.batch.company(self.participant),
 			"participant": self.participant,
 			"flow": {"name": self.flow.name, "flow_name": self.flow.flow_name},

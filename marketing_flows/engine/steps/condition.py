@@ -10,6 +10,7 @@ import frappe
 from frappe import _
 
 from marketing_flows.engine import criteria, filters, hosts, segments
+from marketing_flows.engine import log as marketing_log
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 ENGAGEMENT = {"Opened": ("Opened", "Clicked"), "Clicked": ("Clicked",), "Emailed Recently": ("Email Sent",)}
@@ -46,7 +47,7 @@ def condition_problems(spec: Any, flow: Any, what: str) -> list[str]:
 	if need and not spec.get(need[0]):
 		errors.append(_("{0}: {1} is required for {2}.").format(what, _(need[1]), _(kind)))
 	if kind == "Field" and spec.get("condition_filters"):
-		person = hosts.person_doctype()
+		person = hosts.person_doctype(flow)
 		filters.check_fields(person, filters.parse(spec.condition_filters, what), what)
 	if kind == "Company Field" and spec.get("condition_filters"):
 		company = hosts.doctype_for("company")
@@ -87,12 +88,12 @@ def describe(spec: Any) -> str:
 def condition_holds(ctx: StepContext, spec: Any) -> bool:
 	"""Does the condition described by `spec` (a Condition step or a Split branch) hold for
 	the participant now?"""
-	contact = ctx.participant["contact"]
+	name = ctx.participant["person"]
 	kind = spec.condition_type
 	if kind == "Field":
-		person = hosts.person_doctype()
+		person = hosts.person_doctype(ctx.flow)
 		conds = filters.parse(spec.condition_filters, "Condition Filters")
-		return bool(frappe.get_all(person, filters=[[person, "name", "=", contact], *conds], limit=1))
+		return bool(frappe.get_all(person, filters=[[person, "name", "=", name], *conds], limit=1))
 	if kind == "Company Field":
 		company, doctype = ctx.participant.get("company"), hosts.doctype_for("company")
 		if not company or not doctype:
@@ -111,18 +112,13 @@ def condition_holds(ctx: StepContext, spec: Any) -> bool:
 		)
 	if kind == "In Segment":
 		segment = frappe.get_cached_doc("Marketing Segment", spec.segment)
-		return contact in segments.members_among(segment, [contact])
+		return name in segments.members_among(segment, [name])
 	if kind == "Web Form Submitted":
 		doctype = frappe.get_cached_value("Web Form", spec.web_form, "doc_type")
 		since = ctx.now - timedelta(days=spec.condition_days) if spec.get("condition_days") else None
-		person = criteria.Person(
-			ctx.participant["name"],
-			contact,
-			ctx.participant.get("email"),
-			ctx.participant.get("company"),
-			since,
-		)
-		return bool(doctype) and criteria.names_person(doctype, person)
+		person = criteria.Person.of(ctx.participant)
+		person.since = since
+		return bool(doctype) and criteria.names_person(doctype, person, hosts.person_doctype(ctx.flow))
 	raise frappe.ValidationError(f"Unknown condition type {kind!r}")
 
 
@@ -144,7 +140,7 @@ def _engaged(ctx: StepContext, spec: Any, kind: str) -> bool:
 	log = frappe.qb.DocType("Marketing Flow Log")
 	query = frappe.qb.from_(log).select(log.name).where(log.event.isin(events)).limit(1)
 	if kind == "Emailed Recently":
-		query = query.where(log.contact == ctx.participant["contact"])
+		query = query.where(marketing_log.of_person(log, ctx.participant))
 		if spec.condition_step:
 			query = query.where((log.flow == ctx.flow.name) & (log.step_id == spec.condition_step))
 	else:

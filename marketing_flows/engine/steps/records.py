@@ -47,7 +47,9 @@ class CreateRecord(StepType):
 		title = render.render(step.record_title, ctx.template_context()).strip()
 		company = ctx.participant.get("company")
 		owner = (
-			hosts.account_manager(ctx.contact, company) if step.get("owner_is_account_manager") else None
+			hosts.account_manager(ctx.contact, company, hosts.person_doctype(ctx.flow))
+			if step.get("owner_is_account_manager")
+			else None
 		) or step.get("record_owner")
 		values = hosts.record_values(
 			doctype,
@@ -57,6 +59,7 @@ class CreateRecord(StepType):
 			kind=step.get("record_type"),
 			priority=step.get("record_priority"),
 			owner=owner,
+			person_dt=hosts.person_doctype(ctx.flow),
 		)
 		doc = frappe.get_doc({"doctype": doctype, **values})
 		doc.flags.ignore_permissions = True

@@ -42,7 +42,7 @@ class Wait(StepType):
 			return [_("Wait step '{0}': the duration can't be negative.").format(step.step_id)]
 		field = step.get("wait_date_field")
 		if field:
-			meta = frappe.get_meta(hosts.person_doctype())
+			meta = frappe.get_meta(hosts.person_doctype(flow))
 			df = meta.get_field(field)
 			if not df or df.fieldtype not in ("Date", "Datetime"):
 				return [

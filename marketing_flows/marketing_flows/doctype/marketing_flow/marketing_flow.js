@@ -2,6 +2,12 @@
 // For license information, please see license.txt
 
 frappe.ui.form.on("Marketing Flow", {
+	setup(frm) {
+		// the people a flow may enrol here: Contact, and Lead / CRM Lead where installed
+		frm.set_query("person_doctype", () => ({
+			filters: { name: ["in", frm.doc.__onload?.person_doctypes || ["Contact"]] },
+		}));
+	},
 	refresh(frm) {
 		if (frm.is_new()) return;
 		const can_operate = frappe.user.has_role(["Flow Administrator", "System Manager"]);
@@ -25,7 +31,11 @@ frappe.ui.form.on("Marketing Flow", {
 				frm.add_custom_button(__("Stop"), () =>
 					call("stop", __("Stop this flow? Every active participant exits and the flow can't be resumed.")),
 				__("Actions"));
-				frm.add_custom_button(__("Enrol Contacts"), () => marketing_flows.enrol_dialog(frm), __("Actions"));
+				frm.add_custom_button(
+					marketing_flows.person_doctype(frm) === "Contact" ? __("Enrol Contacts") : __("Enrol {0}", [__(frm.doc.person_doctype)]),
+					() => marketing_flows.enrol_dialog(frm),
+					__("Actions")
+				);
 				frm.add_custom_button(__("Retry Stalled"), () =>
 					frm.call("retry_stalled").then((r) => {
 						frappe.show_alert({ message: __("{0} participants retried", [r.message.retried]), indicator: "green" });
@@ -322,11 +332,15 @@ marketing_flows.render_contents = function (frm) {
 	frm.get_field("content_html").$wrapper.find(".mf-new-content").on("click", () => frappe.new_doc("Marketing Flow Content"));
 };
 
+marketing_flows.person_doctype = (frm) => frm.doc.person_doctype || "Contact";
+
 marketing_flows.enrol_dialog = function (frm) {
+	const doctype = marketing_flows.person_doctype(frm);
+	const company_field = { Contact: "company_name", Lead: "company_name", "CRM Lead": "organization" }[doctype];
 	const d = new frappe.ui.form.MultiSelectDialog({
-		doctype: "Contact",
+		doctype,
 		target: frm,
-		setters: { company_name: null },
+		setters: company_field ? { [company_field]: null } : {},
 		add_filters_group: 1,
 		primary_action_label: __("Enrol"),
 		action(selections) {
@@ -343,7 +357,7 @@ marketing_flows.enrol_dialog = function (frm) {
 marketing_flows.show_enrol_result = function (res) {
 	if (!res) return;
 	if (res.queued) {
-		frappe.msgprint(__("Enrolling {0} contacts in the background; progress is shown as it goes.", [res.queued]));
+		frappe.msgprint(__("Enrolling {0} people in the background; progress is shown as it goes.", [res.queued]));
 		return;
 	}
 	const skipped = Object.entries(res.not_enrolled || {});
@@ -362,7 +376,10 @@ marketing_flows.test_dialog = function (frm) {
 	const d = new frappe.ui.Dialog({
 		title: __("Test Flow"),
 		fields: [
-			{ fieldname: "contact", fieldtype: "Link", label: __("Contact"), options: "Contact" },
+			{
+				fieldname: "contact", fieldtype: "Link", label: __(marketing_flows.person_doctype(frm)),
+				options: marketing_flows.person_doctype(frm),
+			},
 			{ fieldname: "segment", fieldtype: "Link", label: __("Segment"), options: "Marketing Segment" },
 			{ fieldname: "note", fieldtype: "HTML",
 				options: `<p class="text-muted small">${__("Nothing is sent, queued or saved: this shows what would happen now.")}</p>` },

@@ -5,7 +5,16 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine import criteria, dry_run, enrolment, figures, lifecycle, validation, watch
+from marketing_flows.engine import (
+	criteria,
+	dry_run,
+	enrolment,
+	figures,
+	hosts,
+	lifecycle,
+	validation,
+	watch,
+)
 
 
 class MarketingFlow(Document):
@@ -13,6 +22,7 @@ class MarketingFlow(Document):
 		"""The form's figures (Overview, Flow, Reports) come with the document: no extra call."""
 		if not self.is_new():
 			self.set_onload("figures", figures.all_figures(self))
+		self.set_onload("person_doctypes", hosts.person_doctypes())
 		used = sorted({s.content for s in self.steps if s.get("content")})
 		if used:
 			self.set_onload(
@@ -88,7 +98,8 @@ class MarketingFlow(Document):
 
 	@frappe.whitelist()
 	def enroll(self, contacts: list[str] | str) -> dict:
-		"""Enrol Contacts by name; returns how many got in and, for the others, why not."""
+		"""Enrol people (names of the flow's person doctype: Contacts, or leads); returns how
+		many got in and, for the others, why not."""
 		return enrolment.enroll_manually(self, contacts)
 
 	@frappe.whitelist()

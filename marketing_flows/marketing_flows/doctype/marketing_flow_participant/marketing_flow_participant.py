@@ -10,7 +10,7 @@ class MarketingFlowParticipant(Document):
 		"""Participants come from enrolment only (which writes them in bulk, with the person's
 		data and the one-active-participation key): never by hand, the API or an import."""
 		frappe.throw(
-			frappe._("Add people to a flow with its Enrol action or the Contact's 'Add to flow'."),
+			frappe._("Add people to a flow with its Enrol action or 'Add to flow' on a Contact or lead."),
 			title=frappe._("Use Enrol"),
 		)
 
@@ -18,13 +18,13 @@ class MarketingFlowParticipant(Document):
 def on_doctype_update() -> None:
 	"""Composite indexes: the runner finds due rows of a flow by (flow, status, next_run_at);
 	per-flow figures and the one-active-participation rule go by (flow, status) and (flow,
-	contact). Every query of due rows names the flow, so there is no (status, next_run_at)
+	person) (the person is a Contact or a lead; patch drop_flow_contact_index). Every query of due rows names the flow, so there is no (status, next_run_at)
 	index (patch drop_status_next_run_at_index): each step moves both columns, and every index
 	on them is written again."""
 	frappe.db.add_index(
 		"Marketing Flow Participant", ["flow", "status", "next_run_at"], "flow_status_next_run_at"
 	)
-	frappe.db.add_index("Marketing Flow Participant", ["flow", "contact"], "flow_contact")
+	frappe.db.add_index("Marketing Flow Participant", ["flow", "person"], "flow_person")
 	# the flow's screens: key figures (covering), who waits at which step, enrolments per day
 	frappe.db.add_index(
 		"Marketing Flow Participant",

@@ -10,8 +10,16 @@ from marketing_flows.engine.permissions import readable
 
 class MarketingSegment(Document):
 	def validate(self) -> None:
+		if not self.person_doctype:
+			self.person_doctype = hosts.person_doctype()
+		if self.person_doctype not in hosts.person_doctypes():
+			frappe.throw(
+				frappe._("{0} can't be a segment's people on this site: choose one of {1}.").format(
+					self.person_doctype, ", ".join(hosts.person_doctypes())
+				)
+			)
 		if self.segment_type == "Contact Filters":
-			person = hosts.doctype_for("person") or "Contact"
+			person = self.person_doctype
 			what = frappe._("Segment filters")
 			filters.check_fields(person, filters.parse(self.filters, what), what)
 
@@ -19,7 +27,7 @@ class MarketingSegment(Document):
 	def get_contacts(self, limit: int = 20) -> list[str]:
 		frappe.has_permission("Marketing Segment", "read", self, throw=True)
 		names = segments.contacts(self, limit=int(limit))
-		visible = readable(hosts.person_doctype(), names)  # only people the user may see
+		visible = readable(segments.person_doctype(self), names)  # only people the user may see
 		return [n for n in names if n in visible]
 
 	@frappe.whitelist()

@@ -84,6 +84,10 @@ export class Panel {
 		for (const meta_df of frappe.get_meta(doctype).fields) {
 			if (!wanted(meta_df)) continue;
 			const df = { ...meta_df, read_only: readonly ? 1 : meta_df.read_only };
+			if (df.fieldname === "person_doctype") {
+				// the people this site's flows may enrol: Contact, and Lead / CRM Lead where installed
+				df.get_query = () => ({ filters: { name: ["in", target.__onload?.person_doctypes || ["Contact"]] } });
+			}
 			if (df.fieldtype === "Tab Break") df.fieldtype = "Section Break";
 			if (df.fieldtype === "Section Break") df.collapsible = 0;
 			if (STEP_LINK_FIELDS.includes(df.fieldname) && doctype === STEP_DOCTYPE) {
@@ -155,6 +159,11 @@ export class Panel {
 		if (value === undefined) return;
 		if ((target[fieldname] ?? "") === (value ?? "")) return;
 		target[fieldname] = value;
+		if (fieldname === "person_doctype" && value) {
+			// filters and field pickers now name the fields of the new people's doctype
+			this.store.person_doctype = value;
+			frappe.model.with_doctype(value);
+		}
 		// a link to another step is an edge of the canvas; other fields change the node's text
 		this.store.commit({ rebuild: STEP_LINK_FIELDS.includes(fieldname) || fieldname === "step_type" });
 		if (target === this.target && (fieldname === "step_type" || fieldname === "trigger_doctype")) this.render();
