@@ -1,6 +1,7 @@
 """Make running flows that watch the host's doctypes on a site (for scripts/host_suites.sh):
-a Document Event trigger and a goal on every doctype that plays Person, Deal and Issue there, so
-the host's own tests save those documents with the app's hooks at work.
+a Document Event trigger and a goal on every doctype that plays Person, Deal and Issue there,
+and a flow of the host's leads (ERPNext Lead, CRM Lead) with a Lead Converted goal, so the
+host's own tests save those documents with the app's hooks at work.
 
 Run with the bench's Python from the bench's sites directory:
   python <app>/benchmarks/host_flows.py <site>
@@ -44,6 +45,24 @@ def make_flows() -> list[str]:
 				or [
 					{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Host check"]]'}
 				],
+			}
+		).insert()
+		flow.run()
+		made.append(flow.name)
+	for lead in hosts.person_doctypes()[1:]:  # the leads of the installed hosts
+		name = f"Host check: {lead}"
+		if frappe.db.exists("Marketing Flow", name):
+			continue
+		flow = frappe.get_doc(
+			{
+				"doctype": "Marketing Flow",
+				"flow_name": name,
+				"person_doctype": lead,
+				"trigger_type": "Document Event",
+				"trigger_doctype": lead,
+				"trigger_event": "Insert or Update",
+				"steps": wait,
+				"success_criteria": [{"criterion_type": "Lead Converted"}],
 			}
 		).insert()
 		flow.run()

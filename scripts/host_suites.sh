@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$REPO_DIR/scripts/setup.sh"  # functions only
 
 declare -A SUITES=(
-	[erpnext]="frappe:Contact erpnext:Issue erpnext:Opportunity"
+	[erpnext]="frappe:Contact erpnext:Issue erpnext:Opportunity erpnext:Lead"
 	[helpdesk]="frappe:Contact helpdesk:HD Ticket"
 	[crm]="frappe:Contact"
 )

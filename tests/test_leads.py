@@ -395,3 +395,104 @@ def test_frappe_crm_lead_page_gets_add_to_flow():
 	assert context["labels"]["flows"] == "Flows (1)"
 	result = crm.add_record_to_flow("CRM Lead", lead, contacts_flow.name)
 	assert result["enrolled"] == 0 and "names no Contact" in result["message"]
+
+
+# --- goals after the lead: deals, appointments of the Contact it became, activities ---------
+
+
+def test_a_deal_made_from_the_lead_meets_deal_created(worker, lead_dt):
+	"""Frappe CRM: a CRM Deal whose lead is the lead; ERPNext: an Opportunity from the Lead."""
+	deal_dt = hosts.doctype_for("deal")
+	flow = running_flow(
+		[{"step_id": "w", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"}],
+		person_doctype=lead_dt,
+		success_criteria=[{"criterion_type": "Deal Created", "label": "Deal"}],
+	)
+	lead = make_lead(lead_dt)
+	flow.enroll([lead])
+	worker()
+	if deal_dt == "CRM Deal":
+		frappe.get_doc({"doctype": "CRM Deal", "lead": lead}).insert()
+	elif deal_dt == "Opportunity":
+		company = frappe.db.get_value("Company", {}, ["name", "default_currency"], as_dict=True)
+		if not company:
+			pytest.skip("no ERPNext Company on this site")
+		for doctype, name in (("Opportunity Type", "Sales"), ("Sales Stage", "Prospecting")):
+			if not frappe.db.exists(doctype, name):
+				key = "stage_name" if doctype == "Sales Stage" else "name"
+				frappe.get_doc({"doctype": doctype, key: name}).insert(ignore_permissions=True)
+		frappe.get_doc(
+			{
+				"doctype": "Opportunity",
+				"opportunity_from": "Lead",
+				"party_name": lead,
+				"company": company.name,
+				"currency": company.default_currency or "USD",
+			}
+		).insert()
+	else:
+		pytest.skip(f"no deal made from a lead on {deal_dt}")
+	frappe.db.commit()
+	worker()
+	p = lead_participant(flow.name, lead)
+	assert (p.succeeded, p.success_criterion) == (1, "Deal")
+
+
+def test_an_appointment_with_the_converted_contact_meets_the_goal(worker, lead_dt):
+	"""After conversion the person is also the Contact it became: an Event with that Contact
+	(not the lead, and no email) meets Appointment Created."""
+	flow = running_flow(
+		[{"step_id": "w", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"}],
+		person_doctype=lead_dt,
+		success_criteria=[{"criterion_type": "Appointment Created", "label": "Met"}],
+	)
+	lead = make_lead(lead_dt)
+	flow.enroll([lead])
+	worker()
+	convert(lead_dt, lead)
+	frappe.db.commit()
+	worker()
+	p = lead_participant(flow.name, lead)
+	assert p.contact and p.succeeded == 0 and p.status == "Waiting"
+	event = frappe.get_doc(
+		{
+			"doctype": "Event",
+			"subject": "Demo",
+			"starts_on": frappe.utils.now_datetime(),
+			"event_participants": [{"reference_doctype": "Contact", "reference_docname": p.contact}],
+		}
+	)
+	event.insert()
+	frappe.db.commit()
+	worker()
+	assert lead_participant(flow.name, lead).succeeded == 1
+
+
+def test_create_activity_is_a_task_on_the_lead(worker, lead_dt):
+	activity = hosts.doctype_for("activity") or "ToDo"
+	flow = running_flow(
+		[
+			{
+				"step_id": "call",
+				"step_type": "Create Activity",
+				"activity_description": "Call {{ lead.first_name }}",
+			}
+		],
+		person_doctype=lead_dt,
+	)
+	first = unique("Cal")
+	lead = make_lead(lead_dt, first_name=first)
+	flow.enroll([lead])
+	worker()
+	ref = frappe.db.get_value(
+		"Marketing Flow Log",
+		{"flow": flow.name, "reference_doctype": activity},
+		"reference_name",
+	)
+	doc = frappe.get_doc(activity, ref)
+	linked = (
+		doc.get("reference_doctype") or doc.get("reference_type"),
+		doc.get("reference_docname") or doc.get("reference_name"),
+	)
+	assert linked == (lead_dt, lead)
+	assert f"Call {first}" in (doc.get("description") or doc.get("title"))

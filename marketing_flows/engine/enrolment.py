@@ -16,7 +16,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, cint, now_datetime
 
-from marketing_flows.engine import criteria, eligibility, graph, hosts, log, participants
+from marketing_flows.engine import bulk, criteria, eligibility, graph, hosts, log, participants
 from marketing_flows.engine.names import sortable_name
 from marketing_flows.engine.participants import ACTIVE, active_key
 from marketing_flows.engine.permissions import readable, require_flow_operator
@@ -210,7 +210,7 @@ def insert_participants(flow: str, values: dict[str, tuple]) -> dict[str, str]:
 		if not pending:
 			break
 		drawn = {contact: new_participant_name() for contact in pending}
-		frappe.db.bulk_insert(
+		bulk.insert(
 			PARTICIPANT_DOCTYPE,
 			PARTICIPANT_COLUMNS,
 			[(drawn[contact], *row) for contact, row in pending.items()],

@@ -27,7 +27,7 @@ from frappe.core.utils import html2text
 from frappe.email.email_body import get_footer
 from frappe.utils.data import scrub_urls
 
-from marketing_flows.engine import render
+from marketing_flows.engine import bulk, render
 from marketing_flows.engine.names import NameBlock
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # in all, per email (what most mail servers accept)
@@ -250,8 +250,8 @@ def insert_rows(
 		while end < len(queue_rows) and (end == start or size + len(queue_rows[end][2]) < max_bytes):
 			size += len(queue_rows[end][2]) + 512
 			end += 1
-		frappe.db.bulk_insert("Email Queue", QUEUE_COLUMNS, queue_rows[start:end])
-		frappe.db.bulk_insert("Email Queue Recipient", RECIPIENT_COLUMNS, recipient_rows[start:end])
+		bulk.insert("Email Queue", QUEUE_COLUMNS, queue_rows[start:end])
+		bulk.insert("Email Queue Recipient", RECIPIENT_COLUMNS, recipient_rows[start:end])
 		start = end
 	return len(queue_rows)
 
