@@ -9,18 +9,24 @@ from marketing_flows.integrations import frappe_crm
 CONSENT_FIELD = "mf_marketing_consent"
 
 
+CONSENT_AFTER = {"Contact": "unsubscribed", "Lead": "unsubscribed", "CRM Lead": "converted"}
+
+
 def custom_fields() -> dict[str, list[dict]]:
-	"""Fields the app adds to doctypes it does not own."""
+	"""Fields the app adds to doctypes it does not own: the consent check on the people flows
+	enrol (Contact, and the leads of the installed hosts)."""
 	return {
-		"Contact": [
+		doctype: [
 			{
 				"fieldname": CONSENT_FIELD,
 				"fieldtype": "Check",
 				"label": "Marketing Consent",
-				"insert_after": "unsubscribed",
+				"insert_after": after,
 				"description": "This person agreed to receive marketing (flows that require consent check it).",
 			}
 		]
+		for doctype, after in CONSENT_AFTER.items()
+		if doctype == "Contact" or frappe.db.exists("DocType", doctype)
 	}
 
 
@@ -39,16 +45,16 @@ def after_app_install(app_name: str) -> None:
 	"""A host app installed later (ERPNext, CRM, Helpdesk) may bring better defaults."""
 	if app_name != "marketing_flows":
 		hosts.detect_and_save(only_empty=True)
+		create_custom_fields(custom_fields(), ignore_validate=True)  # its leads get the consent field
 		frappe_crm.install_form_scripts()
 
 
 def before_uninstall() -> None:
 	frappe_crm.remove_form_scripts()
-	for doctype, fields in custom_fields().items():
-		for field in fields:
-			name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": field["fieldname"]})
-			if name:
-				frappe.delete_doc("Custom Field", name, ignore_permissions=True, force=True)
+	for doctype in CONSENT_AFTER:
+		name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": CONSENT_FIELD})
+		if name:
+			frappe.delete_doc("Custom Field", name, ignore_permissions=True, force=True)
 
 
 def after_uninstall() -> None:

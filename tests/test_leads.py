@@ -14,7 +14,7 @@ from email import policy
 import frappe
 import pytest
 
-from conftest import flush_email_queue
+from conftest import flush_email_queue, run_scheduled
 from factories import events, make_content, make_flow, running_flow, time_passes, unique
 from marketing_flows.engine import enrolment, hosts, tracking
 
@@ -163,6 +163,7 @@ def test_a_lead_is_nurtured_and_succeeds_when_a_rep_converts_it(worker, smtp, we
 	assert timeline.count("Enrolled") == 1 and "Lead Converted" in timeline and "Goal Met" in timeline
 
 	time_passes(flow.name)
+	run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
 	worker()
 	assert frappe.db.count("Email Queue", {"reference_name": p.name}) == 1  # no reminder
 	# the same human is not enrolled again in the flow they were in
@@ -176,6 +177,7 @@ def test_a_lead_that_does_not_convert_gets_the_reminder(worker, smtp, welcome, l
 	flow.enroll([lead])
 	worker()
 	time_passes(flow.name)
+	run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
 	worker()
 	p = lead_participant(flow.name, lead)
 	assert (p.status, p.current_step, p.succeeded) == ("Completed", "reminder", 0)
@@ -496,3 +498,62 @@ def test_create_activity_is_a_task_on_the_lead(worker, lead_dt):
 	)
 	assert linked == (lead_dt, lead)
 	assert f"Call {first}" in (doc.get("description") or doc.get("title"))
+
+
+def test_a_flow_that_requires_consent_asks_the_lead(lead_dt):
+	"""The app adds its consent check to the leads of the installed hosts, as to Contact."""
+	assert frappe.get_meta(lead_dt).has_field("mf_marketing_consent")
+	flow = running_flow(None, person_doctype=lead_dt, requires_consent=1)
+	agreed, silent = make_lead(lead_dt, mf_marketing_consent=1), make_lead(lead_dt)
+	result = flow.enroll([agreed, silent])
+	assert result["enrolled"] == 1
+	assert result["not_enrolled"] == {silent: "no marketing consent"}
+
+
+# --- the desk --------------------------------------------------------------------------------
+
+PASSWORD = "Flows-Lead-Pass-2026!"
+
+
+def test_add_to_flow_and_the_flows_panel_on_the_lead_form_in_the_desk(browser, desk_url, lead_dt):
+	"""A marketer opens a lead in the desk, adds it to a flow of leads from Actions, and sees the
+	participation in the lead's Flows panel."""
+	import os
+
+	from conftest import BENCH_DIR, login, screenshot
+	from factories import make_user
+
+	if lead_dt == "Lead" and not os.path.exists(BENCH_DIR / "sites" / "assets" / "erpnext"):
+		pytest.skip("ERPNext's desk assets are not built in this bench (bench build --app erpnext)")
+	user = make_user(["Flow Administrator", "Sales User"], "leaddesk", PASSWORD)
+	flow = running_flow(None, person_doctype=lead_dt, flow_name=unique("Lead Desk Flow"))
+	lead = make_lead(lead_dt)
+	frappe.db.commit()
+	page = login(browser, desk_url, user, PASSWORD)
+	errors: list[str] = []
+	page.on("pageerror", lambda e: errors.append(str(e)))
+	page.goto(f"{desk_url}/app/{frappe.scrub(lead_dt).replace('_', '-')}/{lead}")
+	try:
+		actions = page.locator(".page-actions button:has-text('Actions'):visible").first
+		actions.wait_for(timeout=30000)
+		page.wait_for_selector(".mf-flows-panel", timeout=20000)
+		assert "Not in any flow." in page.inner_text(".mf-flows-panel")
+		actions.click()
+		page.locator(".dropdown-menu.show a:has-text('Add to flow')").first.click()
+		page.wait_for_function("() => window.cur_dialog && cur_dialog.fields_dict.flow")
+		page.evaluate("(flow) => cur_dialog.set_value('flow', flow)", flow.name)
+		page.wait_for_timeout(500)
+		page.click(".modal.show button:has-text('Add')")
+		page.wait_for_selector(f"text=1 of 1 added to {flow.name}", timeout=20000)
+		screenshot(page, f"{frappe.scrub(lead_dt)}-add-to-flow")
+		page.reload()
+		page.wait_for_selector(f".mf-flows-panel a:has-text('{flow.name}')", timeout=20000)
+		screenshot(page, f"{frappe.scrub(lead_dt)}-flows-panel")
+	except Exception:
+		screenshot(page, f"{frappe.scrub(lead_dt)}-form-failed")
+		raise
+	finally:
+		page.close()
+	assert not [e for e in errors if "marketing_flows" in e], errors
+	frappe.db.rollback()
+	assert lead_participant(flow.name, lead).person_doctype == lead_dt
