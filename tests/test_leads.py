@@ -515,6 +515,21 @@ def test_a_flow_that_requires_consent_asks_the_lead(lead_dt):
 PASSWORD = "Flows-Lead-Pass-2026!"
 
 
+def show_flows_panel(page) -> None:
+	"""The Flows panel is a section of the form's dashboard: on a doctype with a Connections tab
+	(ERPNext's Lead) it is in that tab, which the marketer opens."""
+	page.wait_for_selector(".mf-flows-panel", state="attached", timeout=20000)
+	page.evaluate(
+		"""() => {
+			const pane = document.querySelector(".mf-flows-panel").closest(".tab-pane");
+			if (pane && !pane.classList.contains("active")) {
+				document.querySelector(`.form-tabs a[href="#${pane.id}"]`)?.click();
+			}
+		}"""
+	)
+	page.wait_for_selector(".mf-flows-panel", state="visible", timeout=10000)
+
+
 def test_add_to_flow_and_the_flows_panel_on_the_lead_form_in_the_desk(browser, desk_url, lead_dt):
 	"""A marketer opens a lead in the desk, adds it to a flow of leads from Actions, and sees the
 	participation in the lead's Flows panel."""
@@ -536,7 +551,7 @@ def test_add_to_flow_and_the_flows_panel_on_the_lead_form_in_the_desk(browser, d
 	try:
 		actions = page.locator(".page-actions button:has-text('Actions'):visible").first
 		actions.wait_for(timeout=30000)
-		page.wait_for_selector(".mf-flows-panel", timeout=20000)
+		show_flows_panel(page)
 		assert "Not in any flow." in page.inner_text(".mf-flows-panel")
 		actions.click()
 		page.locator(".dropdown-menu.show a:has-text('Add to flow')").first.click()
@@ -547,6 +562,7 @@ def test_add_to_flow_and_the_flows_panel_on_the_lead_form_in_the_desk(browser, d
 		page.wait_for_selector(f"text=1 of 1 added to {flow.name}", timeout=20000)
 		screenshot(page, f"{frappe.scrub(lead_dt)}-add-to-flow")
 		page.reload()
+		show_flows_panel(page)
 		page.wait_for_selector(f".mf-flows-panel a:has-text('{flow.name}')", timeout=20000)
 		screenshot(page, f"{frappe.scrub(lead_dt)}-flows-panel")
 	except Exception:

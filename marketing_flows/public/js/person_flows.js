@@ -101,6 +101,9 @@ function marketing_flows_add_to_flow(contacts, doctype) {
 					frappe.msgprint(__("Enrolling {0} people in {1} in the background; progress is shown as it goes.", [res.queued, flow]));
 					return;
 				}
+				if (res.enrolled && window.cur_frm && contacts.includes(cur_frm.doc.name)) {
+					marketing_flows_panel(cur_frm); // the form's Flows panel shows the new participation
+				}
 				const skipped = Object.entries(res.not_enrolled || {});
 				let msg = __("{0} of {1} added to {2}.", [res.enrolled || 0, contacts.length, flow]);
 				if (skipped.length) msg += "<br>" + skipped.slice(0, 10).map(([c, w]) => `${frappe.utils.escape_html(c)}: ${frappe.utils.escape_html(w)}`).join("<br>");
