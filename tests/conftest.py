@@ -54,10 +54,47 @@ def site():
 		chunk = stale[start : start + 1000]
 		frappe.db.delete("Email Queue Recipient", {"parent": ("in", chunk)})
 		frappe.db.delete("Email Queue", {"name": ("in", chunk)})
+	ensure_system_manager()
 	frappe.db.commit()
 	yield SITE
 	frappe.db.rollback()
 	frappe.destroy()
+
+
+SYSTEM_MANAGER = "mf-system-manager@example.com"
+
+
+def ensure_system_manager() -> None:
+	"""Frappe gives System Manager to a new System User when no user but Administrator has it
+	(User.add_system_manager_role): on a fresh site the first user a test made, however few its
+	roles, could do everything. One System Manager of the tests' own keeps users as made."""
+	import frappe
+
+	has = frappe.qb.DocType("Has Role")
+	others = (
+		frappe.qb.from_(has)
+		.select(has.parent)
+		.where(
+			(has.role == "System Manager")
+			& (has.parenttype == "User")
+			& has.parent.notin(["Administrator", "Guest"])
+		)
+		.limit(1)
+		.run()
+	)
+	if others:
+		return
+	user = frappe.get_doc(
+		{
+			"doctype": "User",
+			"email": SYSTEM_MANAGER,
+			"first_name": "Flows Test System Manager",
+			"send_welcome_email": 0,
+			"user_type": "System User",
+		}
+	)
+	user.append_roles("System Manager")
+	user.insert(ignore_permissions=True, ignore_if_duplicate=True)
 
 
 def live_bench_workers() -> list[str]:

@@ -679,6 +679,7 @@ def test_the_runner_claims_under_read_committed_from_its_first_batch(monkeypatch
 
 
 def test_the_email_queue_insert_is_split_by_size():
+	from marketing_flows.engine import bulk
 	from marketing_flows.engine.mailer import QUEUE_COLUMNS, Mailer
 
 	mailer = Mailer()
@@ -717,17 +718,17 @@ def test_the_email_queue_insert_is_split_by_size():
 		)
 	statements = []
 	frappe.db.sql("SELECT 1")
-	original = frappe.db.bulk_insert
+	original = bulk.insert
 
 	def counting(*args, **kwargs):
 		statements.append(args[0])
 		return original(*args, **kwargs)
 
-	frappe.db.bulk_insert = counting
+	bulk.insert = counting
 	try:
 		assert mailer.flush(max_bytes=9000) == 5
 	finally:
-		del frappe.db.bulk_insert
+		bulk.insert = original
 	assert statements.count("Email Queue") == 3  # 2 + 2 + 1 messages of 4 KB under 9 KB each
 	assert frappe.db.count("Email Queue", {"name": ("in", names)}) == 5
 

@@ -79,7 +79,8 @@ def test_participant_indexes_for_due_rows_and_one_active_participation():
 	idx = _indexes("Marketing Flow Participant")
 	assert "status_next_run_at" not in idx  # no query without the flow: one index less to write per step
 	assert idx["flow_status_next_run_at"] == ["flow", "status", "next_run_at"]
-	assert idx["flow_contact"] == ["flow", "contact"]
+	assert idx["flow_person"] == ["flow", "person"]  # one participation per person (Contact or lead)
+	assert "flow_contact" not in idx  # patch drop_flow_contact_index
 	assert "active_key" in idx  # unique
 
 

@@ -425,7 +425,9 @@ def test_flow_goal_enrols_into_running_and_paused_flows_triggered_by_that_goal(f
 	other = live_flow(flows, trigger_type="Flow Goal", trigger_flow=unrelated.name)
 	contact = make_contact()
 
-	results = goals.enrol_in_goal_triggered_flows(source.name, [contact])
+	# the participant rows of the source flow that met its goal
+	succeeded = [frappe._dict(person_doctype="Contact", person=contact, contact=contact)]
+	results = goals.enrol_in_goal_triggered_flows(source.name, succeeded)
 
 	assert set(results) == {running.name, paused.name}
 	assert results[running.name]["enrolled"] == 1
