@@ -14,18 +14,27 @@ import sys
 
 import frappe
 
+WAIT = [{"step_id": "wait", "step_type": "Wait", "wait_amount": 7, "wait_unit": "Days"}]
+
 
 def make_flows() -> list[str]:
 	from marketing_flows.engine import hosts
 
-	made = []
-	wait = [{"step_id": "wait", "step_type": "Wait", "wait_amount": 7, "wait_unit": "Days"}]
+	goals = [
+		{"criterion_type": kind}
+		for kind, role in (("Deal Created", "deal"), ("Issue Created", "issue"))
+		if hosts.doctype_for(role)
+	] or [{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Host check"]]'}]
+	# doctype -> (trigger event, the flow's people, its goals)
 	person = hosts.person_doctype()
-	watched = {person: "Insert or Update"}
+	watched = {person: ("Insert or Update", person, goals)}
 	for role in ("deal", "issue"):
 		if doctype := hosts.doctype_for(role):
-			watched[doctype] = "Insert"
-	for doctype, event in watched.items():
+			watched[doctype] = ("Insert", person, goals)
+	for lead in hosts.person_doctypes()[1:]:  # the leads of the installed hosts
+		watched[lead] = ("Insert or Update", lead, [{"criterion_type": "Lead Converted"}])
+	made = []
+	for doctype, (event, people, criteria) in watched.items():
 		name = f"Host check: {doctype}"
 		if frappe.db.exists("Marketing Flow", name):
 			continue
@@ -33,36 +42,12 @@ def make_flows() -> list[str]:
 			{
 				"doctype": "Marketing Flow",
 				"flow_name": name,
+				"person_doctype": people,
 				"trigger_type": "Document Event",
 				"trigger_doctype": doctype,
 				"trigger_event": event,
-				"steps": wait,
-				"success_criteria": [
-					{"criterion_type": kind}
-					for kind, role in (("Deal Created", "deal"), ("Issue Created", "issue"))
-					if hosts.doctype_for(role)
-				]
-				or [
-					{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Host check"]]'}
-				],
-			}
-		).insert()
-		flow.run()
-		made.append(flow.name)
-	for lead in hosts.person_doctypes()[1:]:  # the leads of the installed hosts
-		name = f"Host check: {lead}"
-		if frappe.db.exists("Marketing Flow", name):
-			continue
-		flow = frappe.get_doc(
-			{
-				"doctype": "Marketing Flow",
-				"flow_name": name,
-				"person_doctype": lead,
-				"trigger_type": "Document Event",
-				"trigger_doctype": lead,
-				"trigger_event": "Insert or Update",
-				"steps": wait,
-				"success_criteria": [{"criterion_type": "Lead Converted"}],
+				"steps": WAIT,
+				"success_criteria": criteria,
 			}
 		).insert()
 		flow.run()

@@ -402,17 +402,23 @@ def test_frappe_crm_lead_page_gets_add_to_flow():
 # --- goals after the lead: deals, appointments of the Contact it became, activities ---------
 
 
-def test_a_deal_made_from_the_lead_meets_deal_created(worker, lead_dt):
-	"""Frappe CRM: a CRM Deal whose lead is the lead; ERPNext: an Opportunity from the Lead."""
-	deal_dt = hosts.doctype_for("deal")
+def waiting_lead(worker, lead_dt: str, criterion: dict) -> tuple:
+	"""A running flow of leads with one goal, and a new lead waiting in it (the worker ran)."""
 	flow = running_flow(
 		[{"step_id": "w", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"}],
 		person_doctype=lead_dt,
-		success_criteria=[{"criterion_type": "Deal Created", "label": "Deal"}],
+		success_criteria=[criterion],
 	)
 	lead = make_lead(lead_dt)
 	flow.enroll([lead])
 	worker()
+	return flow, lead
+
+
+def test_a_deal_made_from_the_lead_meets_deal_created(worker, lead_dt):
+	"""Frappe CRM: a CRM Deal whose lead is the lead; ERPNext: an Opportunity from the Lead."""
+	deal_dt = hosts.doctype_for("deal")
+	flow, lead = waiting_lead(worker, lead_dt, {"criterion_type": "Deal Created", "label": "Deal"})
 	if deal_dt == "CRM Deal":
 		frappe.get_doc({"doctype": "CRM Deal", "lead": lead}).insert()
 	elif deal_dt == "Opportunity":
@@ -443,14 +449,7 @@ def test_a_deal_made_from_the_lead_meets_deal_created(worker, lead_dt):
 def test_an_appointment_with_the_converted_contact_meets_the_goal(worker, lead_dt):
 	"""After conversion the person is also the Contact it became: an Event with that Contact
 	(not the lead, and no email) meets Appointment Created."""
-	flow = running_flow(
-		[{"step_id": "w", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"}],
-		person_doctype=lead_dt,
-		success_criteria=[{"criterion_type": "Appointment Created", "label": "Met"}],
-	)
-	lead = make_lead(lead_dt)
-	flow.enroll([lead])
-	worker()
+	flow, lead = waiting_lead(worker, lead_dt, {"criterion_type": "Appointment Created", "label": "Met"})
 	convert(lead_dt, lead)
 	frappe.db.commit()
 	worker()
