@@ -90,13 +90,14 @@ CNF
 
 # InnoDB's buffer pool holds the tables and indexes the engine works on: with MariaDB's default
 # (128 MB) a flow of a million participants reads from disk on every claim. Size it to the
-# machine (a quarter of the RAM by default, MF_DB_BUFFER_POOL_MB to choose), write it into a
+# machine (half of the RAM by default: the bench's own processes and Redis live in the other
+# half; MF_DB_BUFFER_POOL_MB to choose), write it into a
 # config file for the next start and apply it to the running server (MariaDB >= 10.2 resizes the
 # pool live), and say what it is.
 tune_mariadb() {
 	local conf=/etc/mysql/mariadb.conf.d/99-marketing-flows-tuning.cnf want_mb ram_mb current
 	ram_mb="$(awk '/^MemTotal:/{print int($2/1024)}' /proc/meminfo)"
-	want_mb="${MF_DB_BUFFER_POOL_MB:-$((ram_mb / 4))}"
+	want_mb="${MF_DB_BUFFER_POOL_MB:-$((ram_mb / 2))}"
 	[[ "$want_mb" =~ ^[0-9]+$ ]] || die "MF_DB_BUFFER_POOL_MB must be a number of megabytes, not '$want_mb'."
 	[ "$want_mb" -ge 128 ] || want_mb=128
 	# The pool grows in chunks (128 MB by default): round up to one.
