@@ -901,6 +901,31 @@ def test_stop_and_skip_overdue_resume_of_a_large_flow_run_in_a_background_job(wo
 	assert {participant(other.name, c).exit_reason for c in people} == {"Flow stopped"}
 
 
+def test_a_job_whose_budget_is_spent_hands_its_slot_over_at_once(worker, settings):
+	"""A big flow outlasts one job's time budget: the job hands its slot to a follow-up that
+	runs at once (not a minute later, at the next scheduler tick), until nobody is due."""
+	from frappe.installer import update_site_config
+
+	settings.set("Marketing Flow Settings", batch_size=5, parallel_jobs=1)
+	flow = running_flow([{"step_id": "pause", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}])
+	people = [make_contact() for _ in range(60)]
+	update_site_config("marketing_flows_runner_budget_seconds", 0.05)  # a batch or two per job
+	try:
+		flow.enroll(people)
+		worker()
+	finally:
+		update_site_config("marketing_flows_runner_budget_seconds", "None")
+	statuses = frappe.get_all("Marketing Flow Participant", filters={"flow": flow.name}, pluck="status")
+	assert len(statuses) == 60 and set(statuses) == {"Waiting"}
+	from frappe.utils.background_jobs import get_job
+
+	from marketing_flows.engine.participants import runner_job_ids
+
+	_first, follow_up = runner_job_ids(flow.name, 0)
+	handed_over = get_job(follow_up)  # RQ keeps a finished job's record for ten minutes
+	assert handed_over is not None and handed_over.get_status() == "finished"
+
+
 def test_saving_settings_refreshes_the_watch_map():
 	from marketing_flows.engine import watch
 

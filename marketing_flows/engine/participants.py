@@ -16,7 +16,8 @@ from typing import Any
 
 import frappe
 from frappe.utils import cint, now_datetime
-from frappe.utils.background_jobs import get_job
+from frappe.utils.background_jobs import get_job, is_job_enqueued
+from rq import get_current_job
 from rq.job import JobStatus
 from rq.worker import Worker
 
@@ -48,8 +49,23 @@ def parallel_jobs() -> int:
 	return max(1, cint(frappe.db.get_single_value("Marketing Flow Settings", "parallel_jobs")) or 2)
 
 
+def runner_budget_seconds() -> float:
+	"""How long one runner job takes batches before it hands over: RUNNER_BUDGET_SECONDS, or
+	`marketing_flows_runner_budget_seconds` from the site config (for workers whose RQ timeout
+	is shorter, and for tests)."""
+	return float(frappe.conf.get("marketing_flows_runner_budget_seconds") or RUNNER_BUDGET_SECONDS)
+
+
 def runner_job_id(flow: str, slot: int) -> str:
 	return f"marketing_flows:run:{flow}:{slot}"
+
+
+def runner_job_ids(flow: str, slot: int) -> tuple[str, str]:
+	"""A slot's two job ids. A job whose budget is spent hands the slot over to a job under the
+	other id: its own id is still "started" while it enqueues, so Frappe's deduplication would
+	drop a follow-up under it and the slot would sit idle until the next scheduler tick."""
+	first = runner_job_id(flow, slot)
+	return first, f"{first}:next"
 
 
 def enqueue_flow(flow: str, jobs: int | None = None) -> None:
@@ -65,17 +81,41 @@ def enqueue_flow(flow: str, jobs: int | None = None) -> None:
 		if (flow, slot) in deferred:
 			continue
 		deferred.add((flow, slot))
-		job_id = runner_job_id(flow, slot)
-		_release_dead_slot(job_id)
-		frappe.enqueue(
-			RUNNER_JOB,
-			queue="default",
-			timeout=RUNNER_BUDGET_SECONDS + 120,
-			job_id=job_id,
-			deduplicate=True,
-			enqueue_after_commit=True,
-			flow=flow,
-		)
+		first, follow_up = runner_job_ids(flow, slot)
+		for job_id in (first, follow_up):
+			_release_dead_slot(job_id)
+		if is_job_enqueued(follow_up):
+			continue  # the slot's follow-up job is queued or running
+		_enqueue_runner(flow, first)
+
+
+def hand_over(flow: str) -> None:
+	"""Called by a runner job whose budget is spent while people are still due: its slot goes
+	on at once in a job under the slot's other id (runner_job_ids). Called outside an RQ job
+	(a benchmark's loop), it enqueues the flow's first slot, as the scheduler would."""
+	job = get_current_job()
+	own = job.id.split("::", 1)[-1] if job else None  # Frappe prefixes the site: "site::id"
+	for slot in range(max(parallel_jobs(), 1)):
+		ids = runner_job_ids(flow, slot)
+		if own in ids:
+			other = ids[1] if own == ids[0] else ids[0]
+			_release_dead_slot(other)
+			if not is_job_enqueued(other):
+				_enqueue_runner(flow, other)
+			return
+	enqueue_flow(flow, jobs=1)
+
+
+def _enqueue_runner(flow: str, job_id: str) -> None:
+	frappe.enqueue(
+		RUNNER_JOB,
+		queue="default",
+		timeout=runner_budget_seconds() + 120,
+		job_id=job_id,
+		deduplicate=True,
+		enqueue_after_commit=True,
+		flow=flow,
+	)
 
 
 def _deferred_slots() -> set[tuple[str, int]]:

@@ -37,7 +37,7 @@ from marketing_flows.engine import (
 )
 from marketing_flows.engine.mailer import Mailer, insert_rows
 from marketing_flows.engine.outbox import OutsideCallFailed
-from marketing_flows.engine.participants import DUE, RUNNER_BUDGET_SECONDS
+from marketing_flows.engine.participants import DUE
 from marketing_flows.engine.steps import handler_for
 from marketing_flows.engine.steps.base import Outcome, StepContext
 
@@ -82,8 +82,9 @@ def claim_due_participants(flow: str, limit: int, now: datetime) -> list[str]:
 
 def process_due(flow: str) -> int:
 	"""Background job: claim and run batches of due participants until none is left or the
-	time budget is spent (then it enqueues a follow-up). Returns how many it processed."""
-	deadline = time.monotonic() + RUNNER_BUDGET_SECONDS
+	time budget is spent (then it hands its slot over: participants.hand_over). Returns how
+	many it processed."""
+	deadline = time.monotonic() + participants.runner_budget_seconds()
 	# READ COMMITTED: the claim then locks only the rows it returns, not the gaps between index
 	# entries; under REPEATABLE READ those gap locks block another worker's UPDATE of its own
 	# rows' (status, next_run_at): the workers wait for each other or deadlock. The session's
@@ -113,7 +114,7 @@ def process_due(flow: str) -> int:
 		if batch.flow_halted:
 			break
 	else:
-		participants.enqueue_flow(flow, jobs=1)
+		participants.hand_over(flow)
 	return done
 
 
@@ -315,7 +316,8 @@ class Batch:
 		return True
 
 	def out_of_time(self) -> bool:
-		return self.deadline is not None and time.monotonic() >= self.deadline
+		"""The job's budget is spent (after at least one participant: every job gets on)."""
+		return self.deadline is not None and self.processed > 0 and time.monotonic() >= self.deadline
 
 	def act_on_goal(self, p: Any, criterion: str) -> bool:
 		"""Mark the participant successful (before its next action); True when it stops here."""

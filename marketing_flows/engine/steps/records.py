@@ -45,9 +45,13 @@ class CreateRecord(StepType):
 			)
 		step = ctx.step
 		title = render.render(step.record_title, ctx.template_context()).strip()
-		company = ctx.participant.get("company")
+		person_dt = hosts.person_doctype(ctx.flow)
+		# the company as the person's links say now (linked since enrolment: a retry finds it)
+		company = ctx.participant.get("company") or hosts.companies_of(
+			[ctx.participant.person], person_dt
+		).get(ctx.participant.person)
 		owner = (
-			hosts.account_manager(ctx.contact, company, hosts.person_doctype(ctx.flow))
+			hosts.account_manager(ctx.contact, company, person_dt)
 			if step.get("owner_is_account_manager")
 			else None
 		) or step.get("record_owner")
@@ -59,12 +63,15 @@ class CreateRecord(StepType):
 			kind=step.get("record_type"),
 			priority=step.get("record_priority"),
 			owner=owner,
-			person_dt=hosts.person_doctype(ctx.flow),
+			person_dt=person_dt,
 		)
 		doc = frappe.get_doc({"doctype": doctype, **values})
 		doc.flags.ignore_permissions = True
 		doc.flags.marketing_flow = ctx.flow.name  # this flow's own trigger must not fire on it
-		doc.insert()
+		try:
+			doc.insert()
+		except frappe.MandatoryError as e:
+			raise frappe.ValidationError(self.missing_message(doc, ctx, company)) from e
 		message = (
 			_("would create {0} '{1}'").format(_(doctype), title)
 			if ctx.batch.dry_run  # made and undone: the insert's own checks ran, nothing is kept
@@ -85,6 +92,23 @@ class CreateRecord(StepType):
 			todo.insert()
 			message += _(", follow-up for {0}").format(owner)
 		return Outcome(ctx.next_step, message=message, reference=(doctype, doc.name))
+
+	def missing_message(self, doc: Any, ctx: StepContext, company: str | None) -> str:
+		"""Which of the record's mandatory fields the flow could not fill for this person, and
+		what would let it (Frappe's own error names only field names: an Opportunity of ERPNext
+		needs a party, which a Contact linked to no Customer does not give it)."""
+		meta = frappe.get_meta(doc.doctype)
+		missing = [_(meta.get_label(fieldname)) for fieldname, _msg in doc._get_missing_mandatory_fields()]
+		person_dt = hosts.person_doctype(ctx.flow)
+		message = _("Can't create {0} for {1} {2}: {3} missing.").format(
+			_(doc.doctype), _(person_dt), ctx.participant.person, ", ".join(missing)
+		)
+		company_dt = hosts.doctype_for("company")
+		if not company and company_dt:
+			message += " " + _("The {0} is linked to no {1}: link one, and the step is tried again.").format(
+				_(person_dt), _(company_dt)
+			)
+		return message
 
 
 class CreateRequest(CreateRecord):
