@@ -755,19 +755,22 @@ class RunnerJobs:
 	def __init__(self, flow: str, slots: int) -> None:
 		from marketing_flows.engine import participants
 
-		self.ids = [participants.runner_job_id(flow, slot) for slot in range(slots)]
+		# both ids of every slot: a job whose budget is spent hands over to the slot's other id
+		self.ids = {
+			job_id: slot for slot in range(slots) for job_id in participants.runner_job_ids(flow, slot)
+		}
 		self.seen: dict[tuple, dict] = {}
 
 	def poll(self) -> None:
 		from frappe.utils.background_jobs import get_job
 
-		for job_id in self.ids:
+		for job_id, slot in self.ids.items():
 			try:
 				job = get_job(job_id)
 				if job is None or job.started_at is None:
 					continue
 				entry = self.seen.setdefault(
-					(job_id, job.enqueued_at), {"slot": job_id[-1], "started": job.started_at}
+					(job_id, job.enqueued_at), {"slot": slot, "started": job.started_at}
 				)
 				status = str(job.get_status())
 				entry["status"] = status
