@@ -560,8 +560,9 @@ def job_workers(flow: str, slots: int) -> list[str | None]:
 
 	found = []
 	for slot in range(slots):
-		job = get_job(participants.runner_job_id(flow, slot))
-		found.append(job.worker_name if job else None)
+		# a slot's jobs take turns under two ids (participants.runner_job_ids)
+		jobs = [job for job_id in participants.runner_job_ids(flow, slot) if (job := get_job(job_id))]
+		found.extend([job.worker_name for job in jobs] or [None])
 	return found
 
 
@@ -572,8 +573,9 @@ def jobs_pending(flow: str, slots: int) -> bool:
 	from marketing_flows.engine import participants
 
 	return any(
-		is_job_enqueued(participants.runner_job_id(flow, slot))
+		is_job_enqueued(job_id)
 		for slot in range(max(slots, participants.parallel_jobs()))
+		for job_id in participants.runner_job_ids(flow, slot)
 	)
 
 
