@@ -914,7 +914,8 @@ def test_a_job_whose_budget_is_spent_hands_its_slot_over_at_once(worker, setting
 		flow.enroll(people)
 		worker()
 	finally:
-		update_site_config("marketing_flows_runner_budget_seconds", "None")
+		update_site_config("marketing_flows_runner_budget_seconds", "None")  # removed from the file
+		frappe.local.conf.pop("marketing_flows_runner_budget_seconds", None)  # and from this process
 	statuses = frappe.get_all("Marketing Flow Participant", filters={"flow": flow.name}, pluck="status")
 	assert len(statuses) == 60 and set(statuses) == {"Waiting"}
 	from frappe.utils.background_jobs import get_job

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import frappe
-from frappe.utils import cint, now_datetime
+from frappe.utils import cint, flt, now_datetime
 from frappe.utils.background_jobs import get_job, is_job_enqueued
 from rq import get_current_job
 from rq.job import JobStatus
@@ -53,7 +53,8 @@ def runner_budget_seconds() -> float:
 	"""How long one runner job takes batches before it hands over: RUNNER_BUDGET_SECONDS, or
 	`marketing_flows_runner_budget_seconds` from the site config (for workers whose RQ timeout
 	is shorter, and for tests)."""
-	return float(frappe.conf.get("marketing_flows_runner_budget_seconds") or RUNNER_BUDGET_SECONDS)
+	budget = flt(frappe.conf.get("marketing_flows_runner_budget_seconds"))
+	return budget if budget > 0 else RUNNER_BUDGET_SECONDS
 
 
 def runner_job_id(flow: str, slot: int) -> str:
