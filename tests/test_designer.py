@@ -28,7 +28,11 @@ def people(smtp):
 
 def watch_errors(page) -> list[str]:
 	errors: list[str] = []
-	page.on("pageerror", lambda e: errors.append(str(e)))
+	# the message, and where it was thrown (the first frames of the stack)
+	page.on(
+		"pageerror",
+		lambda e: errors.append(" | ".join([str(e), *(e.stack or "").splitlines()[1:4]]).strip(" |")),
+	)
 	return errors
 
 

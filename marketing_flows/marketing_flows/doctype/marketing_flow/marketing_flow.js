@@ -202,7 +202,10 @@ marketing_flows.render_reports = function (frm, force) {
 			$el.html(`<div class="text-muted small">${__("No data yet.")}</div>`);
 			return;
 		}
-		new frappe.Chart($el.get(0), { data, type, height: 220, ...opts });
+		// no animations: frappe-charts swaps its SVG for an animated copy for a moment, and a
+		// resize in that moment (the form's layout settling) redraws into the missing SVG
+		// ("Failed to execute 'removeChild'")
+		new frappe.Chart($el.get(0), { data, type, height: 220, animate: 0, disableEntryAnimation: 1, ...opts });
 	};
 	const days = [...new Set([...(r.enrolled_per_day || []), ...(r.succeeded_per_day || [])].map((x) => x[0]))].sort();
 	const by_day = (list) => {
