@@ -51,8 +51,8 @@ def parallel_jobs() -> int:
 
 def runner_budget_seconds() -> float:
 	"""How long one runner job takes batches before it hands over: RUNNER_BUDGET_SECONDS, or
-	`marketing_flows_runner_budget_seconds` from the site config (for workers whose RQ timeout
-	is shorter, and for tests)."""
+	`marketing_flows_runner_budget_seconds` from the site config (RQ's timeout for the job is
+	this plus two minutes)."""
 	budget = flt(frappe.conf.get("marketing_flows_runner_budget_seconds"))
 	return budget if budget > 0 else RUNNER_BUDGET_SECONDS
 

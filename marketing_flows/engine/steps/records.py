@@ -71,7 +71,7 @@ class CreateRecord(StepType):
 		try:
 			doc.insert()
 		except frappe.MandatoryError as e:
-			raise frappe.ValidationError(self.missing_message(doc, ctx, company)) from e
+			raise frappe.ValidationError(self.missing_message(doc, ctx, company) or str(e)) from e
 		message = (
 			_("would create {0} '{1}'").format(_(doctype), title)
 			if ctx.batch.dry_run  # made and undone: the insert's own checks ran, nothing is kept
@@ -95,10 +95,15 @@ class CreateRecord(StepType):
 
 	def missing_message(self, doc: Any, ctx: StepContext, company: str | None) -> str:
 		"""Which of the record's mandatory fields the flow could not fill for this person, and
-		what would let it (Frappe's own error names only field names: an Opportunity of ERPNext
-		needs a party, which a Contact linked to no Customer does not give it)."""
-		meta = frappe.get_meta(doc.doctype)
-		missing = [_(meta.get_label(fieldname)) for fieldname, _msg in doc._get_missing_mandatory_fields()]
+		what would let it (Frappe's own error names only field names), e.g. a deal doctype whose
+		organization is mandatory, for a person linked to none. Empty when none is found."""
+		missing = [
+			_(row.meta.get_label(fieldname))
+			for row in (doc, *doc.get_all_children())
+			for fieldname, _msg in row._get_missing_mandatory_fields()
+		]
+		if not missing:
+			return ""
 		person_dt = hosts.person_doctype(ctx.flow)
 		message = _("Can't create {0} for {1} {2}: {3} missing.").format(
 			_(doc.doctype), _(person_dt), ctx.participant.person, ", ".join(missing)
