@@ -96,7 +96,7 @@ def hand_over(flow: str) -> None:
 	(a benchmark's loop), it enqueues the flow's first slot, as the scheduler would."""
 	job = get_current_job()
 	own = job.id.split("::", 1)[-1] if job else None  # Frappe prefixes the site: "site::id"
-	for slot in range(max(parallel_jobs(), 1)):
+	for slot in range(parallel_jobs()):
 		ids = runner_job_ids(flow, slot)
 		if own in ids:
 			other = ids[1] if own == ids[0] else ids[0]

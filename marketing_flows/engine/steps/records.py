@@ -71,7 +71,7 @@ class CreateRecord(StepType):
 		try:
 			doc.insert()
 		except frappe.MandatoryError as e:
-			raise frappe.ValidationError(self.missing_message(doc, ctx, company) or str(e)) from e
+			raise frappe.ValidationError(self.missing_message(doc, ctx, person_dt, company) or str(e)) from e
 		message = (
 			_("would create {0} '{1}'").format(_(doctype), title)
 			if ctx.batch.dry_run  # made and undone: the insert's own checks ran, nothing is kept
@@ -93,7 +93,7 @@ class CreateRecord(StepType):
 			message += _(", follow-up for {0}").format(owner)
 		return Outcome(ctx.next_step, message=message, reference=(doctype, doc.name))
 
-	def missing_message(self, doc: Any, ctx: StepContext, company: str | None) -> str:
+	def missing_message(self, doc: Any, ctx: StepContext, person_dt: str, company: str | None) -> str:
 		"""Which of the record's mandatory fields the flow could not fill for this person, and
 		what would let it (Frappe's own error names only field names), e.g. a deal doctype whose
 		organization is mandatory, for a person linked to none. Empty when none is found."""
@@ -104,7 +104,6 @@ class CreateRecord(StepType):
 		]
 		if not missing:
 			return ""
-		person_dt = hosts.person_doctype(ctx.flow)
 		message = _("Can't create {0} for {1} {2}: {3} missing.").format(
 			_(doc.doctype), _(person_dt), ctx.participant.person, ", ".join(missing)
 		)
