@@ -41,10 +41,16 @@ doc_events = {
 	}
 }
 
+# Flow emails leave through the app's sender (engine/sender.py), not through Frappe's flush.
+override_doctype_class = {"Email Queue": "marketing_flows.overrides.email_queue.FlowAwareEmailQueue"}
+
 scheduler_events = {
 	"cron": {
 		# due participants are found by index; this only enqueues runner jobs
-		"* * * * *": ["marketing_flows.engine.runner.schedule_due_participants"],
+		"* * * * *": [
+			"marketing_flows.engine.runner.schedule_due_participants",
+			"marketing_flows.engine.sender.schedule_sender",
+		],
 		"*/15 * * * *": ["marketing_flows.engine.triggers.enrol_from_segments"],
 		"*/5 * * * *": ["marketing_flows.engine.delivery.sync_recent_deliveries"],
 	},

@@ -1,4 +1,5 @@
-"""Install-time setup: detect which doctypes play each CRM role and add the consent field."""
+"""Install-time setup: detect which doctypes play each CRM role, add the consent field and the
+flow sender's lease fields and index on the Email Queue."""
 
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
@@ -30,14 +31,50 @@ def custom_fields() -> dict[str, list[dict]]:
 	}
 
 
+# The flow sender's lease on the Email Queue rows it is sending (engine/sender.py).
+EMAIL_QUEUE_FIELDS = [
+	{
+		"fieldname": "mf_lease_until",
+		"fieldtype": "Datetime",
+		"label": "Flow Sender Lease Until",
+		"insert_after": "send_after",
+		"read_only": 1,
+		"no_copy": 1,
+		"description": "A flow email in Sending past this moment is taken again by the flow sender.",
+	},
+	{
+		"fieldname": "mf_resends",
+		"fieldtype": "Int",
+		"label": "Flow Sender Resends",
+		"insert_after": "mf_lease_until",
+		"read_only": 1,
+		"no_copy": 1,
+		"default": "0",
+		"description": "Times this flow email was sent again because its sender stopped before the "
+		"mail server's answer was recorded (the recipient may have it twice).",
+	},
+]
+SENDER_INDEX = "mf_flow_sender"
+
+
+def sender_setup() -> None:
+	"""The lease fields and the index the sender claims by."""
+	create_custom_fields({"Email Queue": EMAIL_QUEUE_FIELDS}, ignore_validate=True)
+	frappe.db.add_index(
+		"Email Queue", ["reference_doctype", "email_account", "status", "creation"], SENDER_INDEX
+	)
+
+
 def after_install() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
+	sender_setup()
 	hosts.detect_and_save()
 	frappe_crm.install_form_scripts()
 
 
 def after_migrate() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
+	sender_setup()
 	frappe_crm.install_form_scripts()
 
 
@@ -51,10 +88,14 @@ def after_app_install(app_name: str) -> None:
 
 def before_uninstall() -> None:
 	frappe_crm.remove_form_scripts()
-	for doctype in CONSENT_AFTER:
-		name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": CONSENT_FIELD})
+	fields = [(doctype, CONSENT_FIELD) for doctype in CONSENT_AFTER]
+	fields += [("Email Queue", f["fieldname"]) for f in EMAIL_QUEUE_FIELDS]
+	for doctype, fieldname in fields:
+		name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": fieldname})
 		if name:
 			frappe.delete_doc("Custom Field", name, ignore_permissions=True, force=True)
+	if frappe.db.sql("SHOW INDEX FROM `tabEmail Queue` WHERE Key_name = %s", SENDER_INDEX):
+		frappe.db.sql_ddl(f"ALTER TABLE `tabEmail Queue` DROP INDEX `{SENDER_INDEX}`")
 
 
 def after_uninstall() -> None:

@@ -6,7 +6,8 @@ with markers where the personal parts go; each participant costs a Jinja render,
 rewriting and a plain MIME build (Python's email package: Frappe's EMail class validates and
 rebuilds headers per message, which profiling showed to be half the cost of a send). Rows are
 inserted in bulk, in the runner's transaction, so the participant's advance and its email
-commit together (exactly once). Frappe's Email Queue sends them as it sends any other email.
+commit together (exactly once). The app's sender (sender.py) sends them once that commits; the
+rows have priority 0, below Frappe's other mail, so Frappe's flush reaches that mail first.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from frappe.utils.data import scrub_urls
 
 from marketing_flows.engine import bulk, render
 from marketing_flows.engine.names import NameBlock
+from marketing_flows.engine.sender import wake as wake_sender
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # in all, per email (what most mail servers accept)
 BODY_MARKER = "MFBODYc0ffee42MF"
@@ -203,7 +205,7 @@ class Mailer:
 				"Not Sent",
 				"Marketing Flow Participant",
 				participant,
-				1,
+				0,  # priority: below Frappe's own mail (1)
 				message_id.strip("<>"),
 				account.name,
 				0,
@@ -253,6 +255,8 @@ def insert_rows(
 		bulk.insert("Email Queue", QUEUE_COLUMNS, queue_rows[start:end])
 		bulk.insert("Email Queue Recipient", RECIPIENT_COLUMNS, recipient_rows[start:end])
 		start = end
+	if queue_rows:
+		wake_sender()  # the rows leave as soon as this transaction commits
 	return len(queue_rows)
 
 

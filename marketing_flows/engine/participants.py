@@ -9,19 +9,14 @@ a Stop while a batch completes someone) log and act once.
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import frappe
 from frappe.utils import cint, flt, now_datetime
-from frappe.utils.background_jobs import get_job, is_job_enqueued
-from rq import get_current_job
-from rq.job import JobStatus
-from rq.worker import Worker
+from frappe.utils.background_jobs import is_job_enqueued
 
-from marketing_flows.engine import hosts, log
+from marketing_flows.engine import hosts, job_slots, log
 
 PARTICIPANT = "Marketing Flow Participant"
 
@@ -34,7 +29,6 @@ LIVE_FLOW_STATUSES = ("Running", "Paused")  # flows that take people in (a pause
 
 RUNNER_JOB = "marketing_flows.engine.runner.process_due"
 RUNNER_BUDGET_SECONDS = 240  # a runner job stops taking batches after this; RQ's timeout is larger
-WORKER_SILENCE_SECONDS = 180  # a worker on another machine without a heartbeat this long is gone
 
 
 def active_key(flow: str, person: str) -> str:
@@ -77,14 +71,14 @@ def enqueue_flow(flow: str, jobs: int | None = None) -> None:
 	to after the commit is not in RQ yet: two calls in one transaction (run, then enrol) would
 	push the same job id twice and the slot would run twice. So the slots already deferred in
 	this transaction are remembered here."""
-	deferred = _deferred_slots()
+	deferred = job_slots.deferred_in_transaction()
 	for slot in range(jobs or parallel_jobs()):
 		if (flow, slot) in deferred:
 			continue
 		deferred.add((flow, slot))
 		first, follow_up = runner_job_ids(flow, slot)
 		for job_id in (first, follow_up):
-			_release_dead_slot(job_id)
+			job_slots.release_dead_job(job_id)
 		if is_job_enqueued(follow_up):
 			continue  # the slot's follow-up job is queued or running
 		_enqueue_runner(flow, first)
@@ -94,13 +88,12 @@ def hand_over(flow: str) -> None:
 	"""Called by a runner job whose budget is spent while people are still due: its slot goes
 	on at once in a job under the slot's other id (runner_job_ids). Called outside an RQ job
 	(a benchmark's loop), it enqueues the flow's first slot, as the scheduler would."""
-	job = get_current_job()
-	own = job.id.split("::", 1)[-1] if job else None  # Frappe prefixes the site: "site::id"
+	own = job_slots.own_job_id()
 	for slot in range(parallel_jobs()):
 		ids = runner_job_ids(flow, slot)
 		if own in ids:
 			other = ids[1] if own == ids[0] else ids[0]
-			_release_dead_slot(other)
+			job_slots.release_dead_job(other)
 			if not is_job_enqueued(other):
 				_enqueue_runner(flow, other)
 			return
@@ -117,56 +110,6 @@ def _enqueue_runner(flow: str, job_id: str) -> None:
 		enqueue_after_commit=True,
 		flow=flow,
 	)
-
-
-def _deferred_slots() -> set[tuple[str, int]]:
-	state = getattr(frappe.local, "_mf_deferred_slots", None)
-	if state is None or state[0] is not frappe.local.db:
-		state = (frappe.local.db, set())
-		frappe.local._mf_deferred_slots = state
-		frappe.db.after_commit.add(_forget_deferred_slots)
-		frappe.db.after_rollback.add(_forget_deferred_slots)
-	return state[1]
-
-
-def _forget_deferred_slots() -> None:
-	frappe.local._mf_deferred_slots = None
-
-
-def _release_dead_slot(job_id: str) -> None:
-	"""A worker killed with SIGKILL leaves its job "started" in RQ for good, and Frappe's
-	deduplication would then never enqueue that slot again: drop such a job when the worker
-	that was running it is gone."""
-	try:
-		job = get_job(job_id)
-		if not job or job.get_status() != JobStatus.STARTED:
-			return
-		worker = None
-		if job.worker_name:
-			worker = Worker.find_by_key(
-				Worker.redis_worker_namespace_prefix + job.worker_name, connection=job.connection
-			)
-		if worker is None or worker.get_current_job_id() != job.id or not _alive(worker):
-			job.delete()
-	except Exception:
-		frappe.log_error(title="Marketing Flows: could not check a runner job slot")
-
-
-def _alive(worker: Worker) -> bool:
-	"""On this machine: is its process there? Elsewhere: has it sent a heartbeat lately?"""
-	if worker.hostname == socket.gethostname() and worker.pid:
-		try:
-			os.kill(worker.pid, 0)
-		except ProcessLookupError:
-			return False
-		except PermissionError:
-			return True
-		return True
-	if worker.last_heartbeat is None:
-		return False
-	return (
-		datetime.now(timezone.utc).replace(tzinfo=None) - worker.last_heartbeat
-	).total_seconds() < WORKER_SILENCE_SECONDS
 
 
 # --- transitions ---------------------------------------------------------------------------

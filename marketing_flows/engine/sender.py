@@ -1,0 +1,573 @@
+"""The sender: flow emails leave as soon as a flow has queued them, over SMTP connections kept open.
+
+Frappe's own flush runs every 4 minutes, takes 500 rows and opens a connection per email: about
+2 emails a second. Flow emails (Email Queue rows whose reference is a participant) are sent here
+instead, by sender jobs that the mailer wakes when it queues rows and the scheduler wakes every
+minute while rows wait:
+
+- a job claims rows with SELECT ... FOR UPDATE SKIP LOCKED and marks them "Sending" with a lease
+  (`mf_lease_until`), so no two jobs, on any host, take the same row;
+- each Email Account gets N connections (threads, each with its own SMTP session, reused for
+  every message); each send first reserves its moment under the rate limits (rate_limits.py);
+- what the SMTP server answered is written back in bulk: "Sent" on acceptance; a 5xx answer is
+  final ("Error"; delivery.py calls it a bounce); a 4xx answer is retried later with backoff,
+  up to Frappe's email retry limit; a connection that fails gives the rows back unsent, with the
+  error recorded, without spending a retry;
+- a job killed after the server accepted a message but before it was recorded leaves its rows
+  "Sending": their lease runs out, they are sent again (with the same Message-Id) and counted in
+  `mf_resends` and the participant's log, never silently.
+
+The Email Queue stays the record: its statuses, errors and retries mean what they mean in Frappe.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import smtplib
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import frappe
+from frappe.email.doctype.email_queue.email_queue import SendMailContext, get_email_retry_limit
+from frappe.email.smtp import SMTPServer
+from frappe.utils import cint, now_datetime
+from frappe.utils.background_jobs import is_job_enqueued
+
+from marketing_flows.engine import delivery, job_slots, log, rate_limits
+
+PARTICIPANT = "Marketing Flow Participant"
+SENDER_JOB = "marketing_flows.engine.sender.send_queued_emails"
+QUEUE = "short"  # ahead of the runner's "default": a free worker sends before it runs more steps
+BUDGET_SECONDS = 240  # a sender job hands over after this; RQ's timeout is larger
+LEASE_SECONDS = 300  # a claimed row not recorded by then is taken again
+RECORD_SECONDS = 0.5  # results are written (and committed) at least this often
+WINDOW = 400  # rows in flight per account and job, at most
+RATE_WINDOW_SECONDS = 10  # ... and at most this many seconds of sending at a limited rate
+RETRY_BACKOFF_SECONDS = 60  # 4xx answers: 1, 2, 4... minutes
+CONNECT_BACKOFF_SECONDS = 30  # rows given back after a connection failure wait this long
+ACCOUNTS_SECONDS = 1.0  # which accounts have rows waiting is asked at most this often
+
+SENT, RETRY, FAILED, UNSENT = "sent", "retry", "failed", "unsent"
+
+
+@dataclass
+class Outgoing:
+	"""One claimed Email Queue row, ready for the wire."""
+
+	name: str
+	account: str
+	sender: str
+	recipient: str
+	message: bytes
+	retry: int
+	participant: str | None
+	resend: bool = False
+
+
+@dataclass
+class Result:
+	item: Outgoing
+	outcome: str
+	error: str = ""
+
+
+# --- waking the sender -----------------------------------------------------------------------
+
+
+def sender_jobs() -> int:
+	return max(1, cint(frappe.db.get_single_value("Marketing Flow Settings", "sender_jobs")) or 1)
+
+
+def sender_job_ids(slot: int) -> tuple[str, str]:
+	"""A slot's two job ids (a job whose budget is spent hands over to the other one)."""
+	first = f"marketing_flows:send:{slot}"
+	return first, f"{first}:next"
+
+
+def wake() -> None:
+	"""Make sure the sender jobs run once this transaction commits (each slot at most once)."""
+	deferred = job_slots.deferred_in_transaction()
+	for slot in range(sender_jobs()):
+		if ("send", slot) in deferred:
+			continue
+		deferred.add(("send", slot))
+		first, follow_up = sender_job_ids(slot)
+		for job_id in (first, follow_up):
+			job_slots.release_dead_job(job_id)
+		if is_job_enqueued(follow_up):
+			continue
+		_enqueue(first)
+
+
+def _enqueue(job_id: str) -> None:
+	frappe.enqueue(
+		SENDER_JOB,
+		queue=QUEUE,
+		timeout=BUDGET_SECONDS + LEASE_SECONDS,
+		job_id=job_id,
+		deduplicate=True,
+		enqueue_after_commit=True,
+	)
+
+
+def _hand_over() -> None:
+	own = job_slots.own_job_id()
+	for slot in range(sender_jobs()):
+		ids = sender_job_ids(slot)
+		if own in ids:
+			other = ids[1] if own == ids[0] else ids[0]
+			job_slots.release_dead_job(other)
+			if not is_job_enqueued(other):
+				_enqueue(other)
+			return
+	wake()
+
+
+BACKLOG_SQL = """SELECT name FROM `tabEmail Queue`
+	WHERE reference_doctype = %(ref)s AND status = 'Not Sent'
+		AND (send_after IS NULL OR send_after <= %(now)s)
+	UNION ALL
+	SELECT name FROM `tabEmail Queue`
+	WHERE reference_doctype = %(ref)s AND status = 'Sending' AND mf_lease_until < %(now)s
+	LIMIT 1"""
+
+
+def schedule_sender() -> None:
+	"""Scheduler (every minute): wake the sender when flow emails wait (a retry that is due, a
+	lease that ran out, rows queued while no job ran)."""
+	if frappe.db.sql(BACKLOG_SQL, {"ref": PARTICIPANT, "now": now_datetime()}):
+		wake()
+		frappe.db.commit()
+
+
+# --- claiming --------------------------------------------------------------------------------
+
+# Read from the index alone (whether the rows are due is the claim's question).
+ACCOUNTS_SQL = """SELECT DISTINCT email_account FROM `tabEmail Queue`
+	WHERE reference_doctype = %(ref)s AND status IN ('Not Sent', 'Sending')"""
+
+# The index (reference_doctype, email_account, status, creation) serves both claims: equality on
+# the first three, in creation order, so only the rows returned are read and locked.
+CLAIM_SQL = """SELECT name, sender, message, retry, reference_name, attachments, status
+	FROM `tabEmail Queue`
+	WHERE reference_doctype = %(ref)s AND email_account <=> %(account)s AND status = %(status)s
+		AND {due}
+	ORDER BY creation
+	LIMIT %(limit)s
+	FOR UPDATE SKIP LOCKED"""
+_DUE_NEW = "(send_after IS NULL OR send_after <= %(now)s)"
+_DUE_LEASE = "mf_lease_until < %(now)s"
+
+
+def accounts_with_work() -> list[str | None]:
+	"""Email Accounts with flow emails not sent yet (due or not)."""
+	return frappe.db.sql(ACCOUNTS_SQL, {"ref": PARTICIPANT}, pluck=True)
+
+
+def claim(account: str | None, limit: int, now: datetime) -> list[Outgoing]:
+	"""Take up to `limit` rows of `account` that are due, or whose lease ran out, and lease them
+	to this job (committed). Rows taken again after a lost lease are counted and logged."""
+	params = {"ref": PARTICIPANT, "account": account, "now": now, "limit": limit}
+	expired = frappe.db.sql(CLAIM_SQL.format(due=_DUE_LEASE), {**params, "status": "Sending"}, as_dict=True)
+	rows = expired + frappe.db.sql(
+		CLAIM_SQL.format(due=_DUE_NEW),
+		{**params, "status": "Not Sent", "limit": max(0, limit - len(expired))},
+		as_dict=True,
+	)
+	if not rows:
+		frappe.db.commit()
+		return []
+	names = [r.name for r in rows]
+	q = frappe.qb.DocType("Email Queue")
+	frappe.qb.update(q).set(q.status, "Sending").set(
+		q.mf_lease_until, now + timedelta(seconds=LEASE_SECONDS)
+	).where(q.name.isin(names)).run()
+	if expired:
+		frappe.qb.update(q).set(q.mf_resends, q.mf_resends + 1).where(
+			q.name.isin([r.name for r in expired])
+		).run()
+		_log_resends(expired)
+	recipients = dict(
+		frappe.db.sql(
+			"""SELECT parent, recipient FROM `tabEmail Queue Recipient`
+			WHERE parent IN %(names)s AND status = 'Not Sent' ORDER BY idx""",
+			{"names": names},
+		)
+	)
+	frappe.db.commit()
+	items = []
+	for r in rows:
+		if r.name not in recipients:  # nobody left to send to (sent before a crash): done
+			frappe.db.set_value("Email Queue", r.name, {"status": "Sent", "mf_lease_until": None})
+			continue
+		message = _with_attachments(r.name, recipients[r.name]) if r.attachments else r.message
+		items.append(
+			Outgoing(
+				name=r.name,
+				account=account,
+				sender=r.sender,
+				recipient=recipients[r.name],
+				message=_wire(message),
+				retry=cint(r.retry),
+				participant=r.reference_name,
+				resend=r.status == "Sending",
+			)
+		)
+	frappe.db.commit()
+	return items
+
+
+_EOL = re.compile(rb"\r\n|\n|\r")
+
+
+def _wire(message: str | bytes) -> bytes:
+	"""The message with CRLF line ends, as SMTP wants them (the Email Queue stores LF)."""
+	data = message.encode("utf-8") if isinstance(message, str) else message
+	return _EOL.sub(b"\r\n", data)
+
+
+def _with_attachments(name: str, recipient: str) -> bytes:
+	"""Frappe adds the files of a queued email when it sends it: so do we, with its code."""
+	doc = frappe.get_doc("Email Queue", name)
+	return SendMailContext(doc).build_message(recipient)
+
+
+def _log_resends(rows: list) -> None:
+	"""A row whose lease ran out may have reached the server before its sender stopped: it is
+	sent again under the same Message-Id, and the participant's log says so."""
+	people = [r.reference_name for r in rows if r.reference_name]
+	if not people:
+		return
+	p = frappe.qb.DocType(PARTICIPANT)
+	info = {
+		r.name: r
+		for r in frappe.qb.from_(p)
+		.select(p.name, p.flow, p.contact)
+		.where(p.name.isin(people))
+		.run(as_dict=True)
+	}
+	steps = log.email_steps({r.reference_name: r.name for r in rows if r.reference_name})
+	entries = []
+	for r in rows:
+		person = info.get(r.reference_name)
+		if person:
+			entries.append(
+				log.entry(
+					person.flow,
+					person.name,
+					person.contact,
+					steps.get(person.name),
+					"Retry",
+					"The email's sender stopped before the mail server's answer was recorded: "
+					"sent again with the same Message-Id (the person may get it twice).",
+					reference_doctype="Email Queue",
+					reference_name=r.name,
+				)
+			)
+	log.write_many(entries)
+
+
+# --- connections ---------------------------------------------------------------------------
+
+
+class Connection(threading.Thread):
+	"""One SMTP session, reused for every message this thread sends. Touches no database: it
+	takes messages from its account's queue and puts what the server answered in `results`."""
+
+	def __init__(
+		self,
+		session: smtplib.SMTP,
+		tasks: queue.Queue,
+		results: queue.Queue,
+		limits: rate_limits.SendingLimits,
+		reserver: rate_limits.Reserver,
+		account_key: str,
+	) -> None:
+		super().__init__(daemon=True)
+		self.session = session
+		self.tasks = tasks
+		self.results = results
+		self.limits = limits
+		self.reserver = reserver
+		self.account_key = account_key
+		self.broken = False
+
+	def run(self) -> None:
+		while not self.broken:  # a broken connection stops taking messages; the others go on
+			item = self.tasks.get()
+			if item is None:
+				break
+			self.results.put(self.send(item))
+		try:
+			self.session.quit()
+		except Exception:
+			pass
+
+	def send(self, item: Outgoing) -> Result:
+		try:
+			keys = self.limits.keys_for(self.account_key, item.account or "", item.recipient)
+			wait = self.reserver.reserve(keys)
+			if wait > 0:
+				time.sleep(wait)
+			refused = self.session.sendmail(item.sender, [item.recipient], item.message)
+		except smtplib.SMTPRecipientsRefused as e:
+			code, text = next(iter(e.recipients.values()), (550, b""))
+			return self._answer(item, code, text, "SMTPRecipientsRefused")
+		except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
+			if e.smtp_code == 421:  # the server closes the connection: try again elsewhere
+				self.broken = True
+				return Result(item, UNSENT, _text(e.smtp_code, e.smtp_error))
+			return self._answer(item, e.smtp_code, e.smtp_error, type(e).__name__)
+		except Exception as e:  # disconnected, timed out, refused: this connection is done
+			self.broken = True
+			return Result(item, UNSENT, f"{type(e).__name__}: {e}")
+		if refused:
+			code, text = next(iter(refused.values()))
+			return self._answer(item, code, text, "SMTPRecipientsRefused")
+		return Result(item, SENT)
+
+	@staticmethod
+	def _answer(item: Outgoing, code: int, text, kind: str) -> Result:
+		return Result(item, FAILED if cint(code) >= 500 else RETRY, f"{kind}: {_text(code, text)}")
+
+
+def _text(code: int, text) -> str:
+	if isinstance(text, bytes):
+		text = text.decode("utf-8", "replace")
+	return f"{code} {text}".strip()
+
+
+class AccountPool:
+	"""The connections of one Email Account in this job, and the messages waiting for them."""
+
+	def __init__(
+		self,
+		account: str | None,
+		limits: rate_limits.SendingLimits,
+		reserver: rate_limits.Reserver,
+		results: queue.Queue,
+	) -> None:
+		self.account = account
+		self.doc = _account_doc(account)
+		self.limits = limits
+		self.reserver = reserver
+		self.results = results
+		self.tasks: queue.Queue = queue.Queue()
+		self.threads: list[Connection] = []
+		self.in_flight = 0
+		self.key = (
+			f"{self.doc.login_id or self.doc.email_id}@{self.doc.smtp_server}:{self.doc.smtp_port or ''}"
+		)
+		rate = limits.accounts.get(account or "", 0)
+		overall = limits.overall
+		slowest = min([r for r in (rate, overall) if r > 0], default=0)
+		self.window = min(WINDOW, max(1, int(slowest * RATE_WINDOW_SECONDS))) if slowest else WINDOW
+		self.connect_error = ""
+		self.retry_connect_at = 0.0
+
+	def room(self) -> int:
+		return max(0, self.window - self.in_flight)
+
+	def live(self) -> int:
+		return sum(1 for t in self.threads if t.is_alive() and not t.broken)
+
+	def ensure_connections(self) -> bool:
+		"""Open connections up to the account's number (in this thread: Frappe reads the
+		password and may log in with OAuth). False when none can be opened now."""
+		self.threads = [t for t in self.threads if t.is_alive() and not t.broken]
+		want = self.limits.connections_for(self.account or "")
+		if len(self.threads) >= want or time.monotonic() < self.retry_connect_at:
+			return bool(self.threads)
+		while len(self.threads) < want:
+			try:
+				session = SMTPServer(**self.doc.sendmail_config()).session
+			except Exception as e:
+				self.connect_error = f"{type(e).__name__}: {e}"
+				self.retry_connect_at = time.monotonic() + 5
+				break
+			thread = Connection(session, self.tasks, self.results, self.limits, self.reserver, self.key)
+			thread.start()
+			self.threads.append(thread)
+		return bool(self.threads)
+
+	def submit(self, items: list[Outgoing]) -> None:
+		for item in items:
+			self.tasks.put(item)
+		self.in_flight += len(items)
+
+	def take_back(self) -> list[Outgoing]:
+		"""Messages no connection will send (all of them broke)."""
+		items = []
+		while True:
+			try:
+				item = self.tasks.get_nowait()
+			except queue.Empty:
+				return items
+			if item is not None:
+				items.append(item)
+
+	def close(self) -> None:
+		for thread in self.threads:
+			if thread.is_alive():
+				self.tasks.put(None)
+		for thread in self.threads:
+			thread.join(timeout=30)
+
+
+def _account_doc(account: str | None):
+	if account:
+		return frappe.get_doc("Email Account", account)
+	from frappe.email.doctype.email_account.email_account import EmailAccount
+
+	return EmailAccount.find_outgoing(_raise_error=True)
+
+
+# --- recording -----------------------------------------------------------------------------
+
+
+def record(results: list[Result], now: datetime) -> None:
+	"""Write what the servers answered onto the Email Queue rows and their recipients, pass it
+	on to the participants (delivery.py), and commit."""
+	if not results:
+		return
+	q = frappe.qb.DocType("Email Queue")
+	r = frappe.qb.DocType("Email Queue Recipient")
+	sent = [x.item.name for x in results if x.outcome == SENT]
+	if sent:
+		frappe.qb.update(q).set(q.status, "Sent").set(q.mf_lease_until, None).set(q.modified, now).where(
+			q.name.isin(sent)
+		).run()
+		frappe.qb.update(r).set(r.status, "Sent").set(r.modified, now).where(
+			(r.parenttype == "Email Queue") & r.parent.isin(sent)
+		).run()
+	limit = get_email_retry_limit()
+	for x in results:
+		if x.outcome == SENT:
+			continue
+		values = {"mf_lease_until": None, "error": x.error[:10000], "modified": now}
+		if x.outcome == FAILED or (x.outcome == RETRY and x.item.retry + 1 >= limit):
+			values["status"] = "Error"
+		elif x.outcome == RETRY:
+			values.update(
+				status="Not Sent",
+				retry=x.item.retry + 1,
+				send_after=now + timedelta(seconds=RETRY_BACKOFF_SECONDS * 2**x.item.retry),
+			)
+		else:  # UNSENT: the connection failed, not the message
+			values.update(status="Not Sent", send_after=now + timedelta(seconds=CONNECT_BACKOFF_SECONDS))
+		frappe.db.set_value("Email Queue", x.item.name, values, update_modified=False)
+	final = [x.item.name for x in results if x.outcome in (SENT, FAILED)] + [
+		x.item.name for x in results if x.outcome == RETRY and x.item.retry + 1 >= limit
+	]
+	frappe.db.commit()
+	if final:
+		delivery.sync_delivery_status(final)
+		frappe.db.commit()
+
+
+# --- the job -------------------------------------------------------------------------------
+
+
+def send_queued_emails() -> int:
+	"""Background job: send flow emails until none is due or the time budget is spent (then the
+	slot is handed over). Returns how many the servers accepted."""
+	if frappe.are_emails_muted() or cint(frappe.db.get_default("suspend_email_queue")) == 1:
+		return 0
+	frappe.db.sql("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+	frappe.db.commit()
+	return Sender(time.monotonic() + BUDGET_SECONDS).run()
+
+
+class Sender:
+	"""One job's loop: claim for every account with room, collect answers, record them."""
+
+	def __init__(self, deadline: float) -> None:
+		self.deadline = deadline
+		self.limits = rate_limits.load()
+		self.reserver = rate_limits.Reserver()
+		self.results: queue.Queue = queue.Queue()
+		self.pools: dict[str | None, AccountPool] = {}
+		self.accepted = 0
+		self.accounts: list[str | None] = []
+		self.accounts_checked_at = -ACCOUNTS_SECONDS
+		self.idle_until: dict[str | None, float] = {}  # account -> nothing due at its last claim
+
+	def run(self) -> int:
+		pending: list[Result] = []
+		last_record = time.monotonic()
+		try:
+			while True:
+				out_of_time = time.monotonic() >= self.deadline
+				claimed = 0 if out_of_time else self.claim_round()
+				in_flight = sum(p.in_flight for p in self.pools.values())
+				if not claimed and not in_flight:
+					break
+				pending += self.collect(timeout=0.05 if claimed else RECORD_SECONDS)
+				for pool in self.pools.values():
+					if pool.in_flight and not pool.live():
+						pending += self.give_back(pool)
+				if pending and (time.monotonic() - last_record >= RECORD_SECONDS or not in_flight):
+					self.record(pending)
+					pending, last_record = [], time.monotonic()
+			self.record(pending)
+		finally:
+			for pool in self.pools.values():
+				pool.close()
+			frappe.db.rollback()
+		if time.monotonic() >= self.deadline:
+			_hand_over()
+			frappe.db.commit()
+		return self.accepted
+
+	def claim_round(self) -> int:
+		"""Claim for each account with work and room; returns how many rows were claimed."""
+		now, clock = now_datetime(), time.monotonic()
+		if clock >= self.accounts_checked_at + ACCOUNTS_SECONDS:
+			self.accounts = accounts_with_work()
+			self.accounts_checked_at = clock
+			frappe.db.commit()
+		claimed = 0
+		for account in self.accounts:
+			if self.idle_until.get(account, 0) > clock:
+				continue
+			pool = self.pools.get(account)
+			if pool is None:
+				pool = self.pools[account] = AccountPool(account, self.limits, self.reserver, self.results)
+			if pool.room() < min(pool.window, 50) // 2 or not pool.ensure_connections():
+				continue
+			items = claim(account, pool.room(), now)
+			if not items:
+				self.idle_until[account] = clock + ACCOUNTS_SECONDS  # nothing due: look again later
+			pool.submit(items)
+			claimed += len(items)
+		return claimed
+
+	def collect(self, timeout: float) -> list[Result]:
+		"""The answers that came in, waiting up to `timeout` for the first."""
+		got = []
+		try:
+			got.append(self.results.get(timeout=timeout))
+			while True:
+				got.append(self.results.get_nowait())
+		except queue.Empty:
+			pass
+		for result in got:
+			self.pools[result.item.account].in_flight -= 1
+		return got
+
+	def give_back(self, pool: AccountPool) -> list[Result]:
+		"""Every connection of the account broke: its waiting messages go back unsent."""
+		if pool.ensure_connections():
+			return []
+		items = pool.take_back()
+		pool.in_flight -= len(items)
+		error = pool.connect_error or "SMTP connection lost"
+		return [Result(item, UNSENT, error) for item in items]
+
+	def record(self, results: list[Result]) -> None:
+		if results:
+			record(results, now_datetime())
+			self.accepted += sum(1 for x in results if x.outcome == SENT)
