@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 BENCH_DIR = Path(os.environ.get("MF_BENCH_DIR", "/home/frappe/frappe-bench"))
+BENCH_CLI = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
 SITE = os.environ.get("MF_TEST_SITE", "mf-test.localhost")
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -155,7 +156,7 @@ def rollback_after_test():
 
 def run_bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 	"""A real bench command against the test site (as the user running the tests)."""
-	bench = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
+	bench = BENCH_CLI
 	return subprocess.run(
 		[bench, "--site", SITE, *args],
 		cwd=BENCH_DIR,
@@ -180,7 +181,7 @@ def desk_url(site):
 	with socket.socket() as s:
 		s.bind(("127.0.0.1", 0))
 		port = s.getsockname()[1]
-	bench = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
+	bench = BENCH_CLI
 	log = open(BENCH_DIR / "logs" / "test-web.log", "ab")
 	proc = subprocess.Popen(
 		[bench, "--site", SITE, "serve", "--port", str(port), "--noreload", "--nothreading"],
@@ -263,7 +264,7 @@ def tail(text: str, lines: int = 40) -> str:
 def run_worker(timeout: int = 300, check: bool = True) -> subprocess.CompletedProcess:
 	"""A real RQ worker (`bench worker --burst`): runs every queued job, then exits. With `check`
 	(the default) the test fails when the worker exits non-zero or outlives `timeout`."""
-	bench = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
+	bench = BENCH_CLI
 	args = [bench, "worker", "--queue", "short,default,long", "--burst"]
 	proc = subprocess.Popen(
 		args,
@@ -501,21 +502,16 @@ def module_settings():
 	changer.restore()
 
 
-@pytest.fixture(scope="session")
-def smtp():
-	"""A local SMTP server, and the site's default outgoing Email Account pointed at it (the
-	previous default is restored at the end of the session)."""
+def smtp_account(name: str, port: int, email_id: str = "flows@example.com") -> str:
+	"""An outgoing Email Account `name` that sends to 127.0.0.1:`port` without TLS or login
+	(created, or updated when it exists), committed."""
 	import frappe
 
-	from receivers import SMTPReceiver
-
-	server = SMTPReceiver().start()
-	name = "Marketing Flows Test Sender"
 	values = {
-		"email_id": "flows@example.com",
+		"email_id": email_id,
 		"enable_outgoing": 1,
 		"smtp_server": "127.0.0.1",
-		"smtp_port": server.port,
+		"smtp_port": port,
 		"use_tls": 0,
 		"use_ssl_for_outgoing": 0,
 		"use_imap": 0,
@@ -532,6 +528,21 @@ def smtp():
 	account.flags.ignore_mandatory = True
 	account.save(ignore_permissions=True) if not account.is_new() else account.insert(ignore_permissions=True)
 	frappe.db.commit()
+	frappe.clear_document_cache("Email Account", name)
+	return name
+
+
+@pytest.fixture(scope="session")
+def smtp():
+	"""A local SMTP server, and the site's default outgoing Email Account pointed at it (the
+	previous default is restored at the end of the session)."""
+	import frappe
+
+	from receivers import SMTPReceiver
+
+	server = SMTPReceiver().start()
+	name = "Marketing Flows Test Sender"
+	smtp_account(name, server.port)
 	changer = SettingsChanger()
 	changer.set_default_email_account(name)
 	frappe.clear_cache()

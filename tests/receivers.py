@@ -7,6 +7,7 @@ import email
 import json
 import socket
 import threading
+import time
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -19,23 +20,46 @@ def free_port() -> int:
 
 
 class SMTPReceiver:
-	"""Collects every message delivered to it, parsed."""
+	"""Collects every message delivered to it, parsed, with when it was accepted and over which
+	connection. `answer(address, *replies)` makes the next RCPT TO of that address get those
+	replies (e.g. "550 5.1.1 User unknown"), one per attempt; `delay` (seconds) slows each DATA
+	down like a remote server."""
 
-	def __init__(self) -> None:
+	def __init__(self, port: int | None = None) -> None:
 		from aiosmtpd.controller import Controller
 
 		self.messages: list[email.message.EmailMessage] = []
-		self.port = free_port()
+		self.arrivals: list[tuple[float, str]] = []  # (time.time(), Message-Id) per acceptance
+		self.peers: set[tuple] = set()  # (host, port) of the connections that delivered
+		self.replies: dict[str, list[str]] = {}
+		self.delay = 0.0
+		self.port = port or free_port()
 		receiver = self
 
 		class Handler:
+			async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+				planned = receiver.replies.get(address.lower())
+				if planned:
+					return planned.pop(0)
+				envelope.rcpt_tos.append(address)
+				return "250 OK"
+
 			async def handle_DATA(self, server, session, envelope):
+				if receiver.delay:
+					import asyncio
+
+					await asyncio.sleep(receiver.delay)
 				msg = email.message_from_bytes(envelope.content, policy=policy.default)
 				msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
 				receiver.messages.append(msg)
+				receiver.arrivals.append((time.time(), str(msg["Message-Id"])))
+				receiver.peers.add(tuple(session.peer))
 				return "250 OK"
 
 		self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+	def answer(self, address: str, *replies: str) -> None:
+		self.replies[address.lower()] = list(replies)
 
 	def start(self) -> SMTPReceiver:
 		self.controller.start()

@@ -48,6 +48,7 @@ WINDOW = 400  # rows in flight per account and job, at most
 RATE_WINDOW_SECONDS = 10  # ... and at most this many seconds of sending at a limited rate
 RETRY_BACKOFF_SECONDS = 60  # 4xx answers: 1, 2, 4... minutes
 CONNECT_BACKOFF_SECONDS = 30  # rows given back after a connection failure wait this long
+UNREACHABLE_MARKED = 50  # rows that say why, when an account's server can't be reached
 ACCOUNTS_SECONDS = 1.0  # which accounts have rows waiting is asked at most this often
 
 SENT, RETRY, FAILED, UNSENT = "sent", "retry", "failed", "unsent"
@@ -536,7 +537,10 @@ class Sender:
 			pool = self.pools.get(account)
 			if pool is None:
 				pool = self.pools[account] = AccountPool(account, self.limits, self.reserver, self.results)
-			if pool.room() < min(pool.window, 50) // 2 or not pool.ensure_connections():
+			if pool.room() < min(pool.window, 50) // 2:
+				continue
+			if not pool.ensure_connections():
+				claimed += self.unreachable(pool, now)
 				continue
 			items = claim(account, pool.room(), now)
 			if not items:
@@ -544,6 +548,19 @@ class Sender:
 			pool.submit(items)
 			claimed += len(items)
 		return claimed
+
+	def unreachable(self, pool: AccountPool, now: datetime) -> int:
+		"""The account's server can't be reached: said in the Error Log, and on the first rows
+		(given back unsent, due again later, no retry spent); this job leaves the account alone,
+		the scheduler's next tick tries again. Returns how many rows were marked."""
+		self.idle_until[pool.account] = self.deadline
+		frappe.log_error(
+			title=f"Marketing Flows: can't reach the SMTP server of {pool.account}",
+			message=pool.connect_error,
+		)
+		items = claim(pool.account, UNREACHABLE_MARKED, now)
+		self.record([Result(item, UNSENT, pool.connect_error) for item in items])
+		return len(items)
 
 	def collect(self, timeout: float) -> list[Result]:
 		"""The answers that came in, waiting up to `timeout` for the first."""
