@@ -28,9 +28,8 @@ from frappe.core.utils import html2text
 from frappe.email.email_body import get_footer
 from frappe.utils.data import scrub_urls
 
-from marketing_flows.engine import bulk, render
+from marketing_flows.engine import bulk, render, sender
 from marketing_flows.engine.names import NameBlock
-from marketing_flows.engine.sender import wake as wake_sender
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # in all, per email (what most mail servers accept)
 BODY_MARKER = "MFBODYc0ffee42MF"
@@ -183,7 +182,7 @@ class Mailer:
 			body = body_filter(body)
 		layout = _layout(content.name, content.version or 0, account.name, frappe.local.site)
 		html = layout.replace(BODY_MARKER, body)
-		sender = email.utils.formataddr((account.name, account.email_id))
+		from_address = email.utils.formataddr((account.name, account.email_id))
 		name = self._names.next()
 		message_id = f"<{name}@{_domain()}>"  # the row's name is unique: so is this
 		# the plain-text part: images show nothing there (html2text would write their URLs out)
@@ -193,14 +192,14 @@ class Mailer:
 			self._attachments[content.name] = json.dumps([{"fid": f} for f in files]) if files else None
 		attachments = self._attachments[content.name]
 		message = build_mime(
-			sender, recipient, subject, html, text, message_id, headers, mixed=bool(attachments)
+			from_address, recipient, subject, html, text, message_id, headers, mixed=bool(attachments)
 		)
 		now = frappe.utils.now_datetime()
 		user = frappe.session.user
 		self.queue_rows.append(
 			(
 				name,
-				sender,
+				from_address,
 				message,
 				"Not Sent",
 				"Marketing Flow Participant",
@@ -256,7 +255,7 @@ def insert_rows(
 		bulk.insert("Email Queue Recipient", RECIPIENT_COLUMNS, recipient_rows[start:end])
 		start = end
 	if queue_rows:
-		wake_sender()  # the rows leave as soon as this transaction commits
+		sender.wake()  # the rows leave as soon as this transaction commits
 	return len(queue_rows)
 
 
