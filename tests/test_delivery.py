@@ -123,7 +123,7 @@ def test_a_refusal_is_final_and_a_temporary_answer_is_retried(worker, sink):
 	flow = mail_flow(sink.account)
 	hard, soft, fine = enrolled(flow, 3)
 	hard_to, soft_to = (frappe.db.get_value("Contact", c, "email_id") for c in (hard, soft))
-	sink.answer(hard_to, "550 5.1.1 <%s>: Recipient address rejected: User unknown" % hard_to)
+	sink.answer(hard_to, f"550 5.1.1 <{hard_to}>: Recipient address rejected: User unknown")
 	sink.answer(soft_to, "451 4.7.1 Greylisted, try again later")
 	worker()
 	rows = {r.contact: r for r in queue_of(flow)}
@@ -242,7 +242,7 @@ def test_limits_hold_across_two_sender_jobs(sink, settings):
 		return max(sum(1 for t in times if start <= t < start + 1) for start in times)
 
 	everyone = [t for t, _ in sink.arrivals]
-	slow = [t for (t, _), m in zip(sink.arrivals, sink.messages) if "slow.example" in m["X-Envelope-To"]]
+	slow = [t for (t, _), m in zip(sink.arrivals, sink.messages, strict=True) if "slow.example" in m["X-Envelope-To"]]
 	assert most_in_one_second(everyone) <= 21  # 20/s for the account (one in flight at the edge)
 	assert most_in_one_second(slow) <= 6  # 5/s for the domain
 	assert max(everyone) - min(everyone) >= 49 / 20 * 0.9  # and they did wait: none was dropped
