@@ -242,7 +242,11 @@ def test_limits_hold_across_two_sender_jobs(sink, settings):
 		return max(sum(1 for t in times if start <= t < start + 1) for start in times)
 
 	everyone = [t for t, _ in sink.arrivals]
-	slow = [t for (t, _), m in zip(sink.arrivals, sink.messages, strict=True) if "slow.example" in m["X-Envelope-To"]]
+	slow = [
+		t
+		for (t, _), m in zip(sink.arrivals, sink.messages, strict=True)
+		if "slow.example" in m["X-Envelope-To"]
+	]
 	assert most_in_one_second(everyone) <= 21  # 20/s for the account (one in flight at the edge)
 	assert most_in_one_second(slow) <= 6  # 5/s for the domain
 	assert max(everyone) - min(everyone) >= 49 / 20 * 0.9  # and they did wait: none was dropped
