@@ -41,8 +41,12 @@ doc_events = {
 	}
 }
 
-# Flow emails leave through the app's sender (engine/sender.py), not through Frappe's flush.
-override_doctype_class = {"Email Queue": "marketing_flows.overrides.email_queue.FlowAwareEmailQueue"}
+# Flow emails leave through the app's sender (engine/sender.py), not through Frappe's flush; bounce
+# notices and complaints about them, read by an incoming Email Account, go to the flows.
+override_doctype_class = {
+	"Email Queue": "marketing_flows.overrides.email_queue.FlowAwareEmailQueue",
+	"Email Account": "marketing_flows.overrides.email_account.FlowAwareEmailAccount",
+}
 
 scheduler_events = {
 	"cron": {

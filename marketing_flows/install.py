@@ -54,12 +54,45 @@ EMAIL_QUEUE_FIELDS = [
 		"mail server's answer was recorded (the recipient may have it twice).",
 	},
 ]
+# Optional DKIM signing of flow emails, per Email Account (engine/sender.py signs with dkimpy).
+EMAIL_ACCOUNT_FIELDS = [
+	{
+		"fieldname": "mf_dkim_section",
+		"fieldtype": "Section Break",
+		"label": "Flow Emails: DKIM Signature",
+		"insert_after": "signature",
+		"collapsible": 1,
+		"description": "Marketing Flows signs the flow emails it sends from this account with this key, "
+		"when your mail relay does not sign them. Publish the public key as a TXT record at "
+		"<selector>._domainkey.<domain>.",
+	},
+	{
+		"fieldname": "mf_dkim_domain",
+		"fieldtype": "Data",
+		"label": "DKIM Domain",
+		"insert_after": "mf_dkim_section",
+	},
+	{
+		"fieldname": "mf_dkim_selector",
+		"fieldtype": "Data",
+		"label": "DKIM Selector",
+		"insert_after": "mf_dkim_domain",
+	},
+	{
+		"fieldname": "mf_dkim_private_key",
+		"fieldtype": "Password",
+		"label": "DKIM Private Key (PEM)",
+		"insert_after": "mf_dkim_selector",
+	},
+]
 SENDER_INDEX = "mf_flow_sender"
 
 
 def sender_setup() -> None:
-	"""The lease fields and the index the sender claims by."""
-	create_custom_fields({"Email Queue": EMAIL_QUEUE_FIELDS}, ignore_validate=True)
+	"""The lease fields and the index the sender claims by; the DKIM fields of Email Accounts."""
+	create_custom_fields(
+		{"Email Queue": EMAIL_QUEUE_FIELDS, "Email Account": EMAIL_ACCOUNT_FIELDS}, ignore_validate=True
+	)
 	frappe.db.add_index(
 		"Email Queue", ["reference_doctype", "email_account", "status", "creation"], SENDER_INDEX
 	)
@@ -90,6 +123,7 @@ def before_uninstall() -> None:
 	frappe_crm.remove_form_scripts()
 	fields = [(doctype, CONSENT_FIELD) for doctype in CONSENT_AFTER]
 	fields += [("Email Queue", f["fieldname"]) for f in EMAIL_QUEUE_FIELDS]
+	fields += [("Email Account", f["fieldname"]) for f in EMAIL_ACCOUNT_FIELDS]
 	for doctype, fieldname in fields:
 		name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": fieldname})
 		if name:

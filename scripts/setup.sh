@@ -16,6 +16,7 @@ ensure_packages() {
 	have npm || missing+=(npm)
 	have pkg-config || missing+=(pkg-config)
 	[ -x "$CHROMIUM" ] || missing+=(chromium)
+	[ -x /usr/sbin/dovecot ] || missing+=(dovecot-imapd)  # a real IMAP server for the bounce tests
 	/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv python3-pip)
 	[ -f /usr/include/python3.11/Python.h ] || missing+=(python3-dev)
 	[ -f /usr/include/mariadb/mysql.h ] || missing+=(libmariadb-dev)
@@ -209,9 +210,14 @@ sync_app() {
 	$SUDO rsync -a --delete --exclude .git --exclude '__pycache__' --exclude node_modules \
 		--exclude '*.egg-info' --exclude "/$APP_NAME/public/dist" "$REPO_DIR/" "$dest/"
 	$SUDO chown -R "$FRAPPE_USER:$FRAPPE_USER" "$dest"
-	if ! (cd / && as_frappe "$BENCH_DIR/env/bin/python" -c "import $APP_NAME" >/dev/null 2>&1); then
-		log "Installing $APP_NAME into the bench's Python"
+	# installed again when its dependencies (pyproject.toml) changed
+	local stamp="$BENCH_DIR/env/.mf_pyproject_hash" h
+	h="$(sha1sum "$dest/pyproject.toml" | cut -d' ' -f1)"
+	if ! (cd / && as_frappe "$BENCH_DIR/env/bin/python" -c "import $APP_NAME" >/dev/null 2>&1) \
+		|| [ "$(cat "$stamp" 2>/dev/null)" != "$h" ]; then
+		log "Installing $APP_NAME and its dependencies into the bench's Python"
 		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q -e "$dest" || die "pip install -e $dest failed."
+		echo "$h" | as_frappe tee "$stamp" >/dev/null
 	fi
 	# Static files (what `bench build` would link for an app without bundles).
 	[ -L "$BENCH_DIR/sites/assets/$APP_NAME" ] || as_frappe ln -sfn "$dest/$APP_NAME/public" "$BENCH_DIR/sites/assets/$APP_NAME"

@@ -29,6 +29,7 @@ class SMTPReceiver:
 		from aiosmtpd.controller import Controller
 
 		self.messages: list[email.message.EmailMessage] = []
+		self.raw: list[bytes] = []  # each message as it came over the wire
 		self.arrivals: list[tuple[float, str]] = []  # (time.time(), Message-Id) per acceptance
 		self.peers: set[tuple] = set()  # (host, port) of the connections that delivered
 		self.replies: dict[str, list[str]] = {}
@@ -52,6 +53,7 @@ class SMTPReceiver:
 				msg = email.message_from_bytes(envelope.content, policy=policy.default)
 				msg["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
 				receiver.messages.append(msg)
+				receiver.raw.append(envelope.original_content or envelope.content)
 				receiver.arrivals.append((time.time(), str(msg["Message-Id"])))
 				receiver.peers.add(tuple(session.peer))
 				return "250 OK"
@@ -143,3 +145,96 @@ class HTTPReceiver:
 	def received(self, path: str | None = None) -> list[dict]:
 		with self.lock:
 			return [r for r in self.requests if path is None or r["path"] == path]
+
+
+class IMAPServer:
+	"""A real IMAP server (Dovecot, from Debian's dovecot-imapd) on a free local port, run as the
+	current user, with one mailbox: `append(raw)` puts a message in its INBOX."""
+
+	DOVECOT = "/usr/sbin/dovecot"
+
+	def __init__(self, user: str = "bounces@example.com", password: str = "bounce-secret") -> None:
+		import getpass
+		import tempfile
+
+		self.user, self.password = user, password
+		self.port = free_port()
+		self.dir = tempfile.mkdtemp(prefix="mf-dovecot-")
+		me = getpass.getuser()
+		with open(f"{self.dir}/users", "w") as f:
+			f.write(f"{user}:{{PLAIN}}{password}\n")
+		self.config = f"{self.dir}/dovecot.conf"
+		with open(self.config, "w") as f:
+			f.write(
+				f"""base_dir = {self.dir}/run
+state_dir = {self.dir}/state
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = {me}
+default_internal_group = {me}
+default_login_user = {me}
+log_path = {self.dir}/dovecot.log
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.dir}/users
+}}
+userdb {{
+  driver = static
+  args = uid={me} gid={me} home={self.dir}/home/%u
+}}
+mail_location = maildir:~/Maildir
+service imap-login {{
+  inet_listener imap {{
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  chroot =
+  user = {me}
+}}
+service anvil {{
+  chroot =
+}}
+service auth {{
+  user = {me}
+}}
+service auth-worker {{
+  user = {me}
+}}
+"""
+			)
+
+	def start(self) -> IMAPServer:
+		import subprocess
+
+		subprocess.run([self.DOVECOT, "-c", self.config], check=True)
+		for _ in range(50):
+			try:
+				socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+				return self
+			except OSError:
+				time.sleep(0.1)
+		raise RuntimeError(f"Dovecot did not listen on {self.port}; see {self.dir}/dovecot.log")
+
+	def stop(self) -> None:
+		import shutil
+		import subprocess
+
+		subprocess.run([self.DOVECOT, "-c", self.config, "stop"], check=False)
+		shutil.rmtree(self.dir, ignore_errors=True)
+
+	def append(self, raw: bytes | str) -> None:
+		import imaplib
+
+		data = raw.encode() if isinstance(raw, str) else raw
+		data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+		imap = imaplib.IMAP4("127.0.0.1", self.port)
+		try:
+			imap.login(self.user, self.password)
+			imap.append("INBOX", None, None, data)
+		finally:
+			imap.logout()

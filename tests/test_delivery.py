@@ -251,3 +251,48 @@ def test_limits_hold_across_two_sender_jobs(sink, settings):
 	assert most_in_one_second(slow) <= 6  # 5/s for the domain
 	assert max(everyone) - min(everyone) >= 49 / 20 * 0.9  # and they did wait: none was dropped
 	assert {r.status for r in queue_of(flow)} == {"Sent"}
+
+
+def test_an_account_with_a_dkim_key_signs_its_flow_emails(worker, sink):
+	import base64
+
+	import dkim
+	from cryptography.hazmat.primitives import serialization
+	from cryptography.hazmat.primitives.asymmetric import rsa
+
+	key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+	pem = key.private_bytes(
+		serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+	).decode()
+	public = base64.b64encode(
+		key.public_key().public_bytes(
+			serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+		)
+	)
+	account = frappe.get_doc("Email Account", sink.account)
+	account.mf_dkim_domain, account.mf_dkim_selector, account.mf_dkim_private_key = (
+		"example.com",
+		"flows",
+		pem,
+	)
+	account.flags.ignore_validate = True
+	account.save(ignore_permissions=True)
+	frappe.db.commit()
+	try:
+		flow = mail_flow(sink.account)
+		enrolled(flow, 2)
+		worker()
+	finally:
+		frappe.db.set_value("Email Account", sink.account, "mf_dkim_domain", None)
+		frappe.db.commit()
+	assert len(sink.raw) == 2
+
+	def dns(name, timeout=5):
+		assert name == b"flows._domainkey.example.com."
+		return b"v=DKIM1; k=rsa; p=" + public
+
+	for raw in sink.raw:
+		assert raw.startswith(b"DKIM-Signature:")
+		assert dkim.verify(raw, dnsfunc=dns)  # the sink checks the signature against the key
+		tampered = raw.replace(b"Hello", b"Hallo", 1)
+		assert not dkim.verify(tampered, dnsfunc=dns)

@@ -146,6 +146,7 @@ class Batch:
 		self._contents: dict[str, Any] = {}
 		self._companies: dict[str, dict | None] = {}
 		self.memo: dict[str, Any] = {}  # per-batch answers a step type keeps for itself
+		self.emails: list[str] = []  # the addresses of the batch's participants
 		self._flow_checked_at = time.monotonic()
 		self.max_attempts = cint(settings.max_attempts) or 5
 		self.backoff = cint(settings.retry_backoff_minutes) or 5
@@ -196,6 +197,7 @@ class Batch:
 		rows = frappe.get_all("Marketing Flow Participant", filters={"name": ("in", names)}, fields=["*"])
 		order = {name: i for i, name in enumerate(names)}
 		rows.sort(key=lambda r: order[r.name])
+		self.emails = [p.email for p in rows if p.email]
 		people = self.person_rows([p.person for p in rows])
 		self.note_conversions(rows, people)
 		try:

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import dkim
 import frappe
 from frappe.email.doctype.email_queue.email_queue import SendMailContext, get_email_retry_limit
 from frappe.email.smtp import SMTPServer
@@ -368,6 +369,7 @@ class AccountPool:
 		self.window = min(WINDOW, max(1, int(slowest * RATE_WINDOW_SECONDS))) if slowest else WINDOW
 		self.connect_error = ""
 		self.retry_connect_at = 0.0
+		self.dkim = _dkim_key(self.doc)
 
 	def room(self) -> int:
 		return max(0, self.window - self.in_flight)
@@ -396,6 +398,8 @@ class AccountPool:
 
 	def submit(self, items: list[Outgoing]) -> None:
 		for item in items:
+			if self.dkim:
+				item.message = dkim_signed(item.message, *self.dkim)
 			self.tasks.put(item)
 		self.in_flight += len(items)
 
@@ -416,6 +420,33 @@ class AccountPool:
 				self.tasks.put(None)
 		for thread in self.threads:
 			thread.join(timeout=30)
+
+
+DKIM_HEADERS = [
+	b"from",
+	b"to",
+	b"subject",
+	b"date",
+	b"message-id",
+	b"mime-version",
+	b"content-type",
+	b"list-unsubscribe",
+	b"list-unsubscribe-post",
+]
+
+
+def _dkim_key(doc) -> tuple[bytes, bytes, bytes] | None:
+	"""(selector, domain, private key) when the account signs its flow emails."""
+	domain, selector = doc.get("mf_dkim_domain"), doc.get("mf_dkim_selector")
+	if not (domain and selector and doc.get("mf_dkim_private_key")):
+		return None
+	key = doc.get_password("mf_dkim_private_key", raise_exception=False)
+	return (selector.strip().encode(), domain.strip().encode(), key.encode()) if key else None
+
+
+def dkim_signed(message: bytes, selector: bytes, domain: bytes, key: bytes) -> bytes:
+	"""`message` with a DKIM-Signature header (relaxed/simple, rsa-sha256, as dkimpy signs)."""
+	return dkim.sign(message, selector, domain, key, include_headers=DKIM_HEADERS) + message
 
 
 def _account_doc(account: str | None):

@@ -9,7 +9,7 @@ import requests
 from frappe import _
 from frappe.core.doctype.sms_settings.sms_settings import get_headers, validate_receiver_nos
 
-from marketing_flows.engine import links, render
+from marketing_flows.engine import blocklist, links, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 SMS_TIMEOUT_SECONDS = 15  # Frappe's own SMS sender waits forever for a gateway
@@ -39,6 +39,14 @@ class _MessageStep(StepType):
 		return errors
 
 
+def blocked_in_batch(ctx: StepContext) -> set[str]:
+	"""The blocked addresses among the batch's participants (one query per batch)."""
+	memo = ctx.batch.memo
+	if "blocked_addresses" not in memo:
+		memo["blocked_addresses"] = blocklist.blocked(ctx.batch.emails)
+	return memo["blocked_addresses"]
+
+
 class SendEmail(_MessageStep):
 	name = "Send Email"
 	channel = "Email"
@@ -47,6 +55,12 @@ class SendEmail(_MessageStep):
 		recipient = ctx.participant.get("email")
 		if not recipient:
 			return Outcome(ctx.next_step, event="Step Skipped", message=_("No email address"))
+		if recipient.strip().lower() in blocked_in_batch(ctx):
+			return Outcome(
+				ctx.next_step,
+				event="Step Skipped",
+				message=_("Address blocked ({0} is in Marketing Blocked Address)").format(recipient),
+			)
 		content = ctx.batch.content(ctx.step.content)
 		settings = ctx.batch.settings
 		participant = ctx.participant["name"]

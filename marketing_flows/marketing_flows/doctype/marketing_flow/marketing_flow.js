@@ -86,8 +86,9 @@ marketing_flows.render_figures = function (frm) {
 		${card(__("Enrolled"), f.enrolled, "mf-enrolled")}${card(__("In progress"), f.active)}
 		${card(__("Completed"), f.completed)}${card(__("Succeeded"), f.succeeded)}
 		${card(__("Success rate"), pct(f.success_rate))}${card(__("Goal conversion rate"), pct(f.goal_conversion_rate))}
-		${card(__("Emails sent"), f.emails_sent)}${card(__("Opened"), f.opened)}${card(__("Clicked"), f.clicked)}
-		${card(__("Bounced"), f.bounced)}${card(__("Unsubscribed"), f.unsubscribed)}${card(__("Stalled"), f.stalled)}
+		${card(__("Emails sent"), f.emails_sent)}${card(__("Delivered"), f.delivered)}${card(__("Opened"), f.opened)}${card(__("Clicked"), f.clicked)}
+		${card(__("Bounced"), f.bounced)}${card(__("Complained"), f.complained)}${card(__("Unsubscribed"), f.unsubscribed)}
+		${card(__("Stalled"), f.stalled)}
 		</div><div class="mf-in-words text-muted">${marketing_flows.flow_in_words(frm)}</div>`);
 	marketing_flows.render_diagram(frm, f);
 	marketing_flows.render_contents(frm);

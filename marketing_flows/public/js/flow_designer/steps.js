@@ -229,7 +229,15 @@ export function node_figures(step, counts, branches) {
 		out.push([__("Sent"), c("Email Sent", "SMS Sent")]);
 	}
 	if (step.step_type === "Send Email") {
-		out.push([__("Opened"), c("Opened")], [__("Clicked"), c("Clicked")], [__("Bounced"), c("Bounced")]);
+		out.push(
+			[__("Queued"), c("Queued")],
+			[__("Delivered"), c("Delivered")],
+			[__("Opened"), c("Opened")],
+			[__("Clicked"), c("Clicked")],
+			[__("Bounced"), c("Bounced")],
+			[__("Complained"), c("Complained")],
+			[__("Unsubscribed"), c("Unsubscribed")]
+		);
 	}
 	if (step.step_type === "Condition") {
 		out.push([__("Yes"), c("Branch Yes")], [__("No"), c("Branch No")]);
