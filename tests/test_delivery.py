@@ -171,6 +171,30 @@ def test_a_server_that_is_down_costs_no_retry_and_loses_nothing(worker, settings
 		server.stop()
 
 
+def test_an_email_account_deleted_while_its_emails_wait_is_said_on_them(worker, settings):
+	port = free_port()
+	account = smtp_account("Marketing Flows Test Gone", port, email_id="gone-sender@example.com")
+	flow = mail_flow(account)
+	enrolled(flow, 2)
+	frappe.db.set_default("suspend_email_queue", 1)  # queued while nothing sends
+	frappe.db.commit()
+	try:
+		worker()
+	finally:
+		frappe.db.set_default("suspend_email_queue", 0)
+		frappe.db.commit()
+	frappe.db.delete("Email Account", account)
+	frappe.db.commit()
+	run_scheduled("marketing_flows.engine.sender.schedule_sender")
+	worker()
+	rows = queue_of(flow)
+	assert {(r.status, r.retry) for r in rows} == {("Not Sent", 0)}  # kept, for when it is back
+	assert all("DoesNotExistError" in (r.error or "") for r in rows)
+	assert frappe.db.exists(
+		"Error Log", {"method": f"Marketing Flows: can't send through Email Account {account}"}
+	)
+
+
 def test_a_sender_killed_mid_send_loses_nothing_and_counts_what_it_sends_again(worker, sink, settings):
 	settings.set("Marketing Flow Settings", smtp_connections=1, sender_jobs=1)
 	flow = mail_flow(sink.account)

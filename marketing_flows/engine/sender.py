@@ -353,23 +353,26 @@ class AccountPool:
 		results: queue.Queue,
 	) -> None:
 		self.account = account
-		self.doc = _account_doc(account)
+		self.connect_error = ""
+		try:
+			self.doc = _account_doc(account)
+		except Exception as e:  # deleted, or no default outgoing account: said on the rows
+			self.doc = None
+			self.connect_error = f"{type(e).__name__}: {e}"
 		self.limits = limits
 		self.reserver = reserver
 		self.results = results
 		self.tasks: queue.Queue = queue.Queue()
 		self.threads: list[Connection] = []
 		self.in_flight = 0
-		self.key = (
-			f"{self.doc.login_id or self.doc.email_id}@{self.doc.smtp_server}:{self.doc.smtp_port or ''}"
-		)
+		doc = self.doc or frappe._dict()
+		self.key = f"{doc.login_id or doc.email_id}@{doc.smtp_server}:{doc.smtp_port or ''}"
 		rate = limits.accounts.get(account or "", 0)
 		overall = limits.overall
 		slowest = min([r for r in (rate, overall) if r > 0], default=0)
 		self.window = min(WINDOW, max(1, int(slowest * RATE_WINDOW_SECONDS))) if slowest else WINDOW
-		self.connect_error = ""
 		self.retry_connect_at = 0.0
-		self.dkim = _dkim_key(self.doc)
+		self.dkim = _dkim_key(self.doc) if self.doc else None
 
 	def room(self) -> int:
 		return max(0, self.window - self.in_flight)
@@ -381,6 +384,8 @@ class AccountPool:
 		"""Open connections up to the account's number (in this thread: Frappe reads the
 		password and may log in with OAuth). False when none can be opened now."""
 		self.threads = [t for t in self.threads if t.is_alive() and not t.broken]
+		if self.doc is None:
+			return False
 		want = self.limits.connections_for(self.account or "")
 		if len(self.threads) >= want or time.monotonic() < self.retry_connect_at:
 			return bool(self.threads)
@@ -586,7 +591,7 @@ class Sender:
 		the scheduler's next tick tries again. Returns how many rows were marked."""
 		self.idle_until[pool.account] = self.deadline
 		frappe.log_error(
-			title=f"Marketing Flows: can't reach the SMTP server of {pool.account}",
+			title=f"Marketing Flows: can't send through Email Account {pool.account}",
 			message=pool.connect_error,
 		)
 		items = claim(pool.account, UNREACHABLE_MARKED, now)
