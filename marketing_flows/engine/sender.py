@@ -13,9 +13,10 @@ minute while rows wait:
   final ("Error"; delivery.py calls it a bounce); a 4xx answer is retried later with backoff,
   up to Frappe's email retry limit; a connection that fails gives the rows back unsent, with the
   error recorded, without spending a retry;
-- a job killed after the server accepted a message but before it was recorded leaves its rows
-  "Sending": their lease runs out, they are sent again (with the same Message-Id) and counted in
-  `mf_resends` and the participant's log, never silently.
+- a job killed while it sends leaves its rows "Sending" until their lease runs out: those the
+  acceptance journal (in Redis) knows were accepted are recorded as sent; the others are sent
+  again with the same Message-Id, counted in `mf_resends` and the participant's log, never
+  silently (a repeat happens only for a message accepted in the instant of the kill).
 
 The Email Queue stays the record: its statuses, errors and retries mean what they mean in Frappe.
 """
@@ -145,6 +146,35 @@ def schedule_sender() -> None:
 		frappe.db.commit()
 
 
+# --- the acceptance journal ------------------------------------------------------------------
+# A connection writes each acceptance to Redis before it takes the next message; the database
+# learns of it at the next record (every RECORD_SECONDS). A job killed in between leaves rows
+# "Sending" that the journal says were accepted: they are recorded, not sent again. Only a
+# message accepted in the instant before a kill, before its journal write, can go twice: at
+# most one per connection and kill.
+
+JOURNAL_SECONDS = LEASE_SECONDS * 12  # long enough for any lease to run out and be claimed
+
+
+def journal_key(site: str, name: str) -> str:
+	return f"mf:accepted:{site}:{name}"
+
+
+def accepted_before(names: list[str]) -> set[str]:
+	"""Those of `names` the journal says an SMTP server accepted."""
+	if not names:
+		return set()
+	site = frappe.local.site
+	found = frappe.cache.mget([journal_key(site, n) for n in names])
+	return {name for name, hit in zip(names, found, strict=True) if hit}
+
+
+def forget_accepted(names: list[str]) -> None:
+	if names:
+		site = frappe.local.site
+		frappe.cache.delete(*[journal_key(site, n) for n in names])
+
+
 # --- claiming --------------------------------------------------------------------------------
 
 # Read from the index alone (whether the rows are due is the claim's question).
@@ -174,6 +204,13 @@ def claim(account: str | None, limit: int, now: datetime) -> list[Outgoing]:
 	to this job (committed). Rows taken again after a lost lease are counted and logged."""
 	params = {"ref": PARTICIPANT, "account": account, "now": now, "limit": limit}
 	expired = frappe.db.sql(CLAIM_SQL.format(due=_DUE_LEASE), {**params, "status": "Sending"}, as_dict=True)
+	if expired:
+		done = accepted_before([r.name for r in expired])
+		if done:  # accepted before their job stopped: recorded now, not sent again
+			_mark_sent(sorted(done), now)
+			delivery.sync_delivery_status(sorted(done))
+			forget_accepted(sorted(done))
+			expired = [r for r in expired if r.name not in done]
 	rows = expired + frappe.db.sql(
 		CLAIM_SQL.format(due=_DUE_NEW),
 		{**params, "status": "Not Sent", "limit": max(0, limit - len(expired))},
@@ -296,6 +333,8 @@ class Connection(threading.Thread):
 		self.reserver = reserver
 		self.account_key = account_key
 		self.broken = False
+		self.journal = frappe.cache  # the Redis client (thread-safe); `frappe.local` is not
+		self.site = frappe.local.site
 
 	def run(self) -> None:
 		while not self.broken:  # a broken connection stops taking messages; the others go on
@@ -329,6 +368,10 @@ class Connection(threading.Thread):
 		if refused:
 			code, text = next(iter(refused.values()))
 			return self._answer(item, code, text, "SMTPRecipientsRefused")
+		try:
+			self.journal.set(journal_key(self.site, item.name), 1, ex=JOURNAL_SECONDS)
+		except Exception:
+			pass  # recorded in the database at the next record all the same
 		return Result(item, SENT)
 
 	@staticmethod
@@ -470,16 +513,8 @@ def record(results: list[Result], now: datetime) -> None:
 	on to the participants (delivery.py), and commit."""
 	if not results:
 		return
-	q = frappe.qb.DocType("Email Queue")
-	r = frappe.qb.DocType("Email Queue Recipient")
 	sent = [x.item.name for x in results if x.outcome == SENT]
-	if sent:
-		frappe.qb.update(q).set(q.status, "Sent").set(q.mf_lease_until, None).set(q.modified, now).where(
-			q.name.isin(sent)
-		).run()
-		frappe.qb.update(r).set(r.status, "Sent").set(r.modified, now).where(
-			(r.parenttype == "Email Queue") & r.parent.isin(sent)
-		).run()
+	_mark_sent(sent, now)
 	limit = get_email_retry_limit()
 	for x in results:
 		if x.outcome == SENT:
@@ -500,9 +535,23 @@ def record(results: list[Result], now: datetime) -> None:
 		x.item.name for x in results if x.outcome == RETRY and x.item.retry + 1 >= limit
 	]
 	frappe.db.commit()
+	forget_accepted(sent)
 	if final:
 		delivery.sync_delivery_status(final)
 		frappe.db.commit()
+
+
+def _mark_sent(names: list[str], now: datetime) -> None:
+	if not names:
+		return
+	q = frappe.qb.DocType("Email Queue")
+	r = frappe.qb.DocType("Email Queue Recipient")
+	frappe.qb.update(q).set(q.status, "Sent").set(q.mf_lease_until, None).set(q.modified, now).where(
+		q.name.isin(names)
+	).run()
+	frappe.qb.update(r).set(r.status, "Sent").set(r.modified, now).where(
+		(r.parenttype == "Email Queue") & r.parent.isin(names)
+	).run()
 
 
 # --- the job -------------------------------------------------------------------------------
