@@ -293,7 +293,8 @@ def no_jobs() -> None:
 		BLOCKED_ENQUEUES.append(str(args[0] if args else kwargs.get("method")))
 
 	sender.wake = lambda: None
-	mailer.wake_sender = lambda: None
+	if hasattr(mailer, "wake_sender"):  # older mailers kept their own reference to it
+		mailer.wake_sender = lambda: None
 	sender._enqueue = lambda job_id: None
 	participants._enqueue_runner = lambda flow, job_id: None
 	participants.enqueue_flow = lambda flow, jobs=None: None
@@ -317,24 +318,52 @@ def pending_rows() -> int:
 	)[0][0]
 
 
-def flow_busy(flow: str) -> int:
-	return frappe.db.sql(
-		"""SELECT COUNT(*) FROM `tabMarketing Flow Participant`
-		WHERE flow = %s AND status IN ('Active', 'Waiting')""",
+def why_not_queued(flow: str) -> str:
+	"""What the log says about participants whose email was not queued (a sample)."""
+	rows = frappe.db.sql(
+		"""SELECT event, message, COUNT(*) FROM `tabMarketing Flow Log`
+		WHERE flow = %s AND event NOT IN ('Enrolled', 'Email Sent', 'Step Executed', 'Completed')
+		GROUP BY event, message ORDER BY COUNT(*) DESC LIMIT 3""",
 		flow,
-	)[0][0]
+	)
+	return "; ".join(f"{n} x {event}: {message}" for event, message, n in rows) or "nothing in the log"
+
+
+def code_fingerprint() -> str:
+	"""A hash of the app's Python files as this process would import them now: someone may
+	sync a newer checkout into the bench during a run (the figures would mix two versions)."""
+	import hashlib
+
+	import marketing_flows
+
+	root = Path(marketing_flows.__file__).resolve().parent
+	digest = hashlib.sha1()
+	for path in sorted(root.rglob("*.py")):
+		digest.update(path.relative_to(root).as_posix().encode())
+		digest.update(path.read_bytes())
+	return digest.hexdigest()[:12]
 
 
 def run_child(site: str, role: str, flow: str, timeout: float) -> None:
 	"""--child runner|sender (for --with-engine): connect, say ready, wait for `go` on stdin,
 	then run the runner (process_due until nobody is due) or the sender (send_queued_emails
-	again and again, as its wake would, until the flow is through and every row sent)."""
+	again and again, as its wake would, until the parent says `done` (the runner ended) and
+	every row is sent)."""
 	from marketing_flows.engine import runner, sender
 
 	connect(site)
 	print(json.dumps({"ready": True}), flush=True)
 	if sys.stdin.readline().strip() != "go":
 		return
+	runner_done = threading.Event()
+
+	def listen() -> None:
+		for line in sys.stdin:
+			if line.strip() == "done":
+				break
+		runner_done.set()  # `done`, or the parent is gone (EOF)
+
+	threading.Thread(target=listen, daemon=True).start()
 	started, cpu_started = time.time(), cpu_of_self()
 	deadline = time.monotonic() + timeout
 	out: dict = {"role": role}
@@ -356,7 +385,7 @@ def run_child(site: str, role: str, flow: str, timeout: float) -> None:
 				calls += 1
 				accepted += got
 				if not got:
-					if not flow_busy(flow) and not pending_rows():
+					if runner_done.is_set() and not pending_rows():
 						break
 					empty += 1
 					time.sleep(0.02)  # what RQ takes to start the job that wake would enqueue
@@ -403,7 +432,7 @@ def spawn_child(site: str, role: str, flow: str, timeout: float) -> subprocess.P
 # -- setup and cleanup ------------------------------------------------------------------------
 
 
-def cleanup_run(flow: str | None = None) -> None:
+def cleanup_run(flow: str | None = None, when: str = "") -> None:
 	"""Remove the Email Queue rows of the benchmark's account, and the flow(s) with their
 	participants, logs and steps (all of them when `flow` is None), and their content."""
 	while True:  # in chunks: the recipients first (their parent's account says they are ours)
@@ -445,7 +474,7 @@ def cleanup_run(flow: str | None = None) -> None:
 		)
 		frappe.db.commit()
 		if flows:
-			say(f"cleanup: removed {len(flows)} flow(s) of an earlier run")
+			say(f"cleanup: removed {len(flows)} benchmark flow(s){when}")
 
 
 def ensure_account(port: int) -> None:
@@ -662,6 +691,12 @@ def run_mode(
 			proc.stdin.flush()
 		children = {}
 		for proc in (runner_proc, sender_proc):
+			if proc is sender_proc:
+				try:
+					proc.stdin.write("done\n")  # the runner ended: send what is left, then stop
+					proc.stdin.flush()
+				except OSError:
+					pass
 			try:
 				proc.wait(timeout=args.timeout + 60)
 			except subprocess.TimeoutExpired:
@@ -669,6 +704,10 @@ def run_mode(
 			line = (proc.stdout.read() or "").strip().splitlines()
 			result = json.loads(line[-1]) if line else {"error": f"no result: see {child_log_path()}"}
 			children[result.get("role", "?")] = result
+		if children.get("runner", {}).get("processed") != n:
+			say(
+				f"  !! the runner processed {children.get('runner', {}).get('processed')} of {n}: {why_not_queued(flow)}"
+			)
 		out["children"] = children
 		runner_out = children.get("runner", {})
 		out["queue_seconds"] = round(runner_out.get("finished", send_start) - send_start, 2)
@@ -683,7 +722,7 @@ def run_mode(
 		out["queue_seconds"] = round(time.time() - started, 2)
 		out["queued"] = queued
 		if queued != n:
-			say(f"  !! {queued} rows queued for {n} participants")
+			say(f"  !! {queued} rows queued for {n} participants: {why_not_queued(flow)}")
 		sink.ask("reset")
 		if mode.startswith("stock"):
 			# Frappe's own flush; the override leaves flow emails to the sender, so these rows
@@ -919,6 +958,7 @@ def main() -> None:
 			)
 		},
 		"sending_limits": len(settings.get("sending_limits") or []),
+		"code": code_fingerprint(),
 		"runs": [],
 		"notes": [],
 	}
@@ -933,7 +973,7 @@ def main() -> None:
 	sink = None
 	try:
 		stop_leftover_children(args.site)
-		cleanup_run()
+		cleanup_run(when=" left by an earlier run")
 		frappe.db.set_default("suspend_email_queue", 0)
 		frappe.db.commit()
 		if frappe.are_emails_muted():
@@ -962,6 +1002,13 @@ def main() -> None:
 					say(f"{mode}: n={len(contacts)}, connections={c or '-'}, sink delay {delay:g} ms")
 					results["runs"].append(run_mode(mode, contacts, c, delay, sink, args))
 					save()
+					if code_fingerprint() != results["code"]:
+						results["runs"][-1]["code_changed"] = True
+						results["notes"].append(
+							"the app's code in the bench changed during the run (a newer checkout was synced): "
+							f"stopped after {mode} c={c or '-'} {delay:g} ms; run it again"
+						)
+						raise SystemExit("the app's code changed during the run: stopped")
 	finally:
 		stop_spawned()
 		results["finished"] = time.strftime("%Y%m%d-%H%M%S")

@@ -85,6 +85,7 @@ class SMTPSink:
 		self.port = free_port()
 		self.lock = threading.Lock()
 		self.by_recipient: collections.Counter = collections.Counter()
+		self.ids_by_recipient: dict[str, set[str]] = collections.defaultdict(set)
 		self.by_message_id: collections.Counter = collections.Counter()
 		self.total = 0
 		self.controller = None
@@ -101,6 +102,7 @@ class SMTPSink:
 				with sink.lock:
 					for rcpt in envelope.rcpt_tos:
 						sink.by_recipient[rcpt.lower()] += 1
+						sink.ids_by_recipient[rcpt.lower()].add(message_id.strip())
 					sink.by_message_id[message_id.strip()] += 1
 					sink.total += 1
 				return "250 OK"
@@ -361,6 +363,10 @@ def configure(args, sink: SMTPSink, http: HTTPReceiver) -> None:
 	)
 	frappe.db.set_default("suspend_email_queue", 0)
 	frappe.db.commit()
+	# the flow sender's lease: rows of a killed sender job are taken again after this long
+	from frappe.installer import update_site_config
+
+	update_site_config("marketing_flows_sender_lease_seconds", args.sender_lease)
 	for doctype in (*SETTINGS, "Email Account"):
 		frappe.clear_document_cache(doctype, doctype)
 	frappe.clear_cache()
@@ -726,11 +732,13 @@ def release_dead_job(job_id: str) -> bool:
 
 
 def tick() -> None:
-	"""What the scheduler's every-minute event does (here every --tick seconds)."""
-	from marketing_flows.engine import runner
+	"""What the scheduler's every-minute event does (here every --tick seconds): runner jobs for
+	the due participants, and the flow sender for emails that wait (a retry, a lost lease)."""
+	from marketing_flows.engine import runner, sender
 
 	runner.schedule_due_participants()
-	frappe.db.commit()  # the runner jobs are enqueued after the commit
+	sender.schedule_sender()
+	frappe.db.commit()  # the jobs are enqueued after the commit
 
 
 def enqueue_flush() -> bool:
@@ -1165,7 +1173,9 @@ def verify(
 	contact_of_participant = {r.name: r.contact for r in rows}
 
 	# what the receivers saw, per contact
-	emails = {participant_of_email.get(rcpt): k for rcpt, k in sink.by_recipient.items()}
+	# distinct emails (Message-Ids) per contact: a repeat of one message is judged below, by the
+	# sender's count of what it sent again
+	emails = {participant_of_email.get(rcpt): len(ids) for rcpt, ids in sink.ids_by_recipient.items()}
 	hooks: dict[str, list[dict]] = collections.defaultdict(list)
 	for r in http.of("/hook"):
 		hooks[contact_of_participant.get(r.get("participant"))].append(r)
@@ -1244,8 +1254,8 @@ def verify(
 			problems.append(f"{c}: {p.status} at {p.current_step}")
 		if queued[c] != got_mail and p.status == "Completed":
 			problems.append(f"{c}: {queued[c]} Email Queue rows, {got_mail} delivered")
-	# Email Queue rows left in "Sending" (Frappe marks a row Sending, commits, then talks SMTP: a
-	# flush killed in between leaves it there for good, and nothing in Frappe v15 picks it up)
+	# Email Queue rows left in "Sending" (the flow sender's lease runs out and it takes them again:
+	# none should be left once the run has settled)
 	delivered_ids = {m.strip("<> ") for m in sink.by_message_id}
 	stuck = frappe.db.sql(
 		"""SELECT q.name, q.message_id, q.modified, p.contact FROM `tabEmail Queue` q
@@ -1261,7 +1271,7 @@ def verify(
 	}
 	for q in stuck:
 		problems.append(
-			f"{q.contact}: Email Queue {q.name} stuck in 'Sending' since {q.modified} (a flush was killed)"
+			f"{q.contact}: Email Queue {q.name} stuck in 'Sending' since {q.modified} (its lease never ran out?)"
 		)
 	retried = frappe.db.sql(
 		"""SELECT COUNT(*), MAX(q.retry) FROM `tabEmail Queue` q
@@ -1269,10 +1279,25 @@ def verify(
 		WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s AND q.retry > 0""",
 		flow,
 	)[0]
+	# a message delivered more than once is allowed only as often as the sender counted sending it
+	# again (mf_resends: its job stopped before the server's answer was recorded)
+	resends = dict(
+		frappe.db.sql(
+			"""SELECT q.message_id, q.mf_resends FROM `tabEmail Queue` q
+			JOIN `tabMarketing Flow Participant` p ON p.name = q.reference_name
+			WHERE q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s AND q.mf_resends > 0""",
+			flow,
+		)
+	)
 	duplicate_messages = sum(k - 1 for k in sink.by_message_id.values() if k > 1)
-	if duplicate_messages:
-		off["duplicate_messages"] = duplicate_messages
-		problems.append(f"{duplicate_messages} message(s) delivered more than once (same Message-Id)")
+	uncounted = sum(
+		max(0, k - 1 - int(resends.get(m.strip("<> "), 0) or 0))
+		for m, k in sink.by_message_id.items()
+		if k > 1
+	)
+	if uncounted:
+		off["duplicate_messages_not_counted"] = uncounted
+		problems.append(f"{uncounted} message(s) delivered again without the sender counting it")
 	stray = sum(k for c, k in emails.items() if c is None) + len(hooks.get(None, [])) + len(sms.get(None, []))
 	if stray:
 		problems.append(f"{stray} request(s)/email(s) that belong to no participant of the run")
@@ -1304,6 +1329,8 @@ def verify(
 		"webhook_total": http.count("/hook"),
 		"sms_total": http.count("/sms"),
 		"duplicate_messages_same_message_id": duplicate_messages,
+		"resent_rows_counted": len(resends),
+		"resends_counted": sum(int(v or 0) for v in resends.values()),
 		"repeats_same_key": repeats,
 		"repeats_not_counted_as_unknown": repeats_not_counted,
 		"participants_called_with_different_keys": repeats_other_key,
@@ -1354,6 +1381,10 @@ def print_report(r: dict) -> None:
 		("SMS requests per participant", r["sms_per_participant"]),
 		("totals: emails / webhook / SMS", f"{r['sink_total']} / {r['webhook_total']} / {r['sms_total']}"),
 		("same message delivered twice (Message-Id)", r["duplicate_messages_same_message_id"]),
+		(
+			"sent again after a kill, counted by the sender (rows / times)",
+			f"{r['resent_rows_counted']} / {r['resends_counted']}",
+		),
 		("repeats with the same Idempotency-Key", r["repeats_same_key"]),
 		(
 			"outbox unknown outcomes (Webhook / SMS)",
@@ -1418,6 +1449,9 @@ def main() -> int:
 		help="take the SMTP sink down once this share of the expected emails arrived",
 	)
 	parser.add_argument("--tick", type=float, default=10, help="seconds between scheduler ticks")
+	parser.add_argument(
+		"--sender-lease", type=int, default=60, help="the flow sender's lease on the rows it sends (s)"
+	)
 	parser.add_argument(
 		"--flush-every", type=float, default=15, help="seconds between Email Queue flush enqueues"
 	)

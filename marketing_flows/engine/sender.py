@@ -44,7 +44,8 @@ PARTICIPANT = "Marketing Flow Participant"
 SENDER_JOB = "marketing_flows.engine.sender.send_queued_emails"
 QUEUE = "short"  # ahead of the runner's "default": a free worker sends before it runs more steps
 BUDGET_SECONDS = 240  # a sender job hands over after this; RQ's timeout is larger
-LEASE_SECONDS = 300  # a claimed row not recorded by then is taken again
+LEASE_SECONDS = 300  # a claimed row not recorded by then is taken again (site config:
+# marketing_flows_sender_lease_seconds)
 RECORD_SECONDS = 0.5  # results are written (and committed) at least this often
 WINDOW = 400  # rows in flight per account and job, at most
 RATE_WINDOW_SECONDS = 10  # ... and at most this many seconds of sending at a limited rate
@@ -78,6 +79,12 @@ class Result:
 
 
 # --- waking the sender -----------------------------------------------------------------------
+
+
+def lease_seconds() -> int:
+	"""LEASE_SECONDS, or `marketing_flows_sender_lease_seconds` from the site config (at least
+	30: a lease must outlast the sending of the rows claimed under it)."""
+	return max(30, cint(frappe.conf.get("marketing_flows_sender_lease_seconds")) or LEASE_SECONDS)
 
 
 def sender_jobs() -> int:
@@ -222,7 +229,7 @@ def claim(account: str | None, limit: int, now: datetime) -> list[Outgoing]:
 	names = [r.name for r in rows]
 	q = frappe.qb.DocType("Email Queue")
 	frappe.qb.update(q).set(q.status, "Sending").set(
-		q.mf_lease_until, now + timedelta(seconds=LEASE_SECONDS)
+		q.mf_lease_until, now + timedelta(seconds=lease_seconds())
 	).where(q.name.isin(names)).run()
 	if expired:
 		frappe.qb.update(q).set(q.mf_resends, q.mf_resends + 1).where(
