@@ -1,22 +1,25 @@
-"""Background jobs that hold a slot: a job id that runs once at a time (runner and sender jobs).
+"""Background jobs that hold a slot: one job at a time per slot (runner and sender jobs).
 
-A leaf of the engine: it knows RQ, nothing of flows. Frappe deduplicates a job id while a job
-under it is queued or started; these helpers keep such a slot from being lost to a killed
-worker and let a job find its own id.
+A leaf of the engine: it knows RQ, nothing of flows. A slot has two job ids: Frappe deduplicates
+a job id while a job under it is queued or started, so a job whose time budget is spent hands
+the slot over to a job under the other id (its own id is still "started" while it enqueues).
+These helpers start slots, hand them over, and keep a slot from being lost to a killed worker.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 import frappe
-from frappe.utils.background_jobs import get_job
+from frappe.utils.background_jobs import get_job, is_job_enqueued
 from rq import get_current_job
 from rq.job import JobStatus
 from rq.worker import Worker
 
+Slot = tuple[str, str]  # the slot's two job ids
 WORKER_SILENCE_SECONDS = 180  # a worker on another machine without a heartbeat this long is gone
 
 
@@ -78,3 +81,32 @@ def deferred_in_transaction() -> set:
 
 def _forget_deferred() -> None:
 	frappe.local._mf_deferred_slots = None
+
+
+def wake(slots: Iterable[Slot], enqueue: Callable[[str], None]) -> None:
+	"""Each slot gets a job once this transaction commits (`enqueue(job_id)`, deferred by the
+	caller to the commit), unless a job of the slot is queued or running."""
+	deferred = deferred_in_transaction()
+	for first, follow_up in slots:
+		if first in deferred:
+			continue
+		deferred.add(first)
+		for job_id in (first, follow_up):
+			release_dead_job(job_id)
+		if is_job_enqueued(follow_up):
+			continue  # the slot's follow-up job is queued or running
+		enqueue(first)
+
+
+def hand_over(slots: Iterable[Slot], enqueue: Callable[[str], None]) -> bool:
+	"""Called by a job whose budget is spent: its slot goes on at once under the slot's other
+	id. False when the running job holds none of `slots` (called outside RQ, say)."""
+	own = own_job_id()
+	for ids in slots:
+		if own in ids:
+			other = ids[1] if own == ids[0] else ids[0]
+			release_dead_job(other)
+			if not is_job_enqueued(other):
+				enqueue(other)
+			return True
+	return False

@@ -14,7 +14,6 @@ from typing import Any
 
 import frappe
 from frappe.utils import cint, flt, now_datetime
-from frappe.utils.background_jobs import is_job_enqueued
 
 from marketing_flows.engine import hosts, job_slots, log
 
@@ -55,49 +54,28 @@ def runner_job_id(flow: str, slot: int) -> str:
 	return f"marketing_flows:run:{flow}:{slot}"
 
 
-def runner_job_ids(flow: str, slot: int) -> tuple[str, str]:
-	"""A slot's two job ids. A job whose budget is spent hands the slot over to a job under the
-	other id: its own id is still "started" while it enqueues, so Frappe's deduplication would
-	drop a follow-up under it and the slot would sit idle until the next scheduler tick."""
+def runner_job_ids(flow: str, slot: int) -> job_slots.Slot:
+	"""A slot's two job ids (job_slots: a job whose budget is spent hands over to the other)."""
 	first = runner_job_id(flow, slot)
 	return first, f"{first}:next"
 
 
 def enqueue_flow(flow: str, jobs: int | None = None) -> None:
 	"""Process the flow's due participants in background jobs after this transaction commits.
-	Several jobs share the work through SKIP LOCKED; one job per slot at a time.
-
-	Frappe deduplicates a job id against RQ when `enqueue` is called, but an enqueue deferred
-	to after the commit is not in RQ yet: two calls in one transaction (run, then enrol) would
-	push the same job id twice and the slot would run twice. So the slots already deferred in
-	this transaction are remembered here."""
-	deferred = job_slots.deferred_in_transaction()
-	for slot in range(jobs or parallel_jobs()):
-		if (flow, slot) in deferred:
-			continue
-		deferred.add((flow, slot))
-		first, follow_up = runner_job_ids(flow, slot)
-		for job_id in (first, follow_up):
-			job_slots.release_dead_job(job_id)
-		if is_job_enqueued(follow_up):
-			continue  # the slot's follow-up job is queued or running
-		_enqueue_runner(flow, first)
+	Several jobs share the work through SKIP LOCKED; one job per slot at a time."""
+	job_slots.wake(
+		[runner_job_ids(flow, slot) for slot in range(jobs or parallel_jobs())],
+		lambda job_id: _enqueue_runner(flow, job_id),
+	)
 
 
 def hand_over(flow: str) -> None:
 	"""Called by a runner job whose budget is spent while people are still due: its slot goes
-	on at once in a job under the slot's other id (runner_job_ids). Called outside an RQ job
-	(a benchmark's loop), it enqueues the flow's first slot, as the scheduler would."""
-	own = job_slots.own_job_id()
-	for slot in range(parallel_jobs()):
-		ids = runner_job_ids(flow, slot)
-		if own in ids:
-			other = ids[1] if own == ids[0] else ids[0]
-			job_slots.release_dead_job(other)
-			if not is_job_enqueued(other):
-				_enqueue_runner(flow, other)
-			return
-	enqueue_flow(flow, jobs=1)
+	on at once in a job under the slot's other id. Called outside an RQ job (a benchmark's
+	loop), it enqueues the flow's first slot, as the scheduler would."""
+	slots = [runner_job_ids(flow, slot) for slot in range(parallel_jobs())]
+	if not job_slots.hand_over(slots, lambda job_id: _enqueue_runner(flow, job_id)):
+		enqueue_flow(flow, jobs=1)
 
 
 def _enqueue_runner(flow: str, job_id: str) -> None:

@@ -36,7 +36,6 @@ import frappe
 from frappe.email.doctype.email_queue.email_queue import SendMailContext, get_email_retry_limit
 from frappe.email.smtp import SMTPServer
 from frappe.utils import cint, now_datetime
-from frappe.utils.background_jobs import is_job_enqueued
 
 from marketing_flows.engine import delivery, job_slots, log, rate_limits
 
@@ -91,49 +90,26 @@ def sender_jobs() -> int:
 	return max(1, cint(frappe.db.get_single_value("Marketing Flow Settings", "sender_jobs")) or 1)
 
 
-def sender_job_ids(slot: int) -> tuple[str, str]:
-	"""A slot's two job ids (a job whose budget is spent hands over to the other one)."""
+def sender_job_ids(slot: int) -> job_slots.Slot:
+	"""A slot's two job ids (job_slots: a job whose budget is spent hands over to the other)."""
 	first = f"marketing_flows:send:{slot}"
 	return first, f"{first}:next"
 
 
 def wake() -> None:
 	"""Make sure the sender jobs run once this transaction commits (each slot at most once)."""
-	deferred = job_slots.deferred_in_transaction()
-	for slot in range(sender_jobs()):
-		if ("send", slot) in deferred:
-			continue
-		deferred.add(("send", slot))
-		first, follow_up = sender_job_ids(slot)
-		for job_id in (first, follow_up):
-			job_slots.release_dead_job(job_id)
-		if is_job_enqueued(follow_up):
-			continue
-		_enqueue(first)
+	job_slots.wake([sender_job_ids(slot) for slot in range(sender_jobs())], _enqueue)
 
 
 def _enqueue(job_id: str) -> None:
 	frappe.enqueue(
 		SENDER_JOB,
 		queue=QUEUE,
-		timeout=BUDGET_SECONDS + LEASE_SECONDS,
+		timeout=BUDGET_SECONDS + lease_seconds(),
 		job_id=job_id,
 		deduplicate=True,
 		enqueue_after_commit=True,
 	)
-
-
-def _hand_over() -> None:
-	own = job_slots.own_job_id()
-	for slot in range(sender_jobs()):
-		ids = sender_job_ids(slot)
-		if own in ids:
-			other = ids[1] if own == ids[0] else ids[0]
-			job_slots.release_dead_job(other)
-			if not is_job_enqueued(other):
-				_enqueue(other)
-			return
-	wake()
 
 
 BACKLOG_SQL = """SELECT name FROM `tabEmail Queue`
@@ -611,7 +587,8 @@ class Sender:
 				pool.close()
 			frappe.db.rollback()
 		if time.monotonic() >= self.deadline:
-			_hand_over()
+			if not job_slots.hand_over([sender_job_ids(slot) for slot in range(sender_jobs())], _enqueue):
+				wake()
 			frappe.db.commit()
 		return self.accepted
 
