@@ -553,6 +553,20 @@ def smtp():
 	frappe.clear_cache()
 
 
+@pytest.fixture
+def sink():
+	"""An SMTP server of the test's own, and the Email Account "Marketing Flows Test Sink" that
+	sends to it (`sink.account`)."""
+	from receivers import SMTPReceiver
+
+	server = SMTPReceiver().start()
+	server.account = smtp_account(
+		"Marketing Flows Test Sink", server.port, email_id="sink-sender@example.com"
+	)
+	yield server
+	server.stop()
+
+
 @pytest.fixture(scope="session")
 def http_receiver():
 	"""A local HTTP receiver; webhooks may call it because 127.0.0.1 is allowed in Marketing

@@ -9,10 +9,10 @@ import shutil
 import frappe
 import pytest
 
-from conftest import run_scheduled, smtp_account
+from conftest import run_scheduled
 from factories import events, make_contact, make_content, make_flow, participant, time_passes, unique
 from marketing_flows.engine import bounces, figures
-from receivers import IMAPServer, SMTPReceiver
+from receivers import IMAPServer
 
 PARTICIPANT = "Marketing Flow Participant"
 
@@ -205,16 +205,6 @@ def bounce_account(imap):
 	frappe.db.rollback()
 	frappe.delete_doc("Email Account", name, force=True, ignore_permissions=True)
 	frappe.db.commit()
-
-
-@pytest.fixture
-def sink():
-	server = SMTPReceiver().start()
-	server.account = smtp_account(
-		"Marketing Flows Test Sink", server.port, email_id="sink-sender@example.com"
-	)
-	yield server
-	server.stop()
 
 
 def sent_flow(sink, people: int, worker):

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 
 import frappe
-import pytest
 
 from conftest import BENCH_CLI, BENCH_DIR, kill_worker, run_scheduled, run_worker, smtp_account, worker_env
 from factories import events, make_contact, make_content, make_flow, participant, unique
@@ -20,15 +19,16 @@ from receivers import SMTPReceiver, free_port
 PARTICIPANT = "Marketing Flow Participant"
 
 
-@pytest.fixture
-def sink():
-	"""An SMTP server of this test's own, and an Email Account that sends to it."""
-	server = SMTPReceiver().start()
-	server.account = smtp_account(
-		"Marketing Flows Test Sink", server.port, email_id="sink-sender@example.com"
-	)
-	yield server
-	server.stop()
+def queue_while_sending_is_suspended(worker) -> None:
+	"""Run the flows (their emails are queued) while sending is suspended (Email Queue list:
+	Suspend Sending): the sender jobs start and leave every email alone."""
+	frappe.db.set_default("suspend_email_queue", 1)
+	frappe.db.commit()
+	try:
+		worker()
+	finally:
+		frappe.db.set_default("suspend_email_queue", 0)
+		frappe.db.commit()
 
 
 def mail_flow(account: str, **values):
@@ -86,14 +86,7 @@ def test_flow_emails_leave_at_once_over_connections_kept_open(worker, sink, sett
 def test_frappes_own_flush_leaves_flow_emails_to_the_sender_and_sends_the_rest(worker, sink, settings):
 	flow = mail_flow(sink.account)
 	enrolled(flow, 1)
-	# queued, but the sender can't run: the email stays "Not Sent"
-	frappe.db.set_default("suspend_email_queue", 1)
-	frappe.db.commit()
-	try:
-		worker()
-	finally:
-		frappe.db.set_default("suspend_email_queue", 0)
-		frappe.db.commit()
+	queue_while_sending_is_suspended(worker)  # the email stays "Not Sent"
 	[row] = queue_of(flow)
 	assert row.status == "Not Sent"
 	other = frappe.sendmail(
@@ -177,13 +170,7 @@ def test_an_email_account_deleted_while_its_emails_wait_is_said_on_them(worker, 
 	account = smtp_account("Marketing Flows Test Gone", port, email_id="gone-sender@example.com")
 	flow = mail_flow(account)
 	enrolled(flow, 2)
-	frappe.db.set_default("suspend_email_queue", 1)  # queued while nothing sends
-	frappe.db.commit()
-	try:
-		worker()
-	finally:
-		frappe.db.set_default("suspend_email_queue", 0)
-		frappe.db.commit()
+	queue_while_sending_is_suspended(worker)
 	frappe.db.delete("Email Account", account)
 	frappe.db.commit()
 	run_scheduled("marketing_flows.engine.sender.schedule_sender")
