@@ -41,6 +41,10 @@ STOCK_INTERVAL = 240  # Frappe's scheduler_interval default: seconds between flu
 CADENCE_RATE = STOCK_BATCH / STOCK_INTERVAL  # emails/s of stock Frappe at its default cadence
 MODES = ("stock-cadence", "stock-back-to-back", "sender", "sender-engine")
 PROGRESS_SECONDS = 15
+SNAPSHOT_ENV = "MF_DELIVERY_SNAPSHOT"  # --snapshot: the copy of the app this run imports
+
+if os.environ.get(SNAPSHOT_ENV):  # before anything imports the app
+	sys.path.insert(0, os.environ[SNAPSHOT_ENV])
 
 import bench_engine  # noqa: E402  (beside this file: contacts and content of the engine benchmark)
 import frappe  # noqa: E402  (after the constants, as bench_engine.py)
@@ -329,16 +333,21 @@ def why_not_queued(flow: str) -> str:
 	return "; ".join(f"{n} x {event}: {message}" for event, message, n in rows) or "nothing in the log"
 
 
-def code_fingerprint() -> str:
+def app_dir() -> Path:
+	"""The app's package as this process imports it (the bench's copy, or the --snapshot)."""
+	import marketing_flows
+
+	return Path(marketing_flows.__file__).resolve().parent
+
+
+def code_fingerprint(root: Path | None = None) -> str:
 	"""A hash of the app's Python files as this process would import them now: someone may
 	sync a newer checkout into the bench during a run (the figures would mix two versions)."""
 	import hashlib
 
-	import marketing_flows
-
-	root = Path(marketing_flows.__file__).resolve().parent
+	root = root or app_dir()
 	digest = hashlib.sha1()
-	for path in sorted(root.rglob("*.py")):
+	for path in sorted(p for p in root.rglob("*.py") if "node_modules" not in p.parts):
 		digest.update(path.relative_to(root).as_posix().encode())
 		digest.update(path.read_bytes())
 	return digest.hexdigest()[:12]
@@ -427,6 +436,28 @@ def spawn_child(site: str, role: str, flow: str, timeout: float) -> subprocess.P
 	SPAWNED.append(proc)
 	remember_pids(frappe.local.site)
 	return proc
+
+
+def tempfile_dir() -> str:
+	import tempfile
+
+	return str(Path(tempfile.gettempdir()) / "mf-delivery-snapshot-")
+
+
+def take_snapshot() -> Path:
+	"""A private copy of the bench's app package, for --snapshot: a checkout synced into the
+	bench during the run (by setup.sh / test.sh) does not change the code this run measures."""
+	import shutil
+	import tempfile
+
+	source = BENCH_DIR / "apps" / "marketing_flows" / "marketing_flows"
+	target = Path(tempfile.mkdtemp(prefix="mf-delivery-snapshot-"))
+	shutil.copytree(
+		source,
+		target / "marketing_flows",
+		ignore=shutil.ignore_patterns("__pycache__", "node_modules", "dist", "*.pyc"),
+	)
+	return target
 
 
 # -- setup and cleanup ------------------------------------------------------------------------
@@ -898,6 +929,11 @@ def main() -> None:
 	)
 	parser.add_argument("--timeout", type=float, default=900, help="seconds of sending per run, at most")
 	parser.add_argument("--profile", action="store_true", help="cProfile the in-process sender runs")
+	parser.add_argument(
+		"--snapshot",
+		action="store_true",
+		help="run on a private copy of the app taken at the start (others may sync the bench meanwhile)",
+	)
 	parser.add_argument("--keep", action="store_true", help="keep the data (default: removed at the end)")
 	parser.add_argument("--report", help="print the table of an earlier results/delivery-*.json")
 	parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
@@ -916,6 +952,10 @@ def main() -> None:
 	if args.child:
 		run_child(args.site, args.child, args.flow, args.timeout)
 		return
+
+	if args.snapshot and not os.environ.get(SNAPSHOT_ENV):
+		snapshot = take_snapshot()  # then start again, importing the copy (the children too)
+		os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, SNAPSHOT_ENV: str(snapshot)})
 
 	modes = [m for m in args.modes.split(",") if m]
 	if args.with_engine and "sender-engine" not in modes:
@@ -959,6 +999,8 @@ def main() -> None:
 		},
 		"sending_limits": len(settings.get("sending_limits") or []),
 		"code": code_fingerprint(),
+		"app_dir": str(app_dir()),
+		"bench_copy_code": code_fingerprint(BENCH_DIR / "apps" / "marketing_flows" / "marketing_flows"),
 		"runs": [],
 		"notes": [],
 	}
@@ -990,7 +1032,10 @@ def main() -> None:
 		remember_pids(args.site)
 		ensure_account(sink.port)
 		contacts = bench_engine.ensure_contacts(args.size)[: args.size]
-		say(f"sink on 127.0.0.1:{sink.port}; {len(contacts)} contacts; modes {', '.join(modes)}")
+		say(
+			f"sink on 127.0.0.1:{sink.port}; {len(contacts)} contacts; modes {', '.join(modes)}; "
+			f"app {results['code']} from {results['app_dir']}"
+		)
 		for delay in delays:
 			for mode in modes:
 				if mode == "stock-back-to-back" and delay > args.stock_max_delay_ms:
@@ -1012,6 +1057,12 @@ def main() -> None:
 	finally:
 		stop_spawned()
 		results["finished"] = time.strftime("%Y%m%d-%H%M%S")
+		bench_copy = code_fingerprint(BENCH_DIR / "apps" / "marketing_flows" / "marketing_flows")
+		if bench_copy != results["bench_copy_code"]:
+			results["notes"].append(
+				"the bench's copy of the app changed during the run"
+				+ (": this run used its snapshot taken at the start" if os.environ.get(SNAPSHOT_ENV) else "")
+			)
 		results["loadavg_end"] = os.getloadavg()
 		save()
 		report = table(results)
@@ -1037,6 +1088,10 @@ def main() -> None:
 				)
 		pid_file(args.site).unlink(missing_ok=True)
 		frappe.destroy()
+		if os.environ.get(SNAPSHOT_ENV, "").startswith(tempfile_dir()):
+			import shutil
+
+			shutil.rmtree(os.environ[SNAPSHOT_ENV], ignore_errors=True)
 
 
 if __name__ == "__main__":
