@@ -66,16 +66,17 @@ def message_id(content: bytes) -> str:
 	return found.group(1).decode("ascii", "replace").strip() if found else ""
 
 
-def run_sink(delay_ms: float) -> None:
+def run_sink(delay_ms: float, connect_ms: float = 0) -> None:
 	"""--sink: an SMTP server on 127.0.0.1 (a free port, printed first as JSON) that accepts
 	everything, after `delay` per message (a remote provider's answer time), and counts each
-	Message-Id once (repeats apart). Commands on stdin, one JSON answer per line on stdout:
-	`stats`, `reset`, `delay <ms>`, `quit` (EOF: quit)."""
+	Message-Id once (repeats apart); `connect` delays its greeting (a remote provider's TCP and
+	TLS handshakes and login). Commands on stdin, one JSON answer per line on stdout: `stats`,
+	`reset`, `delay <ms>`, `connect <ms>`, `quit` (EOF: quit)."""
 	from aiosmtpd.smtp import SMTP
 
 	lock = threading.Lock()
 	state: dict = {}
-	settings = {"delay": delay_ms / 1000}
+	settings = {"delay": delay_ms / 1000, "connect": connect_ms / 1000}
 
 	def reset() -> None:
 		with lock:
@@ -113,6 +114,11 @@ def run_sink(delay_ms: float) -> None:
 			return "250 2.0.0 Ok: queued"
 
 	class CountingSMTP(SMTP):
+		async def _handle_client(self) -> None:
+			if settings["connect"]:  # before the greeting: what the client waits for to connect
+				await asyncio.sleep(settings["connect"])
+			await super()._handle_client()
+
 		def connection_made(self, transport) -> None:
 			super().connection_made(transport)
 			with lock:
@@ -163,15 +169,16 @@ def run_sink(delay_ms: float) -> None:
 							"max_open": state["max_open"],
 							"open": state["open"],
 							"delay_ms": settings["delay"] * 1000,
+							"connect_ms": settings["connect"] * 1000,
 							"cpu_seconds": round(times.user + times.system, 3),
 						}
 					)
 			elif cmd == "reset":
 				reset()
 				answer({"ok": True})
-			elif cmd == "delay":
-				settings["delay"] = float(arg) / 1000
-				answer({"ok": True, "delay_ms": float(arg)})
+			elif cmd in ("delay", "connect"):
+				settings[cmd] = float(arg) / 1000
+				answer({"ok": True, f"{cmd}_ms": float(arg)})
 			elif cmd == "quit":
 				break
 			else:
@@ -694,7 +701,13 @@ def run_mode(
 			"to their own servers; use a site of the benchmark's own"
 		)
 	label = f"{mode} c{connections or 0} d{delay_ms:g} {n}"
-	out: dict = {"mode": mode, "connections": connections, "delay_ms": delay_ms, "n": n}
+	out: dict = {
+		"mode": mode,
+		"connections": connections,
+		"delay_ms": delay_ms,
+		"connect_ms": args.sink_connect_ms,
+		"n": n,
+	}
 	flow = make_flow(label)
 	out["flow"] = flow
 	forget_account()
@@ -893,6 +906,9 @@ def table(results: dict) -> str:
 				f"{'  (one flush call)':<20} {'':>5} {'':>8} {'':>6} {'':>8} {str(r.get('within_per_s')):>12}"
 				f"   {r.get('call_seconds')} s for {r.get('accepted')} rows"
 			)
+	connect_ms = results.get("args", {}).get("sink_connect_ms")
+	if connect_ms:
+		lines.append(f"note: the sink waited {connect_ms:g} ms before its greeting on every connection")
 	for note in results.get("notes", []):
 		lines.append(f"note: {note}")
 	lines.append(
@@ -916,6 +932,12 @@ def main() -> None:
 	)
 	parser.add_argument("--connections", default="1,4,8", help="smtp_connections of the sender runs")
 	parser.add_argument("--sink-delay-ms", default="0,20", help="the sink's delay per message")
+	parser.add_argument(
+		"--sink-connect-ms",
+		type=float,
+		default=0,
+		help="the sink's delay before its greeting, per connection (handshakes and login of a remote provider)",
+	)
 	parser.add_argument(
 		"--with-engine",
 		action="store_true",
@@ -1029,6 +1051,7 @@ def main() -> None:
 				"Marketing Flow Settings has sending limits: the sender runs are bound by them"
 			)
 		sink = Sink(delays[0])
+		sink.ask(f"connect {args.sink_connect_ms}")
 		remember_pids(args.site)
 		ensure_account(sink.port)
 		contacts = bench_engine.ensure_contacts(args.size)[: args.size]

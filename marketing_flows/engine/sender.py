@@ -50,6 +50,12 @@ WINDOW = 400  # rows in flight per account and job, at most
 RATE_WINDOW_SECONDS = 10  # ... and at most this many seconds of sending at a limited rate
 RETRY_BACKOFF_SECONDS = 60  # 4xx answers: 1, 2, 4... minutes
 CONNECT_BACKOFF_SECONDS = 30  # rows given back after a connection failure wait this long
+# A job that has sent this many and finds nothing due waits up to LINGER_SECONDS for more,
+# looking every LINGER_POLL_SECONDS, before it ends (and its connections close): while a large
+# flow is queuing, one job and its connections serve it all instead of one job per batch.
+LINGER_AFTER = 200
+LINGER_SECONDS = 5.0
+LINGER_POLL_SECONDS = 0.25
 UNREACHABLE_MARKED = 50  # rows that say why, when an account's server can't be reached
 ACCOUNTS_SECONDS = 1.0  # which accounts have rows waiting is asked at most this often
 
@@ -567,13 +573,27 @@ class Sender:
 	def run(self) -> int:
 		pending: list[Result] = []
 		last_record = time.monotonic()
+		idle_since = None
 		try:
 			while True:
 				out_of_time = time.monotonic() >= self.deadline
 				claimed = 0 if out_of_time else self.claim_round()
 				in_flight = sum(p.in_flight for p in self.pools.values())
 				if not claimed and not in_flight:
-					break
+					# nothing due: a job in a large send keeps its connections open a little
+					# longer for what the flows queue next; any other job ends
+					idle_since = idle_since or time.monotonic()
+					if (
+						out_of_time
+						or self.accepted < LINGER_AFTER
+						or time.monotonic() - idle_since >= LINGER_SECONDS
+					):
+						break
+					self.record(pending)
+					pending = []
+					time.sleep(LINGER_POLL_SECONDS)
+					continue
+				idle_since = None
 				pending += self.collect(timeout=0.05 if claimed else RECORD_SECONDS)
 				for pool in self.pools.values():
 					if pool.in_flight and not pool.live():
