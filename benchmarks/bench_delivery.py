@@ -457,8 +457,16 @@ def take_snapshot() -> Path:
 	import shutil
 	import tempfile
 
+	for stale in Path(tempfile.gettempdir()).glob("mf-delivery-snapshot-*"):
+		try:  # left by a run that was killed (its process is gone)
+			os.kill(int((stale / "owner").read_text()), 0)
+		except ProcessLookupError:
+			shutil.rmtree(stale, ignore_errors=True)
+		except (OSError, ValueError):
+			pass
 	source = BENCH_DIR / "apps" / "marketing_flows" / "marketing_flows"
 	target = Path(tempfile.mkdtemp(prefix="mf-delivery-snapshot-"))
+	(target / "owner").write_text(str(os.getpid()))  # execve keeps the pid
 	shutil.copytree(
 		source,
 		target / "marketing_flows",
@@ -1033,7 +1041,6 @@ def main() -> None:
 	suspended = frappe.db.get_default("suspend_email_queue")
 	old_connections = settings.get("smtp_connections")
 	scheduler_on = frappe.db.get_single_value("System Settings", "enable_scheduler")
-	contacts_before = frappe.db.count("Contact", {"name": ("like", bench_engine.PREFIX + "%")})
 	sink = None
 	try:
 		stop_leftover_children(args.site)
@@ -1102,7 +1109,10 @@ def main() -> None:
 				"Email Account", SENDER, ignore_permissions=True, force=True, ignore_missing=True
 			)
 			frappe.db.commit()
-			if not contacts_before:  # contacts this run inserted (kept when an earlier run left them)
+			if not frappe.db.exists(
+				"Marketing Flow", {"flow_name": ("like", bench_engine.FLOW_PREFIX + "%")}
+			):
+				# the contacts too (bench_engine.py's: kept while flows of a kept engine run use them)
 				bench_engine.delete_chunked(
 					"DELETE FROM `tabContact Email` WHERE name LIKE %s", (bench_engine.EMAIL_PREFIX + "%",)
 				)

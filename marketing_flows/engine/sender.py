@@ -53,7 +53,7 @@ CONNECT_BACKOFF_SECONDS = 30  # rows given back after a connection failure wait 
 # A job that has sent this many and finds nothing due waits up to LINGER_SECONDS for more,
 # looking every LINGER_POLL_SECONDS, before it ends (and its connections close): while a large
 # flow is queuing, one job and its connections serve it all instead of one job per batch.
-LINGER_AFTER = 200
+LINGER_AFTER = 100
 LINGER_SECONDS = 5.0
 LINGER_POLL_SECONDS = 0.25
 UNREACHABLE_MARKED = 50  # rows that say why, when an account's server can't be reached
@@ -582,6 +582,8 @@ class Sender:
 				if not claimed and not in_flight:
 					# nothing due: a job in a large send keeps its connections open a little
 					# longer for what the flows queue next; any other job ends
+					self.record(pending)
+					pending = []
 					idle_since = idle_since or time.monotonic()
 					if (
 						out_of_time
@@ -589,8 +591,6 @@ class Sender:
 						or time.monotonic() - idle_since >= LINGER_SECONDS
 					):
 						break
-					self.record(pending)
-					pending = []
 					time.sleep(LINGER_POLL_SECONDS)
 					continue
 				idle_since = None
