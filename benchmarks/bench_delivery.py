@@ -1038,8 +1038,18 @@ def main() -> None:
 	def save() -> None:
 		out_file.write_text(json.dumps(results, indent=1, default=str))
 
-	suspended = frappe.db.get_default("suspend_email_queue")
-	old_connections = settings.get("smtp_connections")
+	# the settings to put back at the end (kept in a file: a killed run's are put back by the next)
+	state_file = RESULTS / f"delivery-state-{args.site}.json"
+	if not state_file.exists():
+		state_file.write_text(
+			json.dumps(
+				{
+					"suspend_email_queue": frappe.db.get_default("suspend_email_queue"),
+					"smtp_connections": settings.get("smtp_connections"),
+				}
+			)
+		)
+	saved = json.loads(state_file.read_text())
 	scheduler_on = frappe.db.get_single_value("System Settings", "enable_scheduler")
 	sink = None
 	try:
@@ -1100,8 +1110,8 @@ def main() -> None:
 		(RESULTS / f"delivery-{stamp}.txt").write_text(report + "\n")
 		say(f"results: {out_file}")
 		frappe.db.rollback()
-		frappe.db.set_default("suspend_email_queue", suspended or 0)
-		frappe.db.set_single_value("Marketing Flow Settings", "smtp_connections", old_connections)
+		frappe.db.set_default("suspend_email_queue", saved["suspend_email_queue"] or 0)
+		frappe.db.set_single_value("Marketing Flow Settings", "smtp_connections", saved["smtp_connections"])
 		frappe.db.commit()
 		if not args.keep:
 			cleanup_run()
@@ -1120,6 +1130,7 @@ def main() -> None:
 					"DELETE FROM `tabContact` WHERE name LIKE %s", (bench_engine.PREFIX + "%",)
 				)
 		pid_file(args.site).unlink(missing_ok=True)
+		state_file.unlink(missing_ok=True)
 		frappe.destroy()
 		if os.environ.get(SNAPSHOT_ENV, "").startswith(tempfile_dir()):
 			import shutil

@@ -85,17 +85,29 @@ def _forget_deferred() -> None:
 
 def wake(slots: Iterable[Slot], enqueue: Callable[[str], None]) -> None:
 	"""Each slot gets a job once this transaction commits (`enqueue(job_id)`, deferred by the
-	caller to the commit), unless a job of the slot is queued or running."""
+	caller to the commit), unless one of its jobs is queued already. A job of the slot that is
+	running may be past its last look for work: the slot's other id is queued behind it, so no
+	wake is lost (a slot has at most one job running and one queued)."""
 	deferred = deferred_in_transaction()
 	for first, follow_up in slots:
 		if first in deferred:
 			continue
 		deferred.add(first)
+		status = {}
 		for job_id in (first, follow_up):
 			release_dead_job(job_id)
-		if is_job_enqueued(follow_up):
-			continue  # the slot's follow-up job is queued or running
-		enqueue(first)
+			status[job_id] = _status(job_id)
+		if JobStatus.QUEUED in status.values():
+			continue  # that job starts later and looks for work then
+		if status[first] != JobStatus.STARTED:
+			enqueue(first)
+		elif status[follow_up] != JobStatus.STARTED:
+			enqueue(follow_up)
+
+
+def _status(job_id: str) -> JobStatus | None:
+	job = get_job(job_id)
+	return job.get_status() if job else None
 
 
 def hand_over(slots: Iterable[Slot], enqueue: Callable[[str], None]) -> bool:
