@@ -179,6 +179,8 @@ REST = {
 	"Marketing Segment": {"list": {"admin", "editor"}, "create": {"admin"}},
 	"Marketing Flow Outbox": {"list": {"admin"}, "create": set()},
 	"Marketing Flow Settings": {"read": {"admin", "editor"}},
+	# addresses flows no longer email: a Flow Administrator may block and unblock one
+	"Marketing Blocked Address": {"list": {"admin", "editor"}, "create": {"admin"}},
 }
 
 
@@ -213,6 +215,11 @@ def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, bas
 					data = {"flow_name": unique("Rest")}
 				elif action == "create" and doctype == "Marketing Flow Content":
 					data = {"content_name": unique("Rest"), "channel": "SMS", "body": "Hi"}
+				elif action == "create" and doctype == "Marketing Blocked Address":
+					data = {
+						"email_address": f"{unique('blocked').lower()}@example.com",
+						"reason": "Blocked by Hand",
+					}
 				elif action == "create" and doctype == "Marketing Segment":
 					data = {
 						"segment_name": unique("Rest"),
