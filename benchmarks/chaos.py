@@ -57,6 +57,7 @@ SETTINGS = {
 		"max_sends_per_hour",
 		"track_opens",
 		"track_clicks",
+		"webhook_allowed_hosts",
 	),
 	"SMS Settings": ("sms_gateway_url", "message_parameter", "receiver_parameter", "use_post"),
 	"System Settings": ("email_retry_limit", "enable_scheduler"),
@@ -345,6 +346,7 @@ def configure(args, sink: SMTPSink, http: HTTPReceiver) -> None:
 			"max_sends_per_hour": 0,
 			"track_opens": 1,
 			"track_clicks": 1,
+			"webhook_allowed_hosts": "127.0.0.1",  # the receiver: an internal address
 		},
 	)
 	frappe.db.set_single_value(
