@@ -208,9 +208,9 @@ def test_a_sender_killed_mid_send_loses_nothing_and_counts_what_it_sends_again(w
 	frappe.db.rollback()
 	stuck = [r for r in queue_of(flow) if r.status == "Sending"]
 	assert stuck, "the kill left no email in flight"
-	# the journal knows which of them the server accepted before the kill
+	# the journal knows which of them the server accepted before the kill (usually some: the
+	# database records every 0.5 s, the server accepts one every 50 ms)
 	journaled = sender.accepted_before([r.name for r in stuck])
-	assert journaled, "the server accepted emails the database had not recorded yet"
 	# their lease runs out (here: at once), the scheduler's tick wakes the sender
 	frappe.db.sql(
 		"UPDATE `tabEmail Queue` SET mf_lease_until = NOW() - INTERVAL 1 SECOND WHERE name IN %s",
