@@ -193,13 +193,13 @@ def claim(account: str | None, limit: int, now: datetime) -> list[Outgoing]:
 	to this job (committed). Rows taken again after a lost lease are counted and logged."""
 	params = {"ref": PARTICIPANT, "account": account, "now": now, "limit": limit}
 	expired = frappe.db.sql(CLAIM_SQL.format(due=_DUE_LEASE), {**params, "status": "Sending"}, as_dict=True)
+	done: list[str] = []
 	if expired:
-		done = accepted_before([r.name for r in expired])
+		done = sorted(accepted_before([r.name for r in expired]))
 		if done:  # accepted before their job stopped: recorded now, not sent again
-			_mark_sent(sorted(done), now)
-			delivery.sync_delivery_status(sorted(done))
-			forget_accepted(sorted(done))
-			expired = [r for r in expired if r.name not in done]
+			_mark_sent(done, now)
+			delivery.sync_delivery_status(done)
+			expired = [r for r in expired if r.name not in set(done)]
 	rows = expired + frappe.db.sql(
 		CLAIM_SQL.format(due=_DUE_NEW),
 		{**params, "status": "Not Sent", "limit": max(0, limit - len(expired))},
@@ -207,6 +207,7 @@ def claim(account: str | None, limit: int, now: datetime) -> list[Outgoing]:
 	)
 	if not rows:
 		frappe.db.commit()
+		forget_accepted(done)  # once the database has them
 		return []
 	names = [r.name for r in rows]
 	q = frappe.qb.DocType("Email Queue")
@@ -226,6 +227,7 @@ def claim(account: str | None, limit: int, now: datetime) -> list[Outgoing]:
 		)
 	)
 	frappe.db.commit()
+	forget_accepted(done)  # once the database has them
 	items = []
 	for r in rows:
 		if r.name not in recipients:  # nobody left to send to (sent before a crash): done
