@@ -72,8 +72,6 @@ class Outgoing:
 	recipient: str
 	message: bytes
 	retry: int
-	participant: str | None
-	resend: bool = False
 
 
 @dataclass
@@ -242,8 +240,6 @@ def claim(account: str | None, limit: int, now: datetime) -> list[Outgoing]:
 				recipient=recipients[r.name],
 				message=_wire(message),
 				retry=cint(r.retry),
-				participant=r.reference_name,
-				resend=r.status == "Sending",
 			)
 		)
 	frappe.db.commit()
