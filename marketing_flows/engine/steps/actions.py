@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import frappe
-import requests
 from frappe import _
 from frappe.utils import add_days, cint, flt, getdate, now_datetime
 from frappe.utils.safe_exec import is_safe_exec_enabled, safe_exec
@@ -249,8 +248,8 @@ class Webhook(StepType):
 		key = ctx.idempotency_key()
 
 		def send() -> str:
-			netguard.check_url(url)  # again now, after DNS resolution
-			response = requests.request(
+			# checked again now (one DNS lookup), and connected to the very addresses checked
+			response = netguard.request(
 				method,
 				url,
 				data=body.encode(),
