@@ -40,7 +40,7 @@ METHODS = {
 	"MarketingFlow.enroll": {"admin"},
 	"MarketingFlow.remove_participants": {"admin"},
 	"MarketingFlow.get_figures": {"admin", "editor"},
-	"MarketingFlow.test_flow": {"admin", "editor"},
+	"MarketingFlow.test_flow": {"admin"},  # a dry run answers questions about the data: operators only
 	"MarketingFlow.get_all_figures": {"admin", "editor"},
 	"MarketingFlow.get_timeline": {"admin", "editor"},
 	"MarketingFlow.validate_design": {"admin", "editor"},  # the designer's check: reads only
@@ -48,7 +48,7 @@ METHODS = {
 	"MarketingFlow.save_as_segment": {"admin"},  # creates a Marketing Segment
 	"MarketingSegment.get_contacts": {"admin", "editor"},
 	"MarketingSegment.export_to_email_group": set(),
-	"MarketingFlowSettings.detect_doctypes": {"admin"},
+	"MarketingFlowSettings.detect_doctypes": set(),  # writes Settings: a System Manager's
 	"marketing_flows.api.crm.record_context": {"admin", "editor"},
 	"marketing_flows.api.crm.add_record_to_flow": {"admin"},
 }
@@ -178,7 +178,7 @@ REST = {
 	"Marketing Flow Log": {"list": {"admin", "editor"}, "create": set()},
 	"Marketing Segment": {"list": {"admin", "editor"}, "create": {"admin"}},
 	"Marketing Flow Outbox": {"list": {"admin"}, "create": set()},
-	"Marketing Flow Settings": {"read": {"admin", "editor"}},
+	"Marketing Flow Settings": {"read": {"admin", "editor"}, "update": set()},  # a System Manager's
 	# addresses flows no longer email: a Flow Administrator may block and unblock one
 	"Marketing Blocked Address": {"list": {"admin", "editor"}, "create": {"admin"}},
 }
@@ -240,6 +240,8 @@ def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, bas
 						.name
 					)
 					frappe.db.commit()
+				elif action == "update" and doctype == "Marketing Flow Settings":
+					name, data = doctype, {"webhook_allowed_hosts": "169.254.169.254"}
 				elif action == "update":
 					name, data = participant, {"status": "Completed"}
 				r = rest(sessions[role], base, action, doctype, name, data)
@@ -251,6 +253,9 @@ def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, bas
 					r.text[:300],
 				)
 	assert frappe.db.get_value("Marketing Flow Participant", participant, "status") == "Active"
+	assert "169.254.169.254" not in (
+		frappe.db.get_single_value("Marketing Flow Settings", "webhook_allowed_hosts") or ""
+	)
 
 
 def test_a_change_in_role_permission_manager_is_respected(sessions, base):

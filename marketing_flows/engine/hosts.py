@@ -96,6 +96,31 @@ def doctype_for(role: str) -> str | None:
 	return frappe.db.get_single_value(SETTINGS, f"{role}_doctype", cache=True) or None
 
 
+def role_doctype_problem(role: str, doctype: str) -> str | None:
+	"""Why `doctype` can't play `role` (None when it can). A flow reads and updates what plays
+	these roles, so only the role's known candidates qualify, or a regular doctype (not a
+	table, single or virtual one) made in the desk or by an app other than Frappe itself and
+	this one: never User, Role, DocType or another of Frappe's own doctypes."""
+	from frappe import _
+
+	if doctype in CANDIDATES.get(role, ()) or (role == "person" and doctype in PERSON_TYPES):
+		return None
+	if not frappe.db.exists("DocType", doctype):
+		return _("DocType {0} does not exist.").format(doctype)
+	meta = frappe.get_meta(doctype)
+	app = frappe.db.get_value("Module Def", meta.module, "app_name")
+	if (
+		meta.istable
+		or meta.issingle
+		or meta.get("is_virtual")
+		or (not meta.custom and app in ("frappe", "marketing_flows"))
+	):
+		return _("{0} can't play the {1} in flows: choose one of {2}, or a doctype of your own.").format(
+			_(doctype), _(role), ", ".join(_(dt) for dt in CANDIDATES.get(role, ()))
+		)
+	return None
+
+
 def person_doctype(flow: Any = None) -> str:
 	"""The doctype whose records are `flow`'s people (its `person_doctype`); without a flow, the
 	site's default for new flows (Contact unless configured otherwise)."""

@@ -3,6 +3,8 @@ so every operation that changes a flow or its participants asks here first."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import frappe
@@ -50,5 +52,58 @@ def require_read(doctypes: dict[str, str]) -> None:
 		if doctype and frappe.db.exists("DocType", doctype) and not frappe.has_permission(doctype, "read"):
 			frappe.throw(
 				_("{0}: you can't read {1}, so a flow of yours can't use it.").format(what, _(doctype)),
+				frappe.PermissionError,
+			)
+
+
+def work_on_stored(doc: Any, ptype: str = "read") -> None:
+	"""Frappe runs a whitelisted doc method on the document the client sends
+	(`run_doc_method(docs=…)`) and checks only read on it: a forged, unsaved flow or segment
+	would run with whatever steps, filters or criteria the caller made up. Refuse unsaved
+	documents, reload what is stored, and check the permission the action needs on that."""
+	if doc.get("__islocal") or not doc.name or not frappe.db.exists(doc.doctype, doc.name):
+		frappe.throw(
+			_("Save the {0} first: this works on the saved {0} only.").format(_(doc.doctype)),
+			title=_("Not saved"),
+		)
+	doc.reload()
+	doc.check_permission(ptype)
+
+
+def on_stored(ptype: str = "read") -> Callable:
+	"""Decorator for whitelisted doc methods (put it under `@frappe.whitelist()`): the method
+	works on the stored document, after `work_on_stored(self, ptype)`."""
+
+	def wrap(method: Callable) -> Callable:
+		@functools.wraps(method)
+		def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+			work_on_stored(self, ptype)
+			return method(self, *args, **kwargs)
+
+		return run
+
+	return wrap
+
+
+def require_system_manager_for_scripts(flow: Any, before: Any) -> None:
+	"""A Run Server Script step runs code with the rights of its Run As user: only a System
+	Manager picks the script and the user (a Flow Administrator may move, relabel or remove
+	the step, not choose what it runs or as whom)."""
+	if "System Manager" in frappe.get_roles():
+		return
+	chosen = {
+		s.step_id: (s.get("server_script") or None, s.get("run_as") or None)
+		for s in (before.steps if before else [])
+		if s.step_type == "Run Server Script"
+	}
+	for step in flow.steps:
+		if step.step_type != "Run Server Script":
+			continue
+		now = (step.get("server_script") or None, step.get("run_as") or None)
+		if now != (None, None) and chosen.get(step.step_id) != now:
+			frappe.throw(
+				_(
+					"Step '{0}': only a System Manager chooses the Server Script a flow runs and the user it runs as."
+				).format(step.step_id),
 				frappe.PermissionError,
 			)

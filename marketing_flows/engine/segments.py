@@ -10,6 +10,9 @@ from frappe import _
 from frappe.email.doctype.email_group.email_group import add_subscribers
 
 from marketing_flows.engine import filters, hosts
+from marketing_flows.engine.permissions import readable
+
+MAX_EXPORT = 100_000  # people one export adds to an Email Group
 
 OUTCOME_EVENTS = {
 	"Step Processed": ("Step Executed", "Email Sent", "SMS Sent", "Branch Yes", "Branch No"),
@@ -84,9 +87,20 @@ def _members(segment: Any, among: list[str] | None, limit: int | None = None) ->
 
 
 def export_to_email_group(segment: Any, email_group: str) -> dict:
-	"""Add the segment's people's emails to an Email Group (existing members are kept)."""
+	"""Add the emails of the segment's people that the current user may read to an Email Group
+	(existing members are kept). A segment of more than MAX_EXPORT people is refused: an export
+	is a list for a newsletter, not a copy of the database."""
 	person = person_doctype(segment)
-	names = contacts(segment)
+	names = contacts(segment, limit=MAX_EXPORT + 1)
+	if len(names) > MAX_EXPORT:
+		frappe.throw(
+			_("This segment has more than {0} people: narrow it before exporting it.").format(
+				f"{MAX_EXPORT:,}"
+			),
+			title=_("Segment too large"),
+		)
+	visible = readable(person, names)
+	names = [n for n in names if n in visible]
 	emails = [
 		r.email_id
 		for r in hosts.person_rows(person, names, hosts.person_fields(person)).values()

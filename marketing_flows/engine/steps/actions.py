@@ -82,10 +82,11 @@ class UpdateParticipant(StepType):
 				continue
 			df = frappe.get_meta(doctype).get_field(row.field)
 			action = row.action or "Set"
+			author = flow_author(flow)
 			if not df:
 				errors.append(_("{0}: {1} has no field '{2}'.").format(what, _(doctype), row.field))
-			elif df.fieldtype in frappe.model.table_fields or df.fieldtype in frappe.model.no_value_fields:
-				errors.append(_("{0}: '{1}' can't be set by a flow.").format(what, row.field))
+			elif problem := unsettable(doctype, df, author):
+				errors.append(_("{0}: '{1}' can't be set by a flow: {2}.").format(what, row.field, problem))
 			elif action not in ACTION_TYPES:
 				errors.append(_("{0}: '{1}' is not an action.").format(what, action))
 			elif ACTION_TYPES[action] and df.fieldtype not in ACTION_TYPES[action]:
@@ -121,17 +122,59 @@ class UpdateParticipant(StepType):
 				skipped.append(_("no company"))
 				continue
 			doc = frappe.get_doc(doctype, name)
+			author = flow_author(ctx.flow)
 			for row in mine:
 				df = doc.meta.get_field(row.field)
+				if not df or (problem := unsettable(doctype, df, author)):  # checked at save; rights change
+					raise frappe.PermissionError(
+						_("'{0}' of {1} can't be set by this flow: {2}.").format(
+							row.field, _(doctype), problem if df else _("no such field")
+						)
+					)
 				value = render.render(row.value, ctx.template_context()) if row.value else ""
 				doc.set(row.field, changed_value(df, row.action or "Set", doc.get(row.field), value))
-				done.append(f"{row.field} = {doc.get(row.field)}")
+				done.append(f"{row.field} = {shown_value(df, doc.get(row.field))}")
 			doc.flags.ignore_permissions = True
 			doc.flags.marketing_flow = ctx.flow.name  # this flow's own trigger must not fire on it
 			doc.save()
 			if target == "Person":
 				ctx.contact.update({r.field: doc.get(r.field) for r in mine})
 		return Outcome(ctx.next_step, message="; ".join(done + skipped))
+
+
+def flow_author(flow: Any) -> str:
+	"""Whose rights a flow's writes are held to: whoever saves it now, and at run time whoever
+	saved it last (the scheduler runs it as Administrator)."""
+	if frappe.session.user not in ("Administrator", "Guest") or not flow.get("modified_by"):
+		return frappe.session.user
+	return flow.modified_by
+
+
+def unsettable(doctype: str, df: Any, user: str) -> str | None:
+	"""Why a flow of `user` must not write field `df` of `doctype` (None: it may). A flow writes
+	with the engine's rights, so it may only write what its author could write by hand in the
+	form, and never what ties a record to a login or names it."""
+	meta = frappe.get_meta(doctype)
+	if df.fieldtype in frappe.model.table_fields or df.fieldtype in frappe.model.no_value_fields:
+		return _("a table or layout field")
+	if df.fieldtype in ("Password", "Dynamic Link") or (df.fieldtype == "Link" and df.options == "User"):
+		return _("a password or a link to a user or any doctype")
+	if df.fieldname in frappe.model.default_fields or df.fieldname in ("user", "docstatus", "owner"):
+		return _("a field the system keeps")
+	if df.read_only or df.set_only_once:
+		return _("read-only or set only once")
+	if (meta.autoname or "").replace(" ", "") == f"field:{df.fieldname}":
+		return _("the record's name comes from it")
+	if not frappe.has_permission(doctype, "write", user=user):
+		return _("{0} may not edit {1}").format(user, _(doctype))
+	if (df.permlevel or 0) > 0 and df.permlevel not in meta.get_permlevel_access("write", user=user):
+		return _("{0} may not edit this field").format(user)
+	return None
+
+
+def shown_value(df: Any, value: Any) -> str:
+	"""What the step's log shows of a value written: never that of a hidden field."""
+	return "…" if df.hidden or df.fieldtype == "Password" else str(value)
 
 
 def _is_number(value: Any) -> bool:
@@ -335,11 +378,14 @@ class EnrollInFlow(StepType):
 
 class RunServerScript(StepType):
 	"""SuperOffice's Run script: a Server Script of type API gets the participant's context in
-	`frappe.form_dict`; what it returns is logged. Its errors are logged on the participant, who
-	goes on: a script never holds the flow up."""
+	`frappe.form_dict` and runs as the step's *Run As* user, with that user's permissions; what
+	it returns is logged. Its errors are logged on the participant, who goes on: a script never
+	holds the flow up. A System Manager picks the script and the user (see
+	`permissions.require_system_manager_for_scripts`); the run goes through the outbox, so a
+	batch rolled back after the script ran does not run it again uncounted."""
 
 	name = "Run Server Script"
-	required = (("server_script", "Server Script"),)
+	required = (("server_script", "Server Script"), ("run_as", "Run As"))
 
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
@@ -350,26 +396,23 @@ class RunServerScript(StepType):
 					"{0}: server scripts are off on this bench (bench set-config -g server_script_enabled 1)."
 				).format(what)
 			)
-		elif step.get("server_script"):
-			script = frappe.db.get_value(
-				"Server Script", step.server_script, ["script_type", "disabled"], as_dict=True
-			)
-			if not script:
-				errors.append(_("{0}: Server Script {1} does not exist.").format(what, step.server_script))
-			elif script.script_type != "API":
-				errors.append(
-					_("{0}: {1} is not a Server Script of type API.").format(what, step.server_script)
-				)
-			elif script.disabled:
-				errors.append(_("{0}: Server Script {1} is disabled.").format(what, step.server_script))
+		elif step.get("server_script") and (problem := script_problem(step.server_script)):
+			errors.append(f"{what}: {problem}")
+		if step.get("run_as") and (problem := run_as_problem(step.run_as)):
+			errors.append(f"{what}: {problem}")
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		if ctx.batch.dry_run:
 			return Outcome(ctx.next_step, message=_("would run {0}").format(ctx.step.server_script))
+		# refused now too: the script or the user may have changed since the flow was saved
+		problem = script_problem(ctx.step.server_script) or (
+			run_as_problem(ctx.step.run_as) if ctx.step.get("run_as") else _("no Run As user")
+		)
+		if problem:
+			return Outcome(ctx.next_step, event="Error", message=problem)
 		script = frappe.get_cached_doc("Server Script", ctx.step.server_script)  # not once per person
-		form_dict, response = frappe.local.form_dict, frappe.local.response
-		frappe.local.form_dict = frappe._dict(
+		context = frappe._dict(
 			flow=ctx.flow.name,
 			step_id=ctx.step.step_id,
 			participant=ctx.participant["name"],
@@ -379,24 +422,64 @@ class RunServerScript(StepType):
 			email=ctx.participant.get("email"),
 			company=ctx.participant.get("company"),
 		)
-		frappe.local.response = frappe._dict(docs=[])  # as Frappe starts a request (an empty one is hidden)
-		frappe.db.savepoint("mf_script")
-		try:
-			# as Frappe runs an API script, but without commit / rollback: a script must not
-			# commit the runner's batch halfway (Frappe's document-event scripts can't either)
-			safe_exec(script.script, script_filename=script.name, restrict_commit_rollback=True)
-			result = frappe.local.response.get("message")
-			message = _("{0}: {1}").format(
-				script.name, frappe.as_json(result)[:500] if result is not None else _("done")
-			)
-			event = "Step Executed"
-		except Exception as e:
-			frappe.db.rollback(save_point="mf_script")
-			message = _("{0} failed: {1}").format(script.name, str(e)[:500] or type(e).__name__)
-			event = "Error"
-		finally:
-			frappe.local.form_dict, frappe.local.response = form_dict, response
-		return Outcome(ctx.next_step, event=event, message=message)
+		failed: list[str] = []
+
+		def run() -> str:
+			failed.clear()
+			try:
+				return _run_script(script, context, ctx.step.run_as)
+			except Exception as e:  # the script's own error: logged on the participant
+				failed.append("x")
+				return _("{0} failed: {1}").format(script.name, str(e)[:500] or type(e).__name__)
+
+		message = ctx.call_outside("Server Script", script.name, run)
+		return Outcome(ctx.next_step, event="Error" if failed else "Step Executed", message=message)
+
+
+def script_problem(script_name: str | None) -> str | None:
+	"""Why this Server Script can't run from a flow (None: it can)."""
+	script = frappe.db.get_value("Server Script", script_name, ["script_type", "disabled"], as_dict=True)
+	if not script:
+		return _("Server Script {0} does not exist.").format(script_name)
+	if script.script_type != "API":
+		return _("{0} is not a Server Script of type API.").format(script_name)
+	if script.disabled:
+		return _("Server Script {0} is disabled.").format(script_name)
+	return None
+
+
+def run_as_problem(user: str) -> str | None:
+	"""Why a script can't run as `user` (None: it can): never Administrator or Guest, only an
+	enabled user."""
+	if user in ("Administrator", "Guest"):
+		return _("a script can't run as {0}: choose a user with only the rights it needs.").format(user)
+	if not frappe.db.get_value("User", user, "enabled"):
+		return _("User {0} does not exist or is disabled.").format(user)
+	return None
+
+
+def _run_script(script: Any, context: dict, user: str) -> str:
+	"""Run `script` as `user`, as Frappe runs an API script, but without commit / rollback: a
+	script must not commit the runner's batch halfway (Frappe's document-event scripts can't
+	either). Its writes are undone when it fails."""
+	previous = frappe.session.user
+	form_dict, response = frappe.local.form_dict, frappe.local.response
+	frappe.db.savepoint("mf_script")
+	try:
+		frappe.set_user(user)  # also empties form_dict: set it after
+		frappe.local.form_dict = frappe._dict(context)
+		frappe.local.response = frappe._dict(docs=[])  # as Frappe starts a request
+		safe_exec(script.script, script_filename=script.name, restrict_commit_rollback=True)
+		result = frappe.local.response.get("message")
+	except Exception:
+		frappe.db.rollback(save_point="mf_script")
+		raise
+	finally:
+		frappe.set_user(previous)
+		frappe.local.form_dict, frappe.local.response = form_dict, response
+	return _("{0}: {1}").format(
+		script.name, frappe.as_json(result)[:500] if result is not None else _("done")
+	)
 
 
 class End(StepType):

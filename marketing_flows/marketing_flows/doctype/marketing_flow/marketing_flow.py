@@ -15,6 +15,7 @@ from marketing_flows.engine import (
 	validation,
 	watch,
 )
+from marketing_flows.engine.permissions import on_stored, require_system_manager_for_scripts
 
 
 class MarketingFlow(Document):
@@ -37,6 +38,7 @@ class MarketingFlow(Document):
 	def validate(self) -> None:
 		validation.fill_branch_keys(self)
 		validation.keep_engine_owned(self, self.get_doc_before_save())
+		require_system_manager_for_scripts(self, self.get_doc_before_save())
 		self.validate_status_change()
 		self.validate_steps_frozen_while_running()
 		if self.flags.status_change_allowed and self.status in ("Paused", "Stopped"):
@@ -81,37 +83,45 @@ class MarketingFlow(Document):
 		watch.flows_changed()
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def run(self) -> dict:
 		return lifecycle.run(self)
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def pause(self) -> dict:
 		return lifecycle.pause(self)
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def stop(self) -> dict:
 		return lifecycle.stop(self)
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def retry_stalled(self) -> dict:
 		return lifecycle.retry_stalled(self)
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def enroll(self, contacts: list[str] | str) -> dict:
 		"""Enrol people (names of the flow's person doctype: Contacts, or leads); returns how
 		many got in and, for the others, why not."""
 		return enrolment.enroll_manually(self, contacts)
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def remove_participants(self, participants: list[str] | str) -> dict:
 		return enrolment.remove_participants(self, participants)
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def test_flow(self, contacts: list[str] | str | None = None, segment: str | None = None) -> list[dict]:
 		"""Dry run: each person's path through the flow now, with nothing sent or saved."""
 		return dry_run.test_flow(self, contacts, segment)
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def get_figures(self) -> dict:
 		return {
 			**figures.flow_figures(self.name),
@@ -121,6 +131,7 @@ class MarketingFlow(Document):
 		}
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def get_all_figures(self) -> dict:
 		"""What `onload` sends, for a refresh without reloading the form."""
 		return figures.all_figures(self)
@@ -128,14 +139,19 @@ class MarketingFlow(Document):
 	@frappe.whitelist()
 	def validate_design(self) -> dict:
 		"""The designer's check as you build: the same validation as the form's save, run on the
-		unsaved document the designer sends; nothing is written."""
+		unsaved document the designer sends; nothing is written. Only for who may save it: the
+		check answers questions about the data the flow names (as its save would)."""
+		if self.is_new() or not frappe.db.exists(self.doctype, self.name):
+			frappe.has_permission(self.doctype, "create", throw=True)
+		else:
+			frappe.has_permission(self.doctype, "write", frappe.get_doc(self.doctype, self.name), throw=True)
 		return validation.design_errors(self)
 
 	@frappe.whitelist(methods=["POST"])
+	@on_stored("write")
 	def save_positions(self, positions: dict | str | None = None) -> dict:
 		"""Where the designer shows each step (step_id -> [x, y]): saved even while the flow
 		runs, as moving a box changes nothing a participant sees."""
-		self.check_permission("write")
 		positions = frappe.parse_json(positions) or {}
 		saved = 0
 		for step in self.steps:
@@ -151,6 +167,7 @@ class MarketingFlow(Document):
 		return {"saved": saved}
 
 	@frappe.whitelist(methods=["POST"])
+	@on_stored("read")
 	def save_as_segment(self, outcome: str | None = None, step_id: str | None = None) -> dict:
 		"""A Marketing Segment of the people with this outcome (at this step): "who clicked the
 		welcome email" becomes a segment usable as trigger, filter or suppression."""
@@ -178,6 +195,7 @@ class MarketingFlow(Document):
 		return {"name": segment.name}
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def get_timeline(self, participant: str | None = None) -> list[dict]:
 		"""Every event of one participation of this flow, in order, with its reason."""
 		if not participant:

@@ -12,8 +12,8 @@ class MarketingFlowSettings(Document):
 	def validate(self) -> None:
 		for role in hosts.CANDIDATES:
 			value = self.get(f"{role}_doctype")
-			if value and not frappe.db.exists("DocType", value):
-				frappe.throw(_("DocType {0} does not exist.").format(value))
+			if value and (problem := hosts.role_doctype_problem(role, value)):
+				frappe.throw(problem)
 		for fieldname in ("batch_size", "max_attempts"):
 			if (self.get(fieldname) or 0) < 1:
 				frappe.throw(_("{0} must be at least 1.").format(_(self.meta.get_label(fieldname))))

@@ -5,7 +5,9 @@ import frappe
 from frappe.model.document import Document
 
 from marketing_flows.engine import filters, hosts, segments
-from marketing_flows.engine.permissions import readable
+from marketing_flows.engine.permissions import on_stored, readable
+
+MAX_LISTED = 500  # people shown by "Show contacts"
 
 
 class MarketingSegment(Document):
@@ -24,13 +26,19 @@ class MarketingSegment(Document):
 			filters.check_fields(person, filters.parse(self.filters, what), what)
 
 	@frappe.whitelist()
+	@on_stored("read")
 	def get_contacts(self, limit: int = 20) -> list[str]:
-		frappe.has_permission("Marketing Segment", "read", self, throw=True)
-		names = segments.contacts(self, limit=int(limit))
+		names = segments.contacts(self, limit=min(max(int(limit), 1), MAX_LISTED))
 		visible = readable(segments.person_doctype(self), names)  # only people the user may see
 		return [n for n in names if n in visible]
 
-	@frappe.whitelist()
+	@frappe.whitelist(methods=["POST"])
+	@on_stored("read")
 	def export_to_email_group(self, email_group: str) -> dict:
-		frappe.has_permission("Email Group", "write", throw=True)
+		"""Only people the caller may read, into a group they may write, and at most
+		`segments.MAX_EXPORT` of them."""
+		if not frappe.db.exists("Email Group", email_group):
+			frappe.throw(frappe._("Email Group {0} does not exist.").format(email_group))
+		frappe.has_permission("Email Group", "write", email_group, throw=True)
+		frappe.has_permission("Email Group Member", "create", throw=True)
 		return segments.export_to_email_group(self, email_group)
