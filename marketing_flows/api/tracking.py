@@ -3,20 +3,33 @@
 Anyone on the internet can call these, so nothing is done before the signature is checked, and
 what is done afterwards ignores permissions on purpose (the signature is the permission). They
 never answer with an error page of Frappe's and never write to the Error Log: a bad link gets a
-plain 400 page, a participant that is gone a 404 page, the pixel always the pixel. Each is rate
-limited per IP address. GET requests are rolled back by Frappe at the end, so each endpoint
-commits its own work.
+plain 400 page, a click for a participant that is gone a 404 page, the pixel always the pixel.
+GET requests are rolled back by Frappe at the end, so each endpoint commits its own work.
+
+Rate limits: a request whose signature is wrong counts against its IP address; a signed one
+against its link (a mail provider's image proxy or one-click sender uses a few addresses for
+millions of recipients: none of theirs is lost). A signed open or click over the limit still
+gets its pixel or redirect (it was recorded by the first hits), only unrecorded.
+
+A busy runner holds participant rows locked: the endpoints wait at most a second for a row
+(`innodb_lock_wait_timeout` of their own transaction), then leave the recording to a job and
+answer at once.
 
 Unsubscribing is a person's act: mail gateways' link scanners open every link on arrival, so a
 GET only shows a confirmation page; the page's button, and mail clients' RFC 8058 one-click
-(a POST with `List-Unsubscribe=One-Click`), unsubscribe.
+(a POST with `List-Unsubscribe=One-Click`), unsubscribe. It unsubscribes the signed address even
+when the participant or its flow was deleted since. The page's form carries the session's CSRF
+token, so a recipient logged in to the site can use it too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import frappe
 from frappe import _
-from frappe.rate_limiter import rate_limit
+from frappe.sessions import get_csrf_token
 from frappe.utils import cint, escape_html
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
@@ -31,10 +44,71 @@ PIXEL = (
 WINDOW_SECONDS = 60
 
 
+LOCK_WAIT_SECONDS = 1
+
+
 def _limit() -> int:
-	"""Requests per IP address and minute for each endpoint (site config
-	`marketing_flows_guest_rate_limit`, default 120: a whole office behind one address)."""
+	"""Requests per minute for each endpoint, per IP address (unsigned requests) or per signed
+	link (site config `marketing_flows_guest_rate_limit`, default 120: a whole office behind one
+	address)."""
 	return cint(frappe.conf.get("marketing_flows_guest_rate_limit")) or 120
+
+
+def _within_limit(endpoint: str, identity: str | None) -> bool:
+	"""Count this request for `identity` (a signed link, else the IP address); is it within the
+	limit? The counter is Frappe's own (`rl:<method>:<identity>` in the site's cache). A cache
+	that can't be reached limits nothing."""
+	identity = identity or getattr(frappe.local, "request_ip", None) or "unknown"
+	try:
+		key = frappe.cache.make_key(f"rl:marketing_flows.api.tracking.{endpoint}:{identity}")
+		count = frappe.cache.incrby(key, 1)
+		if count == 1:
+			frappe.cache.expire(key, WINDOW_SECONDS)
+		return count <= _limit()
+	except Exception:
+		return True
+
+
+def _too_many() -> None:
+	_page(
+		_("Too Many Requests"),
+		_("You hit the rate limit because of too many requests. Please try after sometime."),
+		429,
+		"orange",
+	)
+
+
+@contextmanager
+def _short_lock_waits() -> Iterator[None]:
+	"""Within the block, a statement waits at most LOCK_WAIT_SECONDS (site config
+	`marketing_flows_tracking_lock_wait`) for a row lock, then fails with QueryTimeoutError."""
+	mariadb = frappe.db.db_type == "mariadb"
+	if mariadb:
+		seconds = cint(frappe.conf.get("marketing_flows_tracking_lock_wait")) or LOCK_WAIT_SECONDS
+		frappe.db.sql(f"SET SESSION innodb_lock_wait_timeout = {max(1, seconds)}")
+	try:
+		yield
+	finally:
+		if mariadb:
+			frappe.db.sql("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+
+
+def _record(kind: str, **event) -> None:
+	"""Record a tracking event now and commit; when the rows it needs are locked (the runner is
+	working on the participant), roll back and leave it to a background job. Never raises for a
+	lock: the guest gets the answer at once either way."""
+	try:
+		with _short_lock_waits():
+			tracking.record(kind, **event)
+		frappe.db.commit()
+	except (frappe.QueryTimeoutError, frappe.QueryDeadlockError):
+		frappe.db.rollback()
+		frappe.enqueue(
+			"marketing_flows.engine.tracking.record_event",
+			queue="short",
+			kind=kind,
+			**event,
+		)
 
 
 def _pixel() -> Response:
@@ -81,26 +155,24 @@ def _request_facts() -> tuple[str | None, str | None]:
 
 
 @frappe.whitelist(allow_guest=True, methods=["GET", "HEAD"])
-@rate_limit(limit=_limit, seconds=WINDOW_SECONDS)
 def open(participant=None, step_id=None, sig=None) -> Response:
 	"""Open pixel: logs "Opened" once per participant and step; always answers with the pixel."""
 	participant, step_id, sig = _text(participant), _text(step_id), _text(sig)
 	try:
-		if participant and links.verify(sig, "open", participant, step_id):
+		signed = bool(participant and links.verify(sig, "open", participant, step_id))
+		if _within_limit("open", f"sig:{sig}" if signed else None) and signed:
 			_fresh_transaction()
 			method, agent = _request_facts()
 			if (method or "").upper() == "HEAD" or (agent and tracking.SCANNER_AGENTS.search(agent)):
-				tracking.record_scan(participant, step_id, None, "open by a scanner")
+				_record("scan", participant=participant, step_id=step_id, reason="open by a scanner")
 			else:
-				tracking.record_open(participant, step_id)
-			frappe.db.commit()
+				_record("open", participant=participant, step_id=step_id)
 	except Exception:
 		frappe.db.rollback()  # the pixel never fails the mail client
 	return _pixel()
 
 
 @frappe.whitelist(allow_guest=True, methods=["GET", "HEAD"])
-@rate_limit(limit=_limit, seconds=WINDOW_SECONDS)
 def click(participant=None, step_id=None, url=None, sig=None) -> Response | None:
 	"""Click: logs "Clicked" (or "Scanned" for a link scanner), then redirects to the URL that was
 	signed, and only to that."""
@@ -111,35 +183,41 @@ def click(participant=None, step_id=None, url=None, sig=None) -> Response | None
 		and url[:8].lower().startswith(("http://", "https://"))
 		and links.verify(sig, "click", participant, step_id, url)
 	):
-		return _invalid_link()
+		return _too_many() if not _within_limit("click", None) else _invalid_link()
+	if not _within_limit("click", f"sig:{sig}"):
+		return redirect(url, code=302)  # a replayed link: its click was recorded by the first hits
 	_fresh_transaction()
 	if not tracking.exists(participant):
 		return _gone()
-	method, agent = _request_facts()
-	reason = tracking.scanner_reason(method, agent, participant, step_id)
-	if reason:
-		tracking.record_scan(participant, step_id, url, reason)
-	else:
-		tracking.record_click(participant, step_id, url)
-	frappe.db.commit()
+	try:
+		method, agent = _request_facts()
+		reason = tracking.scanner_reason(method, agent, participant, step_id)
+		if reason:
+			_record("scan", participant=participant, step_id=step_id, url=url, reason=reason)
+		else:
+			_record("click", participant=participant, step_id=step_id, url=url)
+	except Exception:
+		frappe.db.rollback()  # the reader reaches the page whatever happened to the record
+		frappe.logger("marketing_flows").exception("a click could not be recorded")
 	return redirect(url, code=302)
 
 
 @frappe.whitelist(allow_guest=True, methods=["GET", "POST"])
-@rate_limit(limit=_limit, seconds=WINDOW_SECONDS)
 def unsubscribe(participant=None, email=None, step_id=None, sig=None, **form) -> None:
 	"""GET: a confirmation page whose button POSTs back. POST (the button, or a mail client's
-	RFC 8058 one-click): unsubscribe from marketing."""
+	RFC 8058 one-click): unsubscribe the signed address from marketing, even when the participant
+	is gone."""
 	participant, email, step_id, sig = _text(participant), _text(email), _text(step_id), _text(sig)
 	if not (participant and email and links.verify(sig, "unsubscribe", participant, email, step_id)):
-		return _invalid_link()
+		return _too_many() if not _within_limit("unsubscribe", None) else _invalid_link()
+	post = frappe.request.method == "POST"
+	# a POST is counted apart from the GETs of the same link (link scanners GET every link)
+	if not _within_limit("unsubscribe", f"{'post' if post else 'sig'}:{sig}"):
+		return _too_many()
 	_fresh_transaction()
-	if not tracking.exists(participant):
-		return _gone()
-	if frappe.request.method != "POST":
+	if not post:
 		return _confirmation_page(participant, email, step_id, sig)
-	tracking.unsubscribe(participant, email, step_id)
-	frappe.db.commit()
+	_record("unsubscribe", participant=participant, email=email, step_id=step_id)
 	_page(
 		_("Unsubscribed"),
 		_("{0} will no longer receive our marketing emails.").format(escape_html(email)),
@@ -152,6 +230,9 @@ def _confirmation_page(participant: str, email: str, step_id: str | None, sig: s
 	fields = {"participant": participant, "email": email, "sig": sig}
 	if step_id:
 		fields["step_id"] = step_id
+	if frappe.session.user != "Guest":
+		# Frappe refuses a POST of a logged-in session without its CSRF token (auth.py)
+		fields["csrf_token"] = get_csrf_token()
 	hidden = "".join(
 		f'<input type="hidden" name="{escape_html(k)}" value="{escape_html(v)}">' for k, v in fields.items()
 	)

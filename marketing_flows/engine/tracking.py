@@ -1,5 +1,9 @@
 """Tracking events: what happens when a recipient opens an email, clicks a link or
-unsubscribes (the guest endpoints in api/tracking.py verify the signed link first)."""
+unsubscribes (the guest endpoints in api/tracking.py verify the signed link first).
+
+What a guest sends (a user agent) and what a link carries (its URL) is stored without markup
+(`plain_text`, `safe_url`): the desk renders log messages and Data fields as HTML. An event whose
+participant row is locked by the runner can be recorded later by a job (`record_event`)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,25 @@ SCANNER_AGENTS = re.compile(
 )
 SCANNER_SECONDS = 10  # a "click" this soon after delivery is a scanner, not a reader
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# < > & could make markup (or an entity that decodes to it) wherever the desk renders the text as
+# HTML: stored as look-alikes, so the text reads the same everywhere and is never markup
+_MARKUP = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f<>\"'`\\]")
+
+
+def plain_text(value, length: int | None = None) -> str:
+	"""A guest's text (a user agent, ...) as plain text: no control characters, no markup."""
+	text = _CONTROL.sub(" ", value if isinstance(value, str) else str(value or "")).strip()
+	text = text.translate(_MARKUP)
+	return text[:length] if length else text
+
+
+def safe_url(url: str | None) -> str:
+	"""The URL with the characters that could end an HTML attribute or start a tag (and spaces,
+	control characters) percent-encoded, as browsers send them: same target, no markup."""
+	return _URL_UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", url or "")
+
 
 def scanner_reason(
 	method: str | None, user_agent: str | None, participant: str, step_id: str | None
@@ -33,7 +56,7 @@ def scanner_reason(
 	if (method or "").upper() == "HEAD":
 		return "HEAD request"
 	if user_agent and SCANNER_AGENTS.search(user_agent):
-		return f"scanner user agent: {user_agent[:100]}"
+		return f"scanner user agent: {plain_text(user_agent, 100)}"
 	delivered = _delivered_at(participant, step_id)
 	if delivered and (now_datetime() - delivered).total_seconds() < SCANNER_SECONDS:
 		return f"within {SCANNER_SECONDS} seconds of delivery"
@@ -71,10 +94,10 @@ def record_scan(participant: str, step_id: str | None, url: str | None, reason: 
 	"""Log "Scanned" once per participant, step and URL; changes nothing else."""
 	step_id = step_id or None
 	row = _lock_participant(participant)
-	short = (url or "")[:URL_LENGTH] or None
+	short = safe_url(url)[:URL_LENGTH] or None
 	if not row or _logged(participant, "Scanned", step_id, short):
 		return False
-	log.write(row.flow, participant, row.contact, step_id, "Scanned", reason, url=short)
+	log.write(row.flow, participant, row.contact, step_id, "Scanned", plain_text(reason), url=short)
 	return True
 
 
@@ -159,6 +182,7 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 	if not _logged(participant, "Opened", step_id):
 		entries.append(log.entry(row.flow, participant, row.contact, step_id, "Opened"))
 	# the log's `url` holds 1000 characters: the full URL goes in the message when longer
+	url = safe_url(url)
 	short = url[:URL_LENGTH]
 	new = not _logged(participant, "Clicked", step_id, short)
 	if new:
@@ -180,35 +204,49 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 	return new
 
 
-def unsubscribe(participant: str, email: str | None, step_id: str | None = None) -> str | None:
+def unsubscribe(participant: str | None, email: str | None, step_id: str | None = None) -> str | None:
 	"""The person's own act, scoped to marketing: the person's `unsubscribed` flag (a Contact's,
 	an ERPNext Lead's; for a doctype without one, an Email Unsubscribe of that record only), the
 	email's Email Group memberships, and every active participation of the person (and of the
 	Contact a lead became) end ("Unsubscribed"). No global Email Unsubscribe: invoices, password
-	resets and support replies still reach them. Idempotent; returns the email unsubscribed."""
-	row = _lock_participant(participant)
+	resets and support replies still reach them. Idempotent; returns the email unsubscribed.
+
+	The signed address is unsubscribed whatever happened since the email left: the participant
+	(or its whole flow) may have been deleted. Every person of the person doctypes with that
+	address is marked, and every active participation sent to it ends."""
+	row = _lock_participant(participant) if participant else None
 	email = (email or (row.email if row else None) or "").strip()
 	if email:
 		member = frappe.qb.DocType("Email Group Member")
 		frappe.qb.update(member).set(member.unsubscribed, 1).where(member.email == email).run()
-	if not row:
-		return email
-	hosts.mark_unsubscribed(row.person_doctype or "Contact", row.person or row.contact, email)
-	if row.contact and row.contact != row.person:
-		hosts.mark_unsubscribed("Contact", row.contact, email)
-	if not frappe.db.exists("Marketing Flow Log", {"participant": participant, "event": "Unsubscribed"}):
+	people = set(_people_with_email(email)) if email else set()
+	if row:
+		people.add((row.person_doctype or "Contact", row.person or row.contact))
+		if row.contact and row.contact != row.person:
+			people.add(("Contact", row.contact))
+	for doctype, name in sorted(people, key=lambda p: (p[0], p[1] or "")):
+		hosts.mark_unsubscribed(doctype, name, email)
+	if row and not frappe.db.exists(
+		"Marketing Flow Log", {"participant": participant, "event": "Unsubscribed"}
+	):
 		step_id = step_id or log.last_email_steps([participant]).get(participant)
-		log.write(row.flow, participant, row.contact, step_id, "Unsubscribed", email)
+		log.write(row.flow, participant, row.contact, step_id, "Unsubscribed", plain_text(email))
 	p = frappe.qb.DocType(PARTICIPANT)
-	active = [(row.flow, participant)]
-	same_person = (p.person_doctype == (row.person_doctype or "Contact")) & (p.person == row.person)
-	if row.contact:
-		same_person = same_person | (p.contact == row.contact)
-	if row.person or row.contact:
+	active = [(row.flow, participant)] if row else []
+	same_person = None
+	if row and row.person:
+		same_person = (p.person_doctype == (row.person_doctype or "Contact")) & (p.person == row.person)
+	if row and row.contact:
+		by_contact = p.contact == row.contact
+		same_person = by_contact if same_person is None else same_person | by_contact
+	if email:
+		by_email = p.email == email
+		same_person = by_email if same_person is None else same_person | by_email
+	if same_person is not None:
 		active += (
 			frappe.qb.from_(p)
 			.select(p.flow, p.name)
-			.where(same_person & p.status.isin(ACTIVE) & (p.name != participant))
+			.where(same_person & p.status.isin(ACTIVE) & (p.name != (participant or "")))
 			.run()
 		)
 	by_flow: dict[str, list[str]] = {}
@@ -217,3 +255,55 @@ def unsubscribe(participant: str, email: str | None, step_id: str | None = None)
 	for flow, names in by_flow.items():
 		participants.end_participants(flow, names, "Exited", _("Unsubscribed"))
 	return email
+
+
+def _people_with_email(email: str) -> list[tuple[str, str]]:
+	"""(doctype, name) of the people (Contacts by any of their addresses, leads by their own
+	field) that have this email address."""
+	found: list[tuple[str, str]] = []
+	for doctype in hosts.person_doctypes():
+		meta = frappe.get_meta(doctype)
+		names: set[str] = set()
+		if doctype == "Contact":
+			names.update(
+				frappe.get_all(
+					"Contact Email", filters={"email_id": email, "parenttype": "Contact"}, pluck="parent"
+				)
+			)
+		field = hosts.person_type(doctype).email
+		if field and meta.has_field(field):
+			names.update(frappe.get_all(doctype, filters={field: email}, pluck="name"))
+		found += [(doctype, name) for name in sorted(names)]
+	return found
+
+
+# --- recording later -----------------------------------------------------------------------
+
+KINDS = ("open", "click", "scan", "unsubscribe")
+
+
+def record(
+	kind: str,
+	participant: str | None,
+	step_id: str | None = None,
+	url: str | None = None,
+	reason: str = "",
+	email: str | None = None,
+) -> None:
+	"""Record a tracking event of `kind` (open, click, scan by a link scanner, unsubscribe)."""
+	if kind == "open":
+		record_open(participant, step_id)
+	elif kind == "click":
+		record_click(participant, step_id, url)
+	elif kind == "scan":
+		record_scan(participant, step_id, url, reason)
+	elif kind == "unsubscribe":
+		unsubscribe(participant, email, step_id)
+
+
+def record_event(kind: str, **kwargs) -> None:
+	"""Background job: an event the guest endpoint could not record at once (the participant's
+	row was locked by the runner). Waits for the lock as any job does; Frappe retries the job on
+	a lock timeout or deadlock."""
+	if kind in KINDS:
+		record(kind, **kwargs)
