@@ -42,9 +42,7 @@ PIXEL = (
 	b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 WINDOW_SECONDS = 60
-
-
-LOCK_WAIT_SECONDS = 1
+LOCK_WAIT_SECONDS = 1  # the most a guest waits for a participant row the runner holds
 
 
 def _limit() -> int:
