@@ -2,22 +2,29 @@
 (`max_sends_per_hour`) and the frequency cap per person (`max_emails_per_person_per_day`,
 `max_emails_per_person_per_week`).
 
-Counted per site and clock hour in Redis (INCRBY is atomic, so workers of every flow share one
+Counted per site and UTC hour in Redis (INCRBY is atomic, so workers of every flow share one
 count). A send over the limit is not dropped: the runner defers it to the next hour and logs
 why. A batch that rolls back after counting leaves the count a little high: the limit errs on
-the side of sending less, never more.
+the side of sending less, never more. The hour is a UTC hour: when the site's clocks go back,
+the repeated wall-clock hour is two real hours with a limit each, and in a time zone half an
+hour off UTC the limit's hour starts at :30 of the site's clock.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import frappe
-from frappe.utils import now_datetime
 
 from marketing_flows.engine import log as marketing_log
+from marketing_flows.engine import window
 
 KEY = "marketing_flows:sends:{hour}"
+
+
+def hour_key() -> str:
+	"""The count's key (before frappe.cache.make_key) for the current UTC hour."""
+	return KEY.format(hour=datetime.now(timezone.utc).strftime("%Y%m%d%H"))
 
 
 class HourlySends:
@@ -28,15 +35,18 @@ class HourlySends:
 		self._hour: str | None = None
 		self._used = 0
 
-	def _key(self, now: datetime) -> str:
-		return frappe.cache.make_key(KEY.format(hour=now.strftime("%Y%m%d%H")))
+	@staticmethod
+	def _utc_hour() -> str:
+		return datetime.now(timezone.utc).strftime("%Y%m%d%H")
+
+	def _key(self, hour: str) -> str:
+		return frappe.cache.make_key(KEY.format(hour=hour))
 
 	def _refresh(self) -> None:
-		now = now_datetime()
-		hour = now.strftime("%Y%m%d%H")
+		hour = self._utc_hour()
 		if hour != self._hour:
 			self._hour = hour
-			self._used = int(frappe.cache.get(self._key(now)) or 0)
+			self._used = int(frappe.cache.get(self._key(hour)) or 0)
 
 	def allows(self, n: int) -> bool:
 		if not self.limit:
@@ -47,14 +57,23 @@ class HourlySends:
 	def count(self, n: int) -> None:
 		if not self.limit:
 			return
-		now = now_datetime()
-		key = self._key(now)
-		self._used = int(frappe.cache.incrby(key, n))
+		hour = self._utc_hour()
+		key = self._key(hour)
+		used = int(frappe.cache.incrby(key, n))
 		frappe.cache.expire(key, 2 * 3600)
+		if hour == self._hour:
+			self._used = used
+		else:  # a new hour began since the last look: this is its count
+			self._hour, self._used = hour, used
 
 	@staticmethod
 	def next_hour(now: datetime) -> datetime:
-		return now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+		"""When the limit's next hour (a UTC hour) begins, as naive site time, from the naive
+		site time `now`."""
+		zone = window.site_zone()
+		since = window.to_utc(now, zone)
+		start = since.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+		return window.local_for(start, since, zone)
 
 
 class FrequencyCap:
