@@ -43,7 +43,7 @@ METHODS = {
 	"MarketingFlow.test_flow": {"admin"},  # a dry run answers questions about the data: operators only
 	"MarketingFlow.get_all_figures": {"admin", "editor"},
 	"MarketingFlow.get_timeline": {"admin", "editor"},
-	"MarketingFlow.validate_design": {"admin", "editor"},  # the designer's check: reads only
+	"MarketingFlow.validate_design": {"admin"},  # the designer's check is the save's: who may save
 	"MarketingFlow.save_positions": {"admin"},
 	"MarketingFlow.save_as_segment": {"admin"},  # creates a Marketing Segment
 	"MarketingSegment.get_contacts": {"admin", "editor"},

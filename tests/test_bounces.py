@@ -154,6 +154,8 @@ def test_notices_are_read_for_what_they_say():
 	hard = bounces.read(email.message_from_string(dsn("a@example.com", mid)))
 	assert (hard.kind, hard.message_ids, hard.permanent) == ("bounce", [mid], {"a@example.com"})
 	assert "5.1.1" in hard.detail and "mailbox unavailable" in hard.detail
+	# an outsider's text, shown in the desk: its <...> is kept as text, never as markup
+	assert "a@example.com" in hard.detail and "<" not in hard.detail and ">" not in hard.detail
 	full = bounces.read(email.message_from_string(dsn("b@example.com", mid, "failed", "4.2.2")))
 	assert (full.permanent, full.temporary) == (set(), {"b@example.com"})  # gave up, but may work later
 	delayed = bounces.read(email.message_from_string(dsn("c@example.com", mid, "delayed", "4.4.1")))

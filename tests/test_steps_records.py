@@ -249,23 +249,27 @@ def server_scripts():
 
 
 def test_run_server_script_gets_the_participant_and_its_errors_do_not_stall(worker, server_scripts):
+	runner_user = make_user(["Blogger"], "script-runner")
 	steps = [
 		{
 			"step_id": "script",
 			"step_type": "Run Server Script",
 			"server_script": server_scripts["ok"].name,
+			"run_as": runner_user,
 			"next_step": "bad",
 		},
 		{
 			"step_id": "bad",
 			"step_type": "Run Server Script",
 			"server_script": server_scripts["fails"].name,
+			"run_as": runner_user,
 			"next_step": "commit",
 		},
 		{
 			"step_id": "commit",
 			"step_type": "Run Server Script",
 			"server_script": server_scripts["commits"].name,
+			"run_as": runner_user,
 			"next_step": "tag",
 		},
 		{

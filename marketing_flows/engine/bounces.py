@@ -54,7 +54,8 @@ class Report:
 def read(msg: Message) -> Report | None:
 	"""The report in `msg`, or None when it is neither a bounce notice nor a complaint."""
 	if _is_complaint(msg):
-		return Report("complaint", _original_ids(msg), detail=_feedback_detail(msg))
+		# what a notice says is an outsider's text: stored without markup, as a guest's
+		return Report("complaint", _original_ids(msg), detail=tracking.plain_text(_feedback_detail(msg)))
 	temporary, permanent = all_failures(msg)
 	if not temporary and not permanent:
 		return None
@@ -63,7 +64,7 @@ def read(msg: Message) -> Report | None:
 		_original_ids(msg),
 		permanent={_address(a) for a in permanent},
 		temporary={_address(a) for a in temporary},
-		detail=_diagnostic(msg),
+		detail=tracking.plain_text(_diagnostic(msg)),
 	)
 	# a server that gave up after temporary failures (mailbox full: "failed", Status 4.2.2)
 	# reports it as failed; the status says it may work later

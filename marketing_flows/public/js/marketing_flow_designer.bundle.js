@@ -112,7 +112,8 @@ class FlowDesigner {
 	// unsaved design: warnings on the steps it names.
 	check() {
 		const store = this.store;
-		if (!store || !store.doc) return;
+		// the check is the save's: only for who may save (the server refuses others)
+		if (!store || !store.doc || !store.can_move) return;
 		const seq = (this.check_seq = (this.check_seq || 0) + 1);
 		frappe
 			.call({

@@ -37,8 +37,9 @@ class MarketingSegment(Document):
 	def export_to_email_group(self, email_group: str) -> dict:
 		"""Only people the caller may read, into a group they may write, and at most
 		`segments.MAX_EXPORT` of them."""
+		frappe.has_permission("Email Group", "write", throw=True)
+		frappe.has_permission("Email Group Member", "create", throw=True)
 		if not frappe.db.exists("Email Group", email_group):
 			frappe.throw(frappe._("Email Group {0} does not exist.").format(email_group))
 		frappe.has_permission("Email Group", "write", email_group, throw=True)
-		frappe.has_permission("Email Group Member", "create", throw=True)
 		return segments.export_to_email_group(self, email_group)
