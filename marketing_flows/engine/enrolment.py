@@ -14,7 +14,7 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import add_days, cint, now_datetime
+from frappe.utils import add_days, add_to_date, cint, now_datetime
 
 from marketing_flows.engine import bulk, criteria, eligibility, graph, hosts, log, participants
 from marketing_flows.engine.names import sortable_name
@@ -23,6 +23,10 @@ from marketing_flows.engine.permissions import readable, require_flow_operator
 
 CHUNK = 1000
 SYNC_LIMIT = 2000  # larger manual enrolments run in a background job with progress
+# A person re-enters one flow at most this often in 24 hours (site config
+# `marketing_flows_max_reenrolments_per_day` to change): flows that keep enrolling each other
+# (validation.flow_cycle refuses the loops it can see) stop there.
+REENROLMENTS_PER_DAY = 3
 
 
 @dataclass
@@ -139,8 +143,23 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 			result.not_enrolled[name] = no_such_person(person)
 		else:
 			candidates.append(name)
-	rejected = rejections(flow, candidates, rows)
+	capped: dict[str, tuple[str, str | None]] = {}
+	rejected = rejections(flow, candidates, rows, capped)
 	result.not_enrolled.update(rejected)
+	if capped:  # a loop of flows, most likely: said on the person's last participation here
+		log.write_many(
+			[
+				log.entry(
+					flow.name,
+					participant,
+					contact,
+					None,
+					"Error",
+					_("Not enrolled again ({0}): {1}").format(source, rejected[person]),
+				)
+				for person, (participant, contact) in capped.items()
+			]
+		)
 	accepted = [c for c in candidates if c not in rejected]
 	if not accepted:
 		return
@@ -263,39 +282,65 @@ PARTICIPANT_COLUMNS = (
 KEY_POSITION = PARTICIPANT_COLUMNS.index("active_key") - 1  # in a row without its name
 
 
-def rejections(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
-	"""person -> why it may not enter this flow now. Everyone else may."""
+def rejections(flow: Any, people: list[str], rows: dict, capped: dict | None = None) -> dict[str, str]:
+	"""person -> why it may not enter this flow now. Everyone else may. Those refused for the
+	daily re-enrolment cap are also put in `capped` (person -> (their last participation here,
+	its contact)), for the caller to log."""
 	why = eligibility.problems(flow, people, rows)
 	remaining = [c for c in people if c not in why]
-	why.update(previous_participation(flow, remaining))
+	why.update(previous_participation(flow, remaining, capped))
 	remaining = [c for c in people if c not in why]
 	for c in criteria.already_successful(flow, remaining):
 		why[c] = _("already meets the flow's goal")
 	return why
 
 
-def previous_participation(flow: Any, people: list[str]) -> dict[str, str]:
+def reenrolments_per_day() -> int:
+	"""REENROLMENTS_PER_DAY, or `marketing_flows_max_reenrolments_per_day` from the site config."""
+	limit = cint(frappe.conf.get("marketing_flows_max_reenrolments_per_day"))
+	return limit if limit > 0 else REENROLMENTS_PER_DAY
+
+
+def previous_participation(flow: Any, people: list[str], capped: dict | None = None) -> dict[str, str]:
 	"""Already active here; or took part before when the policy says Never, or ended less than
-	the policy's minimum gap ago."""
+	the policy's minimum gap ago; or re-entered this flow more than reenrolments_per_day() times
+	in the last 24 hours (flows enrolling each other in a loop stop there; noted in `capped`)."""
 	why: dict[str, str] = {}
 	if not people:
 		return why
 	policy = flow.reenrollment or "Never"
 	gap = cint(flow.get("reenrollment_gap_days"))
-	earliest_end = add_days(now_datetime(), -gap) if gap else None
+	now = now_datetime()
+	earliest_end = add_days(now, -gap) if gap else None
+	day_ago = add_to_date(now, hours=-24)
+	recent: dict[str, int] = {}  # person -> participations started in the last 24 hours
+	last: dict[str, tuple] = {}  # person -> (participation, contact) of the latest one
 	p = frappe.qb.DocType("Marketing Flow Participant")
-	for contact, status, ended_on in (
+	for contact, status, ended_on, enrolled_on, name, person_contact in (
 		frappe.qb.from_(p)
-		.select(p.person, p.status, p.ended_on)
+		.select(p.person, p.status, p.ended_on, p.enrolled_on, p.name, p.contact)
 		.where((p.flow == flow.name) & p.person.isin(people))
+		.orderby(p.name)  # time-ordered names (names.py): the latest comes last
 		.run()
 	):
+		last[contact] = (name, person_contact)
+		if enrolled_on and enrolled_on > day_ago:
+			recent[contact] = recent.get(contact, 0) + 1
 		if status in ACTIVE:
 			why[contact] = _("already active in this flow")
 		elif policy == "Never":
 			why.setdefault(contact, _("already took part (re-enrolment: Never)"))
 		elif earliest_end and ended_on and ended_on > earliest_end:
 			why.setdefault(contact, _("took part less than {0} days ago").format(gap))
+	limit = reenrolments_per_day()
+	for contact, count in recent.items():
+		if contact not in why and count > limit:
+			why[contact] = _(
+				"entered this flow {0} times in the last 24 hours, and may be re-enrolled at most {1} "
+				"times a day (flows may be enrolling each other in a loop)"
+			).format(count, limit)
+			if capped is not None:
+				capped[contact] = last[contact]
 	return why
 
 

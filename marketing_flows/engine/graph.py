@@ -170,3 +170,27 @@ def validate(steps: Sequence[Any], branches: Sequence[Any] = ()) -> list[str]:
 			).format(" → ".join(cycle))
 		)
 	return errors
+
+
+def cycle_through(edges: dict[str, Iterable[str]], start: str) -> list[str] | None:
+	"""A path from `start` back to `start` along `edges` (node -> the nodes it leads to), as the
+	list of nodes with `start` at both ends, or None. Used for flows that enrol each other (a
+	flow's steps, goal or success flow leading into another flow); the first loop found in
+	name order, so the same flows give the same message."""
+	path: list[str] = [start]
+	seen: set[str] = {start}
+
+	def walk(node: str) -> list[str] | None:
+		for nxt in sorted(edges.get(node, ())):
+			if nxt == start:
+				return [*path, nxt]
+			if nxt in seen:
+				continue
+			seen.add(nxt)
+			path.append(nxt)
+			if found := walk(nxt):
+				return found
+			path.pop()
+		return None
+
+	return walk(start)

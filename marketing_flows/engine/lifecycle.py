@@ -7,10 +7,11 @@ from typing import Any
 
 import frappe
 from frappe import _
-from frappe.utils import now_datetime
+from frappe.query_builder.functions import IfNull
+from frappe.utils import get_datetime, now_datetime
 
-from marketing_flows.engine import log, outbox, participants, runner, validation
-from marketing_flows.engine.participants import ACTIVE
+from marketing_flows.engine import log, outbox, participants, validation
+from marketing_flows.engine.participants import ACTIVE, DUE
 from marketing_flows.engine.permissions import require_flow_operator
 
 SYNC_LIMIT = 2000  # more participants than this: stop / resume work in a background job
@@ -39,6 +40,7 @@ def run(flow: Any) -> dict:
 	errors = validation.flow_errors(flow)
 	if errors:
 		frappe.throw("<br>".join(html.escape(e, quote=False) for e in errors), title=_("The flow can't run"))
+	validation.check_flow_cycle(flow, refuse=True)  # before any participant is touched
 	if flow.status == "Paused" and (flow.resume_policy or "Send Overdue") == "Skip Overdue":
 		due = frappe.db.count(
 			"Marketing Flow Participant", {"flow": flow.name, "status": ("in", participants.DUE)}
@@ -57,7 +59,7 @@ def run(flow: Any) -> dict:
 				user=frappe.session.user,
 			)
 			return {"status": flow.status, "queued": due}
-		runner.apply_resume_policy(flow)
+		skip_overdue_sends(flow)
 	_set_status(flow, "Running", started_on=flow.started_on or now_datetime(), last_error=None)
 	participants.enqueue_flow(flow.name)
 	return {"status": flow.status}
@@ -68,7 +70,7 @@ def resume_in_background(flow: str, user: str) -> None:
 	doc = frappe.get_doc("Marketing Flow", flow)
 	if doc.status != "Paused":
 		return
-	skipped = runner.apply_resume_policy(doc)
+	skipped = skip_overdue_sends(doc)
 	doc.reload()
 	if doc.status == "Paused":
 		_set_status(doc, "Running", started_on=doc.started_on or now_datetime(), last_error=None)
@@ -133,15 +135,19 @@ def end_all_participations(flow: str, commit: bool = True) -> int:
 
 
 def retry_stalled(flow: Any) -> dict:
-	"""Stalled participants (a step failed on every try) get a fresh set of tries, now."""
+	"""Stalled participants (a step failed on every try) get a fresh set of tries, now. Only
+	those still Stalled when this runs: one that exited meanwhile (removed, goal met) stays so."""
 	require_flow_operator(flow)
-	rows = frappe.get_all(
-		"Marketing Flow Participant",
-		filters={"flow": flow.name, "status": "Stalled"},
-		fields=["name", "contact", "current_step"],
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	# a locking read sees the committed rows of now, not this request's older snapshot
+	rows = (
+		frappe.qb.from_(p)
+		.select(p.name, p.contact, p.current_step)
+		.where((p.flow == flow.name) & (p.status == "Stalled"))
+		.for_update()
+		.run(as_dict=True)
 	)
 	if rows:
-		p = frappe.qb.DocType("Marketing Flow Participant")
 		now = now_datetime()
 		(
 			frappe.qb.update(p)
@@ -149,7 +155,7 @@ def retry_stalled(flow: Any) -> dict:
 			.set(p.attempts, 0)
 			.set(p.next_run_at, now)
 			.set(p.modified, now)
-			.where((p.flow == flow.name) & (p.status == "Stalled"))
+			.where(p.name.isin([r.name for r in rows]) & (p.status == "Stalled"))
 		).run()
 		outbox.reset_tries([r.name for r in rows])
 		log.write_many(
@@ -168,3 +174,84 @@ def retry_stalled(flow: Any) -> dict:
 		if flow.status == "Running":
 			participants.enqueue_flow(flow.name)
 	return {"retried": len(rows)}
+
+
+def skip_overdue_sends(flow: Any) -> int:
+	"""On resume with "Skip Overdue": a send that fell due during the pause is skipped (logged)
+	instead of going out late; people enrolled during the pause start normally. Due sends are
+	participants at a send step (sending window, retry), or waiting at a Wait whose next step is
+	a send. Set-based, in chunks committed one by one: fine for a 100 000-participant flow in a
+	background job.
+
+	Whatever happened to a participant while the flow was paused stands: each chunk is read
+	again with a locking read (the rows as committed now, not as this request first saw them) and
+	written only where the participant is still due at the same step, so an exit, a goal or a
+	completion committed meanwhile is never turned back into Active."""
+	if (flow.resume_policy or "Send Overdue") != "Skip Overdue" or not flow.get("paused_on"):
+		return 0
+	now = now_datetime()
+	steps = {s.step_id: s for s in flow.steps}
+	sends = [sid for sid, s in steps.items() if s.step_type in ("Send Email", "Send SMS")]
+	waits = [sid for sid, s in steps.items() if s.step_type == "Wait" and s.next_step in sends]
+	if not sends:
+		return 0
+	paused_on = get_datetime(flow.paused_on)
+	p = frappe.qb.DocType("Marketing Flow Participant")
+	at_send = p.status.isin(DUE) & p.current_step.isin(sends)
+	after_wait = (p.status == "Waiting") & p.current_step.isin(waits) if waits else at_send
+	overdue = (
+		(at_send | after_wait)
+		& (p.next_run_at >= paused_on)
+		& (p.next_run_at <= now)
+		& (p.enrolled_on < paused_on)
+	)
+	names = frappe.qb.from_(p).select(p.name).where((p.flow == flow.name) & overdue).run(pluck=True)
+	skipped = 0
+	for start in range(0, len(names), 1000):
+		rows = (
+			frappe.qb.from_(p)
+			.select(p.name, p.contact, p.current_step)
+			.where(p.name.isin(names[start : start + 1000]) & overdue)
+			.for_update()
+			.run(as_dict=True)
+		)
+		by_send: dict[str, list] = {}
+		for r in rows:
+			send = r.current_step if r.current_step in sends else steps[r.current_step].next_step
+			by_send.setdefault(send, []).append(r)
+		entries = []
+		for send_id, group in by_send.items():
+			send = steps[send_id]
+			update = frappe.qb.update(p).set(p.modified, now)
+			if send.next_step:
+				update = (
+					update.set(p.status, "Active")
+					.set(p.current_step, send.next_step)
+					.set(p.next_run_at, now)
+					.set(p.step_seq, IfNull(p.step_seq, 0) + 1)
+				)
+			else:
+				update = (
+					update.set(p.status, "Completed")
+					.set(p.current_step, send.step_id)
+					.set(p.next_run_at, None)
+					.set(p.ended_on, now)
+					.set(p.active_key, None)
+				)
+			# locked above; the conditions again so that nothing else is ever overwritten
+			update.where(p.name.isin([r.name for r in group]) & overdue).run()
+			entries.extend(
+				log.entry(
+					flow.name,
+					r.name,
+					r.contact,
+					send.step_id,
+					"Step Skipped",
+					_("Overdue after pause (Skip Overdue)"),
+				)
+				for r in group
+			)
+		log.write_many(entries)
+		frappe.db.commit()
+		skipped += len(entries)
+	return skipped

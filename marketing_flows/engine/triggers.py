@@ -1,5 +1,6 @@
 """Triggers: WHEN a person is proposed to a flow (Document Event, Web Form, Email Group,
-Segment, Date Field). Manual enrolment lives in enrolment.py, Flow Goal in goals.py.
+Segment, Date Field). Manual enrolment lives in enrolment.py, Flow Goal in goals.py (whose
+pending follow-ups the Segment tick retries).
 
 Triggers only propose; enrolment.enroll decides WHO gets in (audience, suppression, consent,
 re-enrolment, goal already met). Running and Paused flows take people in (a paused flow's
@@ -15,7 +16,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, cint, getdate, today, validate_email_address
 
-from marketing_flows.engine import enrolment, filters, hosts, segments
+from marketing_flows.engine import enrolment, filters, goals, hosts, segments
 from marketing_flows.engine.participants import LIVE_FLOW_STATUSES as LIVE_STATUSES
 
 CHUNK = enrolment.CHUNK
@@ -223,7 +224,8 @@ def _split_names(email: str, names: dict) -> tuple[str, str | None]:
 
 def enrol_from_segments() -> None:
 	"""Scheduler (every 15 minutes): propose new members of trigger segments, one job per flow
-	(on the long queue: a segment can be large)."""
+	(on the long queue: a segment can be large). Then the enrolments that follow met goals and
+	failed are tried again (goals.retry_follow_ups: success flows, Flow Goal triggers)."""
 	for flow in _live_flows("Segment", trigger_segment=("is", "set")):
 		frappe.enqueue(
 			"marketing_flows.engine.triggers.enrol_segment_members",
@@ -233,6 +235,11 @@ def enrol_from_segments() -> None:
 			deduplicate=True,
 			flow=flow,
 		)
+	try:
+		goals.retry_follow_ups()
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title="Marketing Flows: retrying the follow-ups of met goals failed")
 
 
 def enrol_segment_members(flow: str) -> int:

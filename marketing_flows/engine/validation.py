@@ -151,13 +151,7 @@ def validate_flow(flow: Any) -> None:
 			frappe.throw(_("Sending window: 'From' must be before 'To'."))
 		if not any(flow.get(f"send_on_{d}") for d in window.WEEKDAYS):
 			frappe.throw(_("Sending window: choose at least one weekday."))
-	if cycle := enrolment_cycle(flow):
-		frappe.throw(
-			_(
-				"Enroll in Flow steps make a loop between flows: {0}. Someone could go round it for ever."
-			).format(" → ".join(cycle)),
-			title=_("Flows enrol each other"),
-		)
+	check_flow_cycle(flow)
 	if errors := criteria.validate(flow):
 		frappe.throw(
 			"<br>".join(html.escape(e, quote=False) for e in errors), title=_("Invalid success criteria")
@@ -171,39 +165,124 @@ def validate_flow(flow: Any) -> None:
 			)
 
 
-def enrolment_cycle(flow: Any) -> list[str] | None:
-	"""A loop of Enroll in Flow steps through other flows back to this one (A → B → A), as the
-	list of flow names, or None. Other flows' steps are read as saved."""
-	targets = {s.target_flow for s in flow.steps if s.step_type == "Enroll in Flow" and s.get("target_flow")}
-	if not targets:
+# Flows that can go on enrolling the same person in a loop: only those that take a person again.
+READMITTING = "After Previous Ends"
+# What a step saves, per step type: (the Marketing Flow Settings role of the doctype, event).
+STEP_RECORDS = {
+	"Create Activity": ("activity", "insert"),
+	"Create Request": ("issue", "insert"),
+	"Create Sale": ("deal", "insert"),
+}
+
+
+def check_flow_cycle(flow: Any, refuse: bool | None = None) -> None:
+	"""Flows that enrol each other in a loop (flow_cycle): a running flow (or one being run:
+	`refuse`) is refused with the flows named; a draft or paused flow is saved with a warning,
+	as the loop only turns once they all run."""
+	cycle = flow_cycle(flow)
+	if not cycle:
+		return
+	message = _(
+		"These flows enrol each other in a loop: {0}. Each takes people again after they leave "
+		"(re-enrolment: After Previous Ends), so someone could go round it for ever. Remove a "
+		"link of the loop, or set one flow's re-enrolment to Never."
+	).format(" → ".join(cycle))
+	if refuse or (refuse is None and flow.status == "Running"):
+		frappe.throw(message, title=_("Flows enrol each other"))
+	frappe.msgprint(message, title=_("Flows enrol each other"), indicator="orange")
+
+
+def flow_cycle(flow: Any) -> list[str] | None:
+	"""A loop of flows through this one (A → B → A) in which every flow takes a person again
+	after they leave, as the list of flow names, or None. "X → Y" when X can cause an enrolment
+	into Y: an Enroll in Flow step of X names Y; Y is X's success flow; Y is triggered by X's
+	goal (Flow Goal); or a step of X saves a document that Y's trigger watches (Update
+	Participant: the person or the company, an update; Create Activity / Request / Sale: the
+	record made, an insert; Add to Email Group: a member of Y's email group). This flow is read
+	as it is being saved, the other live (Running or Paused) flows as saved; a draft can't go
+	round the loop until it runs, and is checked then. A flow that takes everyone once
+	(re-enrolment Never) ends any loop through it. Webhooks and server scripts are not followed."""
+	if (flow.get("reenrollment") or "Never") != READMITTING or not flow.name:
 		return None
-	rows = frappe.get_all(
-		"Marketing Flow Step",
-		filters={"parenttype": "Marketing Flow", "step_type": "Enroll in Flow", "target_flow": ("is", "set")},
-		fields=["parent", "target_flow"],
+	others = frappe.get_all(
+		"Marketing Flow",
+		filters={"status": ("in", ("Running", "Paused")), "name": ("!=", flow.name)},
+		fields=[
+			"name",
+			"reenrollment",
+			"person_doctype",
+			"trigger_type",
+			"trigger_doctype",
+			"trigger_event",
+			"trigger_email_group",
+			"trigger_flow",
+			"success_flow",
+		],
 	)
-	edges: dict[str, set[str]] = {}
-	for row in rows:
-		if row.parent != flow.name:
-			edges.setdefault(row.parent, set()).add(row.target_flow)
-	edges[flow.name] = targets
-	path: list[str] = [flow.name]
-	seen: set[str] = set()
-
-	def walk(node: str) -> list[str] | None:
-		for nxt in sorted(edges.get(node, ())):
-			if nxt == flow.name:
-				return [*path, nxt]
-			if nxt in seen:
-				continue
-			seen.add(nxt)
-			path.append(nxt)
-			if found := walk(nxt):
-				return found
-			path.pop()
+	others = [f for f in others if f.reenrollment == READMITTING]
+	if not others:
 		return None
+	names = [f.name for f in others]
+	steps: dict[str, list] = {f.name: [] for f in others}
+	for row in frappe.get_all(
+		"Marketing Flow Step",
+		filters={"parenttype": "Marketing Flow", "parent": ("in", names)},
+		fields=["parent", "step_id", "step_type", "target_flow", "email_group", "update_field"],
+	):
+		steps[row.parent].append(row)
+	updates: dict[str, list] = {f.name: [] for f in others}
+	for row in frappe.get_all(
+		"Marketing Flow Update",
+		filters={"parenttype": "Marketing Flow", "parent": ("in", names)},
+		fields=["parent", "step_id", "target"],
+	):
+		updates[row.parent].append(row)
+	flows = {f.name: (f, steps[f.name], updates[f.name]) for f in others}
+	flows[flow.name] = (flow, list(flow.steps), list(flow.get("updates") or []))
+	edges = {name: _leads_into(*parts, flows) for name, parts in flows.items()}
+	return graph.cycle_through(edges, flow.name)
 
-	return walk(flow.name)
+
+def _leads_into(flow: Any, steps: list, updates: list, flows: dict[str, tuple]) -> set[str]:
+	"""The flows among `flows` that this flow can enrol someone into (see flow_cycle)."""
+	found = {s.target_flow for s in steps if s.step_type == "Enroll in Flow" and s.get("target_flow")}
+	if flow.get("success_flow"):
+		found.add(flow.success_flow)
+	saves: set[tuple[str, str]] = set()  # (doctype, "insert" / "update") the steps save
+	groups: set[str] = set()  # email groups the steps add people to
+	person = hosts.person_doctype(flow)
+	updating = {s.step_id for s in steps if s.step_type == "Update Participant"}
+	for s in steps:
+		if s.step_type == "Update Participant" and s.get("update_field"):
+			saves.add((person, "update"))
+		elif s.step_type in STEP_RECORDS:
+			role, event = STEP_RECORDS[s.step_type]
+			doctype = hosts.doctype_for(role) or ("ToDo" if role == "activity" else None)
+			if doctype:
+				saves.add((doctype, event))
+		elif s.step_type == "Add to Email Group" and s.get("email_group"):
+			saves.add(("Email Group Member", "insert"))
+			groups.add(s.email_group)
+	for row in updates:
+		if row.step_id in updating:
+			target = person if (row.get("target") or "Person") == "Person" else hosts.doctype_for("company")
+			if target:
+				saves.add((target, "update"))
+	for name, (other, _steps, _updates) in flows.items():
+		if name == flow.name:
+			continue  # a flow's own saves never trigger it (watch.py), nor its own goal
+		kind = other.get("trigger_type")
+		if kind == "Flow Goal" and other.get("trigger_flow") == flow.name:
+			found.add(name)
+		elif kind == "Document Event" and other.get("trigger_doctype"):
+			event = other.get("trigger_event") or "Insert"
+			events = {"Insert": {"insert"}, "Update": {"update"}}.get(event, {"insert", "update"})
+			if any((other.trigger_doctype, e) in saves for e in events):
+				found.add(name)
+		elif kind == "Email Group" and other.get("trigger_email_group") in groups:
+			found.add(name)
+	found.discard(flow.name)
+	return {name for name in found if name in flows}
 
 
 def keep_engine_owned(flow: Any, before: Any) -> None:
