@@ -119,7 +119,154 @@ def after_app_install(app_name: str) -> None:
 		frappe_crm.install_form_scripts()
 
 
+# --- uninstall: the consent evidence stays ---------------------------------------------------
+
+EVIDENCE_COLUMNS = (
+	"kind",
+	"doctype",
+	"name",
+	"email",
+	"value",
+	"recorded_on",
+	"recorded_by",
+	"flow",
+	"detail",
+)
+
+
+def _csv_cell(value) -> str:
+	"""A CSV cell that a spreadsheet shows as text, never runs as a formula."""
+	text = "" if value is None else str(value)
+	return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def consent_evidence() -> list[dict]:
+	"""What the app holds as proof of consent and of its withdrawal, from the columns and tables
+	an uninstall removes: every person whose consent field is checked (with when and by whom it
+	was last changed, where the doctype keeps a version history), every unsubscribe the flows
+	logged, and every address blocked by a hard bounce, a complaint or by hand."""
+	rows: list[dict] = []
+	for doctype in CONSENT_AFTER:
+		if not frappe.db.table_exists(doctype) or not frappe.db.has_column(doctype, CONSENT_FIELD):
+			continue
+		email = next((f for f in ("email_id", "email") if frappe.db.has_column(doctype, f)), None)
+		fields = ["name", "modified", "modified_by", CONSENT_FIELD] + ([email] if email else [])
+		people = frappe.get_all(doctype, filters={CONSENT_FIELD: 1}, fields=fields, order_by="name")
+		changes = _consent_changes(doctype)
+		for person in people:
+			changed_on, changed_by = changes.get(person.name, (None, None))
+			rows.append(
+				{
+					"kind": "Consent",
+					"doctype": doctype,
+					"name": person.name,
+					"email": person.get(email) if email else None,
+					"value": person.get(CONSENT_FIELD),
+					"recorded_on": changed_on or person.modified,
+					"recorded_by": changed_by or person.modified_by,
+					"detail": "consent last changed" if changed_on else "record last modified",
+				}
+			)
+	if frappe.db.table_exists("Marketing Flow Log"):
+		for entry in frappe.get_all(
+			"Marketing Flow Log",
+			filters={"event": "Unsubscribed"},
+			fields=["participant", "contact", "flow", "message", "creation"],
+			order_by="creation",
+		):
+			rows.append(
+				{
+					"kind": "Unsubscribed",
+					"doctype": "Contact" if entry.contact else "Marketing Flow Participant",
+					"name": entry.contact or entry.participant,
+					"email": entry.message,
+					"recorded_on": entry.creation,
+					"recorded_by": "recipient (unsubscribe link)",
+					"flow": entry.flow,
+					"detail": f"participant {entry.participant}",
+				}
+			)
+	if frappe.db.table_exists("Marketing Blocked Address"):
+		for blocked in frappe.get_all(
+			"Marketing Blocked Address",
+			fields=["email_address", "reason", "blocked_on", "owner", "detail"],
+			order_by="blocked_on",
+		):
+			rows.append(
+				{
+					"kind": "Blocked Address",
+					"doctype": "Marketing Blocked Address",
+					"name": blocked.email_address,
+					"email": blocked.email_address,
+					"value": blocked.reason,
+					"recorded_on": blocked.blocked_on,
+					"recorded_by": blocked.owner,
+					"detail": blocked.detail,
+				}
+			)
+	return rows
+
+
+def _consent_changes(doctype: str) -> dict[str, tuple]:
+	"""name -> (when, by whom) the consent field last changed, from the doctype's Version
+	history (only doctypes that track changes have one)."""
+	found: dict[str, tuple] = {}
+	versions = frappe.get_all(
+		"Version",
+		filters={"ref_doctype": doctype, "data": ("like", f"%{CONSENT_FIELD}%")},
+		fields=["docname", "data", "creation", "owner"],
+		order_by="creation",
+	)
+	for version in versions:
+		try:
+			changed = frappe.parse_json(version.data).get("changed") or []
+		except Exception:
+			continue
+		if any(row and row[0] == CONSENT_FIELD for row in changed):
+			found[version.docname] = (version.creation, version.owner)
+	return found
+
+
+def export_consent_evidence() -> str | None:
+	"""Save the consent evidence as a private CSV File of the site (Home folder, System Managers
+	only) and say where; its URL, or None when there is nothing to keep."""
+	import csv
+	import io
+
+	from frappe.utils import now_datetime
+
+	rows = consent_evidence()
+	if not rows:
+		print("Marketing Flows: no consent evidence to keep.")
+		return None
+	out = io.StringIO()
+	writer = csv.writer(out)
+	writer.writerow(EVIDENCE_COLUMNS)
+	for row in rows:
+		writer.writerow([_csv_cell(row.get(column)) for column in EVIDENCE_COLUMNS])
+	file = frappe.get_doc(
+		{
+			"doctype": "File",
+			"file_name": f"marketing-flows-consent-evidence-{now_datetime():%Y%m%d-%H%M%S}.csv",
+			"is_private": 1,
+			"content": out.getvalue().encode(),
+		}
+	)
+	file.flags.ignore_permissions = True
+	file.insert()
+	frappe.db.commit()  # kept even if the rest of the uninstall fails
+	print(
+		f"Marketing Flows: consent evidence ({len(rows)} rows: consent, unsubscribes, blocked "
+		f"addresses) kept in the private file {file.file_url} "
+		f"({frappe.get_site_path('private', 'files', file.file_name)}). The consent column "
+		f"`{CONSENT_FIELD}` keeps its values in the database; they show again if the app is "
+		"installed again."
+	)
+	return file.file_url
+
+
 def before_uninstall() -> None:
+	export_consent_evidence()
 	frappe_crm.remove_form_scripts()
 	fields = [(doctype, CONSENT_FIELD) for doctype in CONSENT_AFTER]
 	fields += [("Email Queue", f["fieldname"]) for f in EMAIL_QUEUE_FIELDS]
@@ -127,6 +274,8 @@ def before_uninstall() -> None:
 	for doctype, fieldname in fields:
 		name = frappe.db.get_value("Custom Field", {"dt": doctype, "fieldname": fieldname})
 		if name:
+			# the field goes, its column and values stay (Frappe drops no column with a Custom
+			# Field): consent evidence is not destroyed, and a reinstall shows it again
 			frappe.delete_doc("Custom Field", name, ignore_permissions=True, force=True)
 	if frappe.db.sql("SHOW INDEX FROM `tabEmail Queue` WHERE Key_name = %s", SENDER_INDEX):
 		frappe.db.sql_ddl(f"ALTER TABLE `tabEmail Queue` DROP INDEX `{SENDER_INDEX}`")

@@ -1,8 +1,14 @@
-"""Uninstalling leaves no table (nor sequence, nor custom field) behind; runs last and reinstalls."""
+"""Uninstalling leaves no table (nor sequence, nor custom field) behind, but keeps the consent
+evidence; runs last and reinstalls."""
+
+import csv
+import io
+import re
 
 import frappe
 
 from conftest import run_bench
+from factories import make_contact, participant, running_flow, unique
 
 
 def _leftovers() -> dict[str, list]:
@@ -34,3 +40,56 @@ def test_uninstall_leaves_no_tables_then_reinstall():
 	frappe.clear_cache()
 	assert frappe.db.table_exists("Marketing Flow")
 	assert frappe.get_meta("Contact").has_field("mf_marketing_consent")
+
+
+def test_uninstall_keeps_the_consent_evidence():
+	"""Who agreed to marketing, who unsubscribed and which addresses were blocked is proof a
+	site may have to show later: the uninstall saves it as a private CSV File of the site and
+	says where, and the consent column keeps its values (shown again after a reinstall)."""
+	from marketing_flows.engine import tracking
+
+	agreed = make_contact(mf_marketing_consent=1)
+	agreed_email = frappe.db.get_value("Contact", agreed, "email_id")
+	flow = running_flow([{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}])
+	leaving = make_contact()
+	leaving_email = frappe.db.get_value("Contact", leaving, "email_id")
+	flow.enroll([leaving])
+	tracking.unsubscribe(participant(flow.name, leaving).name, leaving_email)
+	blocked = f"{unique('complained')}@example.com".lower()
+	frappe.get_doc(
+		{"doctype": "Marketing Blocked Address", "email_address": blocked, "reason": "Complaint"}
+	).insert(ignore_permissions=True)
+	flow.stop()
+	frappe.db.commit()
+
+	result = run_bench("uninstall-app", "marketing_flows", "--yes", "--no-backup", "--force", check=False)
+	try:
+		assert result.returncode == 0, result.stdout + result.stderr
+		frappe.db.rollback()
+		frappe.clear_cache()
+		assert not frappe.db.table_exists("Marketing Flow Log")
+		found = re.search(r"kept in the private file (/private/files/\S+\.csv)", result.stdout)
+		assert found, result.stdout
+		file = frappe.get_doc("File", {"file_url": found.group(1)})
+		assert file.is_private
+		content = file.get_content()
+		rows = list(csv.DictReader(io.StringIO(content.decode() if isinstance(content, bytes) else content)))
+		by_kind = {(r["kind"], r["name"]): r for r in rows}
+		consent = by_kind[("Consent", agreed)]
+		assert (consent["doctype"], consent["email"], consent["value"]) == ("Contact", agreed_email, "1")
+		assert consent["recorded_on"]
+		gone = by_kind[("Unsubscribed", leaving)]
+		assert (gone["email"], gone["flow"]) == (leaving_email, flow.name) and gone["recorded_on"]
+		assert by_kind[("Blocked Address", blocked)]["value"] == "Complaint"
+		assert ("Consent", leaving) not in by_kind
+		# the field is gone from the form, its values are still in the table
+		assert not frappe.get_meta("Contact").has_field("mf_marketing_consent")
+		assert frappe.db.sql("SELECT mf_marketing_consent FROM `tabContact` WHERE name = %s", agreed) == (
+			(1,),
+		)
+	finally:
+		reinstall = run_bench("install-app", "marketing_flows", check=False)
+		assert reinstall.returncode == 0, reinstall.stdout + reinstall.stderr
+	frappe.db.rollback()
+	frappe.clear_cache()
+	assert frappe.db.get_value("Contact", agreed, "mf_marketing_consent") == 1
