@@ -30,6 +30,7 @@ METHODS = {
 	"marketing_flows.api.tracking.open": set(ROLES),
 	"marketing_flows.api.tracking.click": set(ROLES),
 	"marketing_flows.api.tracking.unsubscribe": set(ROLES),
+	"marketing_flows.api.tracking.confirm": set(ROLES),  # double opt-in: the signature is the permission
 	"marketing_flows.api.enrol.add_to_flow": {"admin"},
 	"marketing_flows.api.desk.success_rate_card": {"admin", "editor"},
 	"marketing_flows.api.desk.list_figures": {"admin", "editor"},
@@ -181,6 +182,8 @@ REST = {
 	"Marketing Flow Settings": {"read": {"admin", "editor"}, "update": set()},  # a System Manager's
 	# addresses flows no longer email: a Flow Administrator may block and unblock one
 	"Marketing Blocked Address": {"list": {"admin", "editor"}, "create": {"admin"}},
+	# double opt-in evidence: written by the engine only
+	"Marketing Email Confirmation": {"list": {"admin", "editor"}, "create": set()},
 }
 
 

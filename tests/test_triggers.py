@@ -631,3 +631,67 @@ def test_install_migrate_and_patch_are_skipped_imports_count(record_doctype, flo
 	finally:
 		frappe.flags.in_import = False
 	assert len(watch.pending()) == 1
+
+
+# --- Web Form with double opt-in ----------------------------------------------------------------
+
+
+def test_a_web_form_flow_that_asks_for_confirmation_enrols_only_once_confirmed(
+	record_doctype, flows, worker, smtp, desk_url
+):
+	"""Anyone may type any address into a public form: the address gets one email asking to
+	confirm it (however often the form is sent), nobody enters the flow before the owner
+	confirms it by the page's button (a GET alone, as link scanners do, confirms nothing), and
+	the confirmation is kept with when and from where."""
+	import html
+	from urllib.parse import parse_qs, urlsplit
+
+	import requests
+	from frappe.contacts.doctype.contact.contact import get_contact_name
+
+	form = make_web_form(RECORD)
+	flow = live_flow(flows, trigger_type="Web Form", trigger_web_form=form, require_confirmation=1)
+	visitor = new_email("optin")
+	submit_web_form(form, {"email": visitor, "first_name": "Grace"})
+	frappe.db.commit()
+	assert settle(worker, lambda: len(smtp.to(visitor)) == 1)
+	submit_web_form(form, {"email": visitor, "first_name": "Grace"})  # typed again
+	worker()
+	assert len(smtp.to(visitor)) == 1, "an unconfirmed address gets one email, not one per submission"
+	assert participants(flow.name) == {}
+	requested = frappe.get_all(
+		"Marketing Email Confirmation",
+		filters={"email_address": visitor},
+		fields=["name", "status", "person"],
+	)
+	assert [r.status for r in requested] == ["Pending"]
+	assert requested[0].person == get_contact_name(visitor)
+
+	link = html.unescape(
+		re.search(r'href="([^"]*tracking\.confirm[^"]*)"', smtp.html(smtp.to(visitor)[0])).group(1)
+	)
+	query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+	port, host = urlsplit(desk_url).port, urlsplit(desk_url).hostname
+	endpoint = f"http://127.0.0.1:{port}/api/method/marketing_flows.api.tracking.confirm"
+	headers = {"Host": host, "User-Agent": "Mail <b>client</b>"}
+
+	page = requests.get(endpoint, params=query, headers=headers, timeout=30)
+	assert page.status_code == 200 and "Yes, confirm" in page.text
+	forged = requests.post(
+		endpoint, data={**query, "sig": "0" * len(query["sig"])}, headers=headers, timeout=30
+	)
+	assert forged.status_code == 400
+	frappe.db.rollback()
+	assert frappe.db.get_value("Marketing Email Confirmation", requested[0].name, "status") == "Pending"
+
+	done = requests.post(endpoint, data=query, headers=headers, timeout=30)
+	assert done.status_code == 200 and visitor in done.text
+	frappe.db.rollback()
+	evidence = frappe.get_doc("Marketing Email Confirmation", requested[0].name)
+	assert evidence.status == "Confirmed" and evidence.confirmed_on and evidence.confirmed_ip
+	assert "<b>" not in evidence.confirmed_user_agent
+	assert settle(worker, lambda: get_contact_name(visitor) in participants(flow.name))
+
+	submit_web_form(form, {"email": visitor, "first_name": "Grace"})  # a confirmed address enters at once
+	worker()
+	assert frappe.db.count("Marketing Email Confirmation", {"email_address": visitor}) == 1

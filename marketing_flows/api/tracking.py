@@ -34,7 +34,7 @@ from frappe.utils import cint, escape_html
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from marketing_flows.engine import links, tracking
+from marketing_flows.engine import confirmation, links, tracking
 
 # 1×1 transparent GIF
 PIXEL = (
@@ -228,22 +228,60 @@ def _confirmation_page(participant: str, email: str, step_id: str | None, sig: s
 	fields = {"participant": participant, "email": email, "sig": sig}
 	if step_id:
 		fields["step_id"] = step_id
+	_button_page(
+		_("Unsubscribe"),
+		_("Do you want to stop receiving marketing emails at {0}?").format(f"<b>{escape_html(email)}</b>"),
+		"unsubscribe",
+		fields,
+		_("Unsubscribe"),
+		_("Messages about your orders, invoices and support requests are not affected."),
+	)
+
+
+def _button_page(title: str, question: str, endpoint: str, fields: dict, button: str, note: str = "") -> None:
+	"""A page asking `question` whose button POSTs `fields` back to `endpoint`."""
 	if frappe.session.user != "Guest":
 		# Frappe refuses a POST of a logged-in session without its CSRF token (auth.py)
-		fields["csrf_token"] = get_csrf_token()
+		fields = {**fields, "csrf_token": get_csrf_token()}
 	hidden = "".join(
 		f'<input type="hidden" name="{escape_html(k)}" value="{escape_html(v)}">' for k, v in fields.items()
 	)
-	action = "/api/method/marketing_flows.api.tracking.unsubscribe"
+	action = f"/api/method/marketing_flows.api.tracking.{endpoint}"
 	message = (
-		"<p>"
-		+ _("Do you want to stop receiving marketing emails at {0}?").format(f"<b>{escape_html(email)}</b>")
-		+ "</p>"
+		f"<p>{question}</p>"
 		+ f'<form method="post" action="{action}">{hidden}'
-		+ f'<button type="submit" class="btn btn-primary btn-sm">{escape_html(_("Unsubscribe"))}</button>'
+		+ f'<button type="submit" class="btn btn-primary btn-sm">{escape_html(button)}</button>'
 		+ "</form>"
-		+ '<p class="text-muted small" style="margin-top:12px">'
-		+ escape_html(_("Messages about your orders, invoices and support requests are not affected."))
-		+ "</p>"
+		+ (f'<p class="text-muted small" style="margin-top:12px">{escape_html(note)}</p>' if note else "")
 	)
-	_page(_("Unsubscribe"), message, 200, "blue")
+	_page(title, message, 200, "blue")
+
+
+@frappe.whitelist(allow_guest=True, methods=["GET", "POST"])
+def confirm(c=None, sig=None, **form) -> None:
+	"""Double opt-in (engine/confirmation.py). GET: a page whose button POSTs back (link scanners
+	GET every link); POST: the address is confirmed, and its owner enters the flows that wait."""
+	c, sig = _text(c), _text(sig)
+	email = frappe.db.get_value(confirmation.DOCTYPE, c, "email_address") if c else None
+	if not (email and links.verify(sig, confirmation.ACTION, c, email)):
+		return _too_many() if not _within_limit("confirm", None) else _invalid_link()
+	post = frappe.request.method == "POST"
+	if not _within_limit("confirm", f"{'post' if post else 'sig'}:{sig}"):
+		return _too_many()
+	if not post:
+		return _button_page(
+			_("Confirm your email address"),
+			_("Do you want to receive our emails at {0}?").format(f"<b>{escape_html(email)}</b>"),
+			"confirm",
+			{"c": c, "sig": sig},
+			_("Yes, confirm"),
+		)
+	user_agent = _request_facts()[1]
+	confirmation.confirm(c, getattr(frappe.local, "request_ip", None), user_agent)
+	frappe.db.commit()
+	_page(
+		_("Thank you"),
+		_("{0} is confirmed: you will hear from us soon.").format(escape_html(email)),
+		200,
+		"green",
+	)

@@ -16,7 +16,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, cint, getdate, today, validate_email_address
 
-from marketing_flows.engine import enrolment, filters, goals, hosts, segments
+from marketing_flows.engine import confirmation, enrolment, filters, goals, hosts, segments
 from marketing_flows.engine.participants import LIVE_FLOW_STATUSES as LIVE_STATUSES
 
 CHUNK = enrolment.CHUNK
@@ -71,7 +71,10 @@ def enrol_from_documents(entries: list[dict]) -> None:
 					if entry["trigger_type"] == "Email Group"
 					else f"{entry['doctype']} {entry['name']}"
 				)
-				enrolment.enroll(flow, [person], source=source)
+				if entry["trigger_type"] == "Web Form" and flow.get("require_confirmation"):
+					confirmation.request(flow, person, source)  # double opt-in: asks first
+				else:
+					enrolment.enroll(flow, [person], source=source)
 		except Exception:
 			frappe.db.rollback(save_point="marketing_flows_trigger")
 			frappe.log_error(

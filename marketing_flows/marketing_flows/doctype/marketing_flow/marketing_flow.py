@@ -6,6 +6,7 @@ from frappe import _
 from frappe.model.document import Document
 
 from marketing_flows.engine import (
+	confirmation,
 	criteria,
 	dry_run,
 	enrolment,
@@ -44,6 +45,8 @@ class MarketingFlow(Document):
 		if self.flags.status_change_allowed and self.status in ("Paused", "Stopped"):
 			return  # pausing or stopping is always possible, even when a setting broke meanwhile
 		validation.validate_flow(self)
+		if problem := confirmation.problem(self):
+			frappe.throw(problem)
 
 	def validate_status_change(self) -> None:
 		"""Status changes only through run() / pause() / stop()."""
