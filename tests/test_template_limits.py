@@ -37,10 +37,14 @@ ATTACKS = [
 	pytest.param("{{ 'x'.center(10**9) }}", "too large", id="str.center"),
 	pytest.param("{{ 'x'.zfill(1000000000) }}", "too large", id="str.zfill"),
 	pytest.param(
-		BIG + "{{ ('a' * 10000)|replace('a', big) }}", "longer than 1000000 characters", id="replace filter"
+		BIG + "{% set x = ('a' * 10000)|replace('a', big ~ big) %}",
+		"longer than 1000000 characters",
+		id="replace filter",
 	),
 	pytest.param(
-		BIG + "{{ ('a' * 10000).replace('a', big) }}", "longer than 1000000 characters", id="str.replace"
+		BIG + "{% set x = ('a' * 10000).replace('a', big ~ big) %}",
+		"longer than 1000000 characters",
+		id="str.replace",
 	),
 	pytest.param("{{ '{:>999999999}'.format(1) }}", "too large", id="str.format width"),
 	pytest.param("{{ '{:.999999999f}'.format(1.5) }}", "too large", id="str.format precision"),
@@ -50,7 +54,9 @@ ATTACKS = [
 	pytest.param("{{ 'x'|indent(10**9) }}", "too large", id="indent filter"),
 	pytest.param("{{ 'x'|center(1000000000) }}", "too large", id="center filter"),
 	pytest.param(
-		BIG + "{{ big|wordwrap(1, wrapstring=big) }}", "longer than 1000000 characters", id="wordwrap filter"
+		BIG + "{% set x = big|wordwrap(1, wrapstring=big) %}",
+		"longer than 1000000 characters",
+		id="wordwrap filter",
 	),
 	pytest.param(
 		BIG + "{% set a = big ~ big ~ big ~ big ~ big ~ big ~ big ~ big ~ big ~ big %}{{ [a] * 10000 }}",
@@ -59,11 +65,13 @@ ATTACKS = [
 	),
 	pytest.param(
 		BIG + "{% set a = big ~ big ~ big ~ big ~ big ~ big ~ big ~ big ~ big ~ big %}"
-		"{{ ([a] * 10000)|join }}",
+		"{% set x = ([a] * 10000)|join %}",
 		"longer than 1000000 characters",
 		id="join filter",
 	),
-	pytest.param(BIG + "{{ ''.join([big] * 10000) }}", "longer than 1000000 characters", id="str.join"),
+	pytest.param(
+		BIG + "{% set x = ''.join([big ~ big] * 10000) %}", "longer than 1000000 characters", id="str.join"
+	),
 	pytest.param(
 		"{% macro f(n) %}{% if n > 0 %}{% set x = f(n - 1) %}{% set y = f(n - 1) %}{% endif %}"
 		"{% endmacro %}{{ f(60) }}",
@@ -88,6 +96,14 @@ ATTACKS = [
 		id="filters applied item by item",
 	),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm():
+	"""Translations and metadata loaded once, so the timings below are the templates' own."""
+	frappe._("Invalid Template")
+	frappe.get_meta("Marketing Flow Content")
+	frappe.get_meta("Marketing Flow")
 
 
 def content_with(body: str):
