@@ -56,7 +56,10 @@ scheduler_events = {
 			"marketing_flows.engine.sender.schedule_sender",
 		],
 		"*/15 * * * *": ["marketing_flows.engine.triggers.enrol_from_segments"],
-		"*/5 * * * *": ["marketing_flows.engine.delivery.sync_recent_deliveries"],
+		"*/5 * * * *": [
+			"marketing_flows.engine.delivery.sync_recent_deliveries",
+			"marketing_flows.engine.goals.retry_follow_ups",  # a met goal's failed follow-ups
+		],
 	},
 	"daily": [
 		"marketing_flows.engine.triggers.enrol_from_date_fields",

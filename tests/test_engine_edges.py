@@ -17,7 +17,7 @@ from factories import events, make_contact, make_content, make_flow, participant
 from marketing_flows.engine import watch
 
 COUNTER = "mf_edge_counter"  # an Int custom field on Contact that flows add to
-RETRY_TICK = "marketing_flows.engine.triggers.enrol_from_segments"  # also retries goal follow-ups
+RETRY_TICK = "marketing_flows.engine.goals.retry_follow_ups"  # the scheduler, every 5 minutes
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from typing import Any
 import frappe
 import pymysql
 from frappe import _
-from frappe.utils import cint, get_datetime, now_datetime
+from frappe.utils import cint, now_datetime
 
 from marketing_flows.engine import (
 	criteria,
@@ -37,7 +37,6 @@ from marketing_flows.engine import (
 )
 from marketing_flows.engine.mailer import Mailer, insert_rows
 from marketing_flows.engine.outbox import OutsideCallFailed
-from marketing_flows.engine.participants import DUE
 from marketing_flows.engine.steps import handler_for
 from marketing_flows.engine.steps.base import Outcome, StepContext
 
@@ -643,72 +642,3 @@ def pause_on_error(flow: str, error: str) -> None:
 		).insert(ignore_permissions=True)
 	frappe.db.commit()
 	frappe.cache.delete_value("marketing_flows:watched_doctypes")
-
-
-def apply_resume_policy(flow: Any) -> int:
-	"""On resume with "Skip Overdue": a send that fell due during the pause is skipped (logged)
-	instead of going out late; people enrolled during the pause start normally. Due sends are
-	participants at a send step (sending window, retry), or waiting at a Wait whose next step is
-	a send. Set-based, in chunks: fine for a 100 000-participant flow in a background job."""
-	if (flow.resume_policy or "Send Overdue") != "Skip Overdue" or not flow.get("paused_on"):
-		return 0
-	now = now_datetime()
-	steps = {s.step_id: s for s in flow.steps}
-	sends = [sid for sid, s in steps.items() if s.step_type in ("Send Email", "Send SMS")]
-	waits = [sid for sid, s in steps.items() if s.step_type == "Wait" and s.next_step in sends]
-	if not sends:
-		return 0
-	paused_on = get_datetime(flow.paused_on)
-	p = frappe.qb.DocType("Marketing Flow Participant")
-	at_send = p.status.isin(DUE) & p.current_step.isin(sends)
-	after_wait = (p.status == "Waiting") & p.current_step.isin(waits) if waits else at_send
-	names = (
-		frappe.qb.from_(p)
-		.select(p.name)
-		.where(
-			(p.flow == flow.name)
-			& (at_send | after_wait)
-			& (p.next_run_at >= paused_on)
-			& (p.next_run_at <= now)
-			& (p.enrolled_on < paused_on)
-		)
-		.run(pluck=True)
-	)
-	for start in range(0, len(names), 1000):
-		rows = frappe.get_all(
-			"Marketing Flow Participant",
-			filters={"name": ("in", names[start : start + 1000]), "status": ("in", DUE)},
-			fields=["name", "contact", "current_step", "step_seq"],
-		)
-		pending, entries = {}, []
-		for r in rows:
-			send = steps[r.current_step if r.current_step in sends else steps[r.current_step].next_step]
-			if send.next_step:
-				pending[r.name] = {
-					"status": "Active",
-					"current_step": send.next_step,
-					"next_run_at": now,
-					"step_seq": cint(r.step_seq) + 1,
-				}
-			else:
-				pending[r.name] = {
-					"status": "Completed",
-					"current_step": send.step_id,
-					"next_run_at": None,
-					"ended_on": now,
-					"active_key": None,
-				}
-			entries.append(
-				log.entry(
-					flow.name,
-					r.name,
-					r.contact,
-					send.step_id,
-					"Step Skipped",
-					_("Overdue after pause (Skip Overdue)"),
-				)
-			)
-		write_updates(pending, now)
-		log.write_many(entries)
-		frappe.db.commit()
-	return len(names)

@@ -16,7 +16,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, cint, getdate, today, validate_email_address
 
-from marketing_flows.engine import confirmation, enrolment, filters, goals, hosts, segments
+from marketing_flows.engine import confirmation, enrolment, filters, hosts, segments
 from marketing_flows.engine.participants import LIVE_FLOW_STATUSES as LIVE_STATUSES
 
 CHUNK = enrolment.CHUNK
@@ -227,8 +227,7 @@ def _split_names(email: str, names: dict) -> tuple[str, str | None]:
 
 def enrol_from_segments() -> None:
 	"""Scheduler (every 15 minutes): propose new members of trigger segments, one job per flow
-	(on the long queue: a segment can be large). Then the enrolments that follow met goals and
-	failed are tried again (goals.retry_follow_ups: success flows, Flow Goal triggers)."""
+	(on the long queue: a segment can be large)."""
 	for flow in _live_flows("Segment", trigger_segment=("is", "set")):
 		frappe.enqueue(
 			"marketing_flows.engine.triggers.enrol_segment_members",
@@ -238,11 +237,6 @@ def enrol_from_segments() -> None:
 			deduplicate=True,
 			flow=flow,
 		)
-	try:
-		goals.retry_follow_ups()
-	except Exception:
-		frappe.db.rollback()
-		frappe.log_error(title="Marketing Flows: retrying the follow-ups of met goals failed")
 
 
 def enrol_segment_members(flow: str) -> int:
