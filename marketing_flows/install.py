@@ -131,6 +131,10 @@ EVIDENCE_COLUMNS = (
 	"recorded_by",
 	"flow",
 	"detail",
+	"requested_on",
+	"source",
+	"ip",
+	"user_agent",
 )
 
 
@@ -144,7 +148,8 @@ def consent_evidence() -> list[dict]:
 	"""What the app holds as proof of consent and of its withdrawal, from the columns and tables
 	an uninstall removes: every person whose consent field is checked (with when and by whom it
 	was last changed, where the doctype keeps a version history), every unsubscribe the flows
-	logged, and every address blocked by a hard bounce, a complaint or by hand."""
+	logged, every double opt-in request and confirmation (when, from which IP and browser), and
+	every address blocked by a hard bounce, a complaint or by hand."""
 	rows: list[dict] = []
 	for doctype in CONSENT_AFTER:
 		if not frappe.db.table_exists(doctype) or not frappe.db.has_column(doctype, CONSENT_FIELD):
@@ -184,6 +189,41 @@ def consent_evidence() -> list[dict]:
 					"recorded_by": "recipient (unsubscribe link)",
 					"flow": entry.flow,
 					"detail": f"participant {entry.participant}",
+				}
+			)
+	if frappe.db.table_exists("Marketing Email Confirmation"):
+		for confirmation in frappe.get_all(
+			"Marketing Email Confirmation",
+			fields=[
+				"name",
+				"email_address",
+				"status",
+				"flow",
+				"person_doctype",
+				"person",
+				"source",
+				"requested_on",
+				"confirmed_on",
+				"confirmed_ip",
+				"confirmed_user_agent",
+			],
+			order_by="requested_on",
+		):
+			rows.append(
+				{
+					"kind": "Double Opt-in",
+					"doctype": confirmation.person_doctype or "Marketing Email Confirmation",
+					"name": confirmation.person or confirmation.name,
+					"email": confirmation.email_address,
+					"value": confirmation.status,
+					"recorded_on": confirmation.confirmed_on,
+					"recorded_by": "recipient (confirmation link)" if confirmation.confirmed_on else None,
+					"flow": confirmation.flow,
+					"detail": f"Marketing Email Confirmation {confirmation.name}",
+					"requested_on": confirmation.requested_on,
+					"source": confirmation.source,
+					"ip": confirmation.confirmed_ip,
+					"user_agent": confirmation.confirmed_user_agent,
 				}
 			)
 	if frappe.db.table_exists("Marketing Blocked Address"):
@@ -256,8 +296,8 @@ def export_consent_evidence() -> str | None:
 	file.insert()
 	frappe.db.commit()  # kept even if the rest of the uninstall fails
 	print(
-		f"Marketing Flows: consent evidence ({len(rows)} rows: consent, unsubscribes, blocked "
-		f"addresses) kept in the private file {file.file_url} "
+		f"Marketing Flows: consent evidence ({len(rows)} rows: consent, unsubscribes, double "
+		f"opt-ins, blocked addresses) kept in the private file {file.file_url} "
 		f"({frappe.get_site_path('private', 'files', file.file_name)}). The consent column "
 		f"`{CONSENT_FIELD}` keeps its values in the database; they show again if the app is "
 		"installed again."

@@ -59,6 +59,20 @@ def test_uninstall_keeps_the_consent_evidence():
 	frappe.get_doc(
 		{"doctype": "Marketing Blocked Address", "email_address": blocked, "reason": "Complaint"}
 	).insert(ignore_permissions=True)
+	confirmed = f"{unique('opted-in')}@example.com".lower()
+	frappe.get_doc(
+		{
+			"doctype": "Marketing Email Confirmation",
+			"email_address": confirmed,
+			"status": "Confirmed",
+			"flow": flow.name,
+			"source": "Web Form newsletter-signup",
+			"requested_on": "2026-01-05 10:00:00",
+			"confirmed_on": "2026-01-05 10:07:00",
+			"confirmed_ip": "203.0.113.9",
+			"confirmed_user_agent": "Mozilla/5.0 (test)",
+		}
+	).insert(ignore_permissions=True)
 	flow.stop()
 	frappe.db.commit()
 
@@ -81,6 +95,18 @@ def test_uninstall_keeps_the_consent_evidence():
 		gone = by_kind[("Unsubscribed", leaving)]
 		assert (gone["email"], gone["flow"]) == (leaving_email, flow.name) and gone["recorded_on"]
 		assert by_kind[("Blocked Address", blocked)]["value"] == "Complaint"
+		opt_in = next(r for r in rows if r["kind"] == "Double Opt-in" and r["email"] == confirmed)
+		assert (opt_in["value"], opt_in["recorded_on"], opt_in["requested_on"], opt_in["ip"]) == (
+			"Confirmed",
+			"2026-01-05 10:07:00",
+			"2026-01-05 10:00:00",
+			"203.0.113.9",
+		)
+		assert (opt_in["user_agent"], opt_in["source"], opt_in["flow"]) == (
+			"Mozilla/5.0 (test)",
+			"Web Form newsletter-signup",
+			flow.name,
+		)
 		assert ("Consent", leaving) not in by_kind
 		# the field is gone from the form, its values are still in the table
 		assert not frappe.get_meta("Contact").has_field("mf_marketing_consent")
