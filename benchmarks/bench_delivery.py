@@ -66,12 +66,13 @@ def message_id(content: bytes) -> str:
 	return found.group(1).decode("ascii", "replace").strip() if found else ""
 
 
-def run_sink(delay_ms: float, connect_ms: float = 0) -> None:
-	"""--sink: an SMTP server on 127.0.0.1 (a free port, printed first as JSON) that accepts
+def run_sink(delay_ms: float, connect_ms: float = 0, port: int = 0) -> None:
+	"""--sink: an SMTP server on 127.0.0.1 (a free port unless `port`, printed first as JSON) that accepts
 	everything, after `delay` per message (a remote provider's answer time), and counts each
 	Message-Id once (repeats apart); `connect` delays its greeting (a remote provider's TCP and
 	TLS handshakes and login). Commands on stdin, one JSON answer per line on stdout: `stats`,
-	`reset`, `delay <ms>`, `connect <ms>`, `quit` (EOF: quit)."""
+	`reset`, `delay <ms>`, `connect <ms>`, `times` (each Message-Id's first acceptance time and
+	its recipient's domain, for bench_limits.py), `quit` (EOF: quit)."""
 	from aiosmtpd.smtp import SMTP
 
 	lock = threading.Lock()
@@ -83,6 +84,7 @@ def run_sink(delay_ms: float, connect_ms: float = 0) -> None:
 			state.update(
 				accepted=0,
 				seen={},  # Message-Id -> acceptance time (the first)
+				domain={},  # Message-Id -> the (first) envelope recipient's domain
 				repeats=0,
 				first=None,
 				last=None,
@@ -108,6 +110,8 @@ def run_sink(delay_ms: float, connect_ms: float = 0) -> None:
 					state["repeats"] += 1
 				else:
 					state["seen"][mid] = now
+					rcpt = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+					state["domain"][mid] = rcpt.rpartition("@")[2].lower()
 				if state["first"] is None:
 					state["first"] = now
 				state["last"] = now
@@ -138,7 +142,7 @@ def run_sink(delay_ms: float, connect_ms: float = 0) -> None:
 		loop.create_server(
 			lambda: CountingSMTP(handler, hostname="mf-delivery-sink", loop=loop),
 			host="127.0.0.1",
-			port=0,
+			port=port,
 			backlog=1024,
 		)
 	)
@@ -173,6 +177,9 @@ def run_sink(delay_ms: float, connect_ms: float = 0) -> None:
 							"cpu_seconds": round(times.user + times.system, 3),
 						}
 					)
+			elif cmd == "times":
+				with lock:
+					answer({"times": [[t, state["domain"].get(m, "")] for m, t in state["seen"].items()]})
 			elif cmd == "reset":
 				reset()
 				answer({"ok": True})
@@ -967,12 +974,13 @@ def main() -> None:
 	parser.add_argument("--keep", action="store_true", help="keep the data (default: removed at the end)")
 	parser.add_argument("--report", help="print the table of an earlier results/delivery-*.json")
 	parser.add_argument("--sink", action="store_true", help=argparse.SUPPRESS)
+	parser.add_argument("--sink-port", type=int, default=0, help=argparse.SUPPRESS)
 	parser.add_argument("--child", choices=("runner", "sender"), help=argparse.SUPPRESS)
 	parser.add_argument("--flow", help=argparse.SUPPRESS)
 	args = parser.parse_args()
 
 	if args.sink:
-		run_sink(float(args.sink_delay_ms.split(",")[0]))
+		run_sink(float(args.sink_delay_ms.split(",")[0]), args.sink_connect_ms, args.sink_port)
 		return
 	if args.report:
 		print(table(json.loads(Path(args.report).read_text())))
