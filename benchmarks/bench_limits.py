@@ -809,14 +809,24 @@ class Runner:
 			proc.stdin.flush()
 		progress.start()
 		results = {}
+		outputs: dict[str, list[str]] = {host: [] for host in procs}
+		# stdout read in threads, stdin left open (communicate() would close it: EOF tells a
+		# child to stop)
+		readers = [
+			threading.Thread(target=lambda p=proc, o=outputs[host]: o.extend(p.stdout), daemon=True)
+			for host, proc in procs.items()
+		]
+		for reader in readers:
+			reader.start()
 		try:
-			for host, proc in procs.items():
-				out = ""
+			end = time.monotonic() + self.args.timeout + 120
+			for (host, proc), reader in zip(procs.items(), readers, strict=True):
 				try:
-					out, _ = proc.communicate(timeout=self.args.timeout + 120)
+					proc.wait(timeout=max(1, end - time.monotonic()))
 				except subprocess.TimeoutExpired:
 					kill_group(proc.pid, proc=proc)
-				lines = [x for x in (out or "").strip().splitlines() if x.startswith("{")]
+				reader.join(timeout=10)
+				lines = [x for x in outputs[host] if x.startswith("{")]
 				results[host] = json.loads(lines[-1]) if lines else {"error": f"no result: see {self.log.name}"}
 		finally:
 			progress.stop()
