@@ -765,13 +765,21 @@ def test_a_flows_own_update_does_not_trigger_it_again(worker):
 
 
 def test_enroll_in_flow_cycles_across_flows_are_refused_with_the_cycle_named():
-	a = make_flow()
-	b = make_flow(steps=[{"step_id": "to_a", "step_type": "Enroll in Flow", "target_flow": a.name}])
+	"""Flows that enrol each other and take people again can't run (a Draft's save only warns)."""
+	a = make_flow(reenrollment="After Previous Ends")
+	b = make_flow(
+		steps=[{"step_id": "to_a", "step_type": "Enroll in Flow", "target_flow": a.name}],
+		reenrollment="After Previous Ends",
+	)
+	b.run()
 	a.steps = []
 	a.append("steps", {"step_id": "to_b", "step_type": "Enroll in Flow", "target_flow": b.name})
+	a.save()
 	with pytest.raises(frappe.ValidationError) as error:
-		a.save()
-	assert f"{a.name} → {b.name} → {a.name}" in str(error.value)
+		a.run()
+	message = str(error.value)
+	assert a.name in message and b.name in message and "→" in message
+	assert frappe.db.get_value("Marketing Flow", a.name, "status") == "Draft"
 
 
 def test_reenrolment_after_previous_ends_keeps_a_minimum_gap():

@@ -28,9 +28,18 @@ class MarketingSegment(Document):
 	@frappe.whitelist()
 	@on_stored("read")
 	def get_contacts(self, limit: int = 20) -> list[str]:
-		names = segments.contacts(self, limit=min(max(int(limit), 1), MAX_LISTED))
-		visible = readable(segments.person_doctype(self), names)  # only people the user may see
-		return [n for n in names if n in visible]
+		"""The first `limit` people of the segment the user may see (at most MAX_LISTED)."""
+		limit = min(max(int(limit), 1), MAX_LISTED)
+		person = segments.person_doctype(self)
+		names = segments.contacts(self, limit=segments.MAX_EXPORT)
+		shown: list[str] = []
+		for start in range(0, len(names), 1000):
+			chunk = names[start : start + 1000]
+			visible = readable(person, chunk)  # only people the user may see
+			shown.extend(n for n in chunk if n in visible)
+			if len(shown) >= limit:
+				break
+		return shown[:limit]
 
 	@frappe.whitelist(methods=["POST"])
 	@on_stored("read")
