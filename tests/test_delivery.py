@@ -313,3 +313,42 @@ def test_an_account_with_a_dkim_key_signs_its_flow_emails(worker, sink):
 		assert dkim.verify(raw, dnsfunc=dns)  # the sink checks the signature against the key
 		tampered = raw.replace(b"Hello", b"Hallo", 1)
 		assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_a_send_waiting_for_a_slow_domain_takes_no_moment_from_the_other_limits():
+	"""Each limit hands out its own moments: a send that waits a second for its domain does not
+	push the overall limit a second ahead (that wasted 16 % of a 200/s limit in the benchmark),
+	and a send declined for its domain (`hold`) reserves nothing."""
+	from marketing_flows.engine import rate_limits
+
+	tag = unique("rate")
+	overall, domain = (f"mf:rate:test:{tag}:all", 10.0), (f"mf:rate:test:{tag}:slow", 1.0)
+	reserver = rate_limits.Reserver()
+	assert reserver.reserve([overall, domain]) < 0.05  # both free: at once
+	assert 0.8 < reserver.reserve([overall, domain]) <= 1.0  # the domain's next moment, a second on
+	assert reserver.reserve([overall]) < 0.5  # the overall limit's own next moment, not a second on
+	assert reserver.reserve([overall, domain], hold=0.05) < -0.5  # declined: the domain is booked
+	assert reserver.reserve([overall]) < 0.5  # ... and the decline took nothing
+
+
+def test_mail_to_other_domains_does_not_wait_behind_a_slow_domain(worker, sink, settings):
+	"""One connection, four emails to a domain limited to 1 a second queued first, then twenty
+	to other domains: the twenty leave while the slow domain's moments come, not after them."""
+	settings.set(
+		"Marketing Flow Settings",
+		sender_jobs=1,
+		smtp_connections=1,
+		sending_limits=[{"applies_to": "Recipient Domain", "domain": "slow.example", "max_per_second": 1}],
+	)
+	flow = mail_flow(sink.account)
+	enrolled(flow, 4, domain="slow.example")
+	frappe.db.commit()
+	queue_while_sending_is_suspended(worker)  # the slow domain's rows are the oldest
+	enrolled(flow, 20, domain="fast.example")
+	frappe.db.commit()
+	worker()
+	assert len(sink.messages) == 24
+	order = ["slow" if "slow.example" in m["X-Envelope-To"] else "fast" for m in sink.messages]
+	third_slow = [i for i, kind in enumerate(order) if kind == "slow"][2]
+	assert order.index("fast") < third_slow and "fast" not in order[third_slow:], order
+	assert {r.status for r in queue_of(flow)} == {"Sent"}

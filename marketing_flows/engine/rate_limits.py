@@ -3,10 +3,14 @@
 A limit is "at most R emails per second" on a key: an Email Account's SMTP login, a recipient
 domain, or all of a site's flow emails. Each send reserves its moment on every key that applies
 to it, in Redis, with one atomic script (a generic cell rate algorithm: each key keeps the
-earliest moment its next email may leave). The script takes the latest of those moments, moves
-every key one interval past it, and answers how long to wait: so successive sends on a key are
-never closer than 1/R, whichever job or host sends them, and a send over a limit waits rather
-than being dropped. Redis's own clock is the clock: hosts need not agree on the time.
+next moment it hands out). The send leaves at the latest of its keys' moments, and each key
+moves one interval on from its own moment: a key hands out one moment per 1/R, whichever job
+or host sends, and a send waiting for a slow key takes nothing from the others (moving every
+key to the latest moment wasted the overall limit's moments: 168/s under a 200/s limit, see
+benchmarks/README.md). A send over a limit waits rather than being dropped; a send whose
+recipient domain has no moment free soon is declined untouched (`hold`), so the sender can
+send other mail meanwhile instead of waiting behind it. Redis's own clock is the clock: hosts
+need not agree on the time.
 """
 
 from __future__ import annotations
@@ -18,17 +22,27 @@ from frappe.utils import flt
 
 SETTINGS = "Marketing Flow Settings"
 
-# KEYS: one per limit; ARGV: each key's interval in microseconds. Returns the wait in µs.
+# KEYS: one per limit, the recipient domain's (if any) last; ARGV: each key's interval in
+# microseconds, then the hold in microseconds (-1: none): when the last key (the domain's) is
+# free only later than that, nothing is reserved and the answer is minus that wait. Else the
+# wait in µs (>= 0).
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local at = now
+local n = #KEYS
+local hold = tonumber(ARGV[n + 1] or '-1')
+local at, free = now, {}
 for i, key in ipairs(KEYS) do
 	local next_free = tonumber(redis.call('GET', key) or '0')
+	if next_free < now then next_free = now end
+	free[i] = next_free
 	if next_free > at then at = next_free end
 end
+if hold >= 0 and free[n] - now > hold then
+	return now - free[n]
+end
 for i, key in ipairs(KEYS) do
-	local after = at + tonumber(ARGV[i])
+	local after = free[i] + tonumber(ARGV[i])
 	redis.call('SET', key, after, 'PX', math.floor((after - now) / 1000) + 60000)
 end
 return at - now
@@ -54,9 +68,12 @@ class SendingLimits:
 		if self.accounts.get(account, 0) > 0:
 			keys.append((f"mf:rate:account:{account_key}", self.accounts[account]))
 		domain = recipient.rpartition("@")[2].strip().strip(">").lower()
-		if self.domains.get(domain, 0) > 0:
+		if self.domains.get(domain, 0) > 0:  # last: the key a send may be declined for (hold)
 			keys.append((f"mf:rate:domain:{domain}", self.domains[domain]))
 		return keys
+
+	def has_domain_limit(self, recipient: str) -> bool:
+		return self.domains.get(recipient.rpartition("@")[2].strip().strip(">").lower(), 0) > 0
 
 	def connections_for(self, account: str) -> int:
 		return max(1, self.connections.get(account) or self.default_connections)
@@ -88,11 +105,15 @@ class Reserver:
 	def __init__(self) -> None:
 		self._script = frappe.cache.register_script(_RESERVE)
 
-	def reserve(self, keys: list[tuple[str, float]]) -> float:
-		"""Seconds to wait before this send may leave (0 when no limit applies)."""
+	def reserve(self, keys: list[tuple[str, float]], hold: float | None = None) -> float:
+		"""Seconds to wait before this send may leave (0 when no limit applies). With `hold` and
+		a domain key (the last of `keys_for`): a domain free only in more than `hold` seconds
+		reserves nothing, and the answer is minus its wait."""
 		if not keys:
 			return 0.0
 		waited = self._script(
-			keys=[key for key, _ in keys], args=[max(1, int(1_000_000 / rate)) for _, rate in keys]
+			keys=[key for key, _ in keys],
+			args=[max(1, int(1_000_000 / rate)) for _, rate in keys]
+			+ [int(hold * 1_000_000) if hold is not None else -1],
 		)
-		return max(0, int(waited)) / 1_000_000
+		return int(waited) / 1_000_000

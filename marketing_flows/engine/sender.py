@@ -9,6 +9,8 @@ minute while rows wait:
   (`mf_lease_until`), so no two jobs, on any host, take the same row;
 - each Email Account gets N connections (threads, each with its own SMTP session, reused for
   every message); each send first reserves its moment under the rate limits (rate_limits.py);
+  a message to a recipient domain with no moment free soon is set aside (`SetAside`) and the
+  connection sends others meanwhile, so mail to other domains never waits behind a slow one;
 - what the SMTP server answered is written back in bulk: "Sent" on acceptance; a 5xx answer is
   final ("Error"; delivery.py calls it a bounce); a 4xx answer is retried later with backoff,
   up to Frappe's email retry limit; a connection that fails gives the rows back unsent, with the
@@ -23,6 +25,8 @@ The Email Queue stays the record: its statuses, errors and retries mean what the
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import queue
 import re
 import smtplib
@@ -58,6 +62,8 @@ LINGER_SECONDS = 5.0
 LINGER_POLL_SECONDS = 0.25
 UNREACHABLE_MARKED = 50  # rows that say why, when an account's server can't be reached
 ACCOUNTS_SECONDS = 1.0  # which accounts have rows waiting is asked at most this often
+HOLD_SECONDS = 0.05  # a connection waits at most this long for a limited domain's moment
+POLL_SECONDS = 0.02  # an idle connection looks at the messages set aside this often
 
 SENT, RETRY, FAILED, UNSENT = "sent", "retry", "failed", "unsent"
 
@@ -299,14 +305,45 @@ def _log_resends(rows: list) -> None:
 # --- connections ---------------------------------------------------------------------------
 
 
+class SetAside:
+	"""Messages to a limited recipient domain whose next moment is more than HOLD_SECONDS
+	away: kept aside until then, so that the account's connections send other mail meanwhile
+	(head-of-line: one slow domain in the queue held every connection, and every other domain
+	went at that domain's pace). Shared by the account's connections."""
+
+	def __init__(self) -> None:
+		self.lock = threading.Lock()
+		self.heap: list[tuple[float, int, Outgoing]] = []
+		self.order = itertools.count()
+
+	def put(self, item: Outgoing, seconds: float) -> None:
+		with self.lock:
+			heapq.heappush(self.heap, (time.monotonic() + seconds, next(self.order), item))
+
+	def ready(self) -> Outgoing | None:
+		"""The message set aside whose moment has come, if any."""
+		with self.lock:
+			if self.heap and self.heap[0][0] <= time.monotonic():
+				return heapq.heappop(self.heap)[2]
+		return None
+
+	def drain(self) -> list[Outgoing]:
+		with self.lock:
+			items = [entry[2] for entry in self.heap]
+			self.heap.clear()
+		return items
+
+
 class Connection(threading.Thread):
 	"""One SMTP session, reused for every message this thread sends. Touches no database: it
-	takes messages from its account's queue and puts what the server answered in `results`."""
+	takes messages from its account's queue (or those set aside whose moment has come) and puts
+	what the server answered in `results`."""
 
 	def __init__(
 		self,
 		session: smtplib.SMTP,
 		tasks: queue.Queue,
+		aside: SetAside,
 		results: queue.Queue,
 		limits: rate_limits.SendingLimits,
 		reserver: rate_limits.Reserver,
@@ -315,6 +352,7 @@ class Connection(threading.Thread):
 		super().__init__(daemon=True)
 		self.session = session
 		self.tasks = tasks
+		self.aside = aside
 		self.results = results
 		self.limits = limits
 		self.reserver = reserver
@@ -325,19 +363,31 @@ class Connection(threading.Thread):
 
 	def run(self) -> None:
 		while not self.broken:  # a broken connection stops taking messages; the others go on
-			item = self.tasks.get()
+			item = self.aside.ready()
 			if item is None:
-				break
-			self.results.put(self.send(item))
+				try:
+					item = self.tasks.get(timeout=POLL_SECONDS)
+				except queue.Empty:
+					continue
+				if item is None:  # AccountPool.close
+					break
+			result = self.send(item)
+			if result is not None:
+				self.results.put(result)
 		try:
 			self.session.quit()
 		except Exception:
 			pass
 
-	def send(self, item: Outgoing) -> Result:
+	def send(self, item: Outgoing) -> Result | None:
+		"""What the server answered; None when the message was set aside for later."""
 		try:
 			keys = self.limits.keys_for(self.account_key, item.account or "", item.recipient)
-			wait = self.reserver.reserve(keys)
+			hold = HOLD_SECONDS if self.limits.has_domain_limit(item.recipient) else None
+			wait = self.reserver.reserve(keys, hold)
+			if wait < 0:  # its domain is booked for longer: send others meanwhile
+				self.aside.put(item, max(0.0, -wait - HOLD_SECONDS / 2))
+				return None
 			if wait > 0:
 				time.sleep(wait)
 			refused = self.session.sendmail(item.sender, [item.recipient], item.message)
@@ -393,6 +443,7 @@ class AccountPool:
 		self.reserver = reserver
 		self.results = results
 		self.tasks: queue.Queue = queue.Queue()
+		self.aside = SetAside()
 		self.threads: list[Connection] = []
 		self.in_flight = 0
 		doc = self.doc or frappe._dict()
@@ -426,7 +477,9 @@ class AccountPool:
 				self.connect_error = f"{type(e).__name__}: {e}"
 				self.retry_connect_at = time.monotonic() + 5
 				break
-			thread = Connection(session, self.tasks, self.results, self.limits, self.reserver, self.key)
+			thread = Connection(
+				session, self.tasks, self.aside, self.results, self.limits, self.reserver, self.key
+			)
 			thread.start()
 			self.threads.append(thread)
 		return bool(self.threads)
@@ -440,7 +493,7 @@ class AccountPool:
 
 	def take_back(self) -> list[Outgoing]:
 		"""Messages no connection will send (all of them broke)."""
-		items = []
+		items = self.aside.drain()
 		while True:
 			try:
 				item = self.tasks.get_nowait()
