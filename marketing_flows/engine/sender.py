@@ -64,6 +64,7 @@ UNREACHABLE_MARKED = 50  # rows that say why, when an account's server can't be 
 ACCOUNTS_SECONDS = 1.0  # which accounts have rows waiting is asked at most this often
 HOLD_SECONDS = 0.05  # a connection waits at most this long for a limited domain's moment
 POLL_SECONDS = 0.02  # an idle connection looks at the messages set aside this often
+DEADLOCK_TRIES = 5  # recording answers after a deadlock with another sender
 
 SENT, RETRY, FAILED, UNSENT = "sent", "retry", "failed", "unsent"
 
@@ -682,7 +683,12 @@ class Sender:
 			if not pool.ensure_connections():
 				claimed += self.unreachable(pool, now)
 				continue
-			items = claim(account, pool.room(), now)
+			try:
+				items = claim(account, pool.room(), now)
+			except (frappe.QueryDeadlockError, frappe.QueryTimeoutError):
+				# another sender claims or records the same index range: its rows, then ours
+				frappe.db.rollback()
+				continue
 			if not items:
 				self.idle_until[account] = clock + ACCOUNTS_SECONDS  # nothing due: look again later
 			pool.submit(items)
@@ -725,6 +731,17 @@ class Sender:
 		return [Result(item, UNSENT, error) for item in items]
 
 	def record(self, results: list[Result]) -> None:
-		if results:
-			record(results, now_datetime())
-			self.accepted += sum(1 for x in results if x.outcome == SENT)
+		"""Write the answers (committed); a deadlock with another sender is tried again, the
+		answers are never dropped for it."""
+		if not results:
+			return
+		for attempt in range(DEADLOCK_TRIES):
+			try:
+				record(results, now_datetime())
+				break
+			except (frappe.QueryDeadlockError, frappe.QueryTimeoutError):
+				frappe.db.rollback()
+				if attempt == DEADLOCK_TRIES - 1:
+					raise
+				time.sleep(0.05 * (attempt + 1))
+		self.accepted += sum(1 for x in results if x.outcome == SENT)
