@@ -228,7 +228,9 @@ def make_netns(ports: list[int], netem_ms: float, state: State) -> dict:
 	run([*inside, "ip", "link", "set", "lo", "up"])
 	netem = "none asked"
 	if netem_ms:  # one way (replies towards the namespace): the round trip is netem_ms longer
-		got = run(["tc", "qdisc", "add", "dev", VETH_ROOT, "root", "netem", "delay", f"{netem_ms:g}ms"], check=False)
+		got = run(
+			["tc", "qdisc", "add", "dev", VETH_ROOT, "root", "netem", "delay", f"{netem_ms:g}ms"], check=False
+		)
 		netem = f"delay {netem_ms:g} ms" if got.returncode == 0 else f"not available: {got.stderr.strip()}"
 	for port in ports:
 		for cmd in (
@@ -339,7 +341,8 @@ def apply_limits(overall: float, domain_limit: float, account_limit: float, conn
 	doc.set("sending_limits", [])
 	if domain_limit:
 		doc.append(
-			"sending_limits", {"applies_to": "Recipient Domain", "domain": LIMITED, "max_per_second": domain_limit}
+			"sending_limits",
+			{"applies_to": "Recipient Domain", "domain": LIMITED, "max_per_second": domain_limit},
 		)
 	if account_limit:
 		doc.append(
@@ -356,15 +359,16 @@ def apply_limits(overall: float, domain_limit: float, account_limit: float, conn
 
 def inner_prepare(args) -> dict:
 	"""Settings, account, N emails queued and re-addressed; returns what was done."""
-	import frappe
-
 	import bench_engine
+	import frappe
 
 	bd = frappe_side()
 	bd.connect(args.site)
 	bd.cleanup_run(when=" left by an earlier run")
 	if bd.foreign_unsent():
-		raise SystemExit(f"{bd.foreign_unsent()} unsent Email Queue rows of other accounts: use a site of its own")
+		raise SystemExit(
+			f"{bd.foreign_unsent()} unsent Email Queue rows of other accounts: use a site of its own"
+		)
 	if frappe.are_emails_muted():
 		raise SystemExit("emails are muted on this site (mute_emails)")
 	path = state_file(args.site)
@@ -380,7 +384,13 @@ def inner_prepare(args) -> dict:
 					"sending_limits": [
 						{
 							k: row.get(k)
-							for k in ("applies_to", "email_account", "domain", "max_per_second", "connections")
+							for k in (
+								"applies_to",
+								"email_account",
+								"domain",
+								"max_per_second",
+								"connections",
+							)
 						}
 						for row in settings.sending_limits
 					],
@@ -434,9 +444,8 @@ def inner_prepare(args) -> dict:
 
 def inner_restore(args) -> dict:
 	"""The settings as they were before the first prepare, the benchmark's data removed."""
-	import frappe
-
 	import bench_engine
+	import frappe
 
 	bd = frappe_side()
 	bd.connect(args.site)
@@ -464,7 +473,9 @@ def inner_restore(args) -> dict:
 		bench_engine.delete_chunked(
 			"DELETE FROM `tabContact Email` WHERE name LIKE %s", (bench_engine.EMAIL_PREFIX + "%",)
 		)
-		bench_engine.delete_chunked("DELETE FROM `tabContact` WHERE name LIKE %s", (bench_engine.PREFIX + "%",))
+		bench_engine.delete_chunked(
+			"DELETE FROM `tabContact` WHERE name LIKE %s", (bench_engine.PREFIX + "%",)
+		)
 	frappe.destroy()
 	return {"restored": restored}
 
@@ -530,13 +541,13 @@ def run_child(args) -> None:
 
 	def send(self, item):
 		result = original_send(self, item)
-		if result.outcome == sender.SENT:
+		if result is not None and result.outcome == sender.SENT:  # None: set aside for later
 			sent.append((time.time(), item.recipient.rpartition("@")[2].lower()))
 		return result
 
-	def reserve(self, keys):
-		wait = original_reserve(self, keys)
-		if keys:
+	def reserve(self, keys, hold=None):
+		wait = original_reserve(self, keys, hold)
+		if keys and wait >= 0:  # < 0: declined (the domain is booked), nothing reserved
 			waits["reservations"] += 1
 			if wait > 0:
 				waits["waited"] += 1
@@ -701,7 +712,9 @@ class Progress(threading.Thread):
 		started = time.time()
 		while not self.stop_event.wait(self.every):
 			got = self.sink.ask("stats")["accepted"]
-			say(f"    {time.time() - started:.0f}s: {got}/{self.n} accepted ({(got - before) / self.every:.0f}/s now)")
+			say(
+				f"    {time.time() - started:.0f}s: {got}/{self.n} accepted ({(got - before) / self.every:.0f}/s now)"
+			)
 			before = got
 
 	def stop(self) -> None:
@@ -827,7 +840,9 @@ class Runner:
 					kill_group(proc.pid, proc=proc)
 				reader.join(timeout=10)
 				lines = [x for x in outputs[host] if x.startswith("{")]
-				results[host] = json.loads(lines[-1]) if lines else {"error": f"no result: see {self.log.name}"}
+				results[host] = (
+					json.loads(lines[-1]) if lines else {"error": f"no result: see {self.log.name}"}
+				)
 		finally:
 			progress.stop()
 		stats = sink.ask("stats")
@@ -907,7 +922,9 @@ def report(results: dict) -> str:
 
 def orchestrate(args) -> None:
 	if os.geteuid() != 0:
-		raise SystemExit("run it as root: it makes a network namespace (Frappe's parts run as the bench's user)")
+		raise SystemExit(
+			"run it as root: it makes a network namespace (Frappe's parts run as the bench's user)"
+		)
 	RESULTS.mkdir(parents=True, exist_ok=True)
 	chown(RESULTS)
 	import fcntl
@@ -973,7 +990,9 @@ def orchestrate(args) -> None:
 			got = runner.senders([host], sink, prep["queued"])
 			times = sorted(t for t, _ in got["sink_times"])
 			if not times:
-				raise SystemExit(f"baseline on {host}: nothing accepted; the sender said {got['children'][host]}")
+				raise SystemExit(
+					f"baseline on {host}: nothing accepted; the sender said {got['children'][host]}"
+				)
 			first, last = times[0], times[-1]
 			warm = args.warmup if last - first > 3 * (args.warmup + args.tail) else 0
 			steady = window_rates(times, first + warm, last - (args.tail if warm else 0))
@@ -988,7 +1007,9 @@ def orchestrate(args) -> None:
 				"child": {k: v for k, v in got["children"][host].items() if k != "times"},
 			}
 			results["baselines"].append(b)
-			say(f"  baseline {host}: {b['per_s']}/s ({b['accepted']} in {b['seconds']} s, steady {b['steady_per_s']}/s)")
+			say(
+				f"  baseline {host}: {b['per_s']}/s ({b['accepted']} in {b['seconds']} s, steady {b['steady_per_s']}/s)"
+			)
 			save()
 		say(
 			f"limits: {args.size} emails, overall {args.overall:g}/s, {LIMITED} {args.domain_limit:g}/s "
@@ -1038,21 +1059,33 @@ def orchestrate(args) -> None:
 
 
 def main() -> None:
-	parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+	parser = argparse.ArgumentParser(
+		description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+	)
 	parser.add_argument("--site")
 	parser.add_argument("--size", type=int, default=20000, help="emails of the limits run")
 	parser.add_argument("--overall", type=float, default=200, help="max_emails_per_second (0: none)")
 	parser.add_argument("--domain-limit", type=float, default=50, help=f"per second to {LIMITED} (0: none)")
-	parser.add_argument("--account-limit", type=float, default=0, help="per second for the benchmark's account")
+	parser.add_argument(
+		"--account-limit", type=float, default=0, help="per second for the benchmark's account"
+	)
 	parser.add_argument(
 		"--limited-share", type=float, default=0.25, help=f"share of the emails addressed to {LIMITED}"
 	)
 	parser.add_argument("--connections", type=int, default=4, help="smtp_connections of each sender")
 	parser.add_argument("--baseline-size", type=int, default=5000, help="emails per baseline run (0: none)")
-	parser.add_argument("--baseline-hosts", default="host1,host2", help="where a sender runs alone, unlimited")
-	parser.add_argument("--netem-ms", type=float, default=1.0, help="delay on the veth towards host2 (0: none)")
-	parser.add_argument("--warmup", type=float, default=5, help="seconds after the first acceptance not counted")
-	parser.add_argument("--tail", type=float, default=1, help="seconds before the first domain runs out not counted")
+	parser.add_argument(
+		"--baseline-hosts", default="host1,host2", help="where a sender runs alone, unlimited"
+	)
+	parser.add_argument(
+		"--netem-ms", type=float, default=1.0, help="delay on the veth towards host2 (0: none)"
+	)
+	parser.add_argument(
+		"--warmup", type=float, default=5, help="seconds after the first acceptance not counted"
+	)
+	parser.add_argument(
+		"--tail", type=float, default=1, help="seconds before the first domain runs out not counted"
+	)
 	parser.add_argument("--tolerance", type=float, default=5, help="percent")
 	parser.add_argument("--timeout", type=float, default=420, help="seconds of sending per sender, at most")
 	parser.add_argument(
@@ -1061,8 +1094,12 @@ def main() -> None:
 		default="app",
 		help="the senders' Redis script: the app's (rate_limits._RESERVE) or the fix proposed here",
 	)
-	parser.add_argument("--snapshot", action="store_true", help="run every process on a private copy of the app")
-	parser.add_argument("--keep-contacts", action="store_true", help="keep bench_engine's contacts at the end")
+	parser.add_argument(
+		"--snapshot", action="store_true", help="run every process on a private copy of the app"
+	)
+	parser.add_argument(
+		"--keep-contacts", action="store_true", help="keep bench_engine's contacts at the end"
+	)
 	parser.add_argument("--keep-times", action="store_true", help="store every acceptance time in the JSON")
 	parser.add_argument("--report", help="print the table of an earlier results/limits-*.json")
 	parser.add_argument("--inner", choices=("prepare", "restore"), help=argparse.SUPPRESS)

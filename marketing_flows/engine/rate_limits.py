@@ -67,16 +67,21 @@ class SendingLimits:
 			keys.append((f"mf:rate:{self.site}:all", self.overall))
 		if self.accounts.get(account, 0) > 0:
 			keys.append((f"mf:rate:account:{account_key}", self.accounts[account]))
-		domain = recipient.rpartition("@")[2].strip().strip(">").lower()
+		domain = domain_of(recipient)
 		if self.domains.get(domain, 0) > 0:  # last: the key a send may be declined for (hold)
 			keys.append((f"mf:rate:domain:{domain}", self.domains[domain]))
 		return keys
 
-	def has_domain_limit(self, recipient: str) -> bool:
-		return self.domains.get(recipient.rpartition("@")[2].strip().strip(">").lower(), 0) > 0
+	def domain_rate(self, recipient: str) -> float:
+		"""The per-second limit of the recipient's domain (0: none)."""
+		return self.domains.get(domain_of(recipient), 0.0)
 
 	def connections_for(self, account: str) -> int:
 		return max(1, self.connections.get(account) or self.default_connections)
+
+
+def domain_of(recipient: str) -> str:
+	return recipient.rpartition("@")[2].strip().strip(">").lower()
 
 
 def load() -> SendingLimits:

@@ -66,7 +66,8 @@ HOLD_SECONDS = 0.05  # a connection waits at most this long for a limited domain
 POLL_SECONDS = 0.02  # an idle connection looks at the messages set aside this often
 DEADLOCK_TRIES = 5  # recording answers after a deadlock with another sender
 
-SENT, RETRY, FAILED, UNSENT = "sent", "retry", "failed", "unsent"
+RELEASE_SECONDS = 2.0  # a job keeps at most this much of a limited domain's sending set aside
+SENT, RETRY, FAILED, UNSENT, LATER = "sent", "retry", "failed", "unsent", "later"
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Result:
 	item: Outgoing
 	outcome: str
 	error: str = ""
+	after: float = 0.0  # LATER: due again in this many seconds
 
 
 # --- waking the sender -----------------------------------------------------------------------
@@ -310,28 +312,39 @@ class SetAside:
 	"""Messages to a limited recipient domain whose next moment is more than HOLD_SECONDS
 	away: kept aside until then, so that the account's connections send other mail meanwhile
 	(head-of-line: one slow domain in the queue held every connection, and every other domain
-	went at that domain's pace). Shared by the account's connections."""
+	went at that domain's pace). Shared by the account's connections. What is kept per domain
+	is bounded (RELEASE_SECONDS of its rate): beyond, messages go back to the Email Queue, due
+	when the domain has room, so they don't fill the job's window either."""
 
 	def __init__(self) -> None:
 		self.lock = threading.Lock()
-		self.heap: list[tuple[float, int, Outgoing]] = []
+		self.heap: list[tuple[float, int, Outgoing, str]] = []
 		self.order = itertools.count()
+		self.per_domain: dict[str, int] = {}
 
-	def put(self, item: Outgoing, seconds: float) -> None:
+	def put(self, item: Outgoing, domain: str, seconds: float) -> None:
 		with self.lock:
-			heapq.heappush(self.heap, (time.monotonic() + seconds, next(self.order), item))
+			heapq.heappush(self.heap, (time.monotonic() + seconds, next(self.order), item, domain))
+			self.per_domain[domain] = self.per_domain.get(domain, 0) + 1
+
+	def count(self, domain: str) -> int:
+		with self.lock:
+			return self.per_domain.get(domain, 0)
 
 	def ready(self) -> Outgoing | None:
 		"""The message set aside whose moment has come, if any."""
 		with self.lock:
 			if self.heap and self.heap[0][0] <= time.monotonic():
-				return heapq.heappop(self.heap)[2]
+				_, _, item, domain = heapq.heappop(self.heap)
+				self.per_domain[domain] -= 1
+				return item
 		return None
 
 	def drain(self) -> list[Outgoing]:
 		with self.lock:
 			items = [entry[2] for entry in self.heap]
 			self.heap.clear()
+			self.per_domain.clear()
 		return items
 
 
@@ -384,10 +397,14 @@ class Connection(threading.Thread):
 		"""What the server answered; None when the message was set aside for later."""
 		try:
 			keys = self.limits.keys_for(self.account_key, item.account or "", item.recipient)
-			hold = HOLD_SECONDS if self.limits.has_domain_limit(item.recipient) else None
-			wait = self.reserver.reserve(keys, hold)
+			domain_rate = self.limits.domain_rate(item.recipient)
+			wait = self.reserver.reserve(keys, HOLD_SECONDS if domain_rate else None)
 			if wait < 0:  # its domain is booked for longer: send others meanwhile
-				self.aside.put(item, max(0.0, -wait - HOLD_SECONDS / 2))
+				domain = rate_limits.domain_of(item.recipient)
+				waiting = self.aside.count(domain)
+				if waiting >= domain_rate * RELEASE_SECONDS:  # enough of it kept here
+					return Result(item, LATER, after=waiting / domain_rate)
+				self.aside.put(item, domain, max(0.0, -wait - HOLD_SECONDS / 2))
 				return None
 			if wait > 0:
 				time.sleep(wait)
@@ -569,6 +586,8 @@ def record(results: list[Result], now: datetime) -> None:
 				retry=x.item.retry + 1,
 				send_after=now + timedelta(seconds=RETRY_BACKOFF_SECONDS * 2**x.item.retry),
 			)
+		elif x.outcome == LATER:  # its domain's limit: due again when the domain has room
+			values.update(status="Not Sent", send_after=now + timedelta(seconds=x.after), error=None)
 		else:  # UNSENT: the connection failed, not the message
 			values.update(status="Not Sent", send_after=now + timedelta(seconds=CONNECT_BACKOFF_SECONDS))
 		frappe.db.set_value("Email Queue", x.item.name, values, update_modified=False)
@@ -621,6 +640,7 @@ class Sender:
 		self.accounts: list[str | None] = []
 		self.accounts_checked_at = -ACCOUNTS_SECONDS
 		self.idle_until: dict[str | None, float] = {}  # account -> nothing due at its last claim
+		self.later_until = 0.0  # rows given back for a limited domain are due by then
 
 	def run(self) -> int:
 		pending: list[Result] = []
@@ -637,10 +657,9 @@ class Sender:
 					self.record(pending)
 					pending = []
 					idle_since = idle_since or time.monotonic()
-					if (
-						out_of_time
-						or self.accepted < LINGER_AFTER
-						or time.monotonic() - idle_since >= LINGER_SECONDS
+					if out_of_time or (
+						(self.accepted < LINGER_AFTER or time.monotonic() - idle_since >= LINGER_SECONDS)
+						and time.monotonic() >= self.later_until  # what it gave back for later
 					):
 						break
 					time.sleep(LINGER_POLL_SECONDS)
@@ -719,6 +738,8 @@ class Sender:
 			pass
 		for result in got:
 			self.pools[result.item.account].in_flight -= 1
+			if result.outcome == LATER:  # due again soon: this job stays to send it
+				self.later_until = max(self.later_until, time.monotonic() + result.after + 1)
 		return got
 
 	def give_back(self, pool: AccountPool) -> list[Result]:
