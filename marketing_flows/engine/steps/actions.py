@@ -4,6 +4,7 @@ Add to / Remove from Email Group, Enroll in Flow, Run Server Script, End."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import frappe
@@ -82,7 +83,7 @@ class UpdateParticipant(StepType):
 				continue
 			df = frappe.get_meta(doctype).get_field(row.field)
 			action = row.action or "Set"
-			author = flow_author(flow)
+			author = frappe.session.user  # who saves (or runs, or checks) the flow now
 			if not df:
 				errors.append(_("{0}: {1} has no field '{2}'.").format(what, _(doctype), row.field))
 			elif problem := unsettable(doctype, df, author):
@@ -122,10 +123,13 @@ class UpdateParticipant(StepType):
 				skipped.append(_("no company"))
 				continue
 			doc = frappe.get_doc(doctype, name)
-			author = flow_author(ctx.flow)
+			author = ctx.flow.get("modified_by") or "Administrator"  # the scheduler runs as Administrator
 			for row in mine:
 				df = doc.meta.get_field(row.field)
-				if not df or (problem := unsettable(doctype, df, author)):  # checked at save; rights change
+				problem = df and frappe.local_cache(  # once per job, not per participant
+					"mf_unsettable", (doctype, row.field, author), partial(unsettable, doctype, df, author)
+				)
+				if not df or problem:  # checked at save too; rights change
 					raise frappe.PermissionError(
 						_("'{0}' of {1} can't be set by this flow: {2}.").format(
 							row.field, _(doctype), problem if df else _("no such field")
@@ -140,14 +144,6 @@ class UpdateParticipant(StepType):
 			if target == "Person":
 				ctx.contact.update({r.field: doc.get(r.field) for r in mine})
 		return Outcome(ctx.next_step, message="; ".join(done + skipped))
-
-
-def flow_author(flow: Any) -> str:
-	"""Whose rights a flow's writes are held to: whoever saves it now, and at run time whoever
-	saved it last (the scheduler runs it as Administrator)."""
-	if frappe.session.user not in ("Administrator", "Guest") or not flow.get("modified_by"):
-		return frappe.session.user
-	return flow.modified_by
 
 
 def unsettable(doctype: str, df: Any, user: str) -> str | None:
