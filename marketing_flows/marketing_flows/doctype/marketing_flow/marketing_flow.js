@@ -42,7 +42,9 @@ frappe.ui.form.on("Marketing Flow", {
 					}), __("Actions"));
 			}
 		}
-		frm.add_custom_button(__("Test Flow"), () => marketing_flows.test_dialog(frm), __("Actions"));
+		if (can_operate) {  // a dry run answers questions about the data: flow operators only
+			frm.add_custom_button(__("Test Flow"), () => marketing_flows.test_dialog(frm), __("Actions"));
+		}
 		frm.add_custom_button(__("Participants"), () =>
 			frappe.set_route("List", "Marketing Flow Participant", { flow: frm.doc.name }), __("View"));
 		frm.add_custom_button(__("Log"), () =>
