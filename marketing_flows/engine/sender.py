@@ -321,6 +321,7 @@ class SetAside:
 		self.heap: list[tuple[float, int, Outgoing, str]] = []
 		self.order = itertools.count()
 		self.per_domain: dict[str, int] = {}
+		self.given_back: dict[str, int] = {}  # per domain, by this job
 
 	def put(self, item: Outgoing, domain: str, seconds: float) -> None:
 		with self.lock:
@@ -330,6 +331,14 @@ class SetAside:
 	def count(self, domain: str) -> int:
 		with self.lock:
 			return self.per_domain.get(domain, 0)
+
+	def give_back(self, domain: str) -> int:
+		"""Count one more message of `domain` given back to the Email Queue; returns how many
+		this job gave back before it."""
+		with self.lock:
+			before = self.given_back.get(domain, 0)
+			self.given_back[domain] = before + 1
+			return before
 
 	def ready(self) -> Outgoing | None:
 		"""The message set aside whose moment has come, if any."""
@@ -403,7 +412,9 @@ class Connection(threading.Thread):
 				domain = rate_limits.domain_of(item.recipient)
 				waiting = self.aside.count(domain)
 				if waiting >= domain_rate * RELEASE_SECONDS:  # enough of it kept here
-					return Result(item, LATER, after=waiting / domain_rate)
+					# due again one RELEASE_SECONDS on, spread over the domain's moments in it
+					spread = self.aside.give_back(domain) % max(1, int(waiting))
+					return Result(item, LATER, after=(waiting + spread) / domain_rate)
 				self.aside.put(item, domain, max(0.0, -wait - HOLD_SECONDS / 2))
 				return None
 			if wait > 0:
