@@ -10,7 +10,7 @@ each person in their flow, in a job. An address confirmed before enters at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -19,11 +19,17 @@ from frappe.utils import get_url, now_datetime
 from marketing_flows.engine import eligibility, enrolment, hosts, links, mailer, render, tracking
 from marketing_flows.engine.participants import LIVE_FLOW_STATUSES
 
+if TYPE_CHECKING:
+	from frappe.email.doctype.email_queue.email_queue import EmailQueue
+	from frappe.model.document import Document
+
+	from marketing_flows.engine.doctypes import MarketingFlow
+
 DOCTYPE = "Marketing Email Confirmation"
 ACTION = "confirm"
 
 
-def problem(flow: Any) -> str | None:
+def problem(flow: MarketingFlow) -> str | None:
 	"""Why the flow's double opt-in settings can't work (None: they can)."""
 	if not flow.get("require_confirmation"):
 		return None
@@ -44,7 +50,7 @@ def is_confirmed(email: str) -> bool:
 	return bool(frappe.db.exists(DOCTYPE, {"email_address": email, "status": "Confirmed"}))
 
 
-def request(flow: Any, person: str, source: str) -> str:
+def request(flow: MarketingFlow, person: str, source: str) -> str:
 	"""The Web Form proposed `person` to `flow`, which asks for confirmation: enrol them if their
 	address was confirmed before, else record the request and (once per address) ask."""
 	person_doctype = hosts.person_doctype(flow)
@@ -81,7 +87,7 @@ def request(flow: Any, person: str, source: str) -> str:
 	return "asked"
 
 
-def _send(flow: Any, doc: Any, person: dict) -> Any:
+def _send(flow: MarketingFlow, doc: Document, person: dict) -> EmailQueue | None:
 	url = confirm_url(doc.name, doc.email_address)
 	context = {"contact": person, "person": person, "confirm_url": url, "flow": {"flow_name": flow.flow_name}}
 	content = (

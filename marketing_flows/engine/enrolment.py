@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
@@ -20,6 +20,9 @@ from marketing_flows.engine import bulk, criteria, eligibility, graph, hosts, lo
 from marketing_flows.engine.names import sortable_name
 from marketing_flows.engine.participants import ACTIVE, active_key
 from marketing_flows.engine.permissions import readable, require_flow_operator
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 CHUNK = 1000
 SYNC_LIMIT = 2000  # larger manual enrolments run in a background job with progress
@@ -282,7 +285,9 @@ PARTICIPANT_COLUMNS = (
 KEY_POSITION = PARTICIPANT_COLUMNS.index("active_key") - 1  # in a row without its name
 
 
-def rejections(flow: Any, people: list[str], rows: dict, capped: dict | None = None) -> dict[str, str]:
+def rejections(
+	flow: MarketingFlow, people: list[str], rows: dict, capped: dict | None = None
+) -> dict[str, str]:
 	"""person -> why it may not enter this flow now. Everyone else may. Those refused for the
 	daily re-enrolment cap are also put in `capped` (person -> (their last participation here,
 	its contact)), for the caller to log."""
@@ -301,7 +306,9 @@ def reenrolments_per_day() -> int:
 	return limit if limit > 0 else REENROLMENTS_PER_DAY
 
 
-def previous_participation(flow: Any, people: list[str], capped: dict | None = None) -> dict[str, str]:
+def previous_participation(
+	flow: MarketingFlow, people: list[str], capped: dict | None = None
+) -> dict[str, str]:
 	"""Already active here; or took part before when the policy says Never, or ended less than
 	the policy's minimum gap ago; or re-entered this flow more than reenrolments_per_day() times
 	in the last 24 hours (flows enrolling each other in a loop stop there; noted in `capped`)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
@@ -18,6 +18,9 @@ from frappe.utils import add_to_date, cint, now_datetime
 
 from marketing_flows.engine import criteria, enrolment, hosts, log, participants
 from marketing_flows.engine.participants import CONVERTIBLE, LIVE_FLOW_STATUSES
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 # A met goal's follow-ups (the success flow, the flows triggered by the goal) are rows of the
 # outbox, written in the transaction that marks the goal: done after it commits, and retried
@@ -42,7 +45,7 @@ def mark(flow: Any, participant: dict, criterion: str, now: datetime) -> bool:
 	return changed
 
 
-def follow_up_targets(flow: Any) -> list[tuple[str, str]]:
+def follow_up_targets(flow: MarketingFlow) -> list[tuple[str, str]]:
 	"""(kind, flow) of what follows this flow's goal: its success flow, and the live flows its
 	goal triggers. Asked once per batch (kept on the flow document's flags)."""
 	cached = flow.flags.get("goal_follow_ups")
@@ -71,7 +74,7 @@ def follow_up_key(participant: str, target: str) -> str:
 	return "goal-" + hashlib.sha1(f"{participant}\n{target}".encode()).hexdigest()[:32]
 
 
-def record_follow_ups(flow: Any, participant: str, now: datetime) -> None:
+def record_follow_ups(flow: MarketingFlow, participant: str, now: datetime) -> None:
 	targets = follow_up_targets(flow)
 	if not targets:
 		return
@@ -203,7 +206,7 @@ def _finish(rows: list, status: str, error: str | None = None) -> None:
 	query.where(o.name.isin([r.name for r in rows])).run()
 
 
-def _failed(row: Any, participant: Any, error: Exception) -> None:
+def _failed(row: frappe._dict, participant: frappe._dict | None, error: Exception) -> None:
 	"""A try failed: counted; after the last, given up with an Error Log and an Error event."""
 	settings = frappe.get_cached_doc("Marketing Flow Settings")
 	attempts = cint(row.attempts) + 1
@@ -282,16 +285,7 @@ def enrol_in_goal_triggered_flows(flow_name: str, succeeded: list[Any]) -> dict[
 	results: dict[str, dict] = {}
 	if not succeeded:
 		return results
-	for name in frappe.get_all(
-		"Marketing Flow",
-		filters={
-			"status": ("in", LIVE_FLOW_STATUSES),
-			"trigger_type": "Flow Goal",
-			"trigger_flow": flow_name,
-		},
-		pluck="name",
-		order_by="name asc",
-	):
+	for name in goal_triggered_flows(flow_name):
 		flow = frappe.get_doc("Marketing Flow", name)
 		people = enrolment.names_for(flow, succeeded)
 		results[name] = enrolment.enroll(flow, people, source=f"Goal met in {flow_name}").as_dict()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
@@ -13,6 +13,9 @@ from frappe.utils import get_datetime, now_datetime
 from marketing_flows.engine import log, outbox, participants, validation
 from marketing_flows.engine.participants import ACTIVE, DUE
 from marketing_flows.engine.permissions import require_flow_operator
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 SYNC_LIMIT = 2000  # more participants than this: stop / resume work in a background job
 
@@ -176,7 +179,7 @@ def retry_stalled(flow: Any) -> dict:
 	return {"retried": len(rows)}
 
 
-def skip_overdue_sends(flow: Any) -> int:
+def skip_overdue_sends(flow: MarketingFlow) -> int:
 	"""On resume with "Skip Overdue": a send that fell due during the pause is skipped (logged)
 	instead of going out late; people enrolled during the pause start normally. Due sends are
 	participants at a send step (sending window, retry), or waiting at a Wait whose next step is

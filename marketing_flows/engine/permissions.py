@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
+
+if TYPE_CHECKING:
+	from frappe.model.document import Document
+
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 OPERATOR_ROLES = {"Flow Administrator", "System Manager"}
 
@@ -56,7 +61,7 @@ def require_read(doctypes: dict[str, str]) -> None:
 			)
 
 
-def work_on_stored(doc: Any, ptype: str = "read") -> None:
+def work_on_stored(doc: Document, ptype: str = "read") -> None:
 	"""Frappe runs a whitelisted doc method on the document the client sends
 	(`run_doc_method(docs=…)`) and checks only read on it: a forged, unsaved flow or segment
 	would run with whatever steps, filters or criteria the caller made up. Refuse unsaved
@@ -85,7 +90,7 @@ def on_stored(ptype: str = "read") -> Callable:
 	return wrap
 
 
-def require_system_manager_for_scripts(flow: Any, before: Any) -> None:
+def require_system_manager_for_scripts(flow: MarketingFlow, before: MarketingFlow | None) -> None:
 	"""A Run Server Script step runs code with the rights of its Run As user: only a System
 	Manager picks the script and the user (a Flow Administrator may move, relabel or remove
 	the step, not choose what it runs or as whom)."""

@@ -4,7 +4,7 @@ the audience and trigger settings. Every message names what is wrong and where."
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
@@ -13,6 +13,9 @@ from frappe.utils import get_time
 from marketing_flows.engine import criteria, filters, graph, hosts, segments, window
 from marketing_flows.engine.permissions import require_read
 from marketing_flows.engine.steps import STEP_TYPES, handler_for
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 DESIGN_ONLY = {"position_x", "position_y"}
 # the designer's handle ids besides the branch keys: a branch can't be called one of them
@@ -175,7 +178,7 @@ STEP_RECORDS = {
 }
 
 
-def check_flow_cycle(flow: Any, refuse: bool | None = None) -> None:
+def check_flow_cycle(flow: MarketingFlow, refuse: bool | None = None) -> None:
 	"""Flows that enrol each other in a loop (flow_cycle): a running flow (or one being run:
 	`refuse`) is refused with the flows named; a draft or paused flow is saved with a warning,
 	as the loop only turns once they all run."""
@@ -192,7 +195,7 @@ def check_flow_cycle(flow: Any, refuse: bool | None = None) -> None:
 	frappe.msgprint(message, title=_("Flows enrol each other"), indicator="orange")
 
 
-def flow_cycle(flow: Any) -> list[str] | None:
+def flow_cycle(flow: MarketingFlow) -> list[str] | None:
 	"""A loop of flows through this one (A → B → A) in which every flow takes a person again
 	after they leave, as the list of flow names, or None. "X → Y" when X can cause an enrolment
 	into Y: an Enroll in Flow step of X names Y; Y is X's success flow; Y is triggered by X's
@@ -243,7 +246,7 @@ def flow_cycle(flow: Any) -> list[str] | None:
 	return graph.cycle_through(edges, flow.name)
 
 
-def _leads_into(flow: Any, steps: list, updates: list, flows: dict[str, tuple]) -> set[str]:
+def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str, tuple]) -> set[str]:
 	"""The flows among `flows` that this flow can enrol someone into (see flow_cycle)."""
 	found = {s.target_flow for s in steps if s.step_type == "Enroll in Flow" and s.get("target_flow")}
 	if flow.get("success_flow"):

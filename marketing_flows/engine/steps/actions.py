@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
@@ -14,6 +14,10 @@ from frappe.utils.safe_exec import is_safe_exec_enabled, safe_exec
 
 from marketing_flows.engine import enrolment, hosts, netguard, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
+
+if TYPE_CHECKING:
+	from frappe.core.doctype.docfield.docfield import DocField
+	from frappe.model.document import Document
 
 NUMERIC = ("Int", "Float", "Currency", "Percent")
 # action -> the field types it fits (None: any settable field)
@@ -146,7 +150,7 @@ class UpdateParticipant(StepType):
 		return Outcome(ctx.next_step, message="; ".join(done + skipped))
 
 
-def unsettable(doctype: str, df: Any, user: str) -> str | None:
+def unsettable(doctype: str, df: DocField, user: str) -> str | None:
 	"""Why a flow of `user` must not write field `df` of `doctype` (None: it may). A flow writes
 	with the engine's rights, so it may only write what its author could write by hand in the
 	form, and never what ties a record to a login or names it."""
@@ -168,7 +172,7 @@ def unsettable(doctype: str, df: Any, user: str) -> str | None:
 	return None
 
 
-def shown_value(df: Any, value: Any) -> str:
+def shown_value(df: DocField, value: Any) -> str:
 	"""What the step's log shows of a value written: never that of a hidden field."""
 	return "…" if df.hidden or df.fieldtype == "Password" else str(value)
 
@@ -454,7 +458,7 @@ def run_as_problem(user: str) -> str | None:
 	return None
 
 
-def _run_script(script: Any, context: dict, user: str) -> str:
+def _run_script(script: Document, context: dict, user: str) -> str:
 	"""Run `script` as `user`, as Frappe runs an API script, but without commit / rollback: a
 	script must not commit the runner's batch halfway (Frappe's document-event scripts can't
 	either). Its writes are undone when it fails."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
@@ -11,6 +11,9 @@ from frappe.utils import get_datetime, now_datetime
 
 from marketing_flows.engine import hosts, window
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlowStep
 
 UNITS = {"Minutes": "minutes", "Hours": "hours", "Days": "days", "Weeks": "weeks"}
 # Minutes and hours are real elapsed time (a 2-hour wait lasts 2 hours when the clocks change
@@ -42,13 +45,13 @@ def shifted(moment: datetime, days: int) -> datetime:
 	return end
 
 
-def too_far(step: Any) -> str:
+def too_far(step: MarketingFlowStep) -> str:
 	return _("Wait step '{0}': a wait of {1} {2} would end after the year 9999.").format(
 		step.step_id, step.wait_amount, _(step.wait_unit or "Days")
 	)
 
 
-def offset_too_far(step: Any) -> str:
+def offset_too_far(step: MarketingFlowStep) -> str:
 	return _("Wait step '{0}': an offset of {1} days would end outside the years 1 to 9999.").format(
 		step.step_id, step.wait_date_offset
 	)
