@@ -114,7 +114,7 @@ def main() -> None:
 	frappe.init(site=args.site, sites_path=".")
 	frappe.connect()
 	frappe.set_user("Administrator")
-	from marketing_flows.engine import watch
+	from marketing_flows.engine.entering import watch
 
 	contact = frappe.get_doc(
 		{

@@ -14,24 +14,25 @@ import sys
 
 import frappe
 
+from marketing_flows.engine.hosts import doctype_roles  # noqa: E402
+
 WAIT = [{"step_id": "wait", "step_type": "Wait", "wait_amount": 7, "wait_unit": "Days"}]
 
 
 def make_flows() -> list[str]:
-	from marketing_flows.engine import hosts
 
 	goals = [
 		{"criterion_type": kind}
 		for kind, role in (("Deal Created", "deal"), ("Issue Created", "issue"))
-		if hosts.doctype_for(role)
+		if doctype_roles.doctype_for(role)
 	] or [{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Host check"]]'}]
 	# doctype -> (trigger event, the flow's people, its goals)
-	person = hosts.person_doctype()
+	person = doctype_roles.person_doctype()
 	watched = {person: ("Insert or Update", person, goals)}
 	for role in ("deal", "issue"):
-		if doctype := hosts.doctype_for(role):
+		if doctype := doctype_roles.doctype_for(role):
 			watched[doctype] = ("Insert", person, goals)
-	for lead in hosts.person_doctypes()[1:]:  # the leads of the installed hosts
+	for lead in doctype_roles.person_doctypes()[1:]:  # the leads of the installed hosts
 		watched[lead] = ("Insert or Update", lead, [{"criterion_type": "Lead Converted"}])
 	made = []
 	for doctype, (event, people, criteria) in watched.items():

@@ -35,9 +35,9 @@ doctype_list_js = {
 # doctype no running flow watches costs no query (see engine/watch.py).
 doc_events = {
 	"*": {
-		"after_insert": "marketing_flows.engine.watch.on_insert",
-		"on_update": "marketing_flows.engine.watch.on_update",
-		"on_trash": "marketing_flows.engine.watch.on_trash",
+		"after_insert": "marketing_flows.engine.entering.watch.on_insert",
+		"on_update": "marketing_flows.engine.entering.watch.on_update",
+		"on_trash": "marketing_flows.engine.entering.watch.on_trash",
 	}
 }
 
@@ -52,17 +52,17 @@ scheduler_events = {
 	"cron": {
 		# due participants are found by index; this only enqueues runner jobs
 		"* * * * *": [
-			"marketing_flows.engine.runner.schedule_due_participants",
-			"marketing_flows.engine.sender.schedule_sender",
+			"marketing_flows.engine.running.runner.schedule_due_participants",
+			"marketing_flows.engine.sending.sender.schedule_sender",
 		],
-		"*/15 * * * *": ["marketing_flows.engine.triggers.enrol_from_segments"],
+		"*/15 * * * *": ["marketing_flows.engine.entering.triggers.enrol_from_segments"],
 		"*/5 * * * *": [
-			"marketing_flows.engine.delivery.sync_recent_deliveries",
-			"marketing_flows.engine.goals.retry_follow_ups",  # a met goal's failed follow-ups
+			"marketing_flows.engine.sending.delivery.sync_recent_deliveries",
+			"marketing_flows.engine.measuring.goals.retry_follow_ups",  # a met goal's failed follow-ups
 		],
 	},
 	"daily": [
-		"marketing_flows.engine.triggers.enrol_from_date_fields",
-		"marketing_flows.engine.delivery.purge_sent_emails",
+		"marketing_flows.engine.entering.triggers.enrol_from_date_fields",
+		"marketing_flows.engine.sending.delivery.purge_sent_emails",
 	],
 }

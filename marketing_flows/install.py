@@ -4,7 +4,7 @@ flow sender's lease fields and index on the Email Queue."""
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
-from marketing_flows.engine import hosts
+from marketing_flows.engine.hosts import doctype_roles
 from marketing_flows.integrations import frappe_crm
 
 CONSENT_FIELD = "mf_marketing_consent"
@@ -101,7 +101,7 @@ def sender_setup() -> None:
 def after_install() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
 	sender_setup()
-	hosts.detect_and_save()
+	doctype_roles.detect_and_save()
 	frappe_crm.install_form_scripts()
 
 
@@ -114,7 +114,7 @@ def after_migrate() -> None:
 def after_app_install(app_name: str) -> None:
 	"""A host app installed later (ERPNext, CRM, Helpdesk) may bring better defaults."""
 	if app_name != "marketing_flows":
-		hosts.detect_and_save(only_empty=True)
+		doctype_roles.detect_and_save(only_empty=True)
 		create_custom_fields(custom_fields(), ignore_validate=True)  # its leads get the consent field
 		frappe_crm.install_form_scripts()
 

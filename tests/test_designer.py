@@ -286,7 +286,7 @@ def test_run_enrol_and_watch_the_flow(browser, desk_url, people, worker):
 		pluck="name",
 	)
 	assert len(segment) == 1
-	from marketing_flows.engine import segments
+	from marketing_flows.engine.queries import segments
 
 	assert segments.contacts(frappe.get_doc("Marketing Segment", segment[0])) == [contact]
 	assert not errors, errors

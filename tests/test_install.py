@@ -3,7 +3,7 @@
 import frappe
 import pytest
 
-from marketing_flows.engine import hosts
+from marketing_flows.engine.hosts import doctype_roles
 
 DOCTYPES = [
 	"Marketing Flow",
@@ -38,7 +38,7 @@ def test_settings_detect_the_installed_hosts():
 	settings = frappe.get_single("Marketing Flow Settings")
 	assert settings.person_doctype == "Contact"
 	assert settings.appointment_doctype == "Event"
-	expected = hosts.detect()
+	expected = doctype_roles.detect()
 	for role, doctype in expected.items():
 		assert settings.get(f"{role}_doctype") == doctype, role
 	# Frappe alone: ToDo is the activity; ERPNext / CRM / Helpdesk bring the others.
@@ -102,7 +102,7 @@ def test_the_runners_claim_and_the_ticks_probe_use_the_index():
 	ranges on (flow, status, next_run_at): no table scan, no filesort."""
 	from frappe.utils import now_datetime
 
-	from marketing_flows.engine import runner
+	from marketing_flows.engine.running import runner
 
 	runner.claim_due_participants("x", 100, now_datetime())
 	plan = _explain_last_query()

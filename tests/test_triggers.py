@@ -15,7 +15,8 @@ from frappe.utils import add_days, getdate, today
 
 from conftest import run_scheduled
 from factories import make_contact, make_flow, unique
-from marketing_flows.engine import goals, triggers, watch
+from marketing_flows.engine.entering import triggers, watch
+from marketing_flows.engine.measuring import goals
 
 
 def take_queued_jobs(method: str) -> list[dict]:
@@ -348,7 +349,7 @@ def test_segment_trigger_enrols_new_members_once(flows, worker):
 	draft = live_flow(flows, status="Draft", trigger_type="Segment", trigger_segment=segment.name)
 	flow.enroll([first])  # already in: not proposed again
 	frappe.db.commit()
-	run_scheduled("marketing_flows.engine.triggers.enrol_from_segments")
+	run_scheduled("marketing_flows.engine.entering.triggers.enrol_from_segments")
 
 	assert settle(worker, lambda: second in participants(flow.name))
 	got = participants(flow.name)
@@ -393,7 +394,7 @@ def test_date_field_trigger_with_offsets_on_date_and_datetime_fields(contact_dat
 	day_before = person(**{DATETIME_FIELD: f"{add_days(day, 1)} 23:59:59"})
 	day_after = person(**{DATETIME_FIELD: f"{add_days(day, 3)} 00:00:00"})
 	frappe.db.commit()
-	run_scheduled("marketing_flows.engine.triggers.enrol_from_date_fields")
+	run_scheduled("marketing_flows.engine.entering.triggers.enrol_from_date_fields")
 
 	assert settle(
 		worker, lambda: due in participants(after.name) and due_late_evening in participants(before.name)
@@ -588,7 +589,7 @@ def test_watched_save_queries_nothing_and_queues_one_job_per_doc_after_commit(re
 	frappe.db.commit()
 	calls = [
 		c
-		for c in take_queued_jobs("marketing_flows.engine.triggers.enrol_from_documents")
+		for c in take_queued_jobs("marketing_flows.engine.entering.triggers.enrol_from_documents")
 		if any(e["flow"] == flow.name for e in c["entries"])
 	]
 	assert len(calls) == 1
@@ -608,7 +609,7 @@ def test_rollback_discards_what_was_collected(record_doctype, flows):
 	frappe.db.commit()
 	assert not [
 		c
-		for c in take_queued_jobs("marketing_flows.engine.triggers.enrol_from_documents")
+		for c in take_queued_jobs("marketing_flows.engine.entering.triggers.enrol_from_documents")
 		if any(e["flow"] == flow.name for e in c["entries"])
 	]
 	assert flow.name in watching(RECORD)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import frappe
 from frappe import _
 
-from marketing_flows.engine import enrolment, hosts, permissions
+from marketing_flows.engine import permissions
+from marketing_flows.engine.entering import enrolment
+from marketing_flows.engine.hosts import doctype_roles, person_records, record_fields
 
 RECORD_DOCTYPES = ("CRM Lead", "CRM Deal")
 
@@ -18,14 +20,16 @@ def _people(doctype: str, name: str) -> dict[str, list[str]]:
 		frappe.throw(_("Flows can't be shown for {0}.").format(doctype))
 	doc = frappe.get_doc(doctype, name)
 	doc.check_permission("read")
-	found: dict[str, set[str]] = {doctype: {doc.name}} if doctype in hosts.PERSON_TYPES else {}
-	for path in hosts.link_paths(doctype)["person"]:
+	found: dict[str, set[str]] = {doctype: {doc.name}} if doctype in doctype_roles.PERSON_TYPES else {}
+	for path in record_fields.link_paths(doctype)["person"]:
 		rows = doc.get(path.table_field) if path.table_field else [doc]
 		for row in rows or []:
 			target = row.get(path.type_field) if path.type_field else path.target
-			if row.get(path.field) and target in hosts.PERSON_TYPES:
+			if row.get(path.field) and target in doctype_roles.PERSON_TYPES:
 				found.setdefault(target, set()).add(row.get(path.field))
-	if doctype == "CRM Lead" and (contact := hosts.converted_contacts(doctype, [doc.name]).get(doc.name)):
+	if doctype == "CRM Lead" and (
+		contact := person_records.converted_contacts(doctype, [doc.name]).get(doc.name)
+	):
 		found.setdefault("Contact", set()).add(contact)
 	return {dt: sorted(names) for dt, names in found.items()}
 
@@ -98,12 +102,12 @@ def add_record_to_flow(doctype: str, name: str, flow: str) -> dict:
 	in `flow`: the answer says how many got in and why not the others."""
 	doc = frappe.get_doc("Marketing Flow", flow)
 	permissions.require_flow_operator(doc)
-	people = _people(doctype, name).get(hosts.person_doctype(doc)) or []
+	people = _people(doctype, name).get(doctype_roles.person_doctype(doc)) or []
 	if not people:
 		return {
 			"enrolled": 0,
 			"message": _("This record names no {0}: {1} enrols {0}.").format(
-				_(hosts.person_doctype(doc)), doc.flow_name
+				_(doctype_roles.person_doctype(doc)), doc.flow_name
 			),
 		}
 	result = enrolment.enroll_manually(doc, people)

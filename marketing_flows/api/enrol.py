@@ -2,7 +2,7 @@
 
 import frappe
 
-from marketing_flows.engine import enrolment
+from marketing_flows.engine.entering import enrolment
 
 
 @frappe.whitelist(methods=["POST"])

@@ -34,7 +34,9 @@ from frappe.utils import cint, escape_html
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
-from marketing_flows.engine import confirmation, links, tracking
+from marketing_flows.engine.entering import confirmation
+from marketing_flows.engine.measuring import tracking
+from marketing_flows.engine.sending import links
 
 # 1×1 transparent GIF
 PIXEL = (
@@ -102,7 +104,7 @@ def _record(kind: str, **event) -> None:
 	except (frappe.QueryTimeoutError, frappe.QueryDeadlockError):
 		frappe.db.rollback()
 		frappe.enqueue(
-			"marketing_flows.engine.tracking.record_event",
+			"marketing_flows.engine.measuring.tracking.record_event",
 			queue="short",
 			kind=kind,
 			**event,

@@ -3,7 +3,7 @@ emails go to the flows (engine/bounces.py) instead of becoming Communications.""
 
 from frappe.email.doctype.email_account.email_account import EmailAccount
 
-from marketing_flows.engine import bounces
+from marketing_flows.engine.sending import bounces
 
 
 class FlowAwareEmailAccount(EmailAccount):

@@ -8,7 +8,7 @@ sender is only woken. Every other email is sent by Frappe exactly as before.
 
 from frappe.email.doctype.email_queue.email_queue import EmailQueue
 
-from marketing_flows.engine import sender
+from marketing_flows.engine.sending import sender
 
 
 class FlowAwareEmailQueue(EmailQueue):

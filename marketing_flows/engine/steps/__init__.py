@@ -1,18 +1,40 @@
-"""Step types: one module each behind one small interface (see `base.StepType`).
+"""Doing a step: one class per step type behind one small interface (`base.StepType`), grouped
+in one module per family (messages, wait, condition, branching, person changes, activities,
+records, integrations, flow control).
 
 `STEP_TYPES` maps the `step_type` value of Marketing Flow Step to its handler; the runner and
-the validation only ever go through `handler_for`. A new step type is a new class in a module
-here, listed in that module's `HANDLERS`.
+the validation only ever go through `handler_for`. A new step type is a new class in the module
+of its family, listed in that module's `HANDLERS`.
 """
 
 from __future__ import annotations
 
-from marketing_flows.engine.steps import actions, branching, condition, messages, records, wait
+from marketing_flows.engine.steps import (
+	activities,
+	branching,
+	condition,
+	flow_control,
+	integrations,
+	messages,
+	person_changes,
+	records,
+	wait,
+)
 from marketing_flows.engine.steps.base import StepType
 
 STEP_TYPES: dict[str, StepType] = {
 	handler.name: handler
-	for module in (messages, wait, condition, branching, actions, records)
+	for module in (
+		messages,
+		wait,
+		condition,
+		branching,
+		person_changes,
+		activities,
+		integrations,
+		flow_control,
+		records,
+	)
 	for handler in module.HANDLERS
 }
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from frappe import _
 from frappe.utils import cint
 
-from marketing_flows.engine import outbox
+from marketing_flows.engine.sending import outbox
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 from frappe import _
 from frappe.utils import flt
 
-from marketing_flows.engine import variants
+from marketing_flows.engine.measuring import variants
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 from marketing_flows.engine.steps.condition import condition_holds, condition_problems, describe
 

@@ -9,8 +9,9 @@ from typing import Any
 import frappe
 from frappe import _
 
-from marketing_flows.engine import criteria, filters, hosts, segments
 from marketing_flows.engine import log as marketing_log
+from marketing_flows.engine.hosts import doctype_roles
+from marketing_flows.engine.queries import criteria, filters, segments
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 ENGAGEMENT = {"Opened": ("Opened", "Clicked"), "Clicked": ("Clicked",), "Emailed Recently": ("Email Sent",)}
@@ -47,10 +48,10 @@ def condition_problems(spec: Any, flow: Any, what: str) -> list[str]:
 	if need and not spec.get(need[0]):
 		errors.append(_("{0}: {1} is required for {2}.").format(what, _(need[1]), _(kind)))
 	if kind == "Field" and spec.get("condition_filters"):
-		person = hosts.person_doctype(flow)
+		person = doctype_roles.person_doctype(flow)
 		filters.check_fields(person, filters.parse(spec.condition_filters, what), what)
 	if kind == "Company Field" and spec.get("condition_filters"):
-		company = hosts.doctype_for("company")
+		company = doctype_roles.doctype_for("company")
 		if not company:
 			errors.append(_("{0}: this site has no company doctype (Marketing Flow Settings).").format(what))
 		else:
@@ -91,11 +92,11 @@ def condition_holds(ctx: StepContext, spec: Any) -> bool:
 	name = ctx.participant["person"]
 	kind = spec.condition_type
 	if kind == "Field":
-		person = hosts.person_doctype(ctx.flow)
+		person = doctype_roles.person_doctype(ctx.flow)
 		conds = filters.parse(spec.condition_filters, "Condition Filters")
 		return bool(frappe.get_all(person, filters=[[person, "name", "=", name], *conds], limit=1))
 	if kind == "Company Field":
-		company, doctype = ctx.participant.get("company"), hosts.doctype_for("company")
+		company, doctype = ctx.participant.get("company"), doctype_roles.doctype_for("company")
 		if not company or not doctype:
 			return False
 		conds = filters.parse(spec.condition_filters, "Condition Filters")
@@ -118,7 +119,9 @@ def condition_holds(ctx: StepContext, spec: Any) -> bool:
 		since = ctx.now - timedelta(days=spec.condition_days) if spec.get("condition_days") else None
 		person = criteria.Person.of(ctx.participant)
 		person.since = since
-		return bool(doctype) and criteria.names_person(doctype, person, hosts.person_doctype(ctx.flow))
+		return bool(doctype) and criteria.names_person(
+			doctype, person, doctype_roles.person_doctype(ctx.flow)
+		)
 	raise frappe.ValidationError(f"Unknown condition type {kind!r}")
 
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import frappe
-import requests
 from frappe import _
-from frappe.core.doctype.sms_settings.sms_settings import get_headers, validate_receiver_nos
 
-from marketing_flows.engine import blocklist, links, render
+from marketing_flows.engine.sending import blocklist, links, render, sms
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
-
-SMS_TIMEOUT_SECONDS = 15  # Frappe's own SMS sender waits forever for a gateway
 
 
 class _MessageStep(StepType):
@@ -128,7 +124,7 @@ class SendSMS(_MessageStep):
 		text = frappe.utils.strip_html(render.render(content.body, ctx.template_context())).strip()
 		key = ctx.idempotency_key()
 		result = ctx.call_outside(
-			"SMS", number, lambda: send_through_sms_settings(number, text, key), payload=text
+			"SMS", number, lambda: sms.send_through_sms_settings(number, text, key), payload=text
 		)
 		return Outcome(
 			ctx.next_step,
@@ -136,34 +132,6 @@ class SendSMS(_MessageStep):
 			message=_("{0} to {1}: {2}").format(content.name, number, result),
 			updates={"last_sent": content.name, "last_sent_on": ctx.now, "last_sent_status": "Sent"},
 		)
-
-
-def send_through_sms_settings(number: str, text: str, idempotency_key: str | None = None) -> str:
-	"""One request to the gateway of Frappe's SMS Settings, built the way Frappe's send_sms
-	builds it, but with a timeout, an Idempotency-Key header, and raising on any failure (so
-	the runner retries); no SMS Log, which some Frappe builds lack. Returns the HTTP status."""
-	settings = frappe.get_cached_doc("SMS Settings")
-	if not settings.sms_gateway_url:
-		raise frappe.ValidationError("SMS Settings has no gateway URL: configure SMS Settings.")
-	headers = dict(get_headers(settings))
-	if idempotency_key:
-		headers["Idempotency-Key"] = idempotency_key
-	params = {settings.message_parameter: text}
-	for row in settings.get("parameters"):
-		if not row.header:
-			params[row.parameter] = row.value
-	params[settings.receiver_parameter] = validate_receiver_nos([number])[0]
-	kwargs: dict = {"headers": headers, "timeout": SMS_TIMEOUT_SECONDS, "allow_redirects": False}
-	if headers.get("Content-Type") == "application/json":
-		kwargs["json"] = params
-	elif settings.use_post:
-		kwargs["data"] = params
-	else:
-		kwargs["params"] = params
-	response = requests.request("POST" if settings.use_post else "GET", settings.sms_gateway_url, **kwargs)
-	if not 200 <= response.status_code < 300:
-		raise frappe.ValidationError(_("SMS gateway answered {0}").format(response.status_code))
-	return str(response.status_code)
 
 
 HANDLERS = (SendEmail(), SendSMS())

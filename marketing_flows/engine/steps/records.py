@@ -10,7 +10,8 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, getdate
 
-from marketing_flows.engine import hosts, render
+from marketing_flows.engine.hosts import company_links, doctype_roles, record_fields
+from marketing_flows.engine.sending import render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 
@@ -21,7 +22,7 @@ class CreateRecord(StepType):
 	def validate(self, step: Any, flow: Any) -> list[str]:
 		errors = super().validate(step, flow)
 		what = _("{0} step '{1}'").format(_(self.name), step.step_id)
-		if not hosts.doctype_for(self.role):
+		if not doctype_roles.doctype_for(self.role):
 			errors.append(
 				_("{0}: this site has no {1} doctype: choose one in Marketing Flow Settings.").format(
 					what, _(self.role_label)
@@ -38,24 +39,24 @@ class CreateRecord(StepType):
 		return {"issue": "Issue", "deal": "Deal"}[self.role]
 
 	def execute(self, ctx: StepContext) -> Outcome:
-		doctype = hosts.doctype_for(self.role)
+		doctype = doctype_roles.doctype_for(self.role)
 		if not doctype:
 			raise frappe.ValidationError(
 				_("No {0} doctype is set in Marketing Flow Settings.").format(_(self.role_label))
 			)
 		step = ctx.step
 		title = render.render(step.record_title, ctx.template_context()).strip()
-		person_dt = hosts.person_doctype(ctx.flow)
+		person_dt = doctype_roles.person_doctype(ctx.flow)
 		# the company as the person's links say now (linked since enrolment: a retry finds it)
-		company = ctx.participant.get("company") or hosts.companies_of(
+		company = ctx.participant.get("company") or company_links.companies_of(
 			[ctx.participant.person], person_dt
 		).get(ctx.participant.person)
 		owner = (
-			hosts.account_manager(ctx.contact, company, person_dt)
+			company_links.account_manager(ctx.contact, company, person_dt)
 			if step.get("owner_is_account_manager")
 			else None
 		) or step.get("record_owner")
-		values = hosts.record_values(
+		values = record_fields.record_values(
 			doctype,
 			ctx.contact,
 			company,
@@ -107,7 +108,7 @@ class CreateRecord(StepType):
 		message = _("Can't create {0} for {1} {2}: {3} missing.").format(
 			_(doc.doctype), _(person_dt), ctx.participant.person, ", ".join(missing)
 		)
-		company_dt = hosts.doctype_for("company")
+		company_dt = doctype_roles.doctype_for("company")
 		if not company and company_dt:
 			message += " " + _("The {0} is linked to no {1}: link one, and the step is tried again.").format(
 				_(person_dt), _(company_dt)

@@ -9,7 +9,8 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from marketing_flows.engine import hosts, window
+from marketing_flows.engine.hosts import doctype_roles
+from marketing_flows.engine.sending import window
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class Wait(StepType):
 				return [offset_too_far(step)]
 		field = step.get("wait_date_field")
 		if field:
-			meta = frappe.get_meta(hosts.person_doctype(flow))
+			meta = frappe.get_meta(doctype_roles.person_doctype(flow))
 			df = meta.get_field(field)
 			if not df or df.fieldtype not in ("Date", "Datetime"):
 				return [

@@ -16,8 +16,12 @@ import frappe
 from frappe import _
 from frappe.utils import add_to_date, cint, now_datetime
 
-from marketing_flows.engine import criteria, enrolment, hosts, log, participants
-from marketing_flows.engine.participants import CONVERTIBLE, LIVE_FLOW_STATUSES
+from marketing_flows.engine import log
+from marketing_flows.engine.entering import enrolment
+from marketing_flows.engine.hosts import doctype_roles
+from marketing_flows.engine.queries import criteria
+from marketing_flows.engine.running import participants
+from marketing_flows.engine.running.participants import CONVERTIBLE, LIVE_FLOW_STATUSES
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow
@@ -314,7 +318,7 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 		flow = frappe.get_doc("Marketing Flow", flow_name)
 		if flow.status not in LIVE_FLOW_STATUSES:
 			continue
-		if persons and hosts.is_lead(hosts.person_doctype(flow)):
+		if persons and doctype_roles.is_lead(doctype_roles.person_doctype(flow)):
 			participants.note_conversions(flow, persons)
 		if not flow.success_criteria:
 			continue

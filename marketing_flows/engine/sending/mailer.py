@@ -28,8 +28,9 @@ from frappe.core.utils import html2text
 from frappe.email.email_body import get_footer
 from frappe.utils.data import scrub_urls
 
-from marketing_flows.engine import bulk, render, sender
+from marketing_flows.engine import bulk
 from marketing_flows.engine.names import NameBlock
+from marketing_flows.engine.sending import render, sender
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # in all, per email (what most mail servers accept)
 BODY_MARKER = "MFBODYc0ffee42MF"
@@ -290,3 +291,15 @@ RECIPIENT_COLUMNS = (
 	"owner",
 	"modified_by",
 )
+
+
+# How much of MariaDB's max_allowed_packet one Email Queue INSERT may use.
+PACKET_SHARE = 0.5
+
+
+def packet_budget() -> int:
+	cached = getattr(frappe.local, "_mf_packet_budget", None)
+	if cached is None:
+		allowed = frappe.db.sql("SELECT @@max_allowed_packet")[0][0]
+		cached = frappe.local._mf_packet_budget = int(int(allowed) * PACKET_SHARE)
+	return cached

@@ -10,8 +10,11 @@ import frappe
 from frappe import _
 from frappe.utils import get_time
 
-from marketing_flows.engine import criteria, filters, graph, hosts, segments, window
+from marketing_flows.engine.hosts import doctype_roles
 from marketing_flows.engine.permissions import require_read
+from marketing_flows.engine.queries import criteria, filters, segments
+from marketing_flows.engine.running import graph
+from marketing_flows.engine.sending import window
 from marketing_flows.engine.steps import STEP_TYPES, handler_for
 
 if TYPE_CHECKING:
@@ -66,15 +69,15 @@ def named_doctypes(flow: Any) -> dict[str, str]:
 	if flow.trigger_type == "Web Form" and flow.trigger_web_form:
 		form_doctype = frappe.db.get_value("Web Form", flow.trigger_web_form, "doc_type")
 		named.setdefault(form_doctype, _("Trigger"))
-	person = hosts.person_doctype(flow)
+	person = doctype_roles.person_doctype(flow)
 	for row in flow.get("success_criteria") or []:
 		named.setdefault(criteria.target_doctype(row, person), _("Success criterion {0}").format(row.idx))
 	bodies = " ".join(s.webhook_body or "" for s in flow.steps if s.step_type == "Webhook")
 	if any(word in bodies for word in ("contact", "person", "lead")):
 		# what a webhook sends out, its author must be able to read
 		named.setdefault(person, _("Webhook body"))
-	if "company" in bodies and hosts.doctype_for("company"):
-		named.setdefault(hosts.doctype_for("company"), _("Webhook body"))
+	if "company" in bodies and doctype_roles.doctype_for("company"):
+		named.setdefault(doctype_roles.doctype_for("company"), _("Webhook body"))
 	named.pop(None, None)
 	return named
 
@@ -98,9 +101,9 @@ def validate_flow(flow: Any) -> None:
 	if not (frappe.flags.in_install or frappe.flags.in_migrate or frappe.flags.in_patch):
 		require_read(named_doctypes(flow))
 	if not flow.get("person_doctype"):
-		flow.person_doctype = hosts.person_doctype()
+		flow.person_doctype = doctype_roles.person_doctype()
 	person = flow.person_doctype
-	choices = hosts.person_doctypes()
+	choices = doctype_roles.person_doctypes()
 	if person not in choices:
 		frappe.throw(
 			_("{0} can't be a flow's people on this site: choose one of {1}.").format(
@@ -253,14 +256,14 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 		found.add(flow.success_flow)
 	saves: set[tuple[str, str]] = set()  # (doctype, "insert" / "update") the steps save
 	groups: set[str] = set()  # email groups the steps add people to
-	person = hosts.person_doctype(flow)
+	person = doctype_roles.person_doctype(flow)
 	updating = {s.step_id for s in steps if s.step_type == "Update Participant"}
 	for s in steps:
 		if s.step_type == "Update Participant" and s.get("update_field"):
 			saves.add((person, "update"))
 		elif s.step_type in STEP_RECORDS:
 			role, event = STEP_RECORDS[s.step_type]
-			doctype = hosts.doctype_for(role) or ("ToDo" if role == "activity" else None)
+			doctype = doctype_roles.doctype_for(role) or ("ToDo" if role == "activity" else None)
 			if doctype:
 				saves.add((doctype, event))
 		elif s.step_type == "Add to Email Group" and s.get("email_group"):
@@ -268,7 +271,11 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 			groups.add(s.email_group)
 	for row in updates:
 		if row.step_id in updating:
-			target = person if (row.get("target") or "Person") == "Person" else hosts.doctype_for("company")
+			target = (
+				person
+				if (row.get("target") or "Person") == "Person"
+				else doctype_roles.doctype_for("company")
+			)
 			if target:
 				saves.add((target, "update"))
 	for name, (other, _steps, _updates) in flows.items():

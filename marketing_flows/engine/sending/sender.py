@@ -41,10 +41,12 @@ from frappe.email.doctype.email_queue.email_queue import SendMailContext, get_em
 from frappe.email.smtp import SMTPServer
 from frappe.utils import cint, now_datetime
 
-from marketing_flows.engine import delivery, job_slots, log, rate_limits
+from marketing_flows.engine import log
+from marketing_flows.engine.running import job_slots
+from marketing_flows.engine.sending import delivery, rate_limits
 
 PARTICIPANT = "Marketing Flow Participant"
-SENDER_JOB = "marketing_flows.engine.sender.send_queued_emails"
+SENDER_JOB = "marketing_flows.engine.sending.sender.send_queued_emails"
 QUEUE = "short"  # ahead of the runner's "default": a free worker sends before it runs more steps
 BUDGET_SECONDS = 240  # a sender job hands over after this; RQ's timeout is larger
 LEASE_SECONDS = 300  # a claimed row not recorded by then is taken again (site config:

@@ -1,16 +1,13 @@
-"""The runner: finds due participants by index, claims them, runs their steps, advances and logs.
+"""A batch of claimed participants of one flow, run in one transaction: re-check, run steps up to
+the next wait, advance, log, and write everything at once (participants, log, Email Queue rows).
 
-Steps never run in a web request: enrolment and the scheduler only enqueue `process_due` jobs.
-A job claims a batch with SELECT ... FOR UPDATE SKIP LOCKED, runs each participant's steps up
-to the next wait, and writes the advance, the log and the Email Queue rows in one transaction:
-a killed worker rolls the whole batch back and its rows are claimed again; two workers never
-get the same row. Calls to the outside world go through the outbox (outbox.py), whose records
-survive that rollback, so a confirmed call is never made again.
-
-Before every step the participant is re-checked (flow still running, goal not met, still in
-the audience, not unsubscribed or suppressed). A participant whose step, goal or eligibility
-check fails is retried or Stalled on its own; a setting that fails for everyone pauses the flow.
-"""
+The whole batch is checked once before its first step (goal met, still in the audience, not
+unsubscribed or suppressed, person not deleted), and a participant again after each step that
+may change goals (`StepType.may_change_goals`); the flow's own status is looked at again at
+most every FLOW_STATUS_RECHECK_SECONDS. A participant whose step, goal or eligibility check
+fails is retried or Stalled on its own; a setting that fails for everyone pauses the flow.
+Calls to the outside world go through the outbox (sending/outbox.py), whose records survive a
+rollback, so a confirmed call is never made again."""
 
 from __future__ import annotations
 
@@ -22,99 +19,24 @@ from typing import Any
 import frappe
 import pymysql
 from frappe import _
-from frappe.utils import cint, now_datetime
+from frappe.utils import cint
 
-from marketing_flows.engine import (
-	criteria,
-	eligibility,
-	goals,
-	hosts,
-	log,
-	participants,
-	render,
-	throttle,
-	window,
-)
-from marketing_flows.engine.mailer import Mailer, insert_rows
-from marketing_flows.engine.outbox import OutsideCallFailed
+from marketing_flows.engine import log
+from marketing_flows.engine.entering import eligibility
+from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.measuring import goals
+from marketing_flows.engine.queries import criteria
+from marketing_flows.engine.running import lifecycle, participants
+from marketing_flows.engine.sending import mailer, render, throttle, window
+from marketing_flows.engine.sending.mailer import Mailer, insert_rows
+from marketing_flows.engine.sending.outbox import OutsideCallFailed
 from marketing_flows.engine.steps import handler_for
 from marketing_flows.engine.steps.base import Outcome, StepContext
 
 MAX_HOPS = 50  # steps in one go for one participant (no step runs twice in one go anyway)
+
+
 FLOW_STATUS_RECHECK_SECONDS = 0.5  # a Pause or Stop during a batch is seen within this time
-# How much of MariaDB's max_allowed_packet one Email Queue INSERT may use.
-PACKET_SHARE = 0.5
-
-
-def schedule_due_participants() -> None:
-	"""Scheduler tick (every minute): for each running flow with someone due, enqueue jobs.
-	One indexed probe per running flow; nothing scans the participant table."""
-	now = now_datetime()
-	for flow in frappe.get_all("Marketing Flow", filters={"status": "Running"}, pluck="name"):
-		if has_due_participants(flow, now):
-			participants.enqueue_flow(flow)
-
-
-# The tick's probe: an index range on (flow, status, next_run_at), LIMIT 1.
-PROBE_SQL = """SELECT name FROM `tabMarketing Flow Participant`
-	WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
-	LIMIT 1"""
-
-# The claim. The ORDER BY follows the index (flow, status, next_run_at): no filesort, so only the
-# rows returned are read and locked, and a second worker gets the next ones instead of waiting
-# or getting nothing.
-CLAIM_SQL = """SELECT name FROM `tabMarketing Flow Participant`
-	WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
-	ORDER BY status, next_run_at
-	LIMIT %s"""
-
-
-def has_due_participants(flow: str, now: datetime) -> bool:
-	"""The tick's probe (PROBE_SQL)."""
-	return bool(frappe.db.sql(PROBE_SQL, (flow, now)))
-
-
-def claim_due_participants(flow: str, limit: int, now: datetime) -> list[str]:
-	"""Lock up to `limit` due rows of `flow` that no other worker holds (CLAIM_SQL)."""
-	return frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow, now, limit), pluck=True)
-
-
-def process_due(flow: str) -> int:
-	"""Background job: claim and run batches of due participants until none is left or the
-	time budget is spent (then it hands its slot over: participants.hand_over). Returns how
-	many it processed."""
-	deadline = time.monotonic() + participants.runner_budget_seconds()
-	# READ COMMITTED: the claim then locks only the rows it returns, not the gaps between index
-	# entries; under REPEATABLE READ those gap locks block another worker's UPDATE of its own
-	# rows' (status, next_run_at): the workers wait for each other or deadlock. The session's
-	# level applies from the next transaction on, and Frappe's commit() starts that one at once:
-	# set the level first, then commit, so that the first batch runs under it too.
-	frappe.db.sql("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-	frappe.db.commit()
-	settings = frappe.get_cached_doc("Marketing Flow Settings")
-	batch_size = cint(settings.batch_size) or 200
-	done = 0
-	while time.monotonic() < deadline:
-		if not frappe.db.exists("Marketing Flow", flow):
-			break
-		flow_doc = frappe.get_doc("Marketing Flow", flow)
-		if flow_doc.status != "Running":
-			break
-		now = now_datetime()
-		names = claim_due_participants(flow, batch_size, now)
-		if not names:
-			frappe.db.rollback()
-			return done
-		batch = Batch(flow_doc, settings, now, deadline)
-		batch.run(names)
-		frappe.db.commit()
-		batch.after_commit()
-		done += batch.processed
-		if batch.flow_halted:
-			break
-	else:
-		participants.hand_over(flow)
-	return done
 
 
 class FlowSettingError(Exception):
@@ -260,18 +182,18 @@ class Batch:
 			return found
 
 	def person_rows(self, names: list[str]) -> dict[str, dict]:
-		return hosts.person_rows(hosts.person_doctype(self.flow), names)
+		return person_records.person_rows(doctype_roles.person_doctype(self.flow), names)
 
 	def note_conversions(self, rows: list, people: dict) -> None:
 		"""A lead that converted goes on under its Contact (participants.note_conversions): a
 		safety net for conversions no watched save reported."""
-		doctype = hosts.person_doctype(self.flow)
-		if not hosts.is_lead(doctype):
+		doctype = doctype_roles.person_doctype(self.flow)
+		if not doctype_roles.is_lead(doctype):
 			return
 		leads = [
 			p.person
 			for p in rows
-			if not p.contact and p.person in people and hosts.is_converted(doctype, people[p.person])
+			if not p.contact and p.person in people and person_records.is_converted(doctype, people[p.person])
 		]
 		if leads:
 			found = participants.note_conversions(self.flow, leads)
@@ -511,7 +433,7 @@ class Batch:
 		self.flow_halted = True
 		self.pending = {}
 		self.logs, self._events = [], {}
-		pause_on_error(self.flow.name, error)
+		lifecycle.pause_on_error(self.flow.name, error)
 
 	def update(self, p: Any, values: dict) -> None:
 		self.pending.setdefault(p.name, {}).update(values)
@@ -530,8 +452,8 @@ class Batch:
 		self._events = {}
 		frappe.db.savepoint("mf_write")
 		try:
-			write_updates(pending, self.now)
-			insert_rows(queue, recipients, _packet_budget())
+			participants.write_updates(pending, self.now)
+			insert_rows(queue, recipients, mailer.packet_budget())
 			log.write_many(logs)
 			return
 		except Exception:
@@ -541,13 +463,13 @@ class Batch:
 			mine = [i for i, q in enumerate(queue) if q[5] == name]
 			frappe.db.savepoint("mf_write")
 			try:
-				write_updates({name: pending[name]} if name in pending else {}, self.now)
-				insert_rows([queue[i] for i in mine], [recipients[i] for i in mine], _packet_budget())
+				participants.write_updates({name: pending[name]} if name in pending else {}, self.now)
+				insert_rows([queue[i] for i in mine], [recipients[i] for i in mine], mailer.packet_budget())
 				log.write_many([e for e in logs if e[1] == name])
 			except Exception as e:
 				frappe.db.rollback(save_point="mf_write")
 				message = f"{type(e).__name__}: {e}"[:1000]
-				write_updates(
+				participants.write_updates(
 					{name: {"status": "Stalled", "next_run_at": None, "last_error": message}}, self.now
 				)
 				contact = next((entry[2] for entry in logs if entry[1] == name), None)
@@ -574,71 +496,3 @@ def _is_setting_error(error: Exception) -> bool:
 	if isinstance(error, pymysql.err.OperationalError | pymysql.err.ProgrammingError):
 		return error.args and error.args[0] in (1054, 1146, 1064)  # unknown column / table, syntax
 	return False
-
-
-def _packet_budget() -> int:
-	cached = getattr(frappe.local, "_mf_packet_budget", None)
-	if cached is None:
-		allowed = frappe.db.sql("SELECT @@max_allowed_packet")[0][0]
-		cached = frappe.local._mf_packet_budget = int(int(allowed) * PACKET_SHARE)
-	return cached
-
-
-def write_updates(pending: dict[str, dict], now: datetime) -> None:
-	"""One UPDATE per set of columns for the whole batch (CASE per column), instead of one per
-	participant."""
-	groups: dict[tuple, list[tuple[str, dict]]] = {}
-	for name, values in pending.items():
-		groups.setdefault(tuple(sorted(values)), []).append((name, values))
-	for columns, rows in groups.items():
-		sets, params = [], []
-		for column in (*columns, "modified"):
-			if column == "modified":
-				sets.append("`modified` = %s")
-				params.append(now)
-				continue
-			distinct = {repr(v[column]) for _n, v in rows}
-			if len(distinct) == 1:  # the same value for everyone: no CASE needed
-				sets.append(f"`{column}` = %s")
-				params.append(rows[0][1][column])
-			else:
-				sets.append(f"`{column}` = CASE `name` " + "WHEN %s THEN %s " * len(rows) + "END")
-				for name, v in rows:
-					params.extend((name, v[column]))
-		names = [name for name, _v in rows]
-		params.extend(names)
-		frappe.db.sql(
-			f"UPDATE `tabMarketing Flow Participant` SET {', '.join(sets)} "
-			f"WHERE `name` IN ({', '.join(['%s'] * len(names))})",
-			params,
-		)
-
-
-def pause_on_error(flow: str, error: str) -> None:
-	"""Pause a running flow because of `error`, show it on the flow and notify its owner."""
-	frappe.db.rollback()
-	p = frappe.qb.DocType("Marketing Flow")
-	now = now_datetime()
-	(
-		frappe.qb.update(p)
-		.set(p.status, "Paused")
-		.set(p.paused_on, now)
-		.set(p.last_error, error)
-		.set(p.modified, now)
-		.where((p.name == flow) & (p.status == "Running"))
-	).run()
-	owner = frappe.db.get_value("Marketing Flow", flow, "owner")
-	if owner and frappe.db.exists("User", owner) and owner != "Guest":
-		frappe.get_doc(
-			{
-				"doctype": "Notification Log",
-				"subject": _("Flow {0} was paused: {1}").format(flow, error)[:140],
-				"email_content": error,
-				"for_user": owner,
-				"type": "Alert",
-				"document_type": "Marketing Flow",
-				"document_name": flow,
-			}
-		).insert(ignore_permissions=True)
-	frappe.db.commit()
-	frappe.cache.delete_value("marketing_flows:watched_doctypes")

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import frappe
 
 from marketing_flows.engine import log as marketing_log
-from marketing_flows.engine import window
+from marketing_flows.engine.sending import window
 
 KEY = "marketing_flows:sends:{hour}"
 

@@ -1,4 +1,5 @@
-"""Run / pause / stop of a flow: the only way its status changes."""
+"""Run / pause / resume / stop of a flow, and pausing it on an error: the only code that changes a
+flow's status (the runner pauses through `pause_on_error`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from frappe import _
 from frappe.query_builder.functions import IfNull
 from frappe.utils import get_datetime, now_datetime
 
-from marketing_flows.engine import log, outbox, participants, validation
-from marketing_flows.engine.participants import ACTIVE, DUE
+from marketing_flows.engine import log
 from marketing_flows.engine.permissions import require_flow_operator
+from marketing_flows.engine.running import participants, runner_jobs, validation
+from marketing_flows.engine.running.participants import ACTIVE, DUE
+from marketing_flows.engine.sending import outbox
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow
@@ -52,7 +55,7 @@ def run(flow: Any) -> dict:
 			# Skip first, run after: the flow stays Paused until the overdue sends are skipped,
 			# so that no runner job sends them late in the meantime.
 			frappe.enqueue(
-				"marketing_flows.engine.lifecycle.resume_in_background",
+				"marketing_flows.engine.running.lifecycle.resume_in_background",
 				queue="long",
 				timeout=3600,
 				job_id=f"marketing_flows:resume:{flow.name}",
@@ -64,7 +67,7 @@ def run(flow: Any) -> dict:
 			return {"status": flow.status, "queued": due}
 		skip_overdue_sends(flow)
 	_set_status(flow, "Running", started_on=flow.started_on or now_datetime(), last_error=None)
-	participants.enqueue_flow(flow.name)
+	runner_jobs.enqueue_flow(flow.name)
 	return {"status": flow.status}
 
 
@@ -77,7 +80,7 @@ def resume_in_background(flow: str, user: str) -> None:
 	doc.reload()
 	if doc.status == "Paused":
 		_set_status(doc, "Running", started_on=doc.started_on or now_datetime(), last_error=None)
-		participants.enqueue_flow(doc.name)
+		runner_jobs.enqueue_flow(doc.name)
 	frappe.publish_realtime(
 		"marketing_flows_resumed", {"flow": flow, "skipped": skipped}, user=user, after_commit=True
 	)
@@ -106,7 +109,7 @@ def stop(flow: Any) -> dict:
 	active = frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": ("in", ACTIVE)})
 	if active > SYNC_LIMIT:
 		frappe.enqueue(
-			"marketing_flows.engine.lifecycle.end_all_participations",
+			"marketing_flows.engine.running.lifecycle.end_all_participations",
 			queue="long",
 			timeout=3600,
 			job_id=f"marketing_flows:stop:{flow.name}",
@@ -175,7 +178,7 @@ def retry_stalled(flow: Any) -> dict:
 			]
 		)
 		if flow.status == "Running":
-			participants.enqueue_flow(flow.name)
+			runner_jobs.enqueue_flow(flow.name)
 	return {"retried": len(rows)}
 
 
@@ -258,3 +261,33 @@ def skip_overdue_sends(flow: MarketingFlow) -> int:
 		frappe.db.commit()
 		skipped += len(entries)
 	return skipped
+
+
+def pause_on_error(flow: str, error: str) -> None:
+	"""Pause a running flow because of `error`, show it on the flow and notify its owner."""
+	frappe.db.rollback()
+	p = frappe.qb.DocType("Marketing Flow")
+	now = now_datetime()
+	(
+		frappe.qb.update(p)
+		.set(p.status, "Paused")
+		.set(p.paused_on, now)
+		.set(p.last_error, error)
+		.set(p.modified, now)
+		.where((p.name == flow) & (p.status == "Running"))
+	).run()
+	owner = frappe.db.get_value("Marketing Flow", flow, "owner")
+	if owner and frappe.db.exists("User", owner) and owner != "Guest":
+		frappe.get_doc(
+			{
+				"doctype": "Notification Log",
+				"subject": _("Flow {0} was paused: {1}").format(flow, error)[:140],
+				"email_content": error,
+				"for_user": owner,
+				"type": "Alert",
+				"document_type": "Marketing Flow",
+				"document_name": flow,
+			}
+		).insert(ignore_permissions=True)
+	frappe.db.commit()
+	frappe.cache.delete_value("marketing_flows:watched_doctypes")

@@ -7,7 +7,7 @@ from typing import Any
 import frappe
 from frappe.query_builder.functions import Count, Sum
 
-from marketing_flows.engine import variants
+from marketing_flows.engine.measuring import variants
 
 
 def flow_figures(flow: str) -> dict:

@@ -31,7 +31,9 @@ from frappe import _
 from frappe.email.doctype.email_queue.email_queue import get_email_retry_limit
 from frappe.utils import now_datetime
 
-from marketing_flows.engine import blocklist, log, sender, tracking
+from marketing_flows.engine import log
+from marketing_flows.engine.measuring import tracking
+from marketing_flows.engine.sending import blocklist, sender
 
 PARTICIPANT = "Marketing Flow Participant"
 SOFT_RETRY_MINUTES = 30  # a soft bounce: sent again after 30, 60, 120... minutes

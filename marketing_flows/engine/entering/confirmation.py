@@ -16,8 +16,11 @@ import frappe
 from frappe import _
 from frappe.utils import get_url, now_datetime
 
-from marketing_flows.engine import eligibility, enrolment, hosts, links, mailer, render, tracking
-from marketing_flows.engine.participants import LIVE_FLOW_STATUSES
+from marketing_flows.engine.entering import eligibility, enrolment
+from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.measuring import tracking
+from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES
+from marketing_flows.engine.sending import links, mailer, render
 
 if TYPE_CHECKING:
 	from frappe.email.doctype.email_queue.email_queue import EmailQueue
@@ -53,8 +56,10 @@ def is_confirmed(email: str) -> bool:
 def request(flow: MarketingFlow, person: str, source: str) -> str:
 	"""The Web Form proposed `person` to `flow`, which asks for confirmation: enrol them if their
 	address was confirmed before, else record the request and (once per address) ask."""
-	person_doctype = hosts.person_doctype(flow)
-	row = hosts.person_rows(person_doctype, [person], hosts.person_fields(person_doctype)).get(person)
+	person_doctype = doctype_roles.person_doctype(flow)
+	row = person_records.person_rows(
+		person_doctype, [person], person_records.person_fields(person_doctype)
+	).get(person)
 	email = ((row or {}).get("email_id") or "").strip().lower()
 	if not email:
 		return "no address"
@@ -151,7 +156,7 @@ def confirm(name: str, ip: str | None, user_agent: str | None) -> str | None:
 		)
 	if pending:
 		frappe.enqueue(
-			"marketing_flows.engine.confirmation.enrol_confirmed",
+			"marketing_flows.engine.entering.confirmation.enrol_confirmed",
 			queue="short",
 			requests=pending,
 			enqueue_after_commit=True,

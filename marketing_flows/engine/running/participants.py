@@ -1,10 +1,10 @@
-"""Participant state: the status sets, the transitions every module shares, and the runner's jobs.
+"""Participant state: the status sets, the transitions every module shares, and the batch's
+bulk UPDATE of participants (`write_updates`).
 
 A leaf of the engine: it knows the participant table and the log, nothing above them. Every
 transition is a conditional write (`WHERE status IN ...`, `succeeded = 0`) that acts only on
 the rows it really changed, so two processes racing on the same participant (a goal met twice,
-a Stop while a batch completes someone) log and act once.
-"""
+a Stop while a batch completes someone) log and act once."""
 
 from __future__ import annotations
 
@@ -13,84 +13,33 @@ from datetime import datetime
 from typing import Any
 
 import frappe
-from frappe.utils import cint, flt, now_datetime
+from frappe.utils import now_datetime
 
-from marketing_flows.engine import hosts, job_slots, log
+from marketing_flows.engine import log
+from marketing_flows.engine.hosts import doctype_roles, person_records
 
 PARTICIPANT = "Marketing Flow Participant"
 
+
 # The one definition of each status set.
 ACTIVE = ("Active", "Waiting", "Stalled")  # holds the one active participation per person and flow
-DUE = ("Active", "Waiting")  # the runner may pick these up when next_run_at has come
-CONVERTIBLE = ("Active", "Waiting", "Stalled", "Completed")  # can still meet the goal
-ENDED = ("Completed", "Exited")
-LIVE_FLOW_STATUSES = ("Running", "Paused")  # flows that take people in (a paused flow's wait)
 
-RUNNER_JOB = "marketing_flows.engine.runner.process_due"
-RUNNER_BUDGET_SECONDS = 240  # a runner job stops taking batches after this; RQ's timeout is larger
+
+DUE = ("Active", "Waiting")  # the runner may pick these up when next_run_at has come
+
+
+CONVERTIBLE = ("Active", "Waiting", "Stalled", "Completed")  # can still meet the goal
+
+
+ENDED = ("Completed", "Exited")
+
+
+LIVE_FLOW_STATUSES = ("Running", "Paused")  # flows that take people in (a paused flow's wait)
 
 
 def active_key(flow: str, person: str) -> str:
 	"""The value that the unique index on `active_key` holds while a participation is active."""
 	return hashlib.sha1(f"{flow}\n{person}".encode()).hexdigest()
-
-
-# --- runner jobs ---------------------------------------------------------------------------
-
-
-def parallel_jobs() -> int:
-	return max(1, cint(frappe.db.get_single_value("Marketing Flow Settings", "parallel_jobs")) or 2)
-
-
-def runner_budget_seconds() -> float:
-	"""How long one runner job takes batches before it hands over: RUNNER_BUDGET_SECONDS, or
-	`marketing_flows_runner_budget_seconds` from the site config (RQ's timeout for the job is
-	this plus two minutes)."""
-	budget = flt(frappe.conf.get("marketing_flows_runner_budget_seconds"))
-	return budget if budget > 0 else RUNNER_BUDGET_SECONDS
-
-
-def runner_job_id(flow: str, slot: int) -> str:
-	return f"marketing_flows:run:{flow}:{slot}"
-
-
-def runner_job_ids(flow: str, slot: int) -> job_slots.Slot:
-	"""A slot's two job ids (job_slots: a job whose budget is spent hands over to the other)."""
-	first = runner_job_id(flow, slot)
-	return first, f"{first}:next"
-
-
-def enqueue_flow(flow: str, jobs: int | None = None) -> None:
-	"""Process the flow's due participants in background jobs after this transaction commits.
-	Several jobs share the work through SKIP LOCKED; one job per slot at a time."""
-	job_slots.wake(
-		[runner_job_ids(flow, slot) for slot in range(jobs or parallel_jobs())],
-		lambda job_id: _enqueue_runner(flow, job_id),
-	)
-
-
-def hand_over(flow: str) -> None:
-	"""Called by a runner job whose budget is spent while people are still due: its slot goes
-	on at once in a job under the slot's other id. Called outside an RQ job (a benchmark's
-	loop), it enqueues the flow's first slot, as the scheduler would."""
-	slots = [runner_job_ids(flow, slot) for slot in range(parallel_jobs())]
-	if not job_slots.hand_over(slots, lambda job_id: _enqueue_runner(flow, job_id)):
-		enqueue_flow(flow, jobs=1)
-
-
-def _enqueue_runner(flow: str, job_id: str) -> None:
-	frappe.enqueue(
-		RUNNER_JOB,
-		queue="default",
-		timeout=runner_budget_seconds() + 120,
-		job_id=job_id,
-		deduplicate=True,
-		enqueue_after_commit=True,
-		flow=flow,
-	)
-
-
-# --- transitions ---------------------------------------------------------------------------
 
 
 def end_participants(
@@ -156,7 +105,7 @@ def note_conversions(flow: Any, leads: list[str]) -> dict[str, str]:
 	"""Participants of `flow` (a flow of leads) whose lead among `leads` converted go on under
 	the Contact it became: the participation is kept (one timeline, no second enrolment), its
 	`contact` is filled and "Lead Converted" is logged once. Returns participant -> contact."""
-	doctype = hosts.person_doctype(flow)
+	doctype = doctype_roles.person_doctype(flow)
 	p = frappe.qb.DocType(PARTICIPANT)
 	rows = (
 		frappe.qb.from_(p)
@@ -171,7 +120,7 @@ def note_conversions(flow: Any, leads: list[str]) -> dict[str, str]:
 		if leads
 		else []
 	)
-	contacts = hosts.converted_contacts(doctype, list({r.person for r in rows}))
+	contacts = person_records.converted_contacts(doctype, list({r.person for r in rows}))
 	done: dict[str, str] = {}
 	for r in rows:
 		contact = contacts.get(r.person)
@@ -186,3 +135,33 @@ def note_conversions(flow: Any, leads: list[str]) -> dict[str, str]:
 			done[r.name] = contact
 			log.write(flow.name, r.name, contact, r.current_step, "Lead Converted", contact)
 	return done
+
+
+def write_updates(pending: dict[str, dict], now: datetime) -> None:
+	"""One UPDATE per set of columns for the whole batch (CASE per column), instead of one per
+	participant."""
+	groups: dict[tuple, list[tuple[str, dict]]] = {}
+	for name, values in pending.items():
+		groups.setdefault(tuple(sorted(values)), []).append((name, values))
+	for columns, rows in groups.items():
+		sets, params = [], []
+		for column in (*columns, "modified"):
+			if column == "modified":
+				sets.append("`modified` = %s")
+				params.append(now)
+				continue
+			distinct = {repr(v[column]) for _n, v in rows}
+			if len(distinct) == 1:  # the same value for everyone: no CASE needed
+				sets.append(f"`{column}` = %s")
+				params.append(rows[0][1][column])
+			else:
+				sets.append(f"`{column}` = CASE `name` " + "WHEN %s THEN %s " * len(rows) + "END")
+				for name, v in rows:
+					params.extend((name, v[column]))
+		names = [name for name, _v in rows]
+		params.extend(names)
+		frappe.db.sql(
+			f"UPDATE `tabMarketing Flow Participant` SET {', '.join(sets)} "
+			f"WHERE `name` IN ({', '.join(['%s'] * len(names))})",
+			params,
+		)

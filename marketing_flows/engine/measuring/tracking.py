@@ -13,8 +13,10 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from marketing_flows.engine import hosts, log, participants
-from marketing_flows.engine.participants import ACTIVE
+from marketing_flows.engine import log
+from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.running import participants
+from marketing_flows.engine.running.participants import ACTIVE
 
 URL_LENGTH = 1000  # Marketing Flow Log.url is a Data field of length 1000
 PARTICIPANT = "Marketing Flow Participant"
@@ -194,7 +196,7 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 		_set_status(participant, "Clicked")
 	if new:  # a Link Clicked goal may now be met, even after the flow was completed
 		frappe.enqueue(
-			"marketing_flows.engine.goals.evaluate_changes",
+			"marketing_flows.engine.measuring.goals.evaluate_changes",
 			flows=[row.flow],
 			persons=[n for n in (row.person, row.contact) if n],
 			emails=[],
@@ -225,7 +227,7 @@ def unsubscribe(participant: str | None, email: str | None, step_id: str | None 
 		if row.contact and row.contact != row.person:
 			people.add(("Contact", row.contact))
 	for doctype, name in sorted(people, key=lambda p: (p[0], p[1] or "")):
-		hosts.mark_unsubscribed(doctype, name, email)
+		person_records.mark_unsubscribed(doctype, name, email)
 	if row and not frappe.db.exists(
 		"Marketing Flow Log", {"participant": participant, "event": "Unsubscribed"}
 	):
@@ -261,7 +263,7 @@ def _people_with_email(email: str) -> list[tuple[str, str]]:
 	"""(doctype, name) of the people (Contacts by any of their addresses, leads by their own
 	field) that have this email address."""
 	found: list[tuple[str, str]] = []
-	for doctype in hosts.person_doctypes():
+	for doctype in doctype_roles.person_doctypes():
 		meta = frappe.get_meta(doctype)
 		names: set[str] = set()
 		if doctype == "Contact":
@@ -270,7 +272,7 @@ def _people_with_email(email: str) -> list[tuple[str, str]]:
 					"Contact Email", filters={"email_id": email, "parenttype": "Contact"}, pluck="parent"
 				)
 			)
-		field = hosts.person_type(doctype).email
+		field = doctype_roles.person_type(doctype).email
 		if field and meta.has_field(field):
 			names.update(frappe.get_all(doctype, filters={field: email}, pluck="name"))
 		found += [(doctype, name) for name in sorted(names)]

@@ -9,8 +9,9 @@ import frappe
 from frappe import _
 from frappe.email.doctype.email_group.email_group import add_subscribers
 
-from marketing_flows.engine import filters, hosts
+from marketing_flows.engine.hosts import doctype_roles, person_records
 from marketing_flows.engine.permissions import readable
+from marketing_flows.engine.queries import filters
 
 MAX_EXPORT = 100_000  # people one export adds to an Email Group
 
@@ -45,7 +46,7 @@ def person_doctype(segment: Any) -> str:
 	"""Whom the segment lists: its own person doctype, or for a flow outcome the flow's people."""
 	if segment.segment_type == "Flow Outcome" and segment.get("flow"):
 		return frappe.get_cached_value("Marketing Flow", segment.flow, "person_doctype") or "Contact"
-	return hosts.person_doctype(segment)
+	return doctype_roles.person_doctype(segment)
 
 
 def _members(segment: Any, among: list[str] | None, limit: int | None = None) -> list[str]:
@@ -103,7 +104,7 @@ def export_to_email_group(segment: Any, email_group: str) -> dict:
 	names = [n for n in names if n in visible]
 	emails = [
 		r.email_id
-		for r in hosts.person_rows(person, names, hosts.person_fields(person)).values()
+		for r in person_records.person_rows(person, names, person_records.person_fields(person)).values()
 		if r.email_id
 	]
 	existing = set(frappe.get_all("Email Group Member", filters={"email_group": email_group}, pluck="email"))

@@ -15,7 +15,8 @@ from typing import Any
 import frappe
 from frappe import _
 
-from marketing_flows.engine import filters, hosts
+from marketing_flows.engine.hosts import company_links, doctype_roles, person_records, record_fields
+from marketing_flows.engine.queries import filters
 
 # Criterion type -> the Marketing Flow Settings role whose doctype it looks at.
 ROLE_OF = {"Deal Created": "deal", "Appointment Created": "appointment", "Issue Created": "issue"}
@@ -54,7 +55,7 @@ def target_doctype(criterion: Any, person_dt: str = "Contact") -> str | None:
 	about documents)."""
 	kind = criterion.criterion_type
 	if kind in ROLE_OF:
-		return hosts.doctype_for(ROLE_OF[kind])
+		return doctype_roles.doctype_for(ROLE_OF[kind])
 	if kind in ("Person Updated", "Lead Converted"):
 		return person_dt
 	if kind == "Added to Email Group":
@@ -69,10 +70,10 @@ def target_doctype(criterion: Any, person_dt: str = "Contact") -> str | None:
 def validate(flow: Any) -> list[str]:
 	"""Messages for criteria that can't be evaluated on this site."""
 	errors = []
-	person_dt = hosts.person_doctype(flow)
+	person_dt = doctype_roles.person_doctype(flow)
 	for row in flow.get("success_criteria") or []:
 		what = _("Success criterion {0} ({1})").format(row.idx, _(row.criterion_type))
-		if row.criterion_type == "Lead Converted" and not hosts.is_lead(person_dt):
+		if row.criterion_type == "Lead Converted" and not doctype_roles.is_lead(person_dt):
 			errors.append(
 				_("{0}: only a flow of leads can have this goal; this flow enrols {1}.").format(
 					what, _(person_dt)
@@ -137,10 +138,10 @@ def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
 		return set()
 	kind = criterion.criterion_type
 	conds = filters.parse(criterion.conditions, label(criterion))
-	person_dt = hosts.person_doctype(flow)
+	person_dt = doctype_roles.person_doctype(flow)
 	if kind in ("Person Updated", "Lead Converted"):
 		if kind == "Lead Converted":
-			rule = hosts.person_type(person_dt).converted
+			rule = doctype_roles.person_type(person_dt).converted
 			if not rule:
 				return set()
 			conds = [*conds, [person_dt, rule[0], "=", rule[1]]]
@@ -213,7 +214,11 @@ def paths_of(doctype: str, kind: str, only: str | None = None, person_dt: str = 
 	"""The fields of `doctype` that name a `kind` (person, email, company; a person of
 	`person_dt`); with `only` (the criterion's Link Field), just that field (of the document or
 	of a table of it)."""
-	paths = hosts.person_paths(doctype, person_dt) if kind == "person" else hosts.link_paths(doctype)[kind]
+	paths = (
+		record_fields.person_paths(doctype, person_dt)
+		if kind == "person"
+		else record_fields.link_paths(doctype)[kind]
+	)
 	if only:
 		paths = [p for p in paths if only in (p.field, p.table_field)]
 	return paths
@@ -233,7 +238,7 @@ def _linked(
 	if not by_value:
 		return set()
 	if kind in ("email", "company"):
-		target = hosts.doctype_for("company") if kind == "company" else None
+		target = doctype_roles.doctype_for("company") if kind == "company" else None
 		paths = paths_of(doctype, kind, only)
 	else:
 		target = kind
@@ -287,10 +292,14 @@ def already_successful(flow: Any, names: list[str]) -> set[str]:
 	enrolled (HubSpot's goal rule)."""
 	if not names or not flow.get("success_criteria"):
 		return set()
-	person_dt = hosts.person_doctype(flow)
-	rows = hosts.person_rows(person_dt, names, fields=hosts.person_fields(person_dt))
-	companies = hosts.companies_of(names, person_dt)
-	contacts = dict.fromkeys(names) if person_dt == "Contact" else hosts.converted_contacts(person_dt, names)
+	person_dt = doctype_roles.person_doctype(flow)
+	rows = person_records.person_rows(person_dt, names, fields=person_records.person_fields(person_dt))
+	companies = company_links.companies_of(names, person_dt)
+	contacts = (
+		dict.fromkeys(names)
+		if person_dt == "Contact"
+		else person_records.converted_contacts(person_dt, names)
+	)
 	people = [
 		Person(
 			r.name,

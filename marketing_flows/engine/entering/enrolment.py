@@ -16,10 +16,14 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, add_to_date, cint, now_datetime
 
-from marketing_flows.engine import bulk, criteria, eligibility, graph, hosts, log, participants
+from marketing_flows.engine import bulk, log
+from marketing_flows.engine.entering import eligibility
+from marketing_flows.engine.hosts import company_links, doctype_roles, person_records
 from marketing_flows.engine.names import sortable_name
-from marketing_flows.engine.participants import ACTIVE, active_key
 from marketing_flows.engine.permissions import readable, require_flow_operator
+from marketing_flows.engine.queries import criteria
+from marketing_flows.engine.running import graph, participants, runner_jobs
+from marketing_flows.engine.running.participants import ACTIVE, active_key
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow
@@ -51,13 +55,13 @@ def enroll_manually(flow: Any, contacts: Iterable[str] | str) -> dict:
 	"""Whitelisted entry (flow form, Contact list/form, API): checks the caller, then enrols."""
 	require_flow_operator(flow)
 	names = _as_list(contacts)
-	person = hosts.person_doctype(flow)
+	person = doctype_roles.person_doctype(flow)
 	visible = readable(person, names)
 	hidden = {c: no_such_person(person) for c in names if c not in visible}  # unknown or not theirs
 	names = [c for c in names if c in visible]
 	if len(names) > SYNC_LIMIT:
 		frappe.enqueue(
-			"marketing_flows.engine.enrolment.enroll_in_background",
+			"marketing_flows.engine.entering.enrolment.enroll_in_background",
 			queue="long",
 			timeout=3600,
 			flow=flow.name,
@@ -75,7 +79,7 @@ def names_for(target: Any, participations: list[Any]) -> list[str]:
 	"""The names the flow `target` knows these participants (of any flow) by: their person when
 	the target enrols the same doctype, their Contact when it enrols Contacts (a converted lead
 	moving on to a customer flow); someone the target can't name is left out."""
-	doctype = hosts.person_doctype(target)
+	doctype = doctype_roles.person_doctype(target)
 	found = []
 	for p in participations:
 		if (p.get("person_doctype") or "Contact") == doctype and p.get("person"):
@@ -118,7 +122,7 @@ def enroll(
 			)
 			frappe.db.commit()
 	if result.enrolled and flow.status == "Running":
-		participants.enqueue_flow(flow.name)
+		runner_jobs.enqueue_flow(flow.name)
 	return result
 
 
@@ -137,7 +141,7 @@ def no_such_person(doctype: str) -> str:
 
 
 def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult) -> None:
-	person = hosts.person_doctype(flow)
+	person = doctype_roles.person_doctype(flow)
 	fields = eligibility.person_columns(person)
 	rows = {r.name: r for r in frappe.get_all(person, filters={"name": ("in", names)}, fields=fields)}
 	candidates = []
@@ -166,9 +170,13 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 	accepted = [c for c in candidates if c not in rejected]
 	if not accepted:
 		return
-	companies = hosts.companies_of(accepted, person)
-	company_dt = hosts.doctype_for("company")
-	contacts = dict.fromkeys(accepted) if person == "Contact" else hosts.converted_contacts(person, accepted)
+	companies = company_links.companies_of(accepted, person)
+	company_dt = doctype_roles.doctype_for("company")
+	contacts = (
+		dict.fromkeys(accepted)
+		if person == "Contact"
+		else person_records.converted_contacts(person, accepted)
+	)
 	start = graph.start_step(flow.steps).step_id
 	now = now_datetime()
 	user = frappe.session.user

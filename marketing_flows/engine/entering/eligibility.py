@@ -9,7 +9,8 @@ import frappe
 from frappe import _
 from frappe.utils import cint
 
-from marketing_flows.engine import filters, hosts, segments
+from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.queries import filters, segments
 
 
 def consent_field() -> str | None:
@@ -18,7 +19,7 @@ def consent_field() -> str | None:
 
 def person_columns(doctype: str = "Contact") -> list[str]:
 	"""Columns of the person (of `doctype`) that eligibility (and enrolment) read."""
-	fields = hosts.person_fields(doctype)
+	fields = person_records.person_fields(doctype)
 	field = consent_field()
 	if field and frappe.get_meta(doctype).has_field(field) and field not in fields:
 		fields.append(field)
@@ -31,7 +32,7 @@ def problems(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
 	why: dict[str, str] = {}
 	if not people:
 		return why
-	person = hosts.person_doctype(flow)
+	person = doctype_roles.person_doctype(flow)
 	audience = filters.parse(flow.audience_filters, _("Audience Filters"))
 	if audience:
 		matching = set(
@@ -42,7 +43,7 @@ def problems(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
 				why[name] = _("does not match the flow's audience filters")
 	field = consent_field()
 	unsubscribed = unsubscribed_emails([rows[c].email_id for c in people if rows[c].get("email_id")])
-	by_record = hosts.unsubscribed_by_record(person, [c for c in people if c not in why])
+	by_record = person_records.unsubscribed_by_record(person, [c for c in people if c not in why])
 	for name in people:
 		if name in why:
 			continue

@@ -16,8 +16,10 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, cint, getdate, today, validate_email_address
 
-from marketing_flows.engine import confirmation, enrolment, filters, hosts, segments
-from marketing_flows.engine.participants import LIVE_FLOW_STATUSES as LIVE_STATUSES
+from marketing_flows.engine.entering import confirmation, enrolment
+from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.queries import filters, segments
+from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES as LIVE_STATUSES
 
 CHUNK = enrolment.CHUNK
 # Fields that hold a person's email, best first, when the flow names no person field.
@@ -88,7 +90,7 @@ def _person_for_entry(flow: Any, entry: dict) -> str | None:
 	"""The person (of the flow's person doctype) the document proposes, if the flow's trigger
 	still matches the document."""
 	doctype, name = entry["doctype"], entry["name"]
-	person = hosts.person_doctype(flow)
+	person = doctype_roles.person_doctype(flow)
 	if entry["trigger_type"] == "Document Event":
 		if flow.trigger_doctype != doctype:
 			return None
@@ -200,11 +202,11 @@ def _person_by_email(
 	email = _clean_email(value)
 	if not email:
 		return None
-	found = hosts.person_by_email(person, email)
+	found = person_records.person_by_email(person, email)
 	if found or not create:
 		return found
 	first, last = _split_names(email, names or {})
-	return hosts.new_person(person, email, first, last)
+	return person_records.new_person(person, email, first, last)
 
 
 def _clean_email(value: str | None) -> str | None:
@@ -230,7 +232,7 @@ def enrol_from_segments() -> None:
 	(on the long queue: a segment can be large)."""
 	for flow in _live_flows("Segment", trigger_segment=("is", "set")):
 		frappe.enqueue(
-			"marketing_flows.engine.triggers.enrol_segment_members",
+			"marketing_flows.engine.entering.triggers.enrol_segment_members",
 			queue="long",
 			timeout=3600,
 			job_id=f"marketing_flows:segment-trigger:{flow}",
@@ -274,7 +276,7 @@ def enrol_from_date_fields() -> None:
 	day = today()
 	for flow in _live_flows("Date Field", trigger_date_field=("is", "set")):
 		frappe.enqueue(
-			"marketing_flows.engine.triggers.enrol_date_field_matches",
+			"marketing_flows.engine.entering.triggers.enrol_date_field_matches",
 			queue="long",
 			timeout=3600,
 			job_id=f"marketing_flows:date-trigger:{flow}",
@@ -295,7 +297,7 @@ def enrol_date_field_matches(flow: str, day: str | None = None) -> int:
 		people_with_date(
 			doc.trigger_date_field,
 			add_days(getdate(day or today()), -cint(doc.trigger_date_offset)),
-			hosts.person_doctype(doc),
+			doctype_roles.person_doctype(doc),
 		),
 		f"Date Field {doc.trigger_date_field}",
 	)

@@ -19,18 +19,12 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from marketing_flows.engine import (
-	criteria,
-	eligibility,
-	enrolment,
-	graph,
-	hosts,
-	runner,
-	segments,
-	validation,
-	watch,
-)
+from marketing_flows.engine.entering import eligibility, enrolment, watch
+from marketing_flows.engine.hosts import doctype_roles, person_records
 from marketing_flows.engine.permissions import readable, require_flow_operator, require_read
+from marketing_flows.engine.queries import criteria, segments
+from marketing_flows.engine.running import graph, validation
+from marketing_flows.engine.running.batch import Batch
 
 MAX_GOES = 20  # waits passed per person
 MAX_PEOPLE = 50  # people per dry run
@@ -49,7 +43,7 @@ def test_flow(flow: Any, contacts: list[str] | str | None = None, segment: str |
 	people = list(dict.fromkeys(people))[:MAX_PEOPLE]
 	if not people:
 		frappe.throw(_("Choose contacts or a segment to test the flow with."))
-	person_doctype = hosts.person_doctype(flow)
+	person_doctype = doctype_roles.person_doctype(flow)
 	visible = readable(person_doctype, people)
 	results = simulate(flow, [p for p in people if p in visible])
 	hidden = [
@@ -66,7 +60,7 @@ def simulate(flow: Any, people: list[str]) -> list[dict]:
 	webhook bodies) and where they end."""
 	results: list[dict] = []
 	with _nothing_kept():
-		person_doctype = hosts.person_doctype(flow)
+		person_doctype = doctype_roles.person_doctype(flow)
 		rows = {
 			r.name: r
 			for r in frappe.get_all(
@@ -119,11 +113,11 @@ def _nothing_kept() -> Iterator[None]:
 
 def _walk(flow: Any, settings: Any, person: str) -> dict:
 	now = now_datetime()
-	person_doctype = hosts.person_doctype(flow)
+	person_doctype = doctype_roles.person_doctype(flow)
 	contacts = (
 		{person: person}
 		if person_doctype == "Contact"
-		else hosts.converted_contacts(person_doctype, [person])
+		else person_records.converted_contacts(person_doctype, [person])
 	)
 	p = frappe._dict(
 		name=f"dry-run-{frappe.generate_hash(length=8)}",
@@ -139,7 +133,7 @@ def _walk(flow: Any, settings: Any, person: str) -> dict:
 		attempts=0,
 		succeeded=0,
 	)
-	person_row = hosts.person_rows(person_doctype, [person])[person]
+	person_row = person_records.person_rows(person_doctype, [person])[person]
 	p.update(
 		{
 			"email": person_row.get("email_id"),
@@ -150,7 +144,7 @@ def _walk(flow: Any, settings: Any, person: str) -> dict:
 	met = criteria.newly_successful(flow, [p])
 	timeline: list[dict] = []
 	goal = met.get(p.name)
-	batch = runner.Batch(flow, settings, now, dry_run=True)
+	batch = Batch(flow, settings, now, dry_run=True)
 	if goal:
 		timeline.append({"when": now, "step_id": None, "event": "Goal Met", "message": goal})
 	for _go in range(MAX_GOES):

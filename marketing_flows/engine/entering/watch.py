@@ -18,8 +18,9 @@ from typing import Any, TypedDict
 
 import frappe
 
-from marketing_flows.engine import criteria, hosts
-from marketing_flows.engine.participants import LIVE_FLOW_STATUSES
+from marketing_flows.engine.hosts import doctype_roles, record_fields
+from marketing_flows.engine.queries import criteria
+from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES
 
 CACHE_KEY = "marketing_flows:watched_doctypes"
 
@@ -170,9 +171,9 @@ def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
 	for row in rows:
 		add(criteria.target_doctype(row, flows[row.parent] or "Contact"), row.parent)
 	for flow, person_dt in flows.items():
-		if person_dt and hosts.is_lead(person_dt):
+		if person_dt and doctype_roles.is_lead(person_dt):
 			add(person_dt, flow)
-			for doctype, _field in hosts.person_type(person_dt).conversions:
+			for doctype, _field in doctype_roles.person_type(person_dt).conversions:
 				if frappe.db.exists("DocType", doctype):
 					add(doctype, flow)
 
@@ -185,7 +186,7 @@ def _criteria_event(doc: Any, event: str, flows: list) -> None:
 	document in memory, no query) and evaluate them in one job after commit."""
 	if event == "trash":
 		return
-	refs = hosts.refs_of(doc)
+	refs = record_fields.refs_of(doc)
 	if not any(refs.values()):
 		return
 	state = getattr(frappe.local, CRITERIA_ATTR, None)
@@ -211,7 +212,7 @@ def _flush_criteria() -> None:
 		return
 	try:
 		frappe.enqueue(
-			"marketing_flows.engine.goals.evaluate_changes",
+			"marketing_flows.engine.measuring.goals.evaluate_changes",
 			queue="default",
 			flows=sorted(state["flows"]),
 			persons=sorted(state["person"]),
@@ -332,7 +333,7 @@ def _flush() -> None:
 		return
 	try:
 		frappe.enqueue(
-			"marketing_flows.engine.triggers.enrol_from_documents",
+			"marketing_flows.engine.entering.triggers.enrol_from_documents",
 			queue="default",
 			entries=entries,
 		)

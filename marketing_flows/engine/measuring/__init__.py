@@ -1,0 +1,1 @@
+"""What happened: goals met, opens / clicks / unsubscribes, A/B variants, key figures."""

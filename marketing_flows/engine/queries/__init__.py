@@ -1,0 +1,1 @@
+"""Questions asked of the host's records: stored filters, segments, success criteria."""
