@@ -1,31 +1,74 @@
-"""The shapes of the app's own documents as the engine reads them.
+"""The app's own documents as the engine types them: the doctype controllers' classes, with
+Frappe's generated field types (`DF`), re-exported for annotations only.
 
-The doctype controllers import the engine, so the engine can't import their classes without an
-import circle: it names what it reads of them here (a leaf module), and any MarketingFlow
-document, or a frappe._dict with those fields, fits."""
+The controllers import the engine, so the engine may not import them at run time (an import
+circle): this leaf names them under TYPE_CHECKING, and engine modules import these names under
+TYPE_CHECKING too (`from marketing_flows.engine.doctypes import MarketingFlow`), so annotations
+(strings, thanks to `from __future__ import annotations`) are all that use them."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+	from marketing_flows.marketing_flows.doctype.marketing_blocked_address.marketing_blocked_address import (
+		MarketingBlockedAddress,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_email_confirmation.marketing_email_confirmation import (
+		MarketingEmailConfirmation,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow.marketing_flow import MarketingFlow
+	from marketing_flows.marketing_flows.doctype.marketing_flow_branch.marketing_flow_branch import (
+		MarketingFlowBranch,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_content.marketing_flow_content import (
+		MarketingFlowContent,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_log.marketing_flow_log import (
+		MarketingFlowLog,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_outbox.marketing_flow_outbox import (
+		MarketingFlowOutbox,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_participant.marketing_flow_participant import (
+		MarketingFlowParticipant,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_sending_limit.marketing_flow_sending_limit import (
+		MarketingFlowSendingLimit,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_settings.marketing_flow_settings import (
+		MarketingFlowSettings,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_step.marketing_flow_step import (
+		MarketingFlowStep,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_success_criterion.marketing_flow_success_criterion import (
+		MarketingFlowSuccessCriterion,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_suppression.marketing_flow_suppression import (
+		MarketingFlowSuppression,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_update.marketing_flow_update import (
+		MarketingFlowUpdate,
+	)
+	from marketing_flows.marketing_flows.doctype.marketing_segment.marketing_segment import (
+		MarketingSegment,
+	)
 
-class MarketingFlowStep(Protocol):
-	"""A row of a flow's `steps` table (doctype Marketing Flow Step)."""
-
-	name: str
-	step_id: str
-	step_type: str
-	next_step: str | None
-
-	def get(self, key: str, default: Any = None) -> Any: ...
-
-
-class MarketingFlow(Protocol):
-	"""A Marketing Flow document (its name is its `flow_name`)."""
-
-	name: str
-	flow_name: str
-	status: str
-	steps: list[MarketingFlowStep]
-
-	def get(self, key: str, default: Any = None) -> Any: ...
+__all__ = [
+	"MarketingBlockedAddress",
+	"MarketingEmailConfirmation",
+	"MarketingFlow",
+	"MarketingFlowBranch",
+	"MarketingFlowContent",
+	"MarketingFlowLog",
+	"MarketingFlowOutbox",
+	"MarketingFlowParticipant",
+	"MarketingFlowSendingLimit",
+	"MarketingFlowSettings",
+	"MarketingFlowStep",
+	"MarketingFlowSuccessCriterion",
+	"MarketingFlowSuppression",
+	"MarketingFlowUpdate",
+	"MarketingSegment",
+]
