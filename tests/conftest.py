@@ -4,7 +4,8 @@ Tests that need a background worker to see their data commit it (with unique nam
 the `worker` fixture, which runs a real `bench worker --burst` and fails the test when the
 worker fails or leaves a job of the site queued or failed. After every test, flows it left
 Running or Paused are stopped. `settings` / `module_settings` change settings and restore
-them. Test data and time travel: factories.py.
+them. `smtp`, `sink` and `content` send email; `http_receiver` takes webhooks and SMS. Test
+data and time travel: factories.py.
 """
 
 from __future__ import annotations
@@ -502,42 +503,13 @@ def module_settings():
 	changer.restore()
 
 
-def smtp_account(name: str, port: int, email_id: str = "flows@example.com") -> str:
-	"""An outgoing Email Account `name` that sends to 127.0.0.1:`port` without TLS or login
-	(created, or updated when it exists), committed."""
-	import frappe
-
-	values = {
-		"email_id": email_id,
-		"enable_outgoing": 1,
-		"smtp_server": "127.0.0.1",
-		"smtp_port": port,
-		"use_tls": 0,
-		"use_ssl_for_outgoing": 0,
-		"use_imap": 0,
-		"enable_incoming": 0,
-		"no_smtp_authentication": 1,
-		"login_id_is_different": 0,
-	}
-	if frappe.db.exists("Email Account", name):
-		account = frappe.get_doc("Email Account", name)
-		account.update(values)
-	else:
-		account = frappe.get_doc({"doctype": "Email Account", "email_account_name": name, **values})
-	account.flags.ignore_validate = True
-	account.flags.ignore_mandatory = True
-	account.save(ignore_permissions=True) if not account.is_new() else account.insert(ignore_permissions=True)
-	frappe.db.commit()
-	frappe.clear_document_cache("Email Account", name)
-	return name
-
-
 @pytest.fixture(scope="session")
 def smtp():
 	"""A local SMTP server, and the site's default outgoing Email Account pointed at it (the
 	previous default is restored at the end of the session)."""
 	import frappe
 
+	from factories import smtp_account
 	from receivers import SMTPReceiver
 
 	server = SMTPReceiver().start()
@@ -554,9 +526,24 @@ def smtp():
 
 
 @pytest.fixture
+def content(smtp):
+	"""A welcome email (Marketing Flow Content) with a tracked link, sent through `smtp`'s account."""
+	from factories import make_content, unique
+
+	return make_content(
+		"Email",
+		content_name=unique("Welcome"),
+		subject="Welcome {{ contact.first_name }}!",
+		body='<p>Hello {{ contact.first_name }} from {{ flow.flow_name }}.</p><p><a href="https://example.com/offer?x=1">See the offer</a></p>',
+		sender=smtp.account,
+	)
+
+
+@pytest.fixture
 def sink():
 	"""An SMTP server of the test's own, and the Email Account "Marketing Flows Test Sink" that
 	sends to it (`sink.account`)."""
+	from factories import smtp_account
 	from receivers import SMTPReceiver
 
 	server = SMTPReceiver().start()

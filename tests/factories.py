@@ -1,8 +1,10 @@
 """Test data and time travel, shared by every test module (no test module imports another).
 
 Makers (they insert, the caller commits when a worker must see the data): `unique`,
-`make_user`, `make_contact`, `make_content`, `simple_steps`, `make_flow`, `running_flow`.
-Readers: `participant`, `events`. Time travel: `time_passes`.
+`make_user`, `make_contact`, `make_content`, `make_doctype`, the step builder `step` / `end`, `simple_steps`,
+`make_flow`, `running_flow`, `enrolled`, `enrol_and_run`, and `smtp_account` (an outgoing
+Email Account, also used by the benchmarks). Readers: `participant`, `events`,
+`table_counts`. Time travel: `time_passes`.
 """
 
 from __future__ import annotations
@@ -79,11 +81,41 @@ def make_content(channel: str = "Email", **values) -> Document:
 	return doc
 
 
+def step(step_id: str, step_type: str, **fields) -> dict:
+	"""One row of a flow's `steps`: `step("mail", "Send Email", content=c.name, next_step="end")`."""
+	return {"step_id": step_id, "step_type": step_type, **fields}
+
+
+def end(step_id: str = "end") -> dict:
+	"""An End step."""
+	return step(step_id, "End")
+
+
+def make_doctype(name: str, fields: list[dict], permissions: list[dict] | None = None, **values) -> str:
+	"""A doctype made in the desk, as a Frappe-only user would (custom, module Custom, named by
+	hash), unless it exists; System Manager may read, write and create its records unless
+	`permissions` are given. Committed (creating its table commits anyway). Returns `name`."""
+	if not frappe.db.exists("DocType", name):
+		frappe.get_doc(
+			{
+				"doctype": "DocType",
+				"name": name,
+				"module": "Custom",
+				"custom": 1,
+				"autoname": "hash",
+				"fields": fields,
+				"permissions": permissions
+				or [{"role": "System Manager", "read": 1, "write": 1, "create": 1}],
+				**values,
+			}
+		).insert()
+		frappe.db.commit()
+	return name
+
+
 def simple_steps() -> list[dict]:
-	return [
-		{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "end"},
-		{"step_id": "end", "step_type": "End"},
-	]
+	"""Wait one day, then End."""
+	return [step("wait", "Wait", wait_amount=1, wait_unit="Days", next_step="end"), end()]
 
 
 def make_flow(steps: list[dict] | None = None, **values) -> Document:
@@ -107,14 +139,76 @@ def running_flow(steps, **values):
 	return flow
 
 
+def enrolled(flow=None, contact: str | None = None) -> frappe._dict:
+	"""A (fresh) contact enrolled into a (new, Draft) flow, committed so that a web server sees
+	it: `flow` and `contact` (names), `participant` (its row's name) and `email`."""
+	from marketing_flows.engine.entering import enrolment
+
+	flow = flow or make_flow()
+	contact = contact or make_contact()
+	result = enrolment.enroll(flow, [contact])
+	assert len(result.enrolled) == 1, result.not_enrolled
+	frappe.db.commit()
+	name = result.enrolled[0]
+	return frappe._dict(
+		flow=flow.name,
+		contact=contact,
+		participant=name,
+		email=frappe.db.get_value("Marketing Flow Participant", name, "email"),
+	)
+
+
+def smtp_account(name: str, port: int, email_id: str = "flows@example.com", **values) -> str:
+	"""An outgoing Email Account `name` that sends to 127.0.0.1:`port` without TLS or login
+	(created, or updated when it exists; `values` set other fields, e.g. `default_outgoing=0`),
+	committed. The tests' SMTP fixtures and the benchmarks' senders are made here."""
+	values = {
+		"email_id": email_id,
+		"enable_outgoing": 1,
+		"smtp_server": "127.0.0.1",
+		"smtp_port": port,
+		"use_tls": 0,
+		"use_ssl_for_outgoing": 0,
+		"use_imap": 0,
+		"enable_incoming": 0,
+		"no_smtp_authentication": 1,
+		"login_id_is_different": 0,
+		**values,
+	}
+	if frappe.db.exists("Email Account", name):
+		account = frappe.get_doc("Email Account", name)
+		account.update(values)
+	else:
+		account = frappe.get_doc({"doctype": "Email Account", "email_account_name": name, **values})
+	account.flags.ignore_validate = True
+	account.flags.ignore_mandatory = True
+	account.save(ignore_permissions=True) if not account.is_new() else account.insert(ignore_permissions=True)
+	frappe.db.commit()
+	frappe.clear_document_cache("Email Account", name)
+	return name
+
+
+def enrol_and_run(flow, worker, **contact_values) -> tuple[str, frappe._dict]:
+	"""A new contact (`make_contact(**contact_values)`) enrolled into a Running `flow`, and the
+	`worker` fixture run: the contact's name and its participant row as the worker left it."""
+	contact = make_contact(**contact_values)
+	flow.enroll([contact])
+	worker()
+	return contact, participant(flow.name, contact)
+
+
 # --- readers ------------------------------------------------------------------------------
 
 
-def participant(flow: str, contact: str) -> frappe._dict:
-	"""The participant row of `contact` in `flow` (every field), or None."""
-	return frappe.db.get_value(
-		"Marketing Flow Participant", {"flow": flow, "contact": contact}, "*", as_dict=True
-	)
+def participant(
+	flow: str | None = None, contact: str | None = None, *, person: str | None = None, name: str | None = None
+) -> frappe._dict | None:
+	"""A participant row (every field), or None: of `contact` (a Contact) or `person` (a record of
+	the flow's person doctype, e.g. a Lead) in `flow`, or the row called `name`."""
+	if name is not None:
+		return frappe.db.get_value("Marketing Flow Participant", name, "*", as_dict=True)
+	filters = {"flow": flow, "contact": contact} if person is None else {"flow": flow, "person": person}
+	return frappe.db.get_value("Marketing Flow Participant", filters, "*", as_dict=True)
 
 
 def events(flow: str, contact: str | None = None) -> list[tuple[str, str]]:

@@ -10,8 +10,9 @@ import frappe
 import pytest
 
 from conftest import run_scheduled
-from factories import events, make_contact, make_content, make_flow, participant, time_passes, unique
-from marketing_flows.engine import bounces, figures
+from factories import events, make_contact, make_content, make_flow, participant, step, time_passes, unique
+from marketing_flows.engine.measuring import figures
+from marketing_flows.engine.sending import bounces
 from receivers import IMAPServer
 
 PARTICIPANT = "Marketing Flow Participant"
@@ -219,15 +220,9 @@ def sent_flow(sink, people: int, worker):
 	)
 	flow = make_flow(
 		steps=[
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "wait"},
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": 1,
-				"wait_unit": "Days",
-				"next_step": "again",
-			},
-			{"step_id": "again", "step_type": "Send Email", "content": content.name},
+			step("mail", "Send Email", content=content.name, next_step="wait"),
+			step("wait", "Wait", wait_amount=1, wait_unit="Days", next_step="again"),
+			step("again", "Send Email", content=content.name),
 		]
 	)
 	flow.run()
@@ -296,7 +291,7 @@ def test_bounces_and_complaints_in_the_mailbox_reach_the_flow(worker, sink, imap
 
 	# the soft bounce's retry, when due, goes out again (same Message-Id)
 	frappe.db.set_value("Email Queue", q, "send_after", frappe.utils.add_to_date(None, seconds=-1))
-	run_scheduled("marketing_flows.engine.sender.schedule_sender")
+	run_scheduled("marketing_flows.engine.sending.sender.schedule_sender")
 	worker()
 	again = [m for m in sink.messages if m["Message-Id"].strip("<>") == message_id(flow, full)]
 	assert len(again) == 2
@@ -308,7 +303,7 @@ def test_a_blocked_address_is_skipped_by_later_emails(worker, sink, imap, bounce
 	imap.append(dsn(address(hard), message_id(flow, hard)))
 	pull(worker)
 	time_passes(flow.name)
-	run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
+	run_scheduled("marketing_flows.engine.running.runner.schedule_due_participants")
 	worker()
 	assert len(sink.to(address(hard))) == 1  # only the first email, before the bounce
 	assert len(sink.to(address(fine))) == 2

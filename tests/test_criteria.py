@@ -13,15 +13,19 @@ import requests
 
 from conftest import SITE, run_scheduled
 from factories import (
+	end,
 	events,
 	make_contact,
 	make_content,
+	make_doctype,
 	make_user,
 	participant,
 	running_flow,
+	step,
 	time_passes,
 	unique,
 )
+from marketing_flows.engine.hosts import record_fields
 
 DEAL = "MF Test Deal"
 TICKET = "MF Test Ticket"
@@ -29,25 +33,16 @@ ORG = "MF Test Organization"
 SETTINGS = "Marketing Flow Settings"
 
 
+# what a desk-made doctype of the tests allows: Sales Users (reps) work with its records
+PERMISSIONS = [
+	{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
+	{"role": "Sales User", "read": 1, "write": 1, "create": 1, "import": 1},
+]
+
+
 def _custom_doctype(name: str, fields: list[dict]) -> None:
-	"""A doctype made in the desk, as a Frappe-only user would (custom, module Custom)."""
-	if frappe.db.exists("DocType", name):
-		return
-	frappe.get_doc(
-		{
-			"doctype": "DocType",
-			"name": name,
-			"module": "Custom",
-			"custom": 1,
-			"autoname": "hash",
-			"allow_import": 1,
-			"fields": fields,
-			"permissions": [
-				{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
-				{"role": "Sales User", "read": 1, "write": 1, "create": 1, "import": 1},
-			],
-		}
-	).insert()
+	"""A doctype made in the desk, as a Frappe-only user would, that reps may import into."""
+	make_doctype(name, fields, PERMISSIONS, allow_import=1)
 
 
 @pytest.fixture(scope="module")
@@ -200,21 +195,15 @@ def issue_values(host, email: str, subject: str = "Help") -> dict:
 def goal_flow(criteria: list[dict], **values):
 	return running_flow(
 		[
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": 3,
-				"wait_unit": "Days",
-				"next_step": "tag",
-			},
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "nurtured",
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("wait", "Wait", wait_amount=3, wait_unit="Days", next_step="tag"),
+			step(
+				"tag",
+				"Update Participant",
+				update_field="designation",
+				update_value="nurtured",
+				next_step="end",
+			),
+			end(),
 		],
 		success_criteria=criteria,
 		**values,
@@ -289,8 +278,8 @@ def test_deal_created_by_a_data_import_counts_the_same(worker, host):
 def test_person_updated_on_continue_goes_on_and_moves_to_the_next_flow(worker, host, rep):
 	nxt = running_flow(
 		[
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"},
-			{"step_id": "e", "step_type": "End"},
+			step("w", "Wait", wait_amount=1, wait_unit="Days", next_step="e"),
+			end("e"),
 		]
 	)
 	flow = goal_flow(
@@ -325,7 +314,7 @@ def test_goal_checked_before_every_step_even_without_a_hook(worker, host):
 	finally:
 		frappe.flags.in_patch = False
 	time_passes(flow.name)
-	run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
+	run_scheduled("marketing_flows.engine.running.runner.schedule_due_participants")
 	worker()
 	p = participant(flow.name, contact)
 	assert p.succeeded == 1 and p.exit_reason == "Goal met"
@@ -343,9 +332,7 @@ def test_already_successful_people_are_not_enrolled(host):
 
 
 def test_completed_participants_still_convert_later(worker, host):
-	flow = running_flow(
-		[{"step_id": "end", "step_type": "End"}], success_criteria=[{"criterion_type": "Deal Created"}]
-	)
+	flow = running_flow([end()], success_criteria=[{"criterion_type": "Deal Created"}])
 	contact = make_contact()
 	flow.enroll([contact])
 	worker()
@@ -417,15 +404,9 @@ def test_figures_and_criteria_changes(worker, host, smtp):
 	content = make_content("Email", subject="Offer", body="Hi", sender=smtp.account)
 	flow = running_flow(
 		[
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "wait"},
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": 1,
-				"wait_unit": "Days",
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("mail", "Send Email", content=content.name, next_step="wait"),
+			step("wait", "Wait", wait_amount=1, wait_unit="Days", next_step="end"),
+			end(),
 		],
 		success_criteria=[{"criterion_type": "Deal Created"}],
 	)
@@ -457,7 +438,7 @@ def test_figures_and_criteria_changes(worker, host, smtp):
 
 
 def test_saving_a_contact_watched_by_criteria_runs_no_query_in_the_hook(host):
-	from marketing_flows.engine import watch
+	from marketing_flows.engine.entering import watch
 
 	goal_flow([{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "VIP"]]'}])
 	frappe.db.commit()
@@ -493,19 +474,9 @@ def test_a_request_and_a_sale_made_by_a_flow_are_the_hosts_records(worker, host)
 		success_criteria=[{"criterion_type": "Deal Created", "label": "Sale made"}],
 		on_success="Continue",
 		steps=[
-			{
-				"step_id": "request",
-				"step_type": "Create Request",
-				"record_title": "Call {{ contact.first_name }}",
-				"next_step": "sale",
-			},
-			{
-				"step_id": "sale",
-				"step_type": "Create Sale",
-				"record_title": "Upsell {{ contact.first_name }}",
-				"next_step": "w",
-			},
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"},
+			step("request", "Create Request", record_title="Call {{ contact.first_name }}", next_step="sale"),
+			step("sale", "Create Sale", record_title="Upsell {{ contact.first_name }}", next_step="w"),
+			step("w", "Wait", wait_amount=3, wait_unit="Days"),
 		],
 	)
 	flow.enroll([contact])
@@ -523,9 +494,8 @@ def test_a_request_and_a_sale_made_by_a_flow_are_the_hosts_records(worker, host)
 	issue, deal = made.get(host.issue_doctype), made.get(host.deal_doctype)
 	assert issue and deal, made
 	assert frappe.db.get_value(host.issue_doctype, issue, "raised_by") == email
-	from marketing_flows.engine import hosts
 
-	named = hosts.refs_of(frappe.get_doc(host.deal_doctype, deal))
+	named = record_fields.refs_of(frappe.get_doc(host.deal_doctype, deal))
 	assert contact in named["person"] or org in named["company"]
 	assert (p.succeeded, p.success_criterion) == (1, "Sale made")
 
@@ -556,8 +526,8 @@ def test_a_sale_the_flow_cant_fill_says_what_is_missing_and_goes_through_once_li
 	contact = make_contact()
 	flow = running_flow(
 		steps=[
-			{"step_id": "sale", "step_type": "Create Sale", "record_title": "Upsell", "next_step": "w"},
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"},
+			step("sale", "Create Sale", record_title="Upsell", next_step="w"),
+			step("w", "Wait", wait_amount=3, wait_unit="Days"),
 		],
 	)
 	flow.enroll([contact])
@@ -574,7 +544,7 @@ def test_a_sale_the_flow_cant_fill_says_what_is_missing_and_goes_through_once_li
 	frappe.db.set_value(  # the retry's time has come
 		"Marketing Flow Participant", p.name, "next_run_at", frappe.utils.add_to_date(None, minutes=-1)
 	)
-	run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
+	run_scheduled("marketing_flows.engine.running.runner.schedule_due_participants")
 	worker()
 	p = participant(flow.name, contact)
 	assert (p.status, p.current_step) == ("Waiting", "w"), p.last_error

@@ -6,14 +6,14 @@ from __future__ import annotations
 import frappe
 import pytest
 
-from factories import make_contact, participant, running_flow, unique
+from factories import end, enrol_and_run, make_contact, participant, running_flow, step, unique
 
 
 def waiting_flow(criteria: list[dict], **values):
 	return running_flow(
 		[
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "e"},
-			{"step_id": "e", "step_type": "End"},
+			step("w", "Wait", wait_amount=2, wait_unit="Days", next_step="e"),
+			end("e"),
 		],
 		success_criteria=criteria,
 		**values,
@@ -98,18 +98,15 @@ def test_web_form_submitted(worker):
 
 
 def test_link_clicked_even_after_completion(worker):
-	from marketing_flows.engine import tracking
+	from marketing_flows.engine.measuring import tracking
 
 	flow = running_flow(
-		[{"step_id": "e", "step_type": "End"}],
+		[end("e")],
 		success_criteria=[
 			{"criterion_type": "Link Clicked", "url_pattern": "/pricing", "label": "Saw pricing"}
 		],
 	)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert p.status == "Completed"
 	tracking.record_click(p.name, "e", "https://example.com/blog")
 	worker()

@@ -11,9 +11,9 @@ from collections import Counter
 
 import frappe
 
-from conftest import BENCH_CLI, BENCH_DIR, kill_worker, run_scheduled, run_worker, smtp_account, worker_env
-from factories import events, make_contact, make_content, make_flow, participant, unique
-from marketing_flows.engine import sender
+from conftest import BENCH_CLI, BENCH_DIR, kill_worker, run_scheduled, run_worker, worker_env
+from factories import events, make_contact, make_content, make_flow, participant, smtp_account, step, unique
+from marketing_flows.engine.sending import sender
 from receivers import SMTPReceiver, free_port
 
 PARTICIPANT = "Marketing Flow Participant"
@@ -41,8 +41,8 @@ def mail_flow(account: str, **values):
 	)
 	flow = make_flow(
 		steps=[
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "wait"},
-			{"step_id": "wait", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days"},
+			step("mail", "Send Email", content=content.name, next_step="wait"),
+			step("wait", "Wait", wait_amount=2, wait_unit="Days"),
 		],
 		**values,
 	)
@@ -133,7 +133,7 @@ def test_a_refusal_is_final_and_a_temporary_answer_is_retried(worker, sink):
 	frappe.db.set_value(
 		"Email Queue", rows[soft].name, "send_after", frappe.utils.add_to_date(None, seconds=-1)
 	)
-	run_scheduled("marketing_flows.engine.sender.schedule_sender")
+	run_scheduled("marketing_flows.engine.sending.sender.schedule_sender")
 	worker()
 	assert frappe.db.get_value("Email Queue", rows[soft].name, "status") == "Sent"
 	assert participant(flow.name, soft).last_sent_status == "Sent"
@@ -155,7 +155,7 @@ def test_a_server_that_is_down_costs_no_retry_and_loses_nothing(worker, settings
 			"UPDATE `tabEmail Queue` SET send_after = NOW() - INTERVAL 1 SECOND WHERE name IN %s",
 			[[r.name for r in rows]],
 		)
-		run_scheduled("marketing_flows.engine.sender.schedule_sender")
+		run_scheduled("marketing_flows.engine.sending.sender.schedule_sender")
 		worker()
 		assert sorted(m["X-Envelope-To"] for m in server.messages) == sorted(
 			frappe.db.get_value("Contact", c, "email_id") for c in contacts
@@ -173,7 +173,7 @@ def test_an_email_account_deleted_while_its_emails_wait_is_said_on_them(worker, 
 	queue_while_sending_is_suspended(worker)
 	frappe.db.delete("Email Account", account)
 	frappe.db.commit()
-	run_scheduled("marketing_flows.engine.sender.schedule_sender")
+	run_scheduled("marketing_flows.engine.sending.sender.schedule_sender")
 	worker()
 	rows = queue_of(flow)
 	assert {(r.status, r.retry) for r in rows} == {("Not Sent", 0)}  # kept, for when it is back
@@ -216,7 +216,7 @@ def test_a_sender_killed_mid_send_loses_nothing_and_counts_what_it_sends_again(w
 		"UPDATE `tabEmail Queue` SET mf_lease_until = NOW() - INTERVAL 1 SECOND WHERE name IN %s",
 		[[r.name for r in stuck]],
 	)
-	run_scheduled("marketing_flows.engine.sender.schedule_sender")
+	run_scheduled("marketing_flows.engine.sending.sender.schedule_sender")
 	worker()
 	rows = queue_of(flow)
 	assert {r.status for r in rows} == {"Sent"} and len(rows) == 40
@@ -319,7 +319,7 @@ def test_a_send_waiting_for_a_slow_domain_takes_no_moment_from_the_other_limits(
 	"""Each limit hands out its own moments: a send that waits a second for its domain does not
 	push the overall limit a second ahead (that wasted 16 % of a 200/s limit in the benchmark),
 	and a send declined for its domain (`hold`) reserves nothing."""
-	from marketing_flows.engine import rate_limits
+	from marketing_flows.engine.sending import rate_limits
 
 	tag = unique("rate")
 	overall, domain = (f"mf:rate:test:{tag}:all", 10.0), (f"mf:rate:test:{tag}:slow", 1.0)

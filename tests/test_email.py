@@ -9,36 +9,28 @@ import time
 from pathlib import Path
 
 import frappe
-import pytest
 from frappe.utils.background_jobs import get_job
 
 from conftest import BENCH_DIR, flush_email_queue, kill_worker, run_scheduled, worker_env
-from factories import events, make_contact, make_content, make_flow, participant, unique
-
-
-@pytest.fixture
-def content(smtp):
-	return make_content(
-		"Email",
-		content_name=unique("Welcome"),
-		subject="Welcome {{ contact.first_name }}!",
-		body='<p>Hello {{ contact.first_name }} from {{ flow.flow_name }}.</p><p><a href="https://example.com/offer?x=1">See the offer</a></p>',
-		sender=smtp.account,
-	)
+from factories import (
+	end,
+	enrol_and_run,
+	events,
+	make_contact,
+	make_content,
+	make_flow,
+	participant,
+	step,
+	unique,
+)
 
 
 def email_flow(content, **values):
 	flow = make_flow(
 		steps=[
-			{"step_id": "mail1", "step_type": "Send Email", "content": content.name, "next_step": "wait"},
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": 2,
-				"wait_unit": "Days",
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("mail1", "Send Email", content=content.name, next_step="wait"),
+			step("wait", "Wait", wait_amount=2, wait_unit="Days", next_step="end"),
+			end(),
 		],
 		**values,
 	)
@@ -109,10 +101,7 @@ def test_jinja_sandbox_sees_only_the_participant_context(worker, smtp):
 
 def test_no_email_address_skips_the_step_and_says_why(worker, content):
 	flow = email_flow(content)
-	contact = make_contact(email_id=None)
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker, email_id=None)
 	assert p.current_step == "wait" and not p.sent_marketing_email
 	assert ("mail1", "Step Skipped") in events(flow.name, contact)
 	assert (
@@ -142,14 +131,9 @@ def test_two_workers_at_once_send_each_email_exactly_once(worker, content, setti
 	# before the other starts, however fast the sends are
 	flow = make_flow(
 		steps=[
-			{"step_id": "mail1", "step_type": "Send Email", "content": content.name, "next_step": "hook"},
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": http_receiver.url + "/two",
-				"next_step": "wait",
-			},
-			{"step_id": "wait", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days"},
+			step("mail1", "Send Email", content=content.name, next_step="hook"),
+			step("hook", "Webhook", webhook_url=http_receiver.url + "/two", next_step="wait"),
+			step("wait", "Wait", wait_amount=2, wait_unit="Days"),
 		]
 	)
 	flow.run()
@@ -194,14 +178,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, c
 	try:
 		flow = make_flow(
 			steps=[
-				{"step_id": "mail1", "step_type": "Send Email", "content": content.name, "next_step": "hook"},
-				{
-					"step_id": "hook",
-					"step_type": "Webhook",
-					"webhook_url": f"{http_receiver.url}/slow",
-					"next_step": "end",
-				},
-				{"step_id": "end", "step_type": "End"},
+				step("mail1", "Send Email", content=content.name, next_step="hook"),
+				step("hook", "Webhook", webhook_url=f"{http_receiver.url}/slow", next_step="end"),
+				end(),
 			]
 		)
 		flow.run()
@@ -223,7 +202,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(worker, c
 
 		http_receiver.delay = 0
 		# the killed job is still "started" in RQ: the tick must enqueue the flow's slots anyway
-		run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
+		run_scheduled("marketing_flows.engine.running.runner.schedule_due_participants")
 		worker()
 		assert frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": "Completed"}) == 20
 		for name in names:
@@ -244,10 +223,7 @@ def test_a_queued_flow_email_stays_small(worker, smtp, content):
 	"""A million-person flow queues millions of emails: the stored message of a short email is
 	a few kilobytes (the layout is not Frappe's CSS-inlined template stored again per email)."""
 	flow = email_flow(content)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	raw = frappe.db.get_value("Email Queue", p.email_queue, "message")
 	assert len(raw.encode()) <= 3584  # with its Email Queue and recipient rows: under 4 KB
 	import email
@@ -278,7 +254,7 @@ def test_sent_flow_emails_leave_the_email_queue_after_the_retention_period(worke
 	)
 	frappe.db.commit()
 
-	run_scheduled("marketing_flows.engine.delivery.purge_sent_emails")
+	run_scheduled("marketing_flows.engine.sending.delivery.purge_sent_emails")
 	worker()
 
 	assert not frappe.db.exists("Email Queue", old_p.email_queue)
@@ -294,6 +270,6 @@ def test_sent_flow_emails_leave_the_email_queue_after_the_retention_period(worke
 		recent_p.email_queue,
 	)
 	frappe.db.commit()
-	run_scheduled("marketing_flows.engine.delivery.purge_sent_emails")
+	run_scheduled("marketing_flows.engine.sending.delivery.purge_sent_emails")
 	worker()
 	assert frappe.db.exists("Email Queue", recent_p.email_queue)

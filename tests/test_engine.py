@@ -9,6 +9,8 @@ from frappe.utils import add_to_date, now_datetime
 
 from conftest import run_scheduled
 from factories import (
+	end,
+	enrol_and_run,
 	events,
 	make_contact,
 	make_content,
@@ -16,31 +18,26 @@ from factories import (
 	make_user,
 	participant,
 	running_flow,
+	step,
 	time_passes,
 	unique,
 )
 
-TICK = "marketing_flows.engine.runner.schedule_due_participants"
+TICK = "marketing_flows.engine.running.runner.schedule_due_participants"
 
 
 def test_steps_run_in_a_worker_not_in_the_request(worker):
 	flow = running_flow(
 		[
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "Lead {{ contact.first_name }}",
-				"next_step": "wait",
-			},
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": 2,
-				"wait_unit": "Days",
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step(
+				"tag",
+				"Update Participant",
+				update_field="designation",
+				update_value="Lead {{ contact.first_name }}",
+				next_step="wait",
+			),
+			step("wait", "Wait", wait_amount=2, wait_unit="Days", next_step="end"),
+			end(),
 		]
 	)
 	contact = make_contact(first_name=unique("Ann"))
@@ -80,16 +77,16 @@ def test_steps_run_in_a_worker_not_in_the_request(worker):
 def test_condition_branches_on_contact_fields(worker):
 	flow = running_flow(
 		[
-			{
-				"step_id": "vip",
-				"step_type": "Condition",
-				"condition_type": "Field",
-				"condition_filters": '[["Contact", "designation", "=", "CEO"]]',
-				"yes_step": "yes_end",
-				"no_step": "no_end",
-			},
-			{"step_id": "yes_end", "step_type": "End"},
-			{"step_id": "no_end", "step_type": "End"},
+			step(
+				"vip",
+				"Condition",
+				condition_type="Field",
+				condition_filters='[["Contact", "designation", "=", "CEO"]]',
+				yes_step="yes_end",
+				no_step="no_end",
+			),
+			end("yes_end"),
+			end("no_end"),
 		]
 	)
 	ceo = make_contact(designation="CEO")
@@ -109,14 +106,14 @@ def test_create_activity_assigned_to_a_chosen_user(worker):
 	rep = make_user(["Sales User"] if frappe.db.exists("Role", "Sales User") else ["Blogger"], "rep")
 	flow = running_flow(
 		[
-			{
-				"step_id": "call",
-				"step_type": "Create Activity",
-				"activity_description": "Call {{ contact.first_name }} about the offer",
-				"assign_to": rep,
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step(
+				"call",
+				"Create Activity",
+				activity_description="Call {{ contact.first_name }} about the offer",
+				assign_to=rep,
+				next_step="end",
+			),
+			end(),
 		]
 	)
 	contact = make_contact(first_name=unique("Bob"))
@@ -136,25 +133,15 @@ def test_add_to_email_group_and_enroll_in_another_flow(worker):
 	group = frappe.get_doc({"doctype": "Email Group", "title": unique("Group")}).insert()
 	target = running_flow(
 		[
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"},
-			{"step_id": "e", "step_type": "End"},
+			step("w", "Wait", wait_amount=1, wait_unit="Days", next_step="e"),
+			end("e"),
 		]
 	)
 	flow = running_flow(
 		[
-			{
-				"step_id": "grp",
-				"step_type": "Add to Email Group",
-				"email_group": group.name,
-				"next_step": "move",
-			},
-			{
-				"step_id": "move",
-				"step_type": "Enroll in Flow",
-				"target_flow": target.name,
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("grp", "Add to Email Group", email_group=group.name, next_step="move"),
+			step("move", "Enroll in Flow", target_flow=target.name, next_step="end"),
+			end(),
 		]
 	)
 	contact = make_contact()
@@ -171,15 +158,15 @@ def test_add_to_email_group_and_enroll_in_another_flow(worker):
 def test_webhook_posts_rendered_json_with_an_idempotency_key(worker, http_receiver):
 	flow = running_flow(
 		[
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": f"{http_receiver.url}/crm-hook",
-				"webhook_method": "POST",
-				"webhook_body": '{"name": "{{ contact.first_name }}", "flow": "{{ flow.name }}"}',
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step(
+				"hook",
+				"Webhook",
+				webhook_url=f"{http_receiver.url}/crm-hook",
+				webhook_method="POST",
+				webhook_body='{"name": "{{ contact.first_name }}", "flow": "{{ flow.name }}"}',
+				next_step="end",
+			),
+			end(),
 		]
 	)
 	contact = make_contact(first_name=unique("Cid"))
@@ -196,13 +183,8 @@ def test_failing_webhook_is_retried_with_backoff_then_stalled_never_lost(worker,
 	settings.set("Marketing Flow Settings", max_attempts=2, retry_backoff_minutes=1)
 	flow = running_flow(
 		[
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": f"{http_receiver.url}/down",
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("hook", "Webhook", webhook_url=f"{http_receiver.url}/down", next_step="end"),
+			end(),
 		]
 	)
 	contact = make_contact()
@@ -240,8 +222,8 @@ def test_sms_goes_through_sms_settings_gateway(worker, http_receiver, settings):
 	content = make_content("SMS", body="Hi {{ contact.first_name }}, 20% off today")
 	flow = running_flow(
 		[
-			{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"},
-			{"step_id": "end", "step_type": "End"},
+			step("sms", "Send SMS", content=content.name, next_step="end"),
+			end(),
 		]
 	)
 	number = "+1555" + frappe.generate_hash(length=6).translate(str.maketrans("abcdef", "123456"))
@@ -262,8 +244,8 @@ def test_sms_goes_through_sms_settings_gateway(worker, http_receiver, settings):
 def test_pause_freezes_resume_continues_stop_exits(worker):
 	flow = running_flow(
 		[
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Hours", "next_step": "e"},
-			{"step_id": "e", "step_type": "End"},
+			step("w", "Wait", wait_amount=1, wait_unit="Hours", next_step="e"),
+			end("e"),
 		]
 	)
 	a, b = make_contact(), make_contact()
@@ -293,15 +275,9 @@ def test_pause_freezes_resume_continues_stop_exits(worker):
 def test_participant_who_unsubscribes_exits_before_the_next_step(worker):
 	flow = running_flow(
 		[
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "tag"},
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "x",
-				"next_step": "e",
-			},
-			{"step_id": "e", "step_type": "End"},
+			step("w", "Wait", wait_amount=1, wait_unit="Days", next_step="tag"),
+			step("tag", "Update Participant", update_field="designation", update_value="x", next_step="e"),
+			end("e"),
 		]
 	)
 	contact = make_contact()
@@ -345,7 +321,7 @@ def test_suppression_list_and_reenrolment_policy(worker):
 		}
 	).insert()
 	flow = running_flow(
-		[{"step_id": "e", "step_type": "End"}],
+		[end("e")],
 		suppression_lists=[{"list_type": "Email Group", "email_group": group.name}],
 		reenrollment="After Previous Ends",
 	)
@@ -355,14 +331,14 @@ def test_suppression_list_and_reenrolment_policy(worker):
 	worker()
 	assert participant(flow.name, ok).status == "Completed"
 	assert flow.enroll([ok])["enrolled"] == 1  # ended, so may come again
-	never = running_flow([{"step_id": "e", "step_type": "End"}], reenrollment="Never")
+	never = running_flow([end("e")], reenrollment="Never")
 	never.enroll([ok])
 	worker()
 	assert never.enroll([ok])["not_enrolled"] == {ok: "already took part (re-enrolment: Never)"}
 
 
 def test_sends_wait_for_the_sending_window(worker):
-	from marketing_flows.engine import window
+	from marketing_flows.engine.sending import window
 
 	now = now_datetime()
 	today = now.weekday()
@@ -370,18 +346,15 @@ def test_sends_wait_for_the_sending_window(worker):
 	content = make_content("SMS", body="Hello")
 	flow = running_flow(
 		[
-			{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"},
-			{"step_id": "end", "step_type": "End"},
+			step("sms", "Send SMS", content=content.name, next_step="end"),
+			end(),
 		],
 		use_sending_window=1,
 		window_start="09:00:00",
 		window_end="17:00:00",
 		**days,
 	)
-	contact = make_contact(mobile_no="+15550001111")
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker, mobile_no="+15550001111")
 	assert (p.status, p.current_step) == ("Waiting", "sms")
 	assert p.next_run_at.date() == (now + frappe.utils.datetime.timedelta(days=1)).date()
 	assert p.next_run_at.strftime("%H:%M") == "09:00"
@@ -403,13 +376,8 @@ def test_stalled_participants_can_be_retried(worker, http_receiver, settings):
 	settings.set("Marketing Flow Settings", max_attempts=1)
 	flow = running_flow(
 		[
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": f"{http_receiver.url}/flaky",
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("hook", "Webhook", webhook_url=f"{http_receiver.url}/flaky", next_step="end"),
+			end(),
 		]
 	)
 	contact = make_contact()
@@ -438,16 +406,10 @@ def test_conditions_on_engagement_group_segment_and_recent_email(worker):
 	def branch(condition: dict) -> dict:
 		return running_flow(
 			[
-				{
-					"step_id": "w",
-					"step_type": "Wait",
-					"wait_amount": 1,
-					"wait_unit": "Days",
-					"next_step": "c",
-				},
+				step("w", "Wait", wait_amount=1, wait_unit="Days", next_step="c"),
 				{"step_id": "c", "step_type": "Condition", **condition, "yes_step": "yes", "no_step": "no"},
-				{"step_id": "yes", "step_type": "End"},
-				{"step_id": "no", "step_type": "End"},
+				end("yes"),
+				end("no"),
 			]
 		)
 
@@ -482,9 +444,9 @@ def test_resume_with_skip_overdue_skips_sends_that_fell_due_during_the_pause(wor
 	content = make_content("SMS", body="Late news")
 	flow = running_flow(
 		[
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Hours", "next_step": "sms"},
-			{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"},
-			{"step_id": "end", "step_type": "End"},
+			step("w", "Wait", wait_amount=1, wait_unit="Hours", next_step="sms"),
+			step("sms", "Send SMS", content=content.name, next_step="end"),
+			end(),
 		],
 		resume_policy="Skip Overdue",
 	)
@@ -516,7 +478,7 @@ def test_resume_with_skip_overdue_skips_sends_that_fell_due_during_the_pause(wor
 def test_a_participant_name_that_clashes_is_drawn_again_not_reported_as_already_active(monkeypatch):
 	"""Participant names are random: a new name equal to an existing participant's (another
 	flow's here) must not drop the person as "already active in this flow"."""
-	from marketing_flows.engine import enrolment
+	from marketing_flows.engine.entering import enrolment
 
 	other_flow = make_flow()
 	taken_by = make_contact()

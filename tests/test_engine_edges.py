@@ -13,11 +13,21 @@ import pytest
 from frappe.utils import add_to_date, now_datetime
 
 from conftest import run_bench, run_scheduled
-from factories import events, make_contact, make_content, make_flow, participant, running_flow, time_passes
-from marketing_flows.engine import watch
+from factories import (
+	end,
+	events,
+	make_contact,
+	make_content,
+	make_flow,
+	participant,
+	running_flow,
+	step,
+	time_passes,
+)
+from marketing_flows.engine.entering import watch
 
 COUNTER = "mf_edge_counter"  # an Int custom field on Contact that flows add to
-RETRY_TICK = "marketing_flows.engine.goals.retry_follow_ups"  # the scheduler, every 5 minutes
+RETRY_TICK = "marketing_flows.engine.measuring.goals.retry_follow_ups"  # the scheduler, every 5 minutes
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +80,7 @@ def contact_update_flow(**values):
 	values.setdefault("trigger_event", "Update")
 	values.setdefault("reenrollment", "After Previous Ends")
 	return make_flow(
-		steps=[{"step_id": "count", "step_type": "Update Participant"}],
+		steps=[step("count", "Update Participant")],
 		updates=[{"step_id": "count", "target": "Person", "field": COUNTER, "action": "Add", "value": "1"}],
 		**values,
 	)
@@ -147,7 +157,7 @@ def test_a_loop_the_check_could_not_see_stops_at_the_daily_reenrolment_cap(count
 	first = contact_update_flow()
 	first.run()
 	second = make_flow(
-		steps=[{"step_id": "count", "step_type": "Update Participant"}],
+		steps=[step("count", "Update Participant")],
 		updates=[{"step_id": "count", "target": "Person", "field": COUNTER, "action": "Add", "value": "1"}],
 		reenrollment="After Previous Ends",
 	)
@@ -220,14 +230,10 @@ def test_a_goal_triggered_enrolment_that_keeps_failing_is_given_up_with_an_error
 	settings.set("Marketing Flow Settings", max_attempts=2)
 	source = running_flow(
 		[
-			{
-				"step_id": "win",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "Won",
-				"next_step": "wait",
-			},
-			{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"},
+			step(
+				"win", "Update Participant", update_field="designation", update_value="Won", next_step="wait"
+			),
+			step("wait", "Wait", wait_amount=1, wait_unit="Days"),
 		],
 		success_criteria=[{"criterion_type": "Person Updated", "conditions": WON}],
 	)
@@ -264,9 +270,9 @@ def test_resume_keeps_an_exit_committed_while_the_flow_was_paused(worker):
 	content = make_content("SMS", body="Late news")
 	flow = running_flow(
 		[
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Hours", "next_step": "sms"},
-			{"step_id": "sms", "step_type": "Send SMS", "content": content.name, "next_step": "end"},
-			{"step_id": "end", "step_type": "End"},
+			step("w", "Wait", wait_amount=1, wait_unit="Hours", next_step="sms"),
+			step("sms", "Send SMS", content=content.name, next_step="end"),
+			end(),
 		],
 		resume_policy="Skip Overdue",
 	)
@@ -288,7 +294,7 @@ def test_resume_keeps_an_exit_committed_while_the_flow_was_paused(worker):
 	assert participant(flow.name, contact).status == "Waiting"
 	run_bench(
 		"execute",
-		"marketing_flows.engine.participants.end_participants",
+		"marketing_flows.engine.running.participants.end_participants",
 		"--kwargs",
 		json.dumps({"flow": flow.name, "names": [name], "status": "Exited", "reason": "Goal met"}),
 	)
@@ -302,9 +308,9 @@ def test_resume_keeps_an_exit_committed_while_the_flow_was_paused(worker):
 
 def test_a_form_saved_from_an_old_copy_keeps_the_ab_winner(worker):
 	steps = [
-		{"step_id": "ab", "step_type": "A/B Test", "ab_auto_winner": 1, "ab_test_days": 1},
-		{"step_id": "a", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"},
-		{"step_id": "b", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"},
+		step("ab", "A/B Test", ab_auto_winner=1, ab_test_days=1),
+		step("a", "Wait", wait_amount=3, wait_unit="Days"),
+		step("b", "Wait", wait_amount=3, wait_unit="Days"),
 	]
 	branches = [
 		{"step_id": "ab", "branch_label": "A", "percentage": 50, "next_step": "a"},
@@ -328,11 +334,11 @@ def test_a_form_saved_from_an_old_copy_keeps_the_ab_winner(worker):
 	stale.description = "Edited in the form"
 	stale.save()
 	frappe.db.commit()
-	step = frappe.db.get_value(
+	ab_step = frappe.db.get_value(
 		"Marketing Flow Step",
 		{"parent": flow.name, "step_id": "ab"},
 		["ab_winner", "ab_decision"],
 		as_dict=True,
 	)
-	assert step.ab_winner == winner and step.ab_decision
+	assert ab_step.ab_winner == winner and ab_step.ab_decision
 	assert frappe.db.get_value("Marketing Flow", flow.name, "description") == "Edited in the form"

@@ -18,24 +18,23 @@ from frappe.utils import add_days, now_datetime
 
 from conftest import BENCH_DIR, SITE, kill_worker, run_scheduled, worker_env
 from factories import (
+	end,
+	enrol_and_run,
 	events,
 	make_contact,
 	make_content,
 	make_flow,
 	participant,
 	running_flow,
+	step,
 	table_counts,
 	time_passes,
 	unique,
 )
+from marketing_flows.engine.running.batch import Batch
 
-TICK = "marketing_flows.engine.runner.schedule_due_participants"
+TICK = "marketing_flows.engine.running.runner.schedule_due_participants"
 ENGINE = Path(__file__).resolve().parent.parent / "marketing_flows" / "engine"
-
-
-@pytest.fixture
-def content(smtp):
-	return make_content(subject="Hello {{ contact.first_name }}", body="<p>Hi</p>", sender=smtp.account)
 
 
 def queued_for(name: str) -> int:
@@ -51,7 +50,7 @@ def outbox_rows(participant_name: str) -> list[dict]:
 def run_batch_then_roll_back(flow_name: str) -> None:
 	"""Run one batch of the flow in this process and roll it back, as a worker killed before its
 	commit (or an RQ timeout, or a deadlock) would leave it."""
-	from marketing_flows.engine import runner
+	from marketing_flows.engine.running import runner
 
 	frappe.db.commit()
 	flow = frappe.get_doc("Marketing Flow", flow_name)
@@ -59,7 +58,7 @@ def run_batch_then_roll_back(flow_name: str) -> None:
 	now = now_datetime()
 	names = runner.claim_due_participants(flow_name, 50, now)
 	assert names, "nobody was due"
-	runner.Batch(flow, settings, now).run(names)
+	Batch(flow, settings, now).run(names)
 	frappe.db.rollback()
 
 
@@ -138,19 +137,14 @@ def test_status_sets_are_defined_once():
 def test_a_step_with_no_next_step_ends_the_flow_there(worker):
 	flow = running_flow(
 		[
-			{
-				"step_id": "check",
-				"step_type": "Condition",
-				"condition_type": "Field",
-				"condition_filters": '[["first_name", "like", "Yes%"]]',
-				"yes_step": "tag",
-			},
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "tagged",
-			},
+			step(
+				"check",
+				"Condition",
+				condition_type="Field",
+				condition_filters='[["first_name", "like", "Yes%"]]',
+				yes_step="tag",
+			),
+			step("tag", "Update Participant", update_field="designation", update_value="tagged"),
 		]
 	)
 	yes, no = make_contact(first_name=unique("Yes")), make_contact(first_name=unique("No"))
@@ -166,25 +160,11 @@ def test_a_step_with_no_next_step_ends_the_flow_there(worker):
 def test_while_waiting_current_step_is_the_wait_step(worker):
 	flow = running_flow(
 		[
-			{
-				"step_id": "pause",
-				"step_type": "Wait",
-				"wait_amount": 3,
-				"wait_unit": "Days",
-				"next_step": "tag",
-			},
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "done",
-			},
+			step("pause", "Wait", wait_amount=3, wait_unit="Days", next_step="tag"),
+			step("tag", "Update Participant", update_field="designation", update_value="done"),
 		]
 	)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert (p.status, p.current_step) == ("Waiting", "pause")
 	assert p.next_run_at > add_days(now_datetime(), 2)
 	time_passes(flow.name)
@@ -203,22 +183,19 @@ def test_emailed_recently_asks_about_the_person_across_participations(worker, co
 	answers Yes for a customer enrolled again by a second cart."""
 	flow = running_flow(
 		[
-			{
-				"step_id": "check",
-				"step_type": "Condition",
-				"condition_type": "Emailed Recently",
-				"condition_step": "cart_mail",
-				"condition_days": 5,
-				"no_step": "cart_mail",
-			},
-			{"step_id": "cart_mail", "step_type": "Send Email", "content": content.name},
+			step(
+				"check",
+				"Condition",
+				condition_type="Emailed Recently",
+				condition_step="cart_mail",
+				condition_days=5,
+				no_step="cart_mail",
+			),
+			step("cart_mail", "Send Email", content=content.name),
 		],
 		reenrollment="After Previous Ends",
 	)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	first = participant(flow.name, contact)
+	contact, first = enrol_and_run(flow, worker)
 	assert first.status == "Completed" and queued_for(first.name) == 1
 	assert flow.enroll([contact])["enrolled"] == 1  # the second cart
 	worker()
@@ -239,23 +216,16 @@ def test_emailed_recently_asks_about_the_person_across_participations(worker, co
 def test_update_that_meets_the_goal_stops_the_email_that_follows(worker, content):
 	flow = running_flow(
 		[
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "Hot",
-				"next_step": "mail",
-			},
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name},
+			step(
+				"tag", "Update Participant", update_field="designation", update_value="Hot", next_step="mail"
+			),
+			step("mail", "Send Email", content=content.name),
 		],
 		success_criteria=[
 			{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Hot"]]'}
 		],
 	)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert (p.status, p.exit_reason, p.succeeded) == ("Exited", "Goal met", 1)
 	assert queued_for(p.name) == 0
 	assert ("mail", "Email Sent") not in events(flow.name, contact)
@@ -264,20 +234,9 @@ def test_update_that_meets_the_goal_stops_the_email_that_follows(worker, content
 def test_conditions_see_what_happened_earlier_in_the_same_go(worker, content):
 	flow = running_flow(
 		[
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "check"},
-			{
-				"step_id": "check",
-				"step_type": "Condition",
-				"condition_type": "Emailed Recently",
-				"condition_days": 1,
-				"yes_step": "tag",
-			},
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "emailed",
-			},
+			step("mail", "Send Email", content=content.name, next_step="check"),
+			step("check", "Condition", condition_type="Emailed Recently", condition_days=1, yes_step="tag"),
+			step("tag", "Update Participant", update_field="designation", update_value="emailed"),
 		]
 	)
 	contact = make_contact()
@@ -290,21 +249,18 @@ def test_conditions_see_what_happened_earlier_in_the_same_go(worker, content):
 def test_a_participant_who_leaves_the_audience_mid_go_stops_before_the_next_step(worker, content):
 	flow = running_flow(
 		[
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "Customer",
-				"next_step": "mail",
-			},
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name},
+			step(
+				"tag",
+				"Update Participant",
+				update_field="designation",
+				update_value="Customer",
+				next_step="mail",
+			),
+			step("mail", "Send Email", content=content.name),
 		],
 		audience_filters='[["designation", "!=", "Customer"]]',
 	)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert p.status == "Exited" and "audience" in p.exit_reason
 	assert queued_for(p.name) == 0
 
@@ -314,9 +270,7 @@ def test_a_participant_who_leaves_the_audience_mid_go_stops_before_the_next_step
 
 def test_a_confirmed_webhook_is_not_called_again_after_the_batch_rolls_back(worker, http_receiver):
 	path = f"/once-{unique('h')}"
-	flow = running_flow(
-		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}]
-	)
+	flow = running_flow([step("hook", "Webhook", webhook_url=http_receiver.url + path)])
 	contact = make_contact()
 	flow.enroll([contact])
 	run_batch_then_roll_back(flow.name)
@@ -334,9 +288,7 @@ def test_a_confirmed_webhook_is_not_called_again_after_the_batch_rolls_back(work
 def test_attempts_survive_rollbacks_so_a_failing_call_ends_stalled(worker, http_receiver, settings):
 	settings.set("Marketing Flow Settings", max_attempts=2, retry_backoff_minutes=1)
 	path = f"/down-{unique('h')}"
-	flow = running_flow(
-		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}]
-	)
+	flow = running_flow([step("hook", "Webhook", webhook_url=http_receiver.url + path)])
 	contact = make_contact()
 	flow.enroll([contact])
 	http_receiver.fail_next(2, 503)
@@ -361,7 +313,7 @@ def test_sms_goes_through_the_outbox_with_an_idempotency_key(worker, http_receiv
 		use_post=0,
 	)
 	sms = make_content("SMS", body="Hi")
-	flow = running_flow([{"step_id": "sms", "step_type": "Send SMS", "content": sms.name}])
+	flow = running_flow([step("sms", "Send SMS", content=sms.name)])
 	number = "+1555" + str(int(time.time() * 1000))[-7:]
 	contact = make_contact(mobile_no=number)
 	flow.enroll([contact])
@@ -379,16 +331,7 @@ def test_killed_during_a_call_it_is_retried_with_the_same_key_and_the_slot_is_no
 	run calls again with the same Idempotency-Key and counts the repeat; the dead job's RQ entry
 	("started" for ever) does not stop the flow's slot from being enqueued again."""
 	path = f"/slow-{unique('h')}"
-	flow = running_flow(
-		[
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": http_receiver.url + path,
-				"webhook_timeout": 30,
-			}
-		]
-	)
+	flow = running_flow([step("hook", "Webhook", webhook_url=http_receiver.url + path, webhook_timeout=30)])
 	contact = make_contact()
 	http_receiver.delay = 20
 	try:
@@ -425,16 +368,7 @@ def test_a_call_that_timed_out_is_an_unknown_outcome_retried_with_the_same_key(
 	out with the same Idempotency-Key and the outbox counts it (found by benchmarks/chaos.py)."""
 	settings.set("Marketing Flow Settings", retry_backoff_minutes=1, max_attempts=5)
 	path = f"/late-{unique('h')}"
-	flow = running_flow(
-		[
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": http_receiver.url + path,
-				"webhook_timeout": 1,
-			}
-		]
-	)
+	flow = running_flow([step("hook", "Webhook", webhook_url=http_receiver.url + path, webhook_timeout=1)])
 	contact = make_contact()
 	http_receiver.delay = 3
 	try:
@@ -471,13 +405,8 @@ def test_a_call_that_could_not_connect_is_a_plain_failure(worker, settings):
 	from receivers import free_port
 
 	settings.set("Marketing Flow Settings", retry_backoff_minutes=1, max_attempts=5)
-	flow = running_flow(
-		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": f"http://127.0.0.1:{free_port()}/x"}]
-	)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	flow = running_flow([step("hook", "Webhook", webhook_url=f"http://127.0.0.1:{free_port()}/x")])
+	contact, p = enrol_and_run(flow, worker)
 	row = outbox_rows(p.name)[0]
 	assert (p.status, row.status, row.attempts, row.unknown_outcomes) == ("Active", "Failed", 1, 0)
 	assert "ConnectionError" in row.last_error
@@ -490,43 +419,32 @@ def test_a_loop_through_a_wait_that_can_take_no_time_is_refused(content):
 	with pytest.raises(frappe.ValidationError, match="loop that can pass without waiting"):
 		make_flow(
 			steps=[
-				{
-					"step_id": "mail",
-					"step_type": "Send Email",
-					"content": content.name,
-					"next_step": "window",
-				},
-				{"step_id": "window", "step_type": "Wait", "use_sending_window": 1, "next_step": "clicked"},
-				{
-					"step_id": "clicked",
-					"step_type": "Condition",
-					"condition_type": "Clicked",
-					"condition_step": "mail",
-					"yes_step": "end",
-					"no_step": "mail",
-				},
-				{"step_id": "end", "step_type": "End"},
+				step("mail", "Send Email", content=content.name, next_step="window"),
+				step("window", "Wait", use_sending_window=1, next_step="clicked"),
+				step(
+					"clicked",
+					"Condition",
+					condition_type="Clicked",
+					condition_step="mail",
+					yes_step="end",
+					no_step="mail",
+				),
+				end(),
 			]
 		)
 	make_flow(  # the same loop through a real wait is fine
 		steps=[
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "window"},
-			{
-				"step_id": "window",
-				"step_type": "Wait",
-				"wait_amount": 2,
-				"wait_unit": "Days",
-				"next_step": "clicked",
-			},
-			{
-				"step_id": "clicked",
-				"step_type": "Condition",
-				"condition_type": "Clicked",
-				"condition_step": "mail",
-				"yes_step": "end",
-				"no_step": "mail",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("mail", "Send Email", content=content.name, next_step="window"),
+			step("window", "Wait", wait_amount=2, wait_unit="Days", next_step="clicked"),
+			step(
+				"clicked",
+				"Condition",
+				condition_type="Clicked",
+				condition_step="mail",
+				yes_step="end",
+				no_step="mail",
+			),
+			end(),
 		]
 	)
 
@@ -534,22 +452,14 @@ def test_a_loop_through_a_wait_that_can_take_no_time_is_refused(content):
 def test_at_run_time_a_step_never_runs_twice_in_one_go(worker, content):
 	flow = running_flow(
 		[
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "pause"},
-			{
-				"step_id": "pause",
-				"step_type": "Wait",
-				"wait_until": "2020-01-01 00:00:00",
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("mail", "Send Email", content=content.name, next_step="pause"),
+			step("pause", "Wait", wait_until="2020-01-01 00:00:00", next_step="end"),
+			end(),
 		]
 	)
 	# a loop that validation would refuse, made behind its back in the database
 	frappe.db.set_value("Marketing Flow Step", {"parent": flow.name, "step_id": "pause"}, "next_step", "mail")
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert p.status == "Stalled" and "Loop without waiting" in p.last_error
 	assert queued_for(p.name) == 1
 
@@ -567,14 +477,7 @@ def test_a_setting_that_fails_for_everyone_pauses_the_flow_and_tells_its_owner(w
 	frappe.db.commit()
 	try:
 		flow = running_flow(
-			[
-				{
-					"step_id": "tag",
-					"step_type": "Update Participant",
-					"update_field": "designation",
-					"update_value": "x",
-				}
-			],
+			[step("tag", "Update Participant", update_field="designation", update_value="x")],
 			audience_filters=f'[["{field}", "=", 0]]',
 		)
 		a, b = make_contact(), make_contact()
@@ -601,12 +504,12 @@ def test_a_setting_that_fails_for_everyone_pauses_the_flow_and_tells_its_owner(w
 def test_one_failing_participant_is_stalled_alone(worker):
 	flow = running_flow(
 		[
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "salutation",
-				"update_value": "{{ contact.first_name }}",
-			}
+			step(
+				"tag",
+				"Update Participant",
+				update_field="salutation",
+				update_value="{{ contact.first_name }}",
+			)
 		]
 	)
 	title = frappe.get_doc({"doctype": "Salutation", "salutation": unique("Title")}).insert().name
@@ -622,14 +525,13 @@ def test_one_failing_participant_is_stalled_alone(worker):
 def test_a_participant_whose_writes_fail_is_stalled_alone():
 	"""The batch's bulk write fails because of one participant's row: the others are written,
 	that one is Stalled with the error."""
-	from marketing_flows.engine import runner
 
 	flow = make_flow()
 	flow.run()
 	good, bad = make_contact(), make_contact()
 	flow.enroll([good, bad])
 	p_good, p_bad = participant(flow.name, good), participant(flow.name, bad)
-	batch = runner.Batch(flow, frappe.get_cached_doc("Marketing Flow Settings"), now_datetime())
+	batch = Batch(flow, frappe.get_cached_doc("Marketing Flow Settings"), now_datetime())
 	batch.end(p_good, "Exited", "fine")
 	batch.update(p_bad, {"status": "Exited", "exit_reason": "x" * 500})  # too long for its column
 	batch.write()
@@ -647,9 +549,9 @@ def test_the_runner_claims_under_read_committed_from_its_first_batch(monkeypatch
 	transaction's first read; under REPEATABLE READ it does not."""
 	import pymysql
 
-	from marketing_flows.engine import runner
+	from marketing_flows.engine.running import runner
 
-	flow = running_flow([{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}])
+	flow = running_flow([step("wait", "Wait", wait_amount=1, wait_unit="Days")])
 	key = unique("iso")
 	other = pymysql.connect(**frappe.db.get_connection_settings(), autocommit=True)
 	seen: list[int] = []
@@ -681,7 +583,7 @@ def test_the_runner_claims_under_read_committed_from_its_first_batch(monkeypatch
 
 def test_the_email_queue_insert_is_split_by_size():
 	from marketing_flows.engine import bulk
-	from marketing_flows.engine.mailer import QUEUE_COLUMNS, Mailer
+	from marketing_flows.engine.sending.mailer import QUEUE_COLUMNS, Mailer
 
 	mailer = Mailer()
 	names = [frappe.generate_hash(length=10) for _ in range(5)]
@@ -739,14 +641,7 @@ def test_the_email_queue_insert_is_split_by_size():
 
 def test_a_flows_own_update_does_not_trigger_it_again(worker):
 	flow = running_flow(
-		[
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "seen",
-			}
-		],
+		[step("tag", "Update Participant", update_field="designation", update_value="seen")],
 		trigger_type="Document Event",
 		trigger_doctype="Contact",
 		trigger_event="Update",
@@ -768,12 +663,12 @@ def test_enroll_in_flow_cycles_across_flows_are_refused_with_the_cycle_named():
 	"""Flows that enrol each other and take people again can't run (a Draft's save only warns)."""
 	a = make_flow(reenrollment="After Previous Ends")
 	b = make_flow(
-		steps=[{"step_id": "to_a", "step_type": "Enroll in Flow", "target_flow": a.name}],
+		steps=[step("to_a", "Enroll in Flow", target_flow=a.name)],
 		reenrollment="After Previous Ends",
 	)
 	b.run()
 	a.steps = []
-	a.append("steps", {"step_id": "to_b", "step_type": "Enroll in Flow", "target_flow": b.name})
+	a.append("steps", step("to_b", "Enroll in Flow", target_flow=b.name))
 	a.save()
 	with pytest.raises(frappe.ValidationError) as error:
 		a.run()
@@ -805,7 +700,7 @@ def test_reenrolment_after_previous_ends_keeps_a_minimum_gap():
 def test_a_goal_met_twice_is_logged_and_acted_on_once():
 	"""Two processes (the runner and a hook's job) that both saw the participant unsuccessful
 	mark it once: the second conditional write changes nothing and logs nothing."""
-	from marketing_flows.engine import goals
+	from marketing_flows.engine.measuring import goals
 
 	flow = make_flow(
 		success_criteria=[{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "Won"]]'}]
@@ -822,7 +717,7 @@ def test_a_goal_met_twice_is_logged_and_acted_on_once():
 
 
 def test_ending_never_overwrites_a_participant_just_completed():
-	from marketing_flows.engine import participants
+	from marketing_flows.engine.running import participants
 
 	flow = make_flow()
 	flow.run()
@@ -864,19 +759,13 @@ def test_a_flow_cant_be_renamed():
 
 
 def test_stop_and_skip_overdue_resume_of_a_large_flow_run_in_a_background_job(worker, monkeypatch, content):
-	from marketing_flows.engine import lifecycle
+	from marketing_flows.engine.running import lifecycle
 
 	monkeypatch.setattr(lifecycle, "SYNC_LIMIT", 2)
 	flow = running_flow(
 		[
-			{
-				"step_id": "pause",
-				"step_type": "Wait",
-				"wait_amount": 1,
-				"wait_unit": "Days",
-				"next_step": "mail",
-			},
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name},
+			step("pause", "Wait", wait_amount=1, wait_unit="Days", next_step="mail"),
+			step("mail", "Send Email", content=content.name),
 		],
 		resume_policy="Skip Overdue",
 	)
@@ -901,7 +790,7 @@ def test_stop_and_skip_overdue_resume_of_a_large_flow_run_in_a_background_job(wo
 		assert p.status == "Completed" and queued_for(p.name) == 0
 	assert ("mail", "Step Skipped") in events(flow.name, contacts[0])
 
-	other = running_flow([{"step_id": "pause", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}])
+	other = running_flow([step("pause", "Wait", wait_amount=1, wait_unit="Days")])
 	people = [make_contact() for _ in range(3)]
 	other.enroll(people)
 	result = other.stop()
@@ -916,7 +805,7 @@ def test_a_job_whose_budget_is_spent_hands_its_slot_over_at_once(worker, setting
 	from frappe.installer import update_site_config
 
 	settings.set("Marketing Flow Settings", batch_size=5, parallel_jobs=1)
-	flow = running_flow([{"step_id": "pause", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}])
+	flow = running_flow([step("pause", "Wait", wait_amount=1, wait_unit="Days")])
 	people = [make_contact() for _ in range(60)]
 	update_site_config("marketing_flows_runner_budget_seconds", 0.05)  # a batch or two per job
 	try:
@@ -929,7 +818,7 @@ def test_a_job_whose_budget_is_spent_hands_its_slot_over_at_once(worker, setting
 	assert len(statuses) == 60 and set(statuses) == {"Waiting"}
 	from frappe.utils.background_jobs import get_job
 
-	from marketing_flows.engine.participants import runner_job_ids
+	from marketing_flows.engine.running.runner_jobs import runner_job_ids
 
 	_first, follow_up = runner_job_ids(flow.name, 0)
 	handed_over = get_job(follow_up)  # RQ keeps a finished job's record for ten minutes
@@ -937,7 +826,7 @@ def test_a_job_whose_budget_is_spent_hands_its_slot_over_at_once(worker, setting
 
 
 def test_saving_settings_refreshes_the_watch_map():
-	from marketing_flows.engine import watch
+	from marketing_flows.engine.entering import watch
 
 	frappe.cache.set_value(watch.CACHE_KEY, {"Stale Doctype": {"triggers": [], "criteria": ["x"]}})
 	frappe.get_single("Marketing Flow Settings").save()
@@ -947,7 +836,7 @@ def test_saving_settings_refreshes_the_watch_map():
 def test_the_hourly_sending_limit_defers_sends_across_flows(worker, content, settings):
 	import time
 
-	from marketing_flows.engine import throttle
+	from marketing_flows.engine.sending import throttle
 
 	# the limit counts per clock hour of the site: start well inside one, not just before the
 	# hour turns (the site's time zone may turn it at :30 UTC)
@@ -957,8 +846,8 @@ def test_the_hourly_sending_limit_defers_sends_across_flows(worker, content, set
 	key = throttle.hour_key()
 	frappe.cache.delete(frappe.cache.make_key(key))
 	settings.set("Marketing Flow Settings", max_sends_per_hour=2)
-	first = running_flow([{"step_id": "mail", "step_type": "Send Email", "content": content.name}])
-	second = running_flow([{"step_id": "mail", "step_type": "Send Email", "content": content.name}])
+	first = running_flow([step("mail", "Send Email", content=content.name)])
+	second = running_flow([step("mail", "Send Email", content=content.name)])
 	a, b, c = make_contact(), make_contact(), make_contact()
 	first.enroll([a, b])
 	worker()
@@ -996,15 +885,12 @@ def test_the_frequency_cap_defers_a_persons_emails_across_flows(worker, content,
 	settings.set("Marketing Flow Settings", max_emails_per_person_per_day=1, max_emails_per_person_per_week=5)
 	first = running_flow(
 		[
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "again"},
-			{"step_id": "again", "step_type": "Send Email", "content": content.name},
+			step("mail", "Send Email", content=content.name, next_step="again"),
+			step("again", "Send Email", content=content.name),
 		]
 	)
-	second = running_flow([{"step_id": "mail", "step_type": "Send Email", "content": content.name}])
-	contact = make_contact()
-	first.enroll([contact])
-	worker()
-	p = participant(first.name, contact)
+	second = running_flow([step("mail", "Send Email", content=content.name)])
+	contact, p = enrol_and_run(first, worker)
 	assert (p.status, p.current_step) == ("Waiting", "again")  # the second email of the same go
 	assert queued_for(p.name) == 1
 	tomorrow = add_days(now_datetime(), 1)
@@ -1028,34 +914,23 @@ def test_a_dry_run_shows_each_persons_path_and_changes_nothing(content, http_rec
 	not one row written anywhere, nothing queued and no outside call."""
 	flow = make_flow(
 		steps=[
-			{
-				"step_id": "check",
-				"step_type": "Condition",
-				"condition_type": "Field",
-				"condition_filters": '[["designation", "=", "CEO"]]',
-				"yes_step": "mail",
-				"no_step": "tag",
-			},
-			{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "pause"},
-			{
-				"step_id": "pause",
-				"step_type": "Wait",
-				"wait_amount": 2,
-				"wait_unit": "Days",
-				"next_step": "hook",
-			},
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": http_receiver.url + "/dry",
-				"webhook_body": '{"name": "{{ contact.first_name }}"}',
-			},
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "Lead",
-			},
+			step(
+				"check",
+				"Condition",
+				condition_type="Field",
+				condition_filters='[["designation", "=", "CEO"]]',
+				yes_step="mail",
+				no_step="tag",
+			),
+			step("mail", "Send Email", content=content.name, next_step="pause"),
+			step("pause", "Wait", wait_amount=2, wait_unit="Days", next_step="hook"),
+			step(
+				"hook",
+				"Webhook",
+				webhook_url=http_receiver.url + "/dry",
+				webhook_body='{"name": "{{ contact.first_name }}"}',
+			),
+			step("tag", "Update Participant", update_field="designation", update_value="Lead"),
 		]
 	)
 	ceo = make_contact(first_name=unique("Cee"), designation="CEO")
@@ -1080,7 +955,7 @@ def test_a_dry_run_shows_each_persons_path_and_changes_nothing(content, http_rec
 	wait = next(e for e in ceo_path["timeline"] if e["event"] == "Waits")
 	assert str(add_days(now_datetime(), 2).date()) in wait["message"]
 	first = frappe.db.get_value("Contact", ceo, "first_name")
-	assert ceo_path["emails"][0]["subject"] == f"Hello {first}"
+	assert ceo_path["emails"][0]["subject"] == f"Welcome {first}!"
 	assert json.loads(ceo_path["outside_calls"][0]["payload"]) == {"name": first}
 	assert ceo_path["ends"]["status"] == "Completed"
 

@@ -12,7 +12,8 @@ from frappe.utils import now_datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factories import make_contact, unique
+from factories import make_contact, step, unique
+from marketing_flows.engine.running.batch import Batch
 
 FUZZ = settings(
 	max_examples=40,
@@ -54,13 +55,13 @@ filters_json = st.one_of(
 )
 steps = st.lists(
 	st.fixed_dictionaries(
-		{
-			"step_id": st.sampled_from(IDS),
-			"step_type": st.sampled_from(STEP_TYPES),
-			"next_step": st.sampled_from([None, *IDS]),
-			"yes_step": st.sampled_from([None, *IDS]),
-			"no_step": st.sampled_from([None, *IDS]),
-		},
+		step(
+			st.sampled_from(IDS),
+			st.sampled_from(STEP_TYPES),
+			next_step=st.sampled_from([None, *IDS]),
+			yes_step=st.sampled_from([None, *IDS]),
+			no_step=st.sampled_from([None, *IDS]),
+		),
 		optional={
 			"wait_amount": st.integers(-3, 10),
 			"wait_unit": st.sampled_from(["Minutes", "Days", "Fortnights"]),
@@ -114,7 +115,6 @@ def person():
 @FUZZ
 @given(rows=steps)
 def test_random_step_graphs_save_or_are_refused_and_never_crash_the_runner(rows, person):
-	from marketing_flows.engine import runner
 
 	flow = frappe.get_doc({"doctype": "Marketing Flow", "flow_name": unique("Fuzz"), "steps": rows})
 	if not save_or_refuse(flow):
@@ -123,11 +123,11 @@ def test_random_step_graphs_save_or_are_refused_and_never_crash_the_runner(rows,
 	try:
 		frappe.db.set_value("Marketing Flow", flow.name, "status", "Running")
 		flow.reload()
-		from marketing_flows.engine import enrolment
+		from marketing_flows.engine.entering import enrolment
 
 		names = enrolment.enroll(flow, [person]).enrolled
 		if names:
-			runner.Batch(flow, frappe.get_cached_doc("Marketing Flow Settings"), now_datetime()).run(names)
+			Batch(flow, frappe.get_cached_doc("Marketing Flow Settings"), now_datetime()).run(names)
 			status = frappe.db.get_value("Marketing Flow Participant", names[0], "status")
 			assert status in ("Active", "Waiting", "Completed", "Exited", "Stalled")
 	finally:
@@ -149,7 +149,7 @@ def test_random_filters_save_or_are_refused_with_a_message(audience, conditions,
 			"trigger_doctype": "ToDo",
 			"trigger_conditions": trigger,
 			"success_criteria": [{"criterion_type": "Person Updated", "conditions": conditions}],
-			"steps": [{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}],
+			"steps": [step("w", "Wait", wait_amount=1, wait_unit="Days")],
 		}
 	)
 	save_or_refuse(flow)
@@ -189,7 +189,7 @@ def test_random_criteria_save_or_are_refused_with_a_message(criteria):
 			"doctype": "Marketing Flow",
 			"flow_name": unique("Fuzz"),
 			"success_criteria": criteria,
-			"steps": [{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}],
+			"steps": [step("w", "Wait", wait_amount=1, wait_unit="Days")],
 		}
 	)
 	save_or_refuse(flow)

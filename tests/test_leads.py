@@ -15,8 +15,20 @@ import frappe
 import pytest
 
 from conftest import flush_email_queue, run_scheduled
-from factories import events, make_content, make_flow, running_flow, time_passes, unique
-from marketing_flows.engine import enrolment, hosts, tracking
+from factories import (
+	end,
+	events,
+	make_content,
+	make_flow,
+	participant,
+	running_flow,
+	step,
+	time_passes,
+	unique,
+)
+from marketing_flows.engine.entering import enrolment
+from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.measuring import tracking
 
 LEAD_DOCTYPES = ("Lead", "CRM Lead")
 
@@ -32,7 +44,7 @@ def make_lead(doctype: str, **values) -> str:
 	"""A lead as its host's users make one: a first name and an email (unique)."""
 	first = values.pop("first_name", unique("Lead"))
 	mail = values.pop("email", f"{first.lower()}@example.com")
-	kind = hosts.person_type(doctype)
+	kind = doctype_roles.person_type(doctype)
 	doc = frappe.get_doc({"doctype": doctype, "first_name": first, kind.email: mail, **values})
 	doc.insert(ignore_permissions=True)
 	return doc.name
@@ -52,12 +64,6 @@ def convert(doctype: str, lead: str) -> str:
 	return customer.name
 
 
-def lead_participant(flow: str, lead: str) -> frappe._dict:
-	return frappe.db.get_value(
-		"Marketing Flow Participant", {"flow": flow, "person": lead}, "*", as_dict=True
-	)
-
-
 def nurture_flow(doctype: str, content, **values):
 	"""Welcome email, wait two days, reminder: the seed's lead-nurturing flow."""
 	reminder = make_content(
@@ -65,15 +71,9 @@ def nurture_flow(doctype: str, content, **values):
 	)
 	return running_flow(
 		[
-			{"step_id": "welcome", "step_type": "Send Email", "content": content.name, "next_step": "wait"},
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": 2,
-				"wait_unit": "Days",
-				"next_step": "reminder",
-			},
-			{"step_id": "reminder", "step_type": "Send Email", "content": reminder.name},
+			step("welcome", "Send Email", content=content.name, next_step="wait"),
+			step("wait", "Wait", wait_amount=2, wait_unit="Days", next_step="reminder"),
+			step("reminder", "Send Email", content=reminder.name),
 		],
 		person_doctype=doctype,
 		**values,
@@ -106,7 +106,7 @@ def test_a_flow_enrols_contacts_by_default_and_only_people_the_site_has():
 		make_flow(person_doctype="ToDo")
 	for doctype in LEAD_DOCTYPES:
 		if frappe.db.exists("DocType", doctype):
-			assert doctype in hosts.person_doctypes()
+			assert doctype in doctype_roles.person_doctypes()
 			assert make_flow(person_doctype=doctype).person_doctype == doctype
 		else:  # a lead doctype of a host that is not installed here
 			with pytest.raises(frappe.ValidationError, match="can't be a flow's people|Could not find"):
@@ -140,7 +140,7 @@ def test_a_lead_is_nurtured_and_succeeds_when_a_rep_converts_it(worker, smtp, we
 	address = f"{first.lower()}@example.com"
 	assert flow.enroll([lead])["enrolled"] == 1
 	worker()
-	p = lead_participant(flow.name, lead)
+	p = participant(flow.name, person=lead)
 	assert (p.person_doctype, p.person, p.email) == (lead_dt, lead, address)
 	assert not p.contact  # a lead is not a Contact (yet)
 	assert (p.status, p.current_step, p.last_sent) == ("Waiting", "wait", welcome.name)
@@ -154,7 +154,7 @@ def test_a_lead_is_nurtured_and_succeeds_when_a_rep_converts_it(worker, smtp, we
 	convert(lead_dt, lead)
 	frappe.db.commit()
 	worker()  # the goal job queued by the conversion's saves
-	p = lead_participant(flow.name, lead)
+	p = participant(flow.name, person=lead)
 	assert p.succeeded == 1 and p.success_criterion == "Lead Converted"
 	assert (p.status, p.exit_reason) == ("Exited", "Goal met")
 	contact = p.contact
@@ -163,7 +163,7 @@ def test_a_lead_is_nurtured_and_succeeds_when_a_rep_converts_it(worker, smtp, we
 	assert timeline.count("Enrolled") == 1 and "Lead Converted" in timeline and "Goal Met" in timeline
 
 	time_passes(flow.name)
-	run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
+	run_scheduled("marketing_flows.engine.running.runner.schedule_due_participants")
 	worker()
 	assert frappe.db.count("Email Queue", {"reference_name": p.name}) == 1  # no reminder
 	# the same human is not enrolled again in the flow they were in
@@ -177,9 +177,9 @@ def test_a_lead_that_does_not_convert_gets_the_reminder(worker, smtp, welcome, l
 	flow.enroll([lead])
 	worker()
 	time_passes(flow.name)
-	run_scheduled("marketing_flows.engine.runner.schedule_due_participants")
+	run_scheduled("marketing_flows.engine.running.runner.schedule_due_participants")
 	worker()
-	p = lead_participant(flow.name, lead)
+	p = participant(flow.name, person=lead)
 	assert (p.status, p.current_step, p.succeeded) == ("Completed", "reminder", 0)
 	subjects = sorted(
 		message_of(q)["Subject"]
@@ -192,8 +192,8 @@ def test_a_converted_lead_moves_on_to_a_customer_flow_as_its_contact(worker, smt
 	"""Success flow of Contacts: the converted lead enters it as the Contact it became."""
 	onboarding = running_flow(
 		[
-			{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "e"},
-			{"step_id": "e", "step_type": "End"},
+			step("w", "Wait", wait_amount=1, wait_unit="Days", next_step="e"),
+			end("e"),
 		]
 	)
 	flow = nurture_flow(
@@ -208,7 +208,7 @@ def test_a_converted_lead_moves_on_to_a_customer_flow_as_its_contact(worker, smt
 	convert(lead_dt, lead)
 	frappe.db.commit()
 	worker()
-	contact = lead_participant(flow.name, lead).contact
+	contact = participant(flow.name, person=lead).contact
 	assert contact
 	moved = frappe.db.get_value(
 		"Marketing Flow Participant",
@@ -225,19 +225,19 @@ def test_a_converted_lead_moves_on_to_a_customer_flow_as_its_contact(worker, smt
 def test_audience_filters_and_conditions_work_on_the_lead_fields(worker, lead_dt):
 	"""Only leads that are not converted: a converted lead is refused at enrolment; a Condition
 	on the lead's job title branches on the lead's own field."""
-	converted = hosts.person_type(lead_dt).converted
+	converted = doctype_roles.person_type(lead_dt).converted
 	flow = running_flow(
 		[
-			{
-				"step_id": "check",
-				"step_type": "Condition",
-				"condition_type": "Field",
-				"condition_filters": f'[["{lead_dt}", "job_title", "=", "CTO"]]',
-				"yes_step": "cto",
-				"no_step": "other",
-			},
-			{"step_id": "cto", "step_type": "End"},
-			{"step_id": "other", "step_type": "End"},
+			step(
+				"check",
+				"Condition",
+				condition_type="Field",
+				condition_filters=f'[["{lead_dt}", "job_title", "=", "CTO"]]',
+				yes_step="cto",
+				no_step="other",
+			),
+			end("cto"),
+			end("other"),
 		],
 		person_doctype=lead_dt,
 		audience_filters=f'[["{lead_dt}", "{converted[0]}", "!=", "{converted[1]}"]]',
@@ -248,21 +248,21 @@ def test_audience_filters_and_conditions_work_on_the_lead_fields(worker, lead_dt
 	assert result["enrolled"] == 2
 	assert result["not_enrolled"] == {won: "does not match the flow's audience filters"}
 	worker()
-	assert lead_participant(flow.name, cto).current_step == "cto"
-	assert lead_participant(flow.name, other).current_step == "other"
+	assert participant(flow.name, person=cto).current_step == "cto"
+	assert participant(flow.name, person=other).current_step == "other"
 
 
 def test_update_participant_changes_the_lead_and_person_updated_is_its_goal(worker, lead_dt):
 	flow = running_flow(
 		[
-			{
-				"step_id": "tag",
-				"step_type": "Update Participant",
-				"update_field": "job_title",
-				"update_value": "Nurtured {{ lead.first_name }}",
-				"next_step": "wait",
-			},
-			{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"},
+			step(
+				"tag",
+				"Update Participant",
+				update_field="job_title",
+				update_value="Nurtured {{ lead.first_name }}",
+				next_step="wait",
+			),
+			step("wait", "Wait", wait_amount=1, wait_unit="Days"),
 		],
 		person_doctype=lead_dt,
 		success_criteria=[
@@ -274,13 +274,13 @@ def test_update_participant_changes_the_lead_and_person_updated_is_its_goal(work
 	flow.enroll([lead])
 	worker()
 	assert frappe.db.get_value(lead_dt, lead, "job_title") == f"Nurtured {first}"
-	assert lead_participant(flow.name, lead).succeeded == 0
+	assert participant(flow.name, person=lead).succeeded == 0
 	doc = frappe.get_doc(lead_dt, lead)  # a rep qualifies the lead in the desk
 	doc.job_title = "Buyer"
 	doc.save()
 	frappe.db.commit()
 	worker()
-	assert lead_participant(flow.name, lead).succeeded == 1
+	assert participant(flow.name, person=lead).succeeded == 1
 
 
 def test_lead_converted_needs_a_flow_of_leads():
@@ -293,7 +293,7 @@ def test_lead_converted_needs_a_flow_of_leads():
 
 def test_a_new_lead_is_enrolled_by_a_document_event_on_the_lead(worker, lead_dt):
 	flow = running_flow(
-		[{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}],
+		[step("w", "Wait", wait_amount=1, wait_unit="Days")],
 		person_doctype=lead_dt,
 		trigger_type="Document Event",
 		trigger_doctype=lead_dt,
@@ -303,29 +303,29 @@ def test_a_new_lead_is_enrolled_by_a_document_event_on_the_lead(worker, lead_dt)
 	lead = make_lead(lead_dt)
 	frappe.db.commit()
 	worker()
-	p = lead_participant(flow.name, lead)
+	p = participant(flow.name, person=lead)
 	assert p and (p.person_doctype, p.enrolled_by) == (lead_dt, f"{lead_dt} {lead}")
 
 
 def test_an_email_group_member_is_found_as_a_lead(worker, lead_dt):
 	group = frappe.get_doc({"doctype": "Email Group", "title": unique("Leads")}).insert()
 	flow = running_flow(
-		[{"step_id": "w", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}],
+		[step("w", "Wait", wait_amount=1, wait_unit="Days")],
 		person_doctype=lead_dt,
 		trigger_type="Email Group",
 		trigger_email_group=group.name,
 	)
 	known = make_lead(lead_dt)
-	address = frappe.db.get_value(lead_dt, known, hosts.person_type(lead_dt).email)
+	address = frappe.db.get_value(lead_dt, known, doctype_roles.person_type(lead_dt).email)
 	stranger = f"{unique('new')}@example.com".lower()
 	frappe.db.commit()
 	for mail in (address, stranger):
 		frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": mail}).insert()
 	frappe.db.commit()
 	worker()
-	assert lead_participant(flow.name, known)
-	created = hosts.person_by_email(lead_dt, stranger)
-	assert created and lead_participant(flow.name, created)  # a new lead, not a Contact
+	assert participant(flow.name, person=known)
+	created = person_records.person_by_email(lead_dt, stranger)
+	assert created and participant(flow.name, person=created)  # a new lead, not a Contact
 
 
 # --- unsubscribing, segments, Add to flow ---------------------------------------------------
@@ -336,9 +336,9 @@ def test_an_unsubscribed_lead_leaves_and_is_not_enrolled_again(worker, welcome, 
 	lead = make_lead(lead_dt)
 	flow.enroll([lead])
 	worker()
-	p = lead_participant(flow.name, lead)
+	p = participant(flow.name, person=lead)
 	tracking.unsubscribe(p.name, p.email)
-	p = lead_participant(flow.name, lead)
+	p = participant(flow.name, person=lead)
 	assert (p.status, p.exit_reason) == ("Exited", "Unsubscribed")
 	other = nurture_flow(lead_dt, welcome)
 	assert other.enroll([lead])["not_enrolled"] == {lead: "unsubscribed"}
@@ -392,7 +392,7 @@ def test_frappe_crm_lead_page_gets_add_to_flow():
 	assert flow.name in offered and contacts_flow.name not in offered
 	result = crm.add_record_to_flow("CRM Lead", lead, flow.name)
 	assert result["enrolled"] == 1
-	assert lead_participant(flow.name, lead).person_doctype == "CRM Lead"
+	assert participant(flow.name, person=lead).person_doctype == "CRM Lead"
 	context = crm.record_context("CRM Lead", lead)
 	assert context["labels"]["flows"] == "Flows (1)"
 	result = crm.add_record_to_flow("CRM Lead", lead, contacts_flow.name)
@@ -405,7 +405,7 @@ def test_frappe_crm_lead_page_gets_add_to_flow():
 def waiting_lead(worker, lead_dt: str, criterion: dict) -> tuple:
 	"""A running flow of leads with one goal, and a new lead waiting in it (the worker ran)."""
 	flow = running_flow(
-		[{"step_id": "w", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"}],
+		[step("w", "Wait", wait_amount=3, wait_unit="Days")],
 		person_doctype=lead_dt,
 		success_criteria=[criterion],
 	)
@@ -417,7 +417,7 @@ def waiting_lead(worker, lead_dt: str, criterion: dict) -> tuple:
 
 def test_a_deal_made_from_the_lead_meets_deal_created(worker, lead_dt):
 	"""Frappe CRM: a CRM Deal whose lead is the lead; ERPNext: an Opportunity from the Lead."""
-	deal_dt = hosts.doctype_for("deal")
+	deal_dt = doctype_roles.doctype_for("deal")
 	flow, lead = waiting_lead(worker, lead_dt, {"criterion_type": "Deal Created", "label": "Deal"})
 	if deal_dt == "CRM Deal":
 		frappe.get_doc({"doctype": "CRM Deal", "lead": lead}).insert()
@@ -442,7 +442,7 @@ def test_a_deal_made_from_the_lead_meets_deal_created(worker, lead_dt):
 		pytest.skip(f"no deal made from a lead on {deal_dt}")
 	frappe.db.commit()
 	worker()
-	p = lead_participant(flow.name, lead)
+	p = participant(flow.name, person=lead)
 	assert (p.succeeded, p.success_criterion) == (1, "Deal")
 
 
@@ -453,7 +453,7 @@ def test_an_appointment_with_the_converted_contact_meets_the_goal(worker, lead_d
 	convert(lead_dt, lead)
 	frappe.db.commit()
 	worker()
-	p = lead_participant(flow.name, lead)
+	p = participant(flow.name, person=lead)
 	assert p.contact and p.succeeded == 0 and p.status == "Waiting"
 	event = frappe.get_doc(
 		{
@@ -466,19 +466,13 @@ def test_an_appointment_with_the_converted_contact_meets_the_goal(worker, lead_d
 	event.insert()
 	frappe.db.commit()
 	worker()
-	assert lead_participant(flow.name, lead).succeeded == 1
+	assert participant(flow.name, person=lead).succeeded == 1
 
 
 def test_create_activity_is_a_task_on_the_lead(worker, lead_dt):
-	activity = hosts.doctype_for("activity") or "ToDo"
+	activity = doctype_roles.doctype_for("activity") or "ToDo"
 	flow = running_flow(
-		[
-			{
-				"step_id": "call",
-				"step_type": "Create Activity",
-				"activity_description": "Call {{ lead.first_name }}",
-			}
-		],
+		[step("call", "Create Activity", activity_description="Call {{ lead.first_name }}")],
 		person_doctype=lead_dt,
 	)
 	first = unique("Cal")
@@ -571,4 +565,4 @@ def test_add_to_flow_and_the_flows_panel_on_the_lead_form_in_the_desk(browser, d
 		page.close()
 	assert not [e for e in errors if "marketing_flows" in e], errors
 	frappe.db.rollback()
-	assert lead_participant(flow.name, lead).person_doctype == lead_dt
+	assert participant(flow.name, person=lead).person_doctype == lead_dt

@@ -9,7 +9,15 @@ import frappe
 import pytest
 from frappe.handler import run_doc_method
 
-from factories import make_contact, make_flow, make_user, participant, running_flow, unique
+from factories import (
+	enrol_and_run,
+	make_contact,
+	make_flow,
+	make_user,
+	running_flow,
+	step,
+	unique,
+)
 
 
 @pytest.fixture
@@ -96,16 +104,7 @@ def contact_fields():
 
 
 def update_flow(field: str, value: str = "x"):
-	return make_flow(
-		steps=[
-			{
-				"step_id": "set",
-				"step_type": "Update Participant",
-				"update_field": field,
-				"update_value": value,
-			}
-		]
-	)
+	return make_flow(steps=[step("set", "Update Participant", update_field=field, update_value=value)])
 
 
 @pytest.mark.parametrize(
@@ -134,23 +133,13 @@ def test_update_participant_needs_write_access_to_the_person(people, as_user):
 
 
 def test_a_field_changed_behind_the_form_is_refused_at_run_time(worker, contact_fields):
-	flow = running_flow(
-		[
-			{
-				"step_id": "set",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "x",
-			}
-		]
-	)
-	step = frappe.db.get_value("Marketing Flow Step", {"parent": flow.name, "step_id": "set"})
-	frappe.db.set_value("Marketing Flow Step", step, "update_field", "mf_t_secret")  # not through the form
+	flow = running_flow([step("set", "Update Participant", update_field="designation", update_value="x")])
+	step_row = frappe.db.get_value("Marketing Flow Step", {"parent": flow.name, "step_id": "set"})
+	frappe.db.set_value(
+		"Marketing Flow Step", step_row, "update_field", "mf_t_secret"
+	)  # not through the form
 	frappe.clear_document_cache("Marketing Flow", flow.name)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert p.status != "Completed" and "can't be set by this flow" in (p.last_error or "")
 	assert not frappe.get_doc("Contact", contact).get_password("mf_t_secret", raise_exception=False)
 
@@ -158,12 +147,12 @@ def test_a_field_changed_behind_the_form_is_refused_at_run_time(worker, contact_
 def test_the_log_never_shows_a_value_written_to_a_hidden_field(worker, contact_fields):
 	flow = running_flow(
 		[
-			{
-				"step_id": "set",
-				"step_type": "Update Participant",
-				"update_field": "mf_t_hidden",
-				"update_value": "hush-{{ contact.first_name }}",
-			}
+			step(
+				"set",
+				"Update Participant",
+				update_field="mf_t_hidden",
+				update_value="hush-{{ contact.first_name }}",
+			)
 		]
 	)
 	contact = make_contact()
@@ -203,12 +192,7 @@ def script():
 
 
 def script_step(script_name: str, run_as: str | None) -> dict:
-	return {
-		"step_id": "script",
-		"step_type": "Run Server Script",
-		"server_script": script_name,
-		"run_as": run_as,
-	}
+	return step("script", "Run Server Script", server_script=script_name, run_as=run_as)
 
 
 def test_only_a_system_manager_picks_the_script_and_its_user(script, people, as_user):
@@ -236,10 +220,7 @@ def test_a_script_never_runs_as_administrator(script):
 
 def test_the_script_runs_as_its_user_and_is_recorded_in_the_outbox(worker, script, people):
 	flow = running_flow([script_step(script.name, people.scripter)])
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert p.status == "Completed"
 	message = frappe.db.get_value(
 		"Marketing Flow Log",
@@ -258,10 +239,7 @@ def test_the_script_runs_as_its_user_and_is_recorded_in_the_outbox(worker, scrip
 def test_a_script_disabled_after_the_flow_was_saved_does_not_run(worker, script, people):
 	flow = running_flow([script_step(script.name, people.scripter)])
 	frappe.db.set_value("Server Script", script.name, "disabled", 1)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	logged = frappe.db.get_value(
 		"Marketing Flow Log",
 		{"participant": p.name, "step_id": "script", "event": ("!=", "Completed")},
@@ -375,7 +353,7 @@ def test_a_segment_exports_only_the_people_its_caller_may_read(exporter, as_user
 
 
 def test_a_segment_too_large_to_export_is_refused(exporter, monkeypatch):
-	from marketing_flows.engine import segments
+	from marketing_flows.engine.queries import segments
 
 	monkeypatch.setattr(segments, "MAX_EXPORT", 1)
 	make_contact()

@@ -8,7 +8,7 @@ import json
 import frappe
 import pytest
 
-from factories import events, make_contact, make_flow, participant, running_flow, unique
+from factories import enrol_and_run, events, make_contact, make_flow, participant, running_flow, step, unique
 
 
 def webhook_flow(url: str, **step):
@@ -49,20 +49,9 @@ def test_a_name_that_resolves_inside_is_refused_at_call_time(worker, settings, h
 	before the call, after DNS resolution, and the participant is not sent there."""
 	path = f"/inside-{unique('x')}"
 	settings.set("Marketing Flow Settings", webhook_allowed_hosts="localhost")
-	flow = running_flow(
-		[
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": f"http://localhost:{http_receiver.port}{path}",
-			}
-		]
-	)
+	flow = running_flow([step("hook", "Webhook", webhook_url=f"http://localhost:{http_receiver.port}{path}")])
 	settings.set("Marketing Flow Settings", webhook_allowed_hosts="", max_attempts=1)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert p.status == "Stalled" and "internal address" in p.last_error
 	assert http_receiver.received(path) == []
 
@@ -71,12 +60,12 @@ def test_values_in_a_json_body_are_escaped_so_no_key_can_be_added(worker, http_r
 	path = f"/json-{unique('x')}"
 	flow = running_flow(
 		[
-			{
-				"step_id": "hook",
-				"step_type": "Webhook",
-				"webhook_url": http_receiver.url + path,
-				"webhook_body": '{"name": "{{ contact.first_name }}", "admin": false}',
-			}
+			step(
+				"hook",
+				"Webhook",
+				webhook_url=http_receiver.url + path,
+				webhook_body='{"name": "{{ contact.first_name }}", "admin": false}',
+			)
 		]
 	)
 	contact = make_contact(first_name='x", "admin": true, "y": "', email_id=f"{unique('inj')}@example.com")
@@ -100,9 +89,7 @@ def test_a_body_that_is_not_json_is_refused_at_save():
 def test_a_failed_call_logs_status_and_reason_never_the_response_body(worker, http_receiver, settings):
 	settings.set("Marketing Flow Settings", max_attempts=1)
 	path = f"/err-{unique('x')}"
-	flow = running_flow(
-		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": http_receiver.url + path}]
-	)
+	flow = running_flow([step("hook", "Webhook", webhook_url=http_receiver.url + path)])
 	contact = make_contact()
 	http_receiver.fail_next(1, 500)
 	flow.enroll([contact])
@@ -136,24 +123,15 @@ def test_templates_that_would_hurt_the_worker_are_refused_at_save(template, why,
 	with pytest.raises(frappe.ValidationError, match=why):
 		content.insert()
 	with pytest.raises(frappe.ValidationError, match=why):
-		make_flow(
-			steps=[
-				{
-					"step_id": "u",
-					"step_type": "Update Participant",
-					"update_field": "designation",
-					"update_value": template,
-				}
-			]
-		)
+		make_flow(steps=[step("u", "Update Participant", update_field="designation", update_value=template)])
 	with pytest.raises(frappe.ValidationError, match=why):
-		make_flow(steps=[{"step_id": "a", "step_type": "Create Activity", "activity_description": template}])
+		make_flow(steps=[step("a", "Create Activity", activity_description=template)])
 	with pytest.raises(frappe.ValidationError, match=why):
 		webhook_flow("https://example.com/hook", webhook_body='{"x": "' + template + '"}')
 
 
 def test_ordinary_arithmetic_and_repetition_still_work():
-	from marketing_flows.engine import render
+	from marketing_flows.engine.sending import render
 
 	assert render.render("{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ 6 * 7 }}", {}) == "1024 ababab 42"
 
@@ -162,18 +140,15 @@ def test_a_template_that_fails_with_the_data_stalls_the_participant_at_once(work
 	settings.set("Marketing Flow Settings", max_attempts=5)
 	flow = running_flow(
 		[
-			{
-				"step_id": "u",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": "{{ contact.first_name * 99999 }}",
-			}
+			step(
+				"u",
+				"Update Participant",
+				update_field="designation",
+				update_value="{{ contact.first_name * 99999 }}",
+			)
 		]
 	)
-	contact = make_contact(first_name="abcdefgh")
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker, first_name="abcdefgh")
 	assert p.status == "Stalled" and "more than" in p.last_error
 	assert ("u", "Retry") not in events(flow.name, contact)  # no use trying the same again
 

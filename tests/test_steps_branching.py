@@ -5,8 +5,8 @@ from __future__ import annotations
 import frappe
 import pytest
 
-from factories import events, make_contact, make_content, make_flow, participant, running_flow, unique
-from marketing_flows.engine import tracking, variants
+from factories import events, make_contact, make_content, make_flow, participant, running_flow, step, unique
+from marketing_flows.engine.measuring import tracking, variants
 
 
 def branch_taken(flow: str, contact: str, step_id: str) -> str | None:
@@ -18,17 +18,12 @@ def branch_taken(flow: str, contact: str, step_id: str) -> str | None:
 
 
 def tag(step_id: str, value: str) -> dict:
-	return {
-		"step_id": step_id,
-		"step_type": "Update Participant",
-		"update_field": "designation",
-		"update_value": value,
-	}
+	return step(step_id, "Update Participant", update_field="designation", update_value=value)
 
 
 def split_flow(else_step: str | None = None, group: str | None = None):
 	steps = [
-		{"step_id": "split", "step_type": "Split", "else_step": else_step},
+		step("split", "Split", else_step=else_step),
 		tag("vip", "went vip"),
 		tag("member", "went member"),
 		tag("rest", "went rest"),
@@ -136,20 +131,14 @@ def test_split_sends_everyone_else_to_its_step(worker, group):
 )
 def test_split_is_validated_at_save_with_messages_naming_the_step(branches, message):
 	with pytest.raises(frappe.ValidationError, match=message):
-		make_flow(steps=[{"step_id": "split", "step_type": "Split"}], branches=branches)
+		make_flow(steps=[step("split", "Split")], branches=branches)
 
 
 def test_split_branch_steps_count_as_reachable_and_loops_through_them_are_refused():
 	steps = [
-		{"step_id": "split", "step_type": "Split", "else_step": "back"},
+		step("split", "Split", else_step="back"),
 		tag("a", "a"),
-		{
-			"step_id": "back",
-			"step_type": "Update Participant",
-			"update_field": "designation",
-			"update_value": "x",
-			"next_step": "split",
-		},
+		step("back", "Update Participant", update_field="designation", update_value="x", next_step="split"),
 	]
 	branches = [{"step_id": "split", "branch_label": "A", "condition_type": "Opened", "next_step": "a"}]
 	with pytest.raises(frappe.ValidationError, match="loop that can pass without waiting"):
@@ -162,9 +151,9 @@ def test_split_branch_steps_count_as_reachable_and_loops_through_them_are_refuse
 def ab_flow(content_a, content_b, **step):
 	steps = [
 		{"step_id": "ab", "step_type": "A/B Test", **step},
-		{"step_id": "mail_a", "step_type": "Send Email", "content": content_a.name, "next_step": "wait"},
-		{"step_id": "mail_b", "step_type": "Send Email", "content": content_b.name, "next_step": "wait"},
-		{"step_id": "wait", "step_type": "Wait", "wait_amount": 3, "wait_unit": "Days"},
+		step("mail_a", "Send Email", content=content_a.name, next_step="wait"),
+		step("mail_b", "Send Email", content=content_b.name, next_step="wait"),
+		step("wait", "Wait", wait_amount=3, wait_unit="Days"),
 	]
 	branches = [
 		{"step_id": "ab", "branch_label": "Short subject", "percentage": 50, "next_step": "mail_a"},
@@ -293,11 +282,11 @@ def test_a_dry_run_through_split_and_ab_test_shows_the_branch_and_writes_nothing
 	from factories import table_counts
 
 	steps = [
-		{"step_id": "split", "step_type": "Split", "else_step": "ab"},
+		step("split", "Split", else_step="ab"),
 		tag("vip", "vip"),
-		{"step_id": "ab", "step_type": "A/B Test"},
-		{"step_id": "mail_a", "step_type": "Send Email", "content": contents[0].name},
-		{"step_id": "mail_b", "step_type": "Send Email", "content": contents[1].name},
+		step("ab", "A/B Test"),
+		step("mail_a", "Send Email", content=contents[0].name),
+		step("mail_b", "Send Email", content=contents[1].name),
 	]
 	branches = [
 		{

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import frappe
 
-from factories import events, make_contact, participant, running_flow, unique
+from factories import enrol_and_run, events, make_contact, participant, running_flow, step, unique
 
 
 def test_remove_from_email_group(worker):
@@ -13,9 +13,7 @@ def test_remove_from_email_group(worker):
 	inside, outside = make_contact(), make_contact()
 	email = frappe.db.get_value("Contact", inside, "email_id")
 	frappe.get_doc({"doctype": "Email Group Member", "email_group": group.name, "email": email}).insert()
-	flow = running_flow(
-		[{"step_id": "out", "step_type": "Remove from Email Group", "email_group": group.name}]
-	)
+	flow = running_flow([step("out", "Remove from Email Group", email_group=group.name)])
 	flow.enroll([inside, outside])
 	worker()
 	assert not frappe.db.exists("Email Group Member", {"email_group": group.name, "email": email})
@@ -34,7 +32,7 @@ def test_remove_from_email_group_needs_the_group():
 	from factories import make_flow
 
 	with pytest.raises(frappe.ValidationError, match="Email Group is required"):
-		make_flow(steps=[{"step_id": "out", "step_type": "Remove from Email Group"}])
+		make_flow(steps=[step("out", "Remove from Email Group")])
 
 
 def test_send_sms_can_exit_the_flow_when_there_is_no_mobile_number(worker, settings, http_receiver):
@@ -48,25 +46,11 @@ def test_send_sms_can_exit_the_flow_when_there_is_no_mobile_number(worker, setti
 		{"doctype": "Marketing Flow Content", "content_name": unique("SMS"), "channel": "SMS", "body": "Hi"}
 	).insert()
 	steps = [
-		{
-			"step_id": "sms",
-			"step_type": "Send SMS",
-			"content": sms.name,
-			"exit_if_no_mobile": 1,
-			"next_step": "tag",
-		},
-		{
-			"step_id": "tag",
-			"step_type": "Update Participant",
-			"update_field": "designation",
-			"update_value": "texted",
-		},
+		step("sms", "Send SMS", content=sms.name, exit_if_no_mobile=1, next_step="tag"),
+		step("tag", "Update Participant", update_field="designation", update_value="texted"),
 	]
 	flow = running_flow(steps)
-	no_phone = make_contact()
-	flow.enroll([no_phone])
-	worker()
-	p = participant(flow.name, no_phone)
+	no_phone, p = enrol_and_run(flow, worker)
 	assert (p.status, p.exit_reason) == ("Exited", "No mobile number")
 	assert ("tag", "Step Executed") not in events(flow.name, no_phone)
 	assert frappe.db.get_value("Contact", no_phone, "designation") != "texted"

@@ -9,32 +9,18 @@ from frappe.utils import add_days, getdate, today
 
 from conftest import flush_email_queue
 from factories import (
+	enrol_and_run,
 	events,
 	make_contact,
 	make_content,
+	make_doctype,
 	make_flow,
 	make_user,
 	participant,
 	running_flow,
+	step,
 	unique,
 )
-
-
-def custom_doctype(name: str, fields: list[dict]) -> str:
-	if not frappe.db.exists("DocType", name):
-		frappe.get_doc(
-			{
-				"doctype": "DocType",
-				"name": name,
-				"module": "Custom",
-				"custom": 1,
-				"autoname": "hash",
-				"fields": fields,
-				"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1}],
-			}
-		).insert()
-		frappe.db.commit()
-	return name
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +50,7 @@ def contact_fields():
 
 
 def test_update_participant_changes_several_fields_in_one_save(worker, contact_fields):
-	steps = [{"step_id": "update", "step_type": "Update Participant"}]
+	steps = [step("update", "Update Participant")]
 	updates = [
 		{
 			"step_id": "update",
@@ -113,21 +99,21 @@ def test_update_participant_changes_several_fields_in_one_save(worker, contact_f
 def test_update_participant_rows_are_validated_at_save(contact_fields, update, message):
 	with pytest.raises(frappe.ValidationError, match=message):
 		make_flow(
-			steps=[{"step_id": "update", "step_type": "Update Participant"}],
+			steps=[step("update", "Update Participant")],
 			updates=[{"step_id": "update", **update}],
 		)
 
 
 def test_update_participant_needs_a_field():
 	with pytest.raises(frappe.ValidationError, match="choose the field to update"):
-		make_flow(steps=[{"step_id": "update", "step_type": "Update Participant"}])
+		make_flow(steps=[step("update", "Update Participant")])
 
 
 @pytest.fixture
 def host_doctypes(settings):
 	"""A request doctype and a deal doctype shaped like Issue and Opportunity (the site has
 	neither: Frappe alone), mapped in Marketing Flow Settings for the test."""
-	ticket = custom_doctype(
+	ticket = make_doctype(
 		"MF Steps Ticket",
 		[
 			{"fieldname": "subject", "fieldtype": "Data", "label": "Subject"},
@@ -138,7 +124,7 @@ def host_doctypes(settings):
 			{"fieldname": "description", "fieldtype": "Text", "label": "Description"},
 		],
 	)
-	deal = custom_doctype(
+	deal = make_doctype(
 		"MF Steps Deal",
 		[
 			{"fieldname": "title", "fieldtype": "Data", "label": "Title"},
@@ -156,25 +142,25 @@ def test_create_request_and_sale_for_the_participant(worker, host_doctypes):
 	ticket, deal = host_doctypes
 	rep = make_user(["Sales User"], "rep")
 	steps = [
-		{
-			"step_id": "request",
-			"step_type": "Create Request",
-			"record_title": "Call back {{ contact.first_name }}",
-			"record_type": "Callback",
-			"record_priority": "High",
-			"next_step": "sale",
-		},
-		{
-			"step_id": "sale",
-			"step_type": "Create Sale",
-			"record_title": "Upsell for {{ contact.first_name }}",
-			"record_type": "Sales",
-			"record_owner": rep,
-			"followup_todo": 1,
-			"followup_days": 2,
-			"next_step": "wait",
-		},
-		{"step_id": "wait", "step_type": "Wait", "wait_amount": 5, "wait_unit": "Days"},
+		step(
+			"request",
+			"Create Request",
+			record_title="Call back {{ contact.first_name }}",
+			record_type="Callback",
+			record_priority="High",
+			next_step="sale",
+		),
+		step(
+			"sale",
+			"Create Sale",
+			record_title="Upsell for {{ contact.first_name }}",
+			record_type="Sales",
+			record_owner=rep,
+			followup_todo=1,
+			followup_days=2,
+			next_step="wait",
+		),
+		step("wait", "Wait", wait_amount=5, wait_unit="Days"),
 	]
 	flow = running_flow(
 		steps,
@@ -214,7 +200,7 @@ def test_create_request_and_sale_for_the_participant(worker, host_doctypes):
 def test_create_request_says_when_the_site_has_no_request_doctype(settings):
 	settings.set("Marketing Flow Settings", issue_doctype=None)
 	with pytest.raises(frappe.ValidationError, match="this site has no Issue doctype"):
-		make_flow(steps=[{"step_id": "r", "step_type": "Create Request", "record_title": "Hi"}])
+		make_flow(steps=[step("r", "Create Request", record_title="Hi")])
 
 
 @pytest.fixture
@@ -251,39 +237,31 @@ def server_scripts():
 def test_run_server_script_gets_the_participant_and_its_errors_do_not_stall(worker, server_scripts):
 	runner_user = make_user(["Blogger"], "script-runner")
 	steps = [
-		{
-			"step_id": "script",
-			"step_type": "Run Server Script",
-			"server_script": server_scripts["ok"].name,
-			"run_as": runner_user,
-			"next_step": "bad",
-		},
-		{
-			"step_id": "bad",
-			"step_type": "Run Server Script",
-			"server_script": server_scripts["fails"].name,
-			"run_as": runner_user,
-			"next_step": "commit",
-		},
-		{
-			"step_id": "commit",
-			"step_type": "Run Server Script",
-			"server_script": server_scripts["commits"].name,
-			"run_as": runner_user,
-			"next_step": "tag",
-		},
-		{
-			"step_id": "tag",
-			"step_type": "Update Participant",
-			"update_field": "designation",
-			"update_value": "after scripts",
-		},
+		step(
+			"script",
+			"Run Server Script",
+			server_script=server_scripts["ok"].name,
+			run_as=runner_user,
+			next_step="bad",
+		),
+		step(
+			"bad",
+			"Run Server Script",
+			server_script=server_scripts["fails"].name,
+			run_as=runner_user,
+			next_step="commit",
+		),
+		step(
+			"commit",
+			"Run Server Script",
+			server_script=server_scripts["commits"].name,
+			run_as=runner_user,
+			next_step="tag",
+		),
+		step("tag", "Update Participant", update_field="designation", update_value="after scripts"),
 	]
 	flow = running_flow(steps)
-	contact = make_contact()
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker)
 	assert frappe.db.exists("ToDo", {"description": ("like", f"%scripted for {contact}%")})
 	assert p.status == "Completed"  # the failing script held nothing up
 	assert frappe.db.get_value("Contact", contact, "designation") == "after scripts"
@@ -303,7 +281,7 @@ def test_run_server_script_says_when_server_scripts_are_off():
 	if frappe.get_common_site_config().get("server_script_enabled"):
 		pytest.skip("server scripts are enabled on this bench")
 	with pytest.raises(frappe.ValidationError, match="server_script_enabled"):
-		make_flow(steps=[{"step_id": "s", "step_type": "Run Server Script"}])
+		make_flow(steps=[step("s", "Run Server Script")])
 
 
 def test_run_server_script_must_be_an_api_script(server_scripts):
@@ -317,9 +295,7 @@ def test_run_server_script_must_be_an_api_script(server_scripts):
 		}
 	).insert()
 	with pytest.raises(frappe.ValidationError, match="is not a Server Script of type API"):
-		make_flow(
-			steps=[{"step_id": "s", "step_type": "Run Server Script", "server_script": event_script.name}]
-		)
+		make_flow(steps=[step("s", "Run Server Script", server_script=event_script.name)])
 
 
 def attach(content, name: str, data: bytes):
@@ -340,7 +316,7 @@ def test_send_email_carries_the_contents_attached_files(worker, smtp):
 	attach(content, "prices.txt", b"widget: 10 EUR\n")
 	content.attach_files = 1
 	content.save()
-	flow = running_flow([{"step_id": "mail", "step_type": "Send Email", "content": content.name}])
+	flow = running_flow([step("mail", "Send Email", content=content.name)])
 	contact = make_contact()
 	email = frappe.db.get_value("Contact", contact, "email_id")
 	flow.enroll([contact])
@@ -367,15 +343,7 @@ def test_attached_files_over_25_mb_are_refused_with_a_clear_message(smtp):
 
 def test_a_dry_run_says_which_request_it_would_create_and_creates_none(host_doctypes):
 	ticket, _deal = host_doctypes
-	flow = make_flow(
-		steps=[
-			{
-				"step_id": "request",
-				"step_type": "Create Request",
-				"record_title": "Call {{ contact.first_name }}",
-			}
-		]
-	)
+	flow = make_flow(steps=[step("request", "Create Request", record_title="Call {{ contact.first_name }}")])
 	first = unique("Di")
 	contact = make_contact(first_name=first)
 	frappe.db.commit()

@@ -10,7 +10,7 @@ import time
 import frappe
 import pytest
 
-from factories import events, make_contact, participant, running_flow, unique
+from factories import enrol_and_run, events, running_flow, step, unique
 
 MB = 1024  # ru_maxrss is in KiB on Linux
 
@@ -134,13 +134,13 @@ def test_a_template_that_would_exhaust_the_worker_is_refused_at_save_quickly_wit
 	[ATTACKS[0], ATTACKS[1], ATTACKS[3], ATTACKS[9]],
 )
 def test_the_designers_check_names_the_reason_and_the_step(template, why):
-	from marketing_flows.engine import validation
+	from marketing_flows.engine.running import validation
 
 	flow = frappe.get_doc(
 		{
 			"doctype": "Marketing Flow",
 			"flow_name": unique("Flow"),
-			"steps": [{"step_id": "note", "step_type": "Create Activity", "activity_description": template}],
+			"steps": [step("note", "Create Activity", activity_description=template)],
 		}
 	)
 	started = time.monotonic()
@@ -158,26 +158,16 @@ def test_a_template_that_grows_only_with_real_data_stalls_the_participant_with_t
 		"{% endif %}done"
 	)  # prints nothing big: only a bound on what is built stops it
 	flow = running_flow(
-		[
-			{
-				"step_id": "u",
-				"step_type": "Update Participant",
-				"update_field": "designation",
-				"update_value": template,
-			}
-		]
+		[step("u", "Update Participant", update_field="designation", update_value=template)]
 	)  # saved: with no one's data it builds nothing
-	contact = make_contact(first_name=unique("aaaaaaaa"))
-	flow.enroll([contact])
-	worker()
-	p = participant(flow.name, contact)
+	contact, p = enrol_and_run(flow, worker, first_name=unique("aaaaaaaa"))
 	assert p.status == "Stalled" and "longer than 1000000 characters" in p.last_error
 	assert ("u", "Retry") not in events(flow.name, contact)
 	assert not frappe.db.get_value("Contact", contact, "designation")
 
 
 def test_the_worker_path_raises_a_limit_error():
-	from marketing_flows.engine import render
+	from marketing_flows.engine.sending import render
 
 	ctx = {"contact": frappe._dict(first_name="a" * 10)}
 	with pytest.raises(render.TemplateLimitError, match="longer than 1000000 characters"):
@@ -191,7 +181,7 @@ def test_the_worker_path_raises_a_limit_error():
 def test_anything_else_that_runs_long_is_stopped_by_the_clock_and_the_callers_alarm_is_kept():
 	"""In the main thread (RQ's work-horse, sync web workers) a timer stops what no count sees,
 	here a slow callable in the context; RQ's own job timeout (SIGALRM) survives the render."""
-	from marketing_flows.engine import render
+	from marketing_flows.engine.sending import render
 
 	fired = []
 	previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
@@ -291,7 +281,7 @@ CONTEXT = {
 	],
 )
 def test_ordinary_templates_render_as_before(template, kind, expected):
-	from marketing_flows.engine import render
+	from marketing_flows.engine.sending import render
 
 	assert render.problem(template) is None
 	assert render.render(template, CONTEXT, html=kind == "html", json_values=kind == "json") == expected

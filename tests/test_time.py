@@ -15,7 +15,8 @@ import frappe
 import pytest
 from frappe.utils import now_datetime
 
-from factories import make_contact, make_flow, running_flow
+from factories import end, make_contact, make_flow, running_flow, step
+from marketing_flows.engine.running.batch import Batch
 
 COPENHAGEN = (
 	"Europe/Copenhagen"  # summer time ends 2024-10-27 03:00 -> 02:00, begins 2024-03-31 02:00 -> 03:00
@@ -49,7 +50,7 @@ def wait_flow(amount: int, unit: str, **step):
 				"next_step": "end",
 				**step,
 			},
-			{"step_id": "end", "step_type": "End"},
+			end(),
 		]
 	)
 
@@ -71,26 +72,16 @@ def test_long_waits_within_the_calendar_are_still_fine():
 
 def test_a_date_offset_outside_the_calendar_is_refused_at_save():
 	with pytest.raises(frappe.ValidationError, match="an offset of -1000000000 days would end outside"):
-		make_flow(
-			steps=[
-				{
-					"step_id": "wait",
-					"step_type": "Wait",
-					"wait_date_field": "modified",
-					"wait_date_offset": -(10**9),
-				}
-			]
-		)
+		make_flow(steps=[step("wait", "Wait", wait_date_field="modified", wait_date_offset=-(10**9))])
 
 
 def run_batch(flow_name: str, contact: str, now: datetime) -> frappe._dict:
 	"""Run the flow's batch for the contact's participant with the runner's clock at `now`;
 	return the participant as the batch left it (not committed)."""
-	from marketing_flows.engine import runner
 
 	name = frappe.db.get_value("Marketing Flow Participant", {"flow": flow_name, "contact": contact})
 	flow = frappe.get_doc("Marketing Flow", flow_name)
-	batch = runner.Batch(flow, frappe.get_cached_doc("Marketing Flow Settings"), now)
+	batch = Batch(flow, frappe.get_cached_doc("Marketing Flow Settings"), now)
 	batch.run([name])
 	return frappe.db.get_value("Marketing Flow Participant", name, "*", as_dict=True)
 
@@ -99,14 +90,8 @@ def start_waiting(site_zone, zone: str, amount: int, unit: str, now: datetime) -
 	site_zone(zone)
 	flow = running_flow(
 		[
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": amount,
-				"wait_unit": unit,
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("wait", "Wait", wait_amount=amount, wait_unit=unit, next_step="end"),
+			end(),
 		]
 	)
 	contact = make_contact()
@@ -149,14 +134,8 @@ def test_a_wait_saved_too_long_before_the_check_stalls_with_a_clear_message(sett
 	settings.set("Marketing Flow Settings", max_attempts=1)
 	flow = running_flow(
 		[
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": 1,
-				"wait_unit": "Days",
-				"next_step": "end",
-			},
-			{"step_id": "end", "step_type": "End"},
+			step("wait", "Wait", wait_amount=1, wait_unit="Days", next_step="end"),
+			end(),
 		]
 	)
 	frappe.db.set_value("Marketing Flow Step", {"parent": flow.name, "step_id": "wait"}, "wait_amount", 10**9)
@@ -170,7 +149,7 @@ def test_a_wait_saved_too_long_before_the_check_stalls_with_a_clear_message(sett
 def test_the_hourly_limit_counts_utc_hours(site_zone):
 	"""The count of sends is kept per UTC hour, whatever the site's time zone: when the clocks go
 	back, the repeated wall-clock hour is two real hours, each with its own limit."""
-	from marketing_flows.engine import throttle
+	from marketing_flows.engine.sending import throttle
 
 	site_zone(COPENHAGEN)
 	sends = throttle.HourlySends(limit=5)
@@ -198,7 +177,7 @@ def test_the_hourly_limit_counts_utc_hours(site_zone):
 	],
 )
 def test_a_send_deferred_by_the_hourly_limit_waits_for_the_next_utc_hour(site_zone, zone, now, next_hour):
-	from marketing_flows.engine import throttle
+	from marketing_flows.engine.sending import throttle
 
 	site_zone(zone)
 	assert throttle.HourlySends.next_hour(now) == next_hour

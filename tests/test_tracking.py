@@ -12,9 +12,10 @@ import frappe
 import pytest
 import requests
 
-from factories import make_contact, make_flow, unique
-from marketing_flows.engine import delivery, enrolment
-from marketing_flows.engine import links as signed
+from factories import enrolled, make_flow, participant, unique
+from marketing_flows.engine.entering import enrolment
+from marketing_flows.engine.sending import delivery
+from marketing_flows.engine.sending import links as signed
 from receivers import free_port
 
 HTML = """<html><head><link rel="stylesheet" href="https://cdn.example.com/style.css"></head>
@@ -31,22 +32,6 @@ HTML = """<html><head><link rel="stylesheet" href="https://cdn.example.com/style
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def enrolled(flow=None) -> frappe._dict:
-	"""A fresh contact enrolled into a (new) flow, committed so the web server sees it."""
-	flow = flow or make_flow()
-	contact = make_contact()
-	result = enrolment.enroll(flow, [contact])
-	assert len(result.enrolled) == 1, result.not_enrolled
-	frappe.db.commit()
-	participant = result.enrolled[0]
-	return frappe._dict(
-		flow=flow.name,
-		contact=contact,
-		participant=participant,
-		email=frappe.db.get_value("Marketing Flow Participant", participant, "email"),
-	)
 
 
 def hit(desk_url: str, url: str, method: str = "GET", **kwargs) -> requests.Response:
@@ -85,10 +70,6 @@ def log_rows(participant: str, event: str | None = None) -> list[frappe._dict]:
 	return frappe.get_all(
 		"Marketing Flow Log", filters=filters, fields=["event", "step_id", "url", "message"], order_by="name"
 	)
-
-
-def participant(name: str) -> frappe._dict:
-	return frappe.db.get_value("Marketing Flow Participant", name, "*", as_dict=True)
 
 
 # --- prepare_html --------------------------------------------------------------------------
@@ -171,7 +152,7 @@ def test_open_pixel_logs_once_and_always_returns_gif(desk_url):
 	frappe.db.rollback()
 	opened = log_rows(p.participant, "Opened")
 	assert [(o.event, o.step_id) for o in opened] == [("Opened", "email_1")]
-	assert participant(p.participant).last_sent_status == "Opened"
+	assert participant(name=p.participant).last_sent_status == "Opened"
 
 	# a forged pixel (other step, same signature) still gets the image, and logs nothing
 	r = hit(desk_url, with_params(pixel, step_id="email_2"))
@@ -196,7 +177,7 @@ def test_click_redirects_to_the_signed_url_and_logs(desk_url):
 	]
 	# the click counts as an open too (images are often blocked)
 	assert len(log_rows(p.participant, "Opened")) == 1
-	assert participant(p.participant).last_sent_status == "Clicked"
+	assert participant(name=p.participant).last_sent_status == "Clicked"
 
 	# a later open does not downgrade Clicked; the same click again redirects but logs no more
 	assert hit(desk_url, links(html, "open")[0]).status_code == 200
@@ -205,7 +186,7 @@ def test_click_redirects_to_the_signed_url_and_logs(desk_url):
 	r = hit(desk_url, second)
 	assert r.status_code == 302 and r.headers["Location"] == "http://example.org/plain"
 	frappe.db.rollback()
-	assert participant(p.participant).last_sent_status == "Clicked"
+	assert participant(name=p.participant).last_sent_status == "Clicked"
 	assert [c.url for c in log_rows(p.participant, "Clicked")] == [
 		"https://example.com/offer?utm_source=flow&id=7#top",
 		"http://example.org/plain",
@@ -240,7 +221,7 @@ def test_tampered_click_links_are_refused(desk_url):
 	frappe.db.rollback()
 	assert log_rows(p.participant, "Clicked") == []
 	assert log_rows(p.participant, "Opened") == []
-	assert participant(p.participant).last_sent_status is None
+	assert participant(name=p.participant).last_sent_status is None
 
 
 def test_unsubscribe_is_a_persons_act_scoped_to_marketing(desk_url):
@@ -257,14 +238,14 @@ def test_unsubscribe_is_a_persons_act_scoped_to_marketing(desk_url):
 	r = hit(desk_url, with_params(url, email="victim@example.com"))
 	assert r.status_code == 400 and "Location" not in r.headers
 	frappe.db.rollback()
-	assert participant(p.participant).status == "Active"
+	assert participant(name=p.participant).status == "Active"
 
 	# a GET (what a mail gateway's link scanner does) only asks
 	for _ in range(2):
 		r = hit(desk_url, url)
 		assert r.status_code == 200 and "<form" in r.text and 'method="post"' in r.text
 	frappe.db.rollback()
-	assert participant(p.participant).status == "Active"
+	assert participant(name=p.participant).status == "Active"
 	assert frappe.db.get_value("Contact", p.contact, "unsubscribed") == 0
 
 	# the page's button POSTs the form back
@@ -280,7 +261,7 @@ def test_unsubscribe_is_a_persons_act_scoped_to_marketing(desk_url):
 		== 1
 	)
 	assert not frappe.db.exists("Email Unsubscribe", {"email": p.email})  # invoices still reach them
-	row = participant(p.participant)
+	row = participant(name=p.participant)
 	assert (row.status, row.exit_reason, row.active_key, row.next_run_at) == (
 		"Exited",
 		"Unsubscribed",
@@ -289,7 +270,7 @@ def test_unsubscribe_is_a_persons_act_scoped_to_marketing(desk_url):
 	)
 	assert [r.event for r in log_rows(p.participant) if r.event != "Enrolled"] == ["Unsubscribed", "Exited"]
 	assert log_rows(p.participant, "Unsubscribed")[0].message == p.email
-	row = participant(other)  # the contact's other flows end too
+	row = participant(name=other)  # the contact's other flows end too
 	assert (row.status, row.exit_reason, row.active_key) == ("Exited", "Unsubscribed", None)
 
 	# RFC 8058 one-click POST of mail clients works too, and again changes nothing more
@@ -305,7 +286,7 @@ def test_one_click_post_unsubscribes_straight_away(desk_url):
 	r = hit(desk_url, url, method="POST", data={"List-Unsubscribe": "One-Click"})
 	assert r.status_code == 200
 	frappe.db.rollback()
-	assert participant(p.participant).status == "Exited"
+	assert participant(name=p.participant).status == "Exited"
 	assert log_rows(p.participant, "Unsubscribed")[0].step_id == "email_1"
 
 
@@ -326,7 +307,7 @@ def test_scanners_are_logged_as_such_and_meet_no_click_goal(desk_url):
 		"HEAD request",
 		"scanner user agent",
 	}
-	row = participant(p.participant)
+	row = participant(name=p.participant)
 	assert row.last_sent_status is None and not row.succeeded
 
 
@@ -523,11 +504,11 @@ def test_sync_delivery_status_from_real_smtp_outcomes(mail_accounts):
 
 	changed = delivery.sync_delivery_status([*queues, "no-such-queue"])
 	assert changed == {sent.participant: "Sent", failed.participant: "Failed", bounced.participant: "Bounced"}
-	assert participant(sent.participant).last_sent_status == "Sent"
-	assert participant(failed.participant).last_sent_status == "Failed"
-	assert participant(bounced.participant).last_sent_status == "Bounced"
-	assert participant(opened.participant).last_sent_status == "Opened"
-	assert participant(moved_on.participant).last_sent_status == "Clicked"
+	assert participant(name=sent.participant).last_sent_status == "Sent"
+	assert participant(name=failed.participant).last_sent_status == "Failed"
+	assert participant(name=bounced.participant).last_sent_status == "Bounced"
+	assert participant(name=opened.participant).last_sent_status == "Opened"
+	assert participant(name=moved_on.participant).last_sent_status == "Clicked"
 	b = log_rows(bounced.participant, "Bounced")
 	assert len(b) == 1 and "550" in b[0].message and b[0].step_id == "email_2"
 	assert log_rows(failed.participant, "Bounced") == []
@@ -564,10 +545,10 @@ def test_sync_delivery_status_maps_an_error_row_to_failed():
 	).insert(ignore_permissions=True)
 	queued(p, pending.name)
 	assert delivery.sync_delivery_status([pending.name]) == {}  # still retrying: no verdict
-	assert participant(p.participant).last_sent_status == "Queued"
+	assert participant(name=p.participant).last_sent_status == "Queued"
 	queued(p, queue.name, step_id="email_1")
 	assert delivery.sync_delivery_status([queue.name]) == {p.participant: "Failed"}
-	assert participant(p.participant).last_sent_status == "Failed"
+	assert participant(name=p.participant).last_sent_status == "Failed"
 	assert log_rows(p.participant, "Bounced") == []
 	errors = log_rows(p.participant, "Error")
 	assert (

@@ -20,9 +20,9 @@ import frappe
 import pytest
 import requests
 
-from factories import make_contact, make_flow, make_user, unique
-from marketing_flows.engine import enrolment
-from marketing_flows.engine import links as signed
+from factories import enrolled, make_contact, make_flow, make_user, participant, unique
+from marketing_flows.engine.entering import enrolment
+from marketing_flows.engine.sending import links as signed
 
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 UNSUBSCRIBE = "/api/method/marketing_flows.api.tracking.unsubscribe"
@@ -31,22 +31,6 @@ PASSWORD = "Trust-Tracking-2026!"
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def enrolled(flow=None, contact=None) -> frappe._dict:
-	"""A (fresh) contact enrolled into a (new) flow, committed so the web server sees it."""
-	flow = flow or make_flow()
-	contact = contact or make_contact()
-	result = enrolment.enroll(flow, [contact])
-	assert len(result.enrolled) == 1, result.not_enrolled
-	frappe.db.commit()
-	name = result.enrolled[0]
-	return frappe._dict(
-		flow=flow.name,
-		contact=contact,
-		participant=name,
-		email=frappe.db.get_value("Marketing Flow Participant", name, "email"),
-	)
 
 
 def hit(
@@ -71,10 +55,6 @@ def form_of(page: requests.Response) -> dict[str, str]:
 	"""The hidden fields of the confirmation page's form."""
 	assert page.status_code == 200 and 'method="post"' in page.text, page.status_code
 	return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', unescape(page.text)))
-
-
-def participant(name: str) -> frappe._dict | None:
-	return frappe.db.get_value("Marketing Flow Participant", name, "*", as_dict=True)
 
 
 def log_rows(participant: str, event: str) -> list[frappe._dict]:
@@ -138,7 +118,7 @@ def test_unsubscribe_works_after_the_participant_was_deleted(desk_url):
 	assert unsubscribed(p.contact)
 	member = {"email_group": group.name, "email": p.email}
 	assert frappe.db.get_value("Email Group Member", member, "unsubscribed") == 1
-	row = participant(other.participant)
+	row = participant(name=other.participant)
 	assert (row.status, row.exit_reason) == ("Exited", "Unsubscribed")
 	assert not frappe.db.exists("Email Unsubscribe", {"email": p.email, "global_unsubscribe": 1})
 	assert enrolment.enroll(make_flow(), [p.contact]).enrolled == []
@@ -149,7 +129,7 @@ def test_one_click_unsubscribe_works_after_the_flow_was_deleted(desk_url):
 	url = signed.unsubscribe_url(p.participant, p.email)
 	frappe.delete_doc("Marketing Flow", p.flow)  # a Draft flow: its participants and log go too
 	frappe.db.commit()
-	assert not participant(p.participant)
+	assert not participant(name=p.participant)
 
 	r = hit(desk_url, url, method="POST", data=ONE_CLICK)
 	assert r.status_code == 200 and "Unsubscribed" in r.text
@@ -173,7 +153,7 @@ def test_a_recipient_logged_in_to_the_site_can_press_the_button(desk_url):
 	assert r.status_code == 200 and "Unsubscribed" in r.text, r.text[:500]
 	frappe.db.rollback()
 	assert unsubscribed(p.contact)
-	assert participant(p.participant).status == "Exited"
+	assert participant(name=p.participant).status == "Exited"
 
 	# the session's CSRF check still stands for everything else
 	r = hit(
@@ -209,7 +189,7 @@ def test_one_click_posts_from_a_providers_shared_address_are_never_rate_limited(
 	frappe.db.rollback()
 	for p in people:
 		assert unsubscribed(p.contact)
-		assert participant(p.participant).status == "Exited"
+		assert participant(name=p.participant).status == "Exited"
 		assert len(log_rows(p.participant, "Opened")) == 1
 
 
@@ -322,8 +302,8 @@ def test_locked_participants_get_their_redirect_pixel_and_page_at_once(desk_url,
 	worker()  # the jobs record what the endpoints could not
 	assert [c.url for c in log_rows(reader.participant, "Clicked")] == ["https://example.com/offer"]
 	assert {o.step_id for o in log_rows(reader.participant, "Opened")} == {"email_1", "email_2"}
-	assert participant(reader.participant).last_sent_status == "Clicked"
+	assert participant(name=reader.participant).last_sent_status == "Clicked"
 	assert unsubscribed(leaver.contact)
-	row = participant(leaver.participant)
+	row = participant(name=leaver.participant)
 	assert (row.status, row.exit_reason) == ("Exited", "Unsubscribed")
 	assert log_rows(leaver.participant, "Unsubscribed")[0].step_id == "email_1"

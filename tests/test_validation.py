@@ -3,8 +3,8 @@
 import frappe
 import pytest
 
-from factories import make_content, make_flow, unique
-from marketing_flows.engine import graph
+from factories import end, make_content, make_flow, step, unique
+from marketing_flows.engine.running import graph
 
 
 def steps(*rows):
@@ -18,18 +18,13 @@ WAIT = {"step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}
 
 
 def test_valid_linear_and_branching_graphs_pass():
-	assert (
-		graph.validate(
-			steps({"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "b", "step_type": "End"})
-		)
-		== []
-	)
+	assert graph.validate(steps({"step_id": "a", **WAIT, "next_step": "b"}, end("b"))) == []
 	assert (
 		graph.validate(
 			steps(
-				{"step_id": "c", "step_type": "Condition", "yes_step": "y", "no_step": "n"},
-				{"step_id": "y", "step_type": "End"},
-				{"step_id": "n", "step_type": "End"},
+				step("c", "Condition", yes_step="y", no_step="n"),
+				end("y"),
+				end("n"),
 			)
 		)
 		== []
@@ -41,28 +36,28 @@ def test_valid_linear_and_branching_graphs_pass():
 	[
 		([], "no steps"),
 		(
-			[{"step_id": "a", **WAIT, "next_step": "b"}, {"step_id": "a", "step_type": "End"}],
+			[{"step_id": "a", **WAIT, "next_step": "b"}, end("a")],
 			"'a' is used twice",
 		),
 		([{"step_id": "a", **WAIT, "next_step": "ghost"}], "points to 'ghost'"),
-		([{"step_id": "e", "step_type": "End", "next_step": "e"}], "can't have a Next Step"),
+		([step("e", "End", next_step="e")], "can't have a Next Step"),
 		(
 			[
 				{"step_id": "a", **WAIT, "next_step": "e"},
-				{"step_id": "e", "step_type": "End"},
-				{"step_id": "lost", "step_type": "End"},
+				end("e"),
+				end("lost"),
 			],
 			"'lost' can't be reached",
 		),
 		(
 			[
-				{"step_id": "a", "step_type": "Update Participant", "next_step": "b"},
-				{"step_id": "b", "step_type": "Condition", "yes_step": "a", "no_step": "e"},
-				{"step_id": "e", "step_type": "End"},
+				step("a", "Update Participant", next_step="b"),
+				step("b", "Condition", yes_step="a", no_step="e"),
+				end("e"),
 			],
 			"loop that can pass without waiting",
 		),
-		([{"step_id": "", "step_type": "End"}], "Step ID is required"),
+		([end("")], "Step ID is required"),
 	],
 )
 def test_graph_errors_name_the_step(rows, message):
@@ -76,8 +71,8 @@ def test_no_end_step_is_needed_to_finish_a_flow():
 	assert (
 		graph.validate(
 			steps(
-				{"step_id": "c", "step_type": "Condition", "yes_step": "e"},
-				{"step_id": "e", "step_type": "End"},
+				step("c", "Condition", yes_step="e"),
+				end("e"),
 			)
 		)
 		== []
@@ -95,8 +90,8 @@ def test_no_end_step_is_needed_to_finish_a_flow():
 def test_a_wait_that_can_take_no_time_does_not_break_a_loop(wait):
 	rows = steps(
 		{"step_id": "w", **wait, "next_step": "c"},
-		{"step_id": "c", "step_type": "Condition", "yes_step": "e", "no_step": "w"},
-		{"step_id": "e", "step_type": "End"},
+		step("c", "Condition", yes_step="e", no_step="w"),
+		end("e"),
 	)
 	assert any("loop that can pass without waiting" in e for e in graph.validate(rows))
 
@@ -104,8 +99,8 @@ def test_a_wait_that_can_take_no_time_does_not_break_a_loop(wait):
 def test_loop_through_a_wait_is_allowed():
 	rows = steps(
 		{"step_id": "w", **WAIT, "next_step": "c"},
-		{"step_id": "c", "step_type": "Condition", "yes_step": "e", "no_step": "w"},
-		{"step_id": "e", "step_type": "End"},
+		step("c", "Condition", yes_step="e", no_step="w"),
+		end("e"),
 	)
 	assert graph.validate(rows) == []
 
@@ -129,32 +124,22 @@ def test_step_type_fields_are_required():
 	with pytest.raises(frappe.ValidationError, match="Content is required"):
 		make_flow(
 			steps=[
-				{"step_id": "s", "step_type": "Send Email", "next_step": "e"},
-				{"step_id": "e", "step_type": "End"},
+				step("s", "Send Email", next_step="e"),
+				end("e"),
 			]
 		)
 	with pytest.raises(frappe.ValidationError, match="not an http"):
 		make_flow(
 			steps=[
-				{
-					"step_id": "h",
-					"step_type": "Webhook",
-					"webhook_url": "ftp://example.com",
-					"next_step": "e",
-				},
-				{"step_id": "e", "step_type": "End"},
+				step("h", "Webhook", webhook_url="ftp://example.com", next_step="e"),
+				end("e"),
 			]
 		)
 	with pytest.raises(frappe.ValidationError, match="has no field 'no_such_field'"):
 		make_flow(
 			steps=[
-				{
-					"step_id": "u",
-					"step_type": "Update Participant",
-					"update_field": "no_such_field",
-					"next_step": "e",
-				},
-				{"step_id": "e", "step_type": "End"},
+				step("u", "Update Participant", update_field="no_such_field", next_step="e"),
+				end("e"),
 			]
 		)
 

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import frappe
 import pytest
 
-from factories import make_contact, participant, running_flow, unique
+from factories import make_contact, participant, running_flow, step, unique
 
 
 class Receiver:
@@ -111,7 +111,7 @@ def fake_dns(monkeypatch):
 
 def run_due(flow: str) -> None:
 	"""Run the flow's due participants here, as a worker's runner job would."""
-	from marketing_flows.engine import runner
+	from marketing_flows.engine.running import runner
 
 	frappe.db.commit()
 	try:
@@ -122,9 +122,7 @@ def run_due(flow: str) -> None:
 
 
 def webhook_flow(url: str):
-	return running_flow(
-		[{"step_id": "hook", "step_type": "Webhook", "webhook_url": url, "webhook_timeout": 5}]
-	)
+	return running_flow([step("hook", "Webhook", webhook_url=url, webhook_timeout=5)])
 
 
 def test_a_name_that_rebinds_to_loopback_after_the_check_never_reaches_it(settings, fake_dns, worker):
@@ -244,7 +242,7 @@ def make_tls(names: list[str], tmp_path) -> tuple[ssl.SSLContext, str]:
 def test_https_keeps_the_name_for_sni_and_the_certificate(settings, fake_dns, tmp_path):
 	"""Connected to the pinned address, TLS still speaks to the name: the server gets it as SNI
 	and its certificate is verified against it (a certificate for another name is refused)."""
-	from marketing_flows.engine import netguard
+	from marketing_flows.engine.sending import netguard
 
 	settings.set("Marketing Flow Settings", webhook_allowed_hosts="127.0.0.1")
 	tls, ca_file = make_tls(["hooks.pinned.test"], tmp_path)
@@ -272,7 +270,7 @@ def test_https_keeps_the_name_for_sni_and_the_certificate(settings, fake_dns, tm
 
 def test_redirects_are_not_followed(settings, fake_dns):
 	"""A 30x answer is the call's answer: following it would reach an address nobody checked."""
-	from marketing_flows.engine import netguard
+	from marketing_flows.engine.sending import netguard
 
 	settings.set("Marketing Flow Settings", webhook_allowed_hosts="127.0.0.2")
 	port = port_free_on_both("127.0.0.1", "127.0.0.2")

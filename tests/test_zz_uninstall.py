@@ -8,7 +8,7 @@ import re
 import frappe
 
 from conftest import run_bench
-from factories import make_contact, participant, running_flow, unique
+from factories import make_contact, participant, running_flow, step, unique
 
 
 def _leftovers() -> dict[str, list]:
@@ -46,11 +46,11 @@ def test_uninstall_keeps_the_consent_evidence():
 	"""Who agreed to marketing, who unsubscribed and which addresses were blocked is proof a
 	site may have to show later: the uninstall saves it as a private CSV File of the site and
 	says where, and the consent column keeps its values (shown again after a reinstall)."""
-	from marketing_flows.engine import tracking
+	from marketing_flows.engine.measuring import tracking
 
 	agreed = make_contact(mf_marketing_consent=1)
 	agreed_email = frappe.db.get_value("Contact", agreed, "email_id")
-	flow = running_flow([{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}])
+	flow = running_flow([step("wait", "Wait", wait_amount=1, wait_unit="Days")])
 	leaving = make_contact()
 	leaving_email = frappe.db.get_value("Contact", leaving, "email_id")
 	flow.enroll([leaving])
