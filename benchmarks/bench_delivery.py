@@ -30,8 +30,6 @@ import threading
 import time
 from pathlib import Path
 
-BENCH_DIR = Path(os.environ.get("MF_BENCH_DIR", "/home/frappe/frappe-bench"))
-RESULTS = Path(__file__).resolve().parent / "results"
 FLOW_PREFIX = "MFDelivery"  # flow_name / content_name of this benchmark's flows and content
 SENDER = "MF Delivery Bench Sender"  # its Email Account: every row of this account is ours
 STOCK_REF = "MF Bench Stock"  # reference_doctype that makes a flow row a plain Email Queue row
@@ -46,14 +44,14 @@ SNAPSHOT_ENV = "MF_DELIVERY_SNAPSHOT"  # --snapshot: the copy of the app this ru
 if os.environ.get(SNAPSHOT_ENV):  # before anything imports the app
 	sys.path.insert(0, os.environ[SNAPSHOT_ENV])
 
-import bench_engine  # noqa: E402  (beside this file: contacts and content of the engine benchmark)
+import bench_engine  # noqa: E402  (beside this file: the content of the engine benchmark)
+import common  # noqa: E402  (beside this file: what the benchmarks share)
 import frappe  # noqa: E402  (after the constants, as bench_engine.py)
+from common import BENCH_DIR, RESULTS, SinkClient, SinkProgress, Spawned, child_env, delete_chunked, say  # noqa: E402
 from frappe.utils import now_datetime  # noqa: E402
 
-
-def say(*args) -> None:
-	print(time.strftime("%H:%M:%S"), *args, flush=True)
-
+from factories import end, smtp_account, step  # noqa: E402  (tests/factories.py: on sys.path through common)
+from marketing_flows.engine.running import runner_jobs  # noqa: E402
 
 # -- the SMTP sink (a process of its own) ---------------------------------------------------
 
@@ -199,11 +197,11 @@ def run_sink(delay_ms: float, connect_ms: float = 0, port: int = 0) -> None:
 		server.close()
 
 
-class Sink:
+class Sink(SinkClient):
 	"""The benchmark's side of the sink process."""
 
 	def __init__(self, delay_ms: float) -> None:
-		self.proc = subprocess.Popen(
+		proc = subprocess.Popen(
 			[sys.executable, __file__, "--sink", "--sink-delay-ms", str(delay_ms)],
 			stdin=subprocess.PIPE,
 			stdout=subprocess.PIPE,
@@ -211,41 +209,13 @@ class Sink:
 			text=True,
 			env=child_env(),
 		)
-		SPAWNED.append(self.proc)
-		self.lock = threading.Lock()
-		hello = self._read()
-		self.port = int(hello["port"])
-
-	def _read(self) -> dict:
-		line = self.proc.stdout.readline()
-		if not line:
-			raise SystemExit(f"the SMTP sink exited (status {self.proc.poll()}): see {child_log_path()}")
-		return json.loads(line)
-
-	def ask(self, command: str) -> dict:
-		with self.lock:
-			self.proc.stdin.write(command + "\n")
-			self.proc.stdin.flush()
-			return self._read()
-
-	def stop(self) -> None:
-		if self.proc.poll() is None:
-			try:
-				self.proc.stdin.write("quit\n")
-				self.proc.stdin.flush()
-				self.proc.wait(timeout=10)
-			except (OSError, subprocess.TimeoutExpired):
-				self.proc.kill()
+		SPAWNED.append(proc)
+		super().__init__(proc, log_hint=f": see {child_log_path()}")
 
 
 # -- child processes (the sink, and runner / sender for --with-engine) ----------------------
 
-SPAWNED: list[subprocess.Popen] = []
-
-
-def child_env() -> dict:
-	# Frappe treats CI=... as test mode (it then never sends SMTP): no CI in the children.
-	return {k: v for k, v in os.environ.items() if k != "CI"}
+SPAWNED = Spawned("delivery", ("bench_delivery.py",))  # recorded in results/delivery-pids-<site>.json
 
 
 def child_log_path() -> Path:
@@ -254,46 +224,6 @@ def child_log_path() -> Path:
 
 def child_log():
 	return open(child_log_path(), "ab")
-
-
-def pid_file(site: str) -> Path:
-	return RESULTS / f"delivery-pids-{site}.json"
-
-
-def remember_pids(site: str) -> None:
-	"""The processes this run started, so that a run after a crash (SIGKILL) can end them."""
-	pid_file(site).write_text(json.dumps([p.pid for p in SPAWNED if p.poll() is None]))
-
-
-def stop_leftover_children(site: str) -> None:
-	"""End processes a crashed earlier run left (only those it recorded, checked by their
-	command line)."""
-	import psutil
-
-	path = pid_file(site)
-	if not path.exists():
-		return
-	for pid in json.loads(path.read_text() or "[]"):
-		try:
-			proc = psutil.Process(pid)
-			if "bench_delivery.py" in " ".join(proc.cmdline()):
-				proc.terminate()
-				proc.wait(timeout=30)
-				say(f"cleanup: stopped process {pid} left by an earlier run")
-		except (psutil.Error, psutil.TimeoutExpired):
-			pass
-	path.unlink()
-
-
-def stop_spawned() -> None:
-	for p in SPAWNED:
-		if p.poll() is None:
-			p.terminate()
-	for p in SPAWNED:
-		try:
-			p.wait(timeout=10)
-		except subprocess.TimeoutExpired:
-			p.kill()
 
 
 BLOCKED_ENQUEUES: list[str] = []
@@ -305,7 +235,7 @@ def no_jobs() -> None:
 	other enqueue (counted)."""
 	import frappe.utils.background_jobs as background_jobs
 
-	from marketing_flows.engine import mailer, participants, sender
+	from marketing_flows.engine.sending import mailer, sender
 
 	def refuse(*args, **kwargs):
 		BLOCKED_ENQUEUES.append(str(args[0] if args else kwargs.get("method")))
@@ -314,8 +244,8 @@ def no_jobs() -> None:
 	if hasattr(mailer, "wake_sender"):  # older mailers kept their own reference to it
 		mailer.wake_sender = lambda: None
 	sender._enqueue = lambda job_id: None
-	participants._enqueue_runner = lambda flow, job_id: None
-	participants.enqueue_flow = lambda flow, jobs=None: None
+	runner_jobs._enqueue_runner = lambda flow, job_id: None
+	runner_jobs.enqueue_flow = lambda flow, jobs=None: None
 	frappe.enqueue = refuse
 	background_jobs.enqueue = refuse
 
@@ -372,7 +302,8 @@ def run_child(site: str, role: str, flow: str, timeout: float) -> None:
 	then run the runner (process_due until nobody is due) or the sender (send_queued_emails
 	again and again, as its wake would, until the parent says `done` (the runner ended) and
 	every row is sent)."""
-	from marketing_flows.engine import runner, sender
+	from marketing_flows.engine.running import runner
+	from marketing_flows.engine.sending import sender
 
 	connect(site)
 	print(json.dumps({"ready": True}), flush=True)
@@ -448,7 +379,7 @@ def spawn_child(site: str, role: str, flow: str, timeout: float) -> subprocess.P
 		env=child_env(),
 	)
 	SPAWNED.append(proc)
-	remember_pids(frappe.local.site)
+	SPAWNED.remember()
 	return proc
 
 
@@ -500,7 +431,7 @@ def cleanup_run(flow: str | None = None, when: str = "") -> None:
 		frappe.db.commit()
 		if deleted < 20000:
 			break
-	bench_engine.delete_chunked(
+	delete_chunked(
 		"DELETE FROM `tabEmail Queue` WHERE reference_doctype = %s", (STOCK_REF,)
 	)  # none, unless the account was renamed
 	if flow:
@@ -510,8 +441,8 @@ def cleanup_run(flow: str | None = None, when: str = "") -> None:
 			"SELECT name FROM `tabMarketing Flow` WHERE flow_name LIKE %s", (FLOW_PREFIX + "%",)
 		)
 	for name in flows:
-		bench_engine.delete_chunked("DELETE FROM `tabMarketing Flow Log` WHERE flow = %s", (name,))
-		bench_engine.delete_chunked("DELETE FROM `tabMarketing Flow Participant` WHERE flow = %s", (name,))
+		delete_chunked("DELETE FROM `tabMarketing Flow Log` WHERE flow = %s", (name,))
+		delete_chunked("DELETE FROM `tabMarketing Flow Participant` WHERE flow = %s", (name,))
 		contents = frappe.db.sql_list(
 			"SELECT content FROM `tabMarketing Flow Step` WHERE parent = %s AND content IS NOT NULL", name
 		)
@@ -532,29 +463,14 @@ def cleanup_run(flow: str | None = None, when: str = "") -> None:
 
 def ensure_account(port: int) -> None:
 	"""The benchmark's Email Account: outgoing to the sink, no login, no TLS."""
-	values = {
-		"email_id": "bench-delivery@example.com",
-		"enable_outgoing": 1,
-		"default_outgoing": 0,
-		"smtp_server": "127.0.0.1",
-		"smtp_port": port,
-		"use_tls": 0,
-		"use_ssl_for_outgoing": 0,
-		"use_imap": 0,
-		"enable_incoming": 0,
-		"no_smtp_authentication": 1,
-		"login_id_is_different": 0,
-		"append_emails_to_sent_folder": 0,
-		"track_email_status": 0,
-	}
-	if frappe.db.exists("Email Account", SENDER):
-		frappe.db.set_value("Email Account", SENDER, values, update_modified=False)
-	else:
-		account = frappe.get_doc({"doctype": "Email Account", "email_account_name": SENDER, **values})
-		account.flags.ignore_validate = True
-		account.flags.ignore_mandatory = True
-		account.insert(ignore_permissions=True)
-	frappe.db.commit()
+	smtp_account(
+		SENDER,
+		port,
+		"bench-delivery@example.com",
+		default_outgoing=0,
+		append_emails_to_sent_folder=0,
+		track_email_status=0,
+	)
 	forget_account()
 
 
@@ -583,23 +499,14 @@ def make_flow(label: str) -> str:
 			"body": bench_engine.BODY,
 		}
 	).insert(ignore_permissions=True)
-	flow = frappe.get_doc(
-		{
-			"doctype": "Marketing Flow",
-			"flow_name": f"{FLOW_PREFIX} {label} {tag}",
-			"trigger_type": "Manual",
-			"steps": [
-				{"step_id": "mail", "step_type": "Send Email", "content": content.name, "next_step": "end"},
-				{"step_id": "end", "step_type": "End"},
-			],
-		}
-	).insert(ignore_permissions=True)
-	frappe.db.commit()
-	return flow.name
+	return common.draft_flow(
+		f"{FLOW_PREFIX} {label} {tag}",
+		[step("mail", "Send Email", content=content.name, next_step="end"), end()],
+	)
 
 
 def enrol(flow: str, contacts: list[str]) -> float:
-	from marketing_flows.engine import enrolment
+	from marketing_flows.engine.entering import enrolment
 
 	started = time.perf_counter()
 	doc = frappe.get_doc("Marketing Flow", flow)
@@ -616,7 +523,7 @@ def enrol(flow: str, contacts: list[str]) -> float:
 
 def queue_emails(flow: str) -> int:
 	"""The flow's Send Email step for everyone, in this process (as the runner's jobs would)."""
-	from marketing_flows.engine import runner
+	from marketing_flows.engine.running import runner
 
 	while True:
 		runner.process_due(flow)
@@ -653,28 +560,6 @@ def set_connections(count: int) -> None:
 # -- measurements -------------------------------------------------------------------------------
 
 
-class Progress(threading.Thread):
-	"""A line every PROGRESS_SECONDS with what the sink accepted so far."""
-
-	def __init__(self, sink: Sink, n: int) -> None:
-		super().__init__(daemon=True)
-		self.sink, self.n = sink, n
-		self.stop_event = threading.Event()
-
-	def run(self) -> None:
-		started, before = time.time(), 0
-		while not self.stop_event.wait(PROGRESS_SECONDS):
-			got = self.sink.ask("stats")["accepted"]
-			say(
-				f"    {time.time() - started:.0f}s: {got}/{self.n} accepted ({(got - before) / PROGRESS_SECONDS:.0f}/s now)"
-			)
-			before = got
-
-	def stop(self) -> None:
-		self.stop_event.set()
-		self.join()
-
-
 def cpu_of_database() -> float | None:
 	try:
 		import psutil
@@ -707,7 +592,7 @@ def run_mode(
 	"""One run: a fresh flow, N rows queued by its Send Email step, then sent in `mode`."""
 	from frappe.email import queue as email_queue
 
-	from marketing_flows.engine import sender
+	from marketing_flows.engine.sending import sender
 
 	n = len(contacts)
 	if foreign_unsent():
@@ -734,7 +619,7 @@ def run_mode(
 	out["enrol_seconds"] = round(enrol(flow, contacts), 2)
 	enrol_end = time.time()
 	sink.ask("reset")
-	progress = Progress(sink, n)
+	progress = SinkProgress(sink, n, PROGRESS_SECONDS)
 	prof = None
 	if mode == "sender-engine":
 		runner_proc = spawn_child(frappe.local.site, "runner", flow, args.timeout)
@@ -1004,15 +889,7 @@ def main() -> None:
 	connections = [int(c) for c in args.connections.split(",") if c]
 	delays = [float(d) for d in args.sink_delay_ms.split(",") if d]
 
-	RESULTS.mkdir(parents=True, exist_ok=True)
-	# One benchmark per site at a time: bench_engine.py uses the same contacts and the same lock.
-	import fcntl
-
-	lock = open(RESULTS / f"bench-{args.site}.lock", "w")
-	try:
-		fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-	except BlockingIOError:
-		raise SystemExit(f"another benchmark is using {args.site}: wait for it to end") from None
+	lock = common.lock_site(args.site)  # noqa: F841  (held to the end: bench_engine.py's contacts and lock)
 	signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 	connect(args.site)
@@ -1061,7 +938,7 @@ def main() -> None:
 	scheduler_on = frappe.db.get_single_value("System Settings", "enable_scheduler")
 	sink = None
 	try:
-		stop_leftover_children(args.site)
+		SPAWNED.stop_leftovers(args.site)
 		cleanup_run(when=" left by an earlier run")
 		frappe.db.set_default("suspend_email_queue", 0)
 		frappe.db.commit()
@@ -1077,9 +954,9 @@ def main() -> None:
 			)
 		sink = Sink(delays[0])
 		sink.ask(f"connect {args.sink_connect_ms}")
-		remember_pids(args.site)
+		SPAWNED.remember()
 		ensure_account(sink.port)
-		contacts = bench_engine.ensure_contacts(args.size)[: args.size]
+		contacts = common.ensure_contacts(args.size)[: args.size]
 		say(
 			f"sink on 127.0.0.1:{sink.port}; {len(contacts)} contacts; modes {', '.join(modes)}; "
 			f"app {results['code']} from {results['app_dir']}"
@@ -1103,7 +980,7 @@ def main() -> None:
 						)
 						raise SystemExit("the app's code changed during the run: stopped")
 	finally:
-		stop_spawned()
+		SPAWNED.stop()
 		results["finished"] = time.strftime("%Y%m%d-%H%M%S")
 		bench_copy = code_fingerprint(BENCH_DIR / "apps" / "marketing_flows" / "marketing_flows")
 		if bench_copy != results["bench_copy_code"]:
@@ -1131,13 +1008,8 @@ def main() -> None:
 				"Marketing Flow", {"flow_name": ("like", bench_engine.FLOW_PREFIX + "%")}
 			):
 				# the contacts too (bench_engine.py's: kept while flows of a kept engine run use them)
-				bench_engine.delete_chunked(
-					"DELETE FROM `tabContact Email` WHERE name LIKE %s", (bench_engine.EMAIL_PREFIX + "%",)
-				)
-				bench_engine.delete_chunked(
-					"DELETE FROM `tabContact` WHERE name LIKE %s", (bench_engine.PREFIX + "%",)
-				)
-		pid_file(args.site).unlink(missing_ok=True)
+				common.remove_contacts()
+		SPAWNED.pid_file.unlink(missing_ok=True)
 		state_file.unlink(missing_ok=True)
 		frappe.destroy()
 		if os.environ.get(SNAPSHOT_ENV, "").startswith(tempfile_dir()):

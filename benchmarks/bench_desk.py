@@ -16,21 +16,18 @@ import random
 import statistics
 import time
 
+import common  # noqa: F401  (beside this file: puts tests/ on sys.path for factories)
 import frappe
 from frappe.utils import add_to_date, now_datetime
 
+from factories import end, step
+
 FLOW = "MF Desk Bench"
 STEPS = [
-	{"step_id": "welcome", "step_type": "Send Email", "next_step": "wait", "content": None},
-	{"step_id": "wait", "step_type": "Wait", "wait_amount": 2, "wait_unit": "Days", "next_step": "clicked"},
-	{
-		"step_id": "clicked",
-		"step_type": "Condition",
-		"condition_type": "Clicked",
-		"condition_step": "welcome",
-		"yes_step": "end",
-	},
-	{"step_id": "end", "step_type": "End"},
+	step("welcome", "Send Email", next_step="wait", content=None),
+	step("wait", "Wait", wait_amount=2, wait_unit="Days", next_step="clicked"),
+	step("clicked", "Condition", condition_type="Clicked", condition_step="welcome", yes_step="end"),
+	end(),
 ]
 
 

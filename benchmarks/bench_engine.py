@@ -17,7 +17,6 @@ import argparse
 import cProfile
 import io
 import json
-import os
 import pstats
 import signal
 import subprocess
@@ -27,17 +26,19 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-BENCH_DIR = Path(os.environ.get("MF_BENCH_DIR", "/home/frappe/frappe-bench"))
-BENCH_CLI = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
-RESULTS = Path(__file__).resolve().parent / "results"
-PREFIX = "MFB-"  # names of the benchmark's contacts
-EMAIL_PREFIX = "MFBE-"  # names of their Contact Email rows
+import common
+from common import BENCH_CLI, BENCH_DIR, RESULTS, Spawned, child_env, delete_chunked, say
+
+PREFIX = common.CONTACTS  # names of the benchmark's contacts (common.ensure_contacts)
 FLOW_PREFIX = "MFBench"  # flow_name / content_name of the benchmark's flows and content
 SENDER = "MF Bench Sender"
 PHASE2_MAX = 10**9  # --phase2-max: above this size, skip the phases after the wait
 
 import frappe  # noqa: E402  (after sys.path is the bench's)
 from frappe.utils import now_datetime  # noqa: E402
+
+from factories import end, smtp_account, step  # noqa: E402  (tests/factories.py: on sys.path through common)
+from marketing_flows.engine.running import runner_jobs  # noqa: E402
 
 TARGETS = {
 	"enrol_per_s": 100_000 / 60,
@@ -47,10 +48,6 @@ TARGETS = {
 	"tick_ratio_max": 1.5,
 	"rss_mb_max": 300,
 }
-
-
-def say(*args) -> None:
-	print(time.strftime("%H:%M:%S"), *args, flush=True)
 
 
 # -- setup and cleanup ----------------------------------------------------------------------
@@ -89,133 +86,16 @@ def cleanup(contacts: bool = True) -> None:
 		frappe.db.commit()
 	frappe.db.sql("DELETE FROM `tabMarketing Flow Content` WHERE content_name LIKE %s", (FLOW_PREFIX + "%",))
 	if contacts:
-		delete_chunked("DELETE FROM `tabContact Email` WHERE name LIKE %s", (EMAIL_PREFIX + "%",))
-		delete_chunked(
-			"DELETE FROM `tabContact Email` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",)
-		)
-		delete_chunked("DELETE FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",))
+		common.remove_contacts()
 	frappe.db.commit()
 	if flows:
 		say(f"cleanup: removed {len(flows)} benchmark flow(s){' and the contacts' if contacts else ''}")
 
 
-def delete_chunked(sql: str, values: tuple, chunk: int = 20000) -> None:
-	while True:
-		frappe.db.sql(f"{sql} LIMIT {chunk}", values)
-		deleted = frappe.db._cursor.rowcount
-		frappe.db.commit()
-		if deleted < chunk:
-			return
-
-
-def ensure_contacts(n: int) -> list[str]:
-	"""Contacts MFB-0000001 ... with one primary email each, bulk-inserted (no controllers)."""
-	have = frappe.db.count("Contact", {"name": ("like", PREFIX + "%")})
-	names = [f"{PREFIX}{i:07d}" for i in range(1, n + 1)]
-	if have >= n:
-		return names
-	existing = set(frappe.db.sql_list("SELECT name FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",)))
-	todo = [c for c in names if c not in existing]
-	started = time.perf_counter()
-	now = now_datetime()
-	contact_rows, email_rows = [], []
-	for name in todo:
-		first = f"Bench{name[len(PREFIX) :]}"
-		email = f"{name.lower()}@bench.example.com"
-		contact_rows.append(
-			(
-				name,
-				first,
-				"Tester",
-				f"{first} Tester",
-				email,
-				"Passive",
-				0,
-				0,
-				now,
-				now,
-				"Administrator",
-				"Administrator",
-			)
-		)
-		email_rows.append(
-			(
-				f"{EMAIL_PREFIX}{name[len(PREFIX) :]}",  # unique by construction: no random clash at 1M
-				name,
-				"Contact",
-				"email_ids",
-				1,
-				email,
-				1,
-				now,
-				now,
-				"Administrator",
-				"Administrator",
-			)
-		)
-	frappe.db.bulk_insert(
-		"Contact",
-		(
-			"name",
-			"first_name",
-			"last_name",
-			"full_name",
-			"email_id",
-			"status",
-			"unsubscribed",
-			"docstatus",
-			"creation",
-			"modified",
-			"owner",
-			"modified_by",
-		),
-		contact_rows,
-		chunk_size=5000,
-	)
-	frappe.db.bulk_insert(
-		"Contact Email",
-		(
-			"name",
-			"parent",
-			"parenttype",
-			"parentfield",
-			"idx",
-			"email_id",
-			"is_primary",
-			"creation",
-			"modified",
-			"owner",
-			"modified_by",
-		),
-		email_rows,
-		chunk_size=5000,
-	)
-	frappe.db.commit()
-	say(f"contacts: inserted {len(todo)} in {time.perf_counter() - started:.1f}s")
-	return names
-
-
 def ensure_sender() -> str:
 	"""An outgoing Email Account pointing nowhere: the benchmark measures queuing, not SMTP. The
 	site's Email Queue is suspended so that no flush tries to deliver the rows."""
-	values = {
-		"email_id": "bench-flows@example.com",
-		"enable_outgoing": 1,
-		"default_outgoing": 0,
-		"smtp_server": "127.0.0.1",
-		"smtp_port": 2,
-		"use_tls": 0,
-		"use_ssl_for_outgoing": 0,
-		"use_imap": 0,
-		"enable_incoming": 0,
-		"no_smtp_authentication": 1,
-		"login_id_is_different": 0,
-	}
-	if not frappe.db.exists("Email Account", SENDER):
-		account = frappe.get_doc({"doctype": "Email Account", "email_account_name": SENDER, **values})
-		account.flags.ignore_validate = True
-		account.flags.ignore_mandatory = True
-		account.insert(ignore_permissions=True)
+	smtp_account(SENDER, 2, "bench-flows@example.com", default_outgoing=0)
 	frappe.db.set_default("suspend_email_queue", 1)
 	frappe.db.commit()
 	return SENDER
@@ -255,65 +135,33 @@ def make_content(label: str) -> str:
 
 def email_steps() -> list[dict]:
 	return [
-		{
-			"step_id": "mail1",
-			"step_type": "Send Email",
-			"content": make_content("first"),
-			"next_step": "wait",
-		},
-		{"step_id": "wait", "step_type": "Wait", "wait_amount": 1, "wait_unit": "Days", "next_step": "mail2"},
-		{
-			"step_id": "mail2",
-			"step_type": "Send Email",
-			"content": make_content("second"),
-			"next_step": "end",
-		},
-		{"step_id": "end", "step_type": "End"},
+		step("mail1", "Send Email", content=make_content("first"), next_step="wait"),
+		step("wait", "Wait", wait_amount=1, wait_unit="Days", next_step="mail2"),
+		step("mail2", "Send Email", content=make_content("second"), next_step="end"),
+		end(),
 	]
 
 
 def condition_steps() -> list[dict]:
 	return [
-		{
-			"step_id": "cond",
-			"step_type": "Condition",
-			"condition_type": "Field",
-			"condition_filters": json.dumps([["Contact", "first_name", "like", "Bench%"]]),
-			"yes_step": "wait_yes",
-			"no_step": "wait_no",
-		},
-		{
-			"step_id": "wait_yes",
-			"step_type": "Wait",
-			"wait_amount": 1,
-			"wait_unit": "Days",
-			"next_step": "end",
-		},
-		{
-			"step_id": "wait_no",
-			"step_type": "Wait",
-			"wait_amount": 2,
-			"wait_unit": "Days",
-			"next_step": "end",
-		},
-		{"step_id": "end", "step_type": "End"},
+		step(
+			"cond",
+			"Condition",
+			condition_type="Field",
+			condition_filters=json.dumps([["Contact", "first_name", "like", "Bench%"]]),
+			yes_step="wait_yes",
+			no_step="wait_no",
+		),
+		step("wait_yes", "Wait", wait_amount=1, wait_unit="Days", next_step="end"),
+		step("wait_no", "Wait", wait_amount=2, wait_unit="Days", next_step="end"),
+		end(),
 	]
 
 
 def make_flow(kind: str, n: int, workers: int) -> str:
 	"""A Draft flow (so enrolment enqueues nothing); the benchmark sets it Running itself."""
 	steps = email_steps() if kind == "email" else condition_steps()
-	doc = frappe.get_doc(
-		{
-			"doctype": "Marketing Flow",
-			"flow_name": f"{FLOW_PREFIX} {kind} {n} w{workers} {frappe.generate_hash(length=6)}",
-			"trigger_type": "Manual",
-			"steps": steps,
-		}
-	)
-	doc.insert(ignore_permissions=True)
-	frappe.db.commit()
-	return doc.name
+	return common.draft_flow(f"{FLOW_PREFIX} {kind} {n} w{workers} {frappe.generate_hash(length=6)}", steps)
 
 
 def set_running(flow: str, running: bool = True) -> None:
@@ -336,7 +184,7 @@ def pause_other_flows(keep: str | None) -> None:
 
 
 def measure_enrolment(flow: str, contacts: list[str]) -> dict:
-	from marketing_flows.engine import enrolment
+	from marketing_flows.engine.entering import enrolment
 
 	doc = frappe.get_doc("Marketing Flow", flow)
 	before = snapshot()
@@ -470,11 +318,6 @@ class RssSampler(threading.Thread):
 		self.join()
 
 
-def worker_env() -> dict:
-	# Frappe's execute_job treats CI=... as test mode (then it never sends SMTP): no CI here.
-	return {k: v for k, v in os.environ.items() if k != "CI"}
-
-
 def spawn_workers(count: int, mode: str, flow: str, site: str) -> list[subprocess.Popen]:
 	logs = open(BENCH_DIR / "logs" / "bench-engine-workers.log", "ab")
 	procs = []
@@ -485,55 +328,14 @@ def spawn_workers(count: int, mode: str, flow: str, site: str) -> list[subproces
 		else:  # direct: the same job function, in a process of its own, without RQ
 			cmd = [sys.executable, __file__, "--site", site, "--run-job", flow]
 			cwd = BENCH_DIR / "sites"
-		procs.append(subprocess.Popen(cmd, cwd=cwd, stdout=logs, stderr=logs, env=worker_env()))
+		procs.append(subprocess.Popen(cmd, cwd=cwd, stdout=logs, stderr=logs, env=child_env()))
 	SPAWNED.extend(procs)
-	remember_pids(site)
+	SPAWNED.remember()
 	return procs
 
 
-SPAWNED: list[subprocess.Popen] = []
-
-
-def pid_file(site: str) -> Path:
-	return RESULTS / f"bench-pids-{site}.json"
-
-
-def remember_pids(site: str) -> None:
-	"""The workers this run started, so that a run after a crash (SIGKILL) can end them."""
-	pid_file(site).write_text(json.dumps([p.pid for p in SPAWNED if p.poll() is None]))
-
-
-def stop_leftover_workers(site: str) -> None:
-	"""End worker processes a crashed earlier run left (only those it recorded, checked by their
-	command line)."""
-	import psutil
-
-	path = pid_file(site)
-	if not path.exists():
-		return
-	for pid in json.loads(path.read_text() or "[]"):
-		try:
-			proc = psutil.Process(pid)
-			cmd = " ".join(proc.cmdline())
-			if "bench_engine.py" in cmd or "worker" in cmd:
-				proc.terminate()
-				proc.wait(timeout=30)
-				say(f"cleanup: stopped worker {pid} left by an earlier run")
-		except (psutil.Error, psutil.TimeoutExpired):
-			pass
-	path.unlink()
-
-
-def stop_spawned() -> None:
-	"""On an interrupted run: end the worker processes this script started (only those)."""
-	for p in SPAWNED:
-		if p.poll() is None:
-			p.terminate()
-	for p in SPAWNED:
-		try:
-			p.wait(timeout=10)
-		except subprocess.TimeoutExpired:
-			p.kill()
+# the worker processes this run started (recorded in results/bench-pids-<site>.json)
+SPAWNED = Spawned("bench", ("bench_engine.py", "worker"))
 
 
 def our_rq_workers(pids: list[int]) -> set[str]:
@@ -556,12 +358,10 @@ def our_rq_workers(pids: list[int]) -> set[str]:
 def job_workers(flow: str, slots: int) -> list[str | None]:
 	from frappe.utils.background_jobs import get_job
 
-	from marketing_flows.engine import participants
-
 	found = []
 	for slot in range(slots):
-		# a slot's jobs take turns under two ids (participants.runner_job_ids)
-		jobs = [job for job_id in participants.runner_job_ids(flow, slot) if (job := get_job(job_id))]
+		# a slot's jobs take turns under two ids (runner_jobs.runner_job_ids)
+		jobs = [job for job_id in runner_jobs.runner_job_ids(flow, slot) if (job := get_job(job_id))]
 		found.extend([job.worker_name for job in jobs] or [None])
 	return found
 
@@ -570,12 +370,10 @@ def jobs_pending(flow: str, slots: int) -> bool:
 	"""A job of this flow is still queued or running (maybe in a worker that is not ours)."""
 	from frappe.utils.background_jobs import is_job_enqueued
 
-	from marketing_flows.engine import participants
-
 	return any(
 		is_job_enqueued(job_id)
-		for slot in range(max(slots, participants.parallel_jobs()))
-		for job_id in participants.runner_job_ids(flow, slot)
+		for slot in range(max(slots, runner_jobs.parallel_jobs()))
+		for job_id in runner_jobs.runner_job_ids(flow, slot)
 	)
 
 
@@ -591,14 +389,13 @@ def process(
 ) -> dict:
 	"""Enqueue the flow's jobs, start `workers` processes, wait until `done(counts)` holds;
 	`progress(counts)` says how many are through (for the progress lines)."""
-	from marketing_flows.engine import participants
 
 	progress = progress or (lambda c: 0)
 
 	pause_other_flows(flow)
 	set_running(flow)
 	if mode == "rq":
-		participants.enqueue_flow(flow, jobs=workers)
+		runner_jobs.enqueue_flow(flow, jobs=workers)
 	frappe.db.commit()  # enqueue_after_commit: the jobs go to Redis now
 	before = snapshot()
 	started = time.perf_counter()
@@ -690,20 +487,37 @@ def move_time_forward(flow: str) -> int:
 	return frappe.db.count("Marketing Flow Participant", {"flow": flow, "status": "Waiting"})
 
 
+def email_phase(
+	flow: str,
+	n: int,
+	workers: int,
+	mode: str,
+	site: str,
+	timeout: float,
+	until: tuple[str, str],
+	step_id: str,
+) -> dict:
+	"""Process the flow until its n participants all stand at `until` (status, current step), with
+	the rates of its Send Email step `step_id`: per second of wall time (overall and per worker)
+	and per second of the step's log span."""
+	at = lambda c: c.get(until, 0)  # noqa: E731
+	phase = process(flow, n, workers, mode, site, lambda c: at(c) >= n, timeout, at)
+	phase.update(log_span(flow, ("Email Sent",), (step_id,)))
+	if phase["wall_seconds"]:
+		phase["per_s"] = round(n / phase["wall_seconds"], 1)
+		phase["per_s_per_worker"] = round(phase["per_s"] / workers, 1)
+	if phase.get("span_seconds"):
+		phase["per_s_in_span"] = round(phase["events"] / phase["span_seconds"], 1)
+	return phase
+
+
 def bench_email_flow(contacts: list[str], workers: int, mode: str, site: str, timeout: float) -> dict:
 	n = len(contacts)
 	flow = make_flow("email", n, workers)
 	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
 	say(f"  enrolled {n} in {out['enrol']['seconds']}s ({out['enrol']['per_s']}/s)")
 	# while waiting, a participant's current step is the Wait step
-	at_wait = lambda c: c.get(("Waiting", "wait"), 0)  # noqa: E731
-	first = process(flow, n, workers, mode, site, lambda c: at_wait(c) >= n, timeout, at_wait)
-	first.update(log_span(flow, ("Email Sent",), ("mail1",)))
-	if first["wall_seconds"]:
-		first["per_s"] = round(n / first["wall_seconds"], 1)
-		first["per_s_per_worker"] = round(first["per_s"] / workers, 1)
-	if first.get("span_seconds"):
-		first["per_s_in_span"] = round(first["events"] / first["span_seconds"], 1)
+	first = email_phase(flow, n, workers, mode, site, timeout, ("Waiting", "wait"), "mail1")
 	say(
 		f"  Send Email #1, {workers} worker(s): {first.get('wall_seconds')}s wall, {first.get('per_s')}/s "
 		f"(log span {first.get('span_seconds')}s), peak RSS {first['peak_rss_process_mb']} MB"
@@ -721,14 +535,7 @@ def bench_email_flow(contacts: list[str], workers: int, mode: str, site: str, ti
 		set_running(flow, False)
 		return out
 	move_time_forward(flow)
-	at_end = lambda c: c.get(("Completed", "end"), 0)  # noqa: E731
-	second = process(flow, n, workers, mode, site, lambda c: at_end(c) >= n, timeout, at_end)
-	second.update(log_span(flow, ("Email Sent",), ("mail2",)))
-	if second["wall_seconds"]:
-		second["per_s"] = round(n / second["wall_seconds"], 1)
-		second["per_s_per_worker"] = round(second["per_s"] / workers, 1)
-	if second.get("span_seconds"):
-		second["per_s_in_span"] = round(second["events"] / second["span_seconds"], 1)
+	second = email_phase(flow, n, workers, mode, site, timeout, ("Completed", "end"), "mail2")
 	say(
 		f"  Send Email #2 + End, {workers} worker(s): {second.get('wall_seconds')}s wall, {second.get('per_s')}/s, "
 		f"peak RSS {second['peak_rss_process_mb']} MB"
@@ -787,7 +594,7 @@ def bench_condition_flow(contacts: list[str], workers: int, mode: str, site: str
 def tick_timings(flow: str, calls: int = 30) -> dict:
 	"""With `flow` the only running benchmark flow and nobody due: time the scheduler tick and
 	the claim query, and EXPLAIN both."""
-	from marketing_flows.engine import runner
+	from marketing_flows.engine.running import runner
 
 	pause_other_flows(flow)
 	set_running(flow)
@@ -859,7 +666,7 @@ def bench_tick_only(contacts: list[str]) -> dict:
 
 def profile_batch(contacts: list[str], out_dir: Path, stamp: str) -> dict:
 	"""cProfile of `process_due` in this process for the first Send Email of len(contacts) people."""
-	from marketing_flows.engine import runner
+	from marketing_flows.engine.running import runner
 
 	n = len(contacts)
 	flow = make_flow("email", n, 0)
@@ -984,7 +791,7 @@ def run_job(site: str, flow: str) -> None:
 	"""--run-job: what the RQ jobs do, without RQ (direct mode): `process_due` stops after its
 	time budget and enqueues a follow-up; here the follow-up is the next loop, until nobody of
 	the flow is due (as the scheduler's tick would see it)."""
-	from marketing_flows.engine import runner
+	from marketing_flows.engine.running import runner
 
 	frappe.init(site=site, sites_path=str(BENCH_DIR / "sites"))
 	frappe.connect()
@@ -1092,22 +899,15 @@ def main() -> None:
 	def save() -> None:
 		out_file.write_text(json.dumps(results, indent=1, default=str))
 
-	# One run per site: a second one would remove the first one's contacts in its cleanup.
-	import fcntl
-
-	lock = open(RESULTS / f"bench-{args.site}.lock", "w")
-	try:
-		fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-	except BlockingIOError:
-		raise SystemExit(f"another bench_engine.py run is using {args.site}: wait for it to end") from None
+	lock = common.lock_site(args.site, "another bench_engine.py run")  # noqa: F841  (held to the end)
 	# SIGTERM (a timeout, Ctrl-C from a wrapper) ends the run through `finally`: workers stopped,
 	# data removed; after a SIGKILL the next start does both.
 	signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 	try:
-		stop_leftover_workers(args.site)
+		SPAWNED.stop_leftovers(args.site)
 		cleanup(contacts=False)
 		ensure_sender()
-		contacts = ensure_contacts(max([*sizes, *enrol_only, args.profile]))
+		contacts = common.ensure_contacts(max([*sizes, *enrol_only, args.profile]))
 		if args.profile:
 			say(f"profile: process_due for {args.profile} in-process under cProfile")
 			results["profile"] = profile_batch(contacts[: args.profile], RESULTS, stamp)
@@ -1157,7 +957,7 @@ def main() -> None:
 			results["enrol_only"][str(n)] = r
 			results["ticks"][str(n)] = r["waiting_tick"]
 	finally:
-		stop_spawned()
+		SPAWNED.stop()
 		results["finished"] = time.strftime("%Y%m%d-%H%M%S")
 		save()
 		try:

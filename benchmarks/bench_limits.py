@@ -50,9 +50,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-BENCH_DIR = Path(os.environ.get("MF_BENCH_DIR", "/home/frappe/frappe-bench"))
+import common  # noqa: E402  (beside this file; imports no Frappe)
+from common import BENCH_DIR, RESULTS, SinkClient, SinkProgress, free_port, say  # noqa: E402
+
 PYTHON = str(BENCH_DIR / "env" / "bin" / "python")
-RESULTS = HERE / "results"
 FRAPPE_USER = "frappe"
 FRAPPE_HOME = "/home/frappe"
 FRAPPE_PATH = "/home/frappe/.bench-cli/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
@@ -61,7 +62,7 @@ NETNS = "mf-host2"
 VETH_ROOT, VETH_NS = "mf-veth0", "mf-veth1"
 ROOT_IP, NS_IP = "10.200.0.1", "10.200.0.2"
 LIMITED = "slow.mf-limits.example"  # recipients with a domain limit (unique: Redis keys are global)
-OPEN = "bench.example.com"  # bench_engine's contacts' domain: no domain limit
+OPEN = "bench.example.com"  # the shared contacts' domain (common.ensure_contacts): no domain limit
 SETTINGS = "Marketing Flow Settings"
 PROBE_PORT = 6379  # listening on 127.0.0.1 here, never bridged: refused inside the namespace
 
@@ -86,10 +87,6 @@ for i, key in ipairs(KEYS) do
 end
 return at - now
 """
-
-
-def say(*args) -> None:
-	print(time.strftime("%H:%M:%S"), *args, flush=True)
 
 
 # -- processes as the bench's user, here or in the namespace ---------------------------------
@@ -259,12 +256,6 @@ def make_netns(ports: list[int], netem_ms: float, state: State) -> dict:
 	}
 
 
-def free_port() -> int:
-	with socket.socket() as s:
-		s.bind(("127.0.0.1", 0))
-		return s.getsockname()[1]
-
-
 def redis_ports() -> list[int]:
 	config = json.loads((BENCH_DIR / "sites" / "common_site_config.json").read_text())
 	ports = set()
@@ -277,9 +268,9 @@ def redis_ports() -> list[int]:
 # -- the sink (bench_delivery.py's, as the bench's user, on a given port) -----------------------
 
 
-class LimitSink:
+class LimitSink(SinkClient):
 	def __init__(self, port: int, snapshot: str | None, log) -> None:
-		self.proc = subprocess.Popen(
+		proc = subprocess.Popen(
 			frappe_cmd(
 				[str(HERE / "bench_delivery.py"), "--sink", "--sink-port", str(port), "--sink-delay-ms", "0"],
 				snapshot=snapshot,
@@ -291,30 +282,10 @@ class LimitSink:
 			cwd=BENCH_DIR / "sites",
 			start_new_session=True,
 		)
-		self.lock = threading.Lock()
-		hello = self._read()
-		self.port = int(hello["port"])
+		super().__init__(proc)
 
-	def _read(self) -> dict:
-		line = self.proc.stdout.readline()
-		if not line:
-			raise SystemExit(f"the SMTP sink exited (status {self.proc.poll()})")
-		return json.loads(line)
-
-	def ask(self, command: str) -> dict:
-		with self.lock:
-			self.proc.stdin.write(command + "\n")
-			self.proc.stdin.flush()
-			return self._read()
-
-	def stop(self) -> None:
-		if self.proc.poll() is None:
-			try:
-				self.proc.stdin.write("quit\n")
-				self.proc.stdin.flush()
-				self.proc.wait(timeout=10)
-			except (OSError, subprocess.TimeoutExpired):
-				kill_group(self.proc.pid, proc=self.proc)
+	def kill(self) -> None:
+		kill_group(self.proc.pid, proc=self.proc)
 
 
 # -- inside Frappe (as the bench's user): prepare, restore, the sender child ---------------------
@@ -359,7 +330,6 @@ def apply_limits(overall: float, domain_limit: float, account_limit: float, conn
 
 def inner_prepare(args) -> dict:
 	"""Settings, account, N emails queued and re-addressed; returns what was done."""
-	import bench_engine
 	import frappe
 
 	bd = frappe_side()
@@ -402,7 +372,7 @@ def inner_prepare(args) -> dict:
 	frappe.db.commit()
 	bd.ensure_account(args.sink_port)
 	rows = apply_limits(args.overall, args.domain_limit, args.account_limit, args.connections)
-	contacts = bench_engine.ensure_contacts(args.size)[: args.size]
+	contacts = common.ensure_contacts(args.size)[: args.size]
 	flow = bd.make_flow(f"limits {args.size}")
 	started = time.time()
 	enrol_seconds = bd.enrol(flow, contacts)
@@ -470,12 +440,7 @@ def inner_restore(args) -> dict:
 	if args.drop_contacts and not frappe.db.exists(
 		"Marketing Flow", {"flow_name": ("like", bench_engine.FLOW_PREFIX + "%")}
 	):
-		bench_engine.delete_chunked(
-			"DELETE FROM `tabContact Email` WHERE name LIKE %s", (bench_engine.EMAIL_PREFIX + "%",)
-		)
-		bench_engine.delete_chunked(
-			"DELETE FROM `tabContact` WHERE name LIKE %s", (bench_engine.PREFIX + "%",)
-		)
+		common.remove_contacts()
 	frappe.destroy()
 	return {"restored": restored}
 
@@ -527,7 +492,7 @@ def run_child(args) -> None:
 	again (as RQ would run the job) until no row of the benchmark's account is unsent; every
 	acceptance timed here too (per process)."""
 	bd = frappe_side()
-	from marketing_flows.engine import rate_limits, sender
+	from marketing_flows.engine.sending import rate_limits, sender
 
 	facts = network_facts(PROBE_PORT, [int(p) for p in args.bridged.split(",") if p])
 	if args.reserve == "proposed":
@@ -701,27 +666,6 @@ def analyse(sink_times: list, children: dict, args, warmup: float, tail: float) 
 	return out
 
 
-class Progress(threading.Thread):
-	def __init__(self, sink: LimitSink, n: int, every: float = 10) -> None:
-		super().__init__(daemon=True)
-		self.sink, self.n, self.every = sink, n, every
-		self.stop_event = threading.Event()
-
-	def run(self) -> None:
-		before = 0
-		started = time.time()
-		while not self.stop_event.wait(self.every):
-			got = self.sink.ask("stats")["accepted"]
-			say(
-				f"    {time.time() - started:.0f}s: {got}/{self.n} accepted ({(got - before) / self.every:.0f}/s now)"
-			)
-			before = got
-
-	def stop(self) -> None:
-		self.stop_event.set()
-		self.join()
-
-
 # -- the orchestration (root) ---------------------------------------------------------------------
 
 
@@ -815,7 +759,7 @@ class Runner:
 			facts = {k: v for k, v in ready[host].items() if k not in ("ready",)}
 			say(f"  {host} ready: {json.dumps(facts)}")
 		sink.ask("reset")
-		progress = Progress(sink, n)
+		progress = SinkProgress(sink, n, every=10)
 		go = time.time()
 		for proc in procs.values():
 			proc.stdin.write("go\n")

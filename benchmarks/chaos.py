@@ -26,7 +26,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -34,16 +33,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-BENCH_DIR = Path(os.environ.get("MF_BENCH_DIR", "/home/frappe/frappe-bench"))
-BENCH_CLI = os.environ.get("MF_BENCH_CLI", str(Path.home() / ".bench-cli/bin/bench"))
-RESULTS = Path(__file__).resolve().parent / "results"
+import common
+from common import BENCH_CLI, BENCH_DIR, RESULTS, child_env, free_port, say
+
 PREFIX = "MFC-"  # names of the chaos run's contacts
+DOMAIN = "chaos.example.com"  # their emails' domain
 FLOW_PREFIX = "MFChaos"  # flow_name / content_name of its flows and content
 SENDER = "MF Chaos Sender"  # its Email Account (pointed at the SMTP sink)
 FLUSH_JOB = "frappe.email.queue.flush"
 
 import frappe  # noqa: E402  (after sys.path is the bench's)
 from frappe.utils import now_datetime  # noqa: E402
+
+from factories import smtp_account, step  # noqa: E402  (tests/factories.py: on sys.path through common)
+from marketing_flows.engine.running import runner_jobs  # noqa: E402
 
 # Settings the run changes; their previous values are kept in a state file and put back by the
 # cleanup (also by the next start after a crash).
@@ -62,16 +65,6 @@ SETTINGS = {
 	"SMS Settings": ("sms_gateway_url", "message_parameter", "receiver_parameter", "use_post"),
 	"System Settings": ("email_retry_limit", "enable_scheduler"),
 }
-
-
-def say(*args) -> None:
-	print(time.strftime("%H:%M:%S"), *args, flush=True)
-
-
-def free_port() -> int:
-	with socket.socket() as s:
-		s.bind(("127.0.0.1", 0))
-		return s.getsockname()[1]
 
 
 # -- receivers --------------------------------------------------------------------------------
@@ -272,13 +265,7 @@ def cleanup(site: str) -> None:
 		frappe.db.sql("DELETE FROM `tabMarketing Flow` WHERE name = %s", flow)
 		frappe.db.commit()
 	frappe.db.sql("DELETE FROM `tabMarketing Flow Content` WHERE content_name LIKE %s", (FLOW_PREFIX + "%",))
-	frappe.db.sql(
-		"DELETE FROM `tabContact Email` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",)
-	)
-	frappe.db.sql(
-		"DELETE FROM `tabContact Phone` WHERE parenttype = 'Contact' AND parent LIKE %s", (PREFIX + "%",)
-	)
-	frappe.db.sql("DELETE FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",))
+	common.remove_contacts(PREFIX)
 	state = read_state(site)
 	for doctype, values in (state.get("settings") or {}).items():
 		frappe.db.set_single_value(doctype, values)
@@ -314,27 +301,7 @@ def save_settings(site: str) -> None:
 
 
 def configure(args, sink: SMTPSink, http: HTTPReceiver) -> None:
-	account = {
-		"email_id": "chaos-flows@example.com",
-		"enable_outgoing": 1,
-		"default_outgoing": 0,
-		"smtp_server": "127.0.0.1",
-		"smtp_port": sink.port,
-		"use_tls": 0,
-		"use_ssl_for_outgoing": 0,
-		"use_imap": 0,
-		"enable_incoming": 0,
-		"no_smtp_authentication": 1,
-		"login_id_is_different": 0,
-	}
-	if frappe.db.exists("Email Account", SENDER):
-		doc = frappe.get_doc("Email Account", SENDER)
-		doc.update(account)
-	else:
-		doc = frappe.get_doc({"doctype": "Email Account", "email_account_name": SENDER, **account})
-	doc.flags.ignore_validate = True
-	doc.flags.ignore_mandatory = True
-	doc.insert(ignore_permissions=True) if doc.is_new() else doc.save(ignore_permissions=True)
+	smtp_account(SENDER, sink.port, "chaos-flows@example.com", default_outgoing=0)
 	frappe.db.set_single_value(
 		"Marketing Flow Settings",
 		{
@@ -376,128 +343,11 @@ def configure(args, sink: SMTPSink, http: HTTPReceiver) -> None:
 
 def ensure_contacts(n: int) -> list[str]:
 	"""Contacts MFC-0000001 ... with one email and one mobile number each, bulk-inserted."""
-	names = [f"{PREFIX}{i:07d}" for i in range(1, n + 1)]
-	existing = set(frappe.db.sql_list("SELECT name FROM `tabContact` WHERE name LIKE %s", (PREFIX + "%",)))
-	todo = [c for c in names if c not in existing]
-	if not todo:
-		return names
-	started = time.perf_counter()
-	now = now_datetime()
-	contact_rows, email_rows, phone_rows = [], [], []
-	for name in todo:
-		number = name[len(PREFIX) :]
-		first = f"Chaos{number}"
-		mail, mobile = email_of(name), mobile_of(name)
-		contact_rows.append(
-			(
-				name,
-				first,
-				"Tester",
-				f"{first} Tester",
-				mail,
-				mobile,
-				"Passive",
-				0,
-				0,
-				now,
-				now,
-				"Administrator",
-				"Administrator",
-			)
-		)
-		email_rows.append(
-			(
-				frappe.generate_hash(length=10),
-				name,
-				"Contact",
-				"email_ids",
-				1,
-				mail,
-				1,
-				now,
-				now,
-				"Administrator",
-				"Administrator",
-			)
-		)
-		phone_rows.append(
-			(
-				frappe.generate_hash(length=10),
-				name,
-				"Contact",
-				"phone_nos",
-				1,
-				mobile,
-				1,
-				now,
-				now,
-				"Administrator",
-				"Administrator",
-			)
-		)
-	frappe.db.bulk_insert(
-		"Contact",
-		(
-			"name",
-			"first_name",
-			"last_name",
-			"full_name",
-			"email_id",
-			"mobile_no",
-			"status",
-			"unsubscribed",
-			"docstatus",
-			"creation",
-			"modified",
-			"owner",
-			"modified_by",
-		),
-		contact_rows,
-		chunk_size=5000,
-	)
-	frappe.db.bulk_insert(
-		"Contact Email",
-		(
-			"name",
-			"parent",
-			"parenttype",
-			"parentfield",
-			"idx",
-			"email_id",
-			"is_primary",
-			"creation",
-			"modified",
-			"owner",
-			"modified_by",
-		),
-		email_rows,
-		chunk_size=5000,
-	)
-	frappe.db.bulk_insert(
-		"Contact Phone",
-		(
-			"name",
-			"parent",
-			"parenttype",
-			"parentfield",
-			"idx",
-			"phone",
-			"is_primary_mobile_no",
-			"creation",
-			"modified",
-			"owner",
-			"modified_by",
-		),
-		phone_rows,
-		chunk_size=5000,
-	)
-	frappe.db.commit()
-	say(f"contacts: inserted {len(todo)} in {time.perf_counter() - started:.1f}s")
-	return names
+	return common.ensure_contacts(n, PREFIX, "Chaos", DOMAIN, mobile_of=mobile_of)
 
 
 def email_of(contact: str) -> str:
-	return f"{contact.lower()}@chaos.example.com"
+	return common.email_of(contact, DOMAIN)
 
 
 def mobile_of(contact: str) -> str:
@@ -527,58 +377,37 @@ EMAIL_BODY = """<p>Hello {{ contact.first_name }},</p>
 def make_flow(n: int, hook_url: str, hook_timeout: int) -> str:
 	"""Draft flow: Send Email -> Wait 1 minute -> Webhook -> Send SMS -> Send Email (no End step)."""
 	steps = [
-		{
-			"step_id": "mail1",
-			"step_type": "Send Email",
-			"next_step": "wait",
-			"content": make_content("first", "Email", EMAIL_BODY, "Hi {{ contact.first_name }}, first"),
-		},
-		{
-			"step_id": "wait",
-			"step_type": "Wait",
-			"wait_amount": 1,
-			"wait_unit": "Minutes",
-			"next_step": "hook",
-		},
-		{
-			"step_id": "hook",
-			"step_type": "Webhook",
-			"webhook_url": hook_url,
-			"webhook_method": "POST",
-			"webhook_timeout": hook_timeout,
-			"next_step": "sms",
-		},
-		{
-			"step_id": "sms",
-			"step_type": "Send SMS",
-			"next_step": "mail2",
-			"content": make_content("sms", "SMS", "Hi {{ contact.first_name }}, your code is 42"),
-		},
-		{
-			"step_id": "mail2",
-			"step_type": "Send Email",
-			"content": make_content("second", "Email", EMAIL_BODY, "Hi {{ contact.first_name }}, second"),
-		},
+		step(
+			"mail1",
+			"Send Email",
+			next_step="wait",
+			content=make_content("first", "Email", EMAIL_BODY, "Hi {{ contact.first_name }}, first"),
+		),
+		step("wait", "Wait", wait_amount=1, wait_unit="Minutes", next_step="hook"),
+		step(
+			"hook",
+			"Webhook",
+			webhook_url=hook_url,
+			webhook_method="POST",
+			webhook_timeout=hook_timeout,
+			next_step="sms",
+		),
+		step(
+			"sms",
+			"Send SMS",
+			next_step="mail2",
+			content=make_content("sms", "SMS", "Hi {{ contact.first_name }}, your code is 42"),
+		),
+		step(
+			"mail2",
+			"Send Email",
+			content=make_content("second", "Email", EMAIL_BODY, "Hi {{ contact.first_name }}, second"),
+		),
 	]
-	doc = frappe.get_doc(
-		{
-			"doctype": "Marketing Flow",
-			"flow_name": f"{FLOW_PREFIX} {n} {frappe.generate_hash(length=6)}",
-			"trigger_type": "Manual",
-			"steps": steps,
-		}
-	)
-	doc.insert(ignore_permissions=True)
-	frappe.db.commit()
-	return doc.name
+	return common.draft_flow(f"{FLOW_PREFIX} {n} {frappe.generate_hash(length=6)}", steps)
 
 
 # -- workers ----------------------------------------------------------------------------------
-
-
-def worker_env() -> dict:
-	# Frappe's execute_job treats CI=... as test mode (then it never talks to SMTP): no CI here.
-	return {k: v for k, v in os.environ.items() if k != "CI"}
 
 
 def kill_tree(pid: int) -> list[int]:
@@ -622,7 +451,7 @@ class Workers:
 			cwd=BENCH_DIR,
 			stdout=self.log,
 			stderr=self.log,
-			env=worker_env(),
+			env=child_env(),
 			start_new_session=True,
 		)
 
@@ -736,7 +565,8 @@ def release_dead_job(job_id: str) -> bool:
 def tick() -> None:
 	"""What the scheduler's every-minute event does (here every --tick seconds): runner jobs for
 	the due participants, and the flow sender for emails that wait (a retry, a lost lease)."""
-	from marketing_flows.engine import runner, sender
+	from marketing_flows.engine.running import runner
+	from marketing_flows.engine.sending import sender
 
 	runner.schedule_due_participants()
 	sender.schedule_sender()
@@ -763,11 +593,10 @@ class RunnerJobs:
 	again, so RQ's failed-job registry alone misses them."""
 
 	def __init__(self, flow: str, slots: int) -> None:
-		from marketing_flows.engine import participants
 
 		# both ids of every slot: a job whose budget is spent hands over to the slot's other id
 		self.ids = {
-			job_id: slot for slot in range(slots) for job_id in participants.runner_job_ids(flow, slot)
+			job_id: slot for slot in range(slots) for job_id in runner_jobs.runner_job_ids(flow, slot)
 		}
 		self.seen: dict[tuple, dict] = {}
 
@@ -793,7 +622,7 @@ class RunnerJobs:
 				continue
 
 	def summary(self) -> dict:
-		from marketing_flows.engine.participants import RUNNER_BUDGET_SECONDS
+		from marketing_flows.engine.running.runner_jobs import RUNNER_BUDGET_SECONDS
 
 		done = [e["seconds"] for e in self.seen.values() if "seconds" in e]
 		return {
@@ -1035,7 +864,8 @@ def run(args) -> int:
 	n = args.size
 	contacts = ensure_contacts(n)
 	flow = make_flow(n, f"{http.url}/hook", args.hook_timeout)
-	from marketing_flows.engine import enrolment, lifecycle
+	from marketing_flows.engine.entering import enrolment
+	from marketing_flows.engine.running import lifecycle
 
 	doc = frappe.get_doc("Marketing Flow", flow)
 	t = time.perf_counter()
