@@ -31,7 +31,7 @@ def custom_fields() -> dict[str, list[dict]]:
 	}
 
 
-# The flow sender's lease on the Email Queue rows it is sending (engine/sender.py).
+# The flow sender's lease on the Email Queue rows it is sending (engine/sending/sender.py).
 EMAIL_QUEUE_FIELDS = [
 	{
 		"fieldname": "mf_lease_until",
@@ -54,7 +54,7 @@ EMAIL_QUEUE_FIELDS = [
 		"mail server's answer was recorded (the recipient may have it twice).",
 	},
 ]
-# Optional DKIM signing of flow emails, per Email Account (engine/sender.py signs with dkimpy).
+# Optional DKIM signing of flow emails, per Email Account (engine/sending/sender.py signs with dkimpy).
 EMAIL_ACCOUNT_FIELDS = [
 	{
 		"fieldname": "mf_dkim_section",

@@ -261,7 +261,7 @@ def _button_page(title: str, question: str, endpoint: str, fields: dict, button:
 
 @frappe.whitelist(allow_guest=True, methods=["GET", "POST"])
 def confirm(c=None, sig=None, **form) -> None:
-	"""Double opt-in (engine/confirmation.py). GET: a page whose button POSTs back (link scanners
+	"""Double opt-in (engine/entering/confirmation.py). GET: a page whose button POSTs back (link scanners
 	GET every link); POST: the address is confirmed, and its owner enters the flows that wait."""
 	c, sig = _text(c), _text(sig)
 	email = frappe.db.get_value(confirmation.DOCTYPE, c, "email_address") if c else None

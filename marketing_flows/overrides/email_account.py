@@ -1,5 +1,5 @@
 """Email Account, as Frappe has it, except that bounce notices and complaint reports about flow
-emails go to the flows (engine/bounces.py) instead of becoming Communications."""
+emails go to the flows (engine/sending/bounces.py) instead of becoming Communications."""
 
 from frappe.email.doctype.email_account.email_account import EmailAccount
 

@@ -2,7 +2,7 @@
 
 Frappe's flush (every scheduler tick) and its "Send Now" call `EmailQueue.send()` on every
 row that is not sent. A flow email (its reference is a participant) is left to the app's sender
-(engine/sender.py), which claims rows under a lease so that no row is sent twice; here the
+(engine/sending/sender.py), which claims rows under a lease so that no row is sent twice; here the
 sender is only woken. Every other email is sent by Frappe exactly as before.
 """
 
