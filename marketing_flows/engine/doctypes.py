@@ -8,7 +8,8 @@ TYPE_CHECKING too (`from marketing_flows.engine.doctypes import MarketingFlow`),
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
 	from marketing_flows.marketing_flows.doctype.marketing_blocked_address.marketing_blocked_address import (
@@ -55,7 +56,38 @@ if TYPE_CHECKING:
 		MarketingSegment,
 	)
 
+
+class ParticipantRow(Protocol):
+	"""A Marketing Flow Participant as the runner reads it: a row of `frappe.get_all(...,
+	fields=["*"])` (a frappe._dict), its fields those of the doctype. The runner sets some of them
+	on the row as it goes (`status`, `current_step`, `step_seq`, ...)."""
+
+	name: str
+	flow: str
+	person: str
+	person_doctype: str | None
+	contact: str | None
+	email: str | None
+	mobile_no: str | None
+	full_name: str | None
+	company: str | None
+	company_doctype: str | None
+	status: str
+	current_step: str | None
+	step_seq: int
+	attempts: int
+	next_run_at: datetime | None
+	succeeded: int
+	enrolled_on: datetime | None
+
+	# a frappe._dict: a dict whose keys are also attributes; values of any field type
+	def get(self, key: str, default: Any = None) -> Any: ...
+	def __getitem__(self, key: str) -> Any: ...
+	def update(self, values: dict[str, Any], /) -> None: ...
+
+
 __all__ = [
+	"ParticipantRow",
 	"MarketingBlockedAddress",
 	"MarketingEmailConfirmation",
 	"MarketingFlow",
