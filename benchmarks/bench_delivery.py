@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Delivery benchmark: how fast flow emails reach an SMTP server, Frappe's stock flush and the
-app's sender (engine/sender.py) side by side. A script run on purpose, not a test.
+app's sender (engine/sending/sender.py) side by side. A script run on purpose, not a test.
 
 Run it inside the bench's Python, from the bench's `sites` folder, as the bench's user:
 
@@ -201,16 +201,9 @@ class Sink(SinkClient):
 	"""The benchmark's side of the sink process."""
 
 	def __init__(self, delay_ms: float) -> None:
-		proc = subprocess.Popen(
-			[sys.executable, __file__, "--sink", "--sink-delay-ms", str(delay_ms)],
-			stdin=subprocess.PIPE,
-			stdout=subprocess.PIPE,
-			stderr=child_log(),
-			text=True,
-			env=child_env(),
+		super().__init__(
+			start_child("--sink", "--sink-delay-ms", str(delay_ms)), log_hint=f": see {child_log_path()}"
 		)
-		SPAWNED.append(proc)
-		super().__init__(proc, log_hint=f": see {child_log_path()}")
 
 
 # -- child processes (the sink, and runner / sender for --with-engine) ----------------------
@@ -357,21 +350,11 @@ def run_child(site: str, role: str, flow: str, timeout: float) -> None:
 		frappe.destroy()
 
 
-def spawn_child(site: str, role: str, flow: str, timeout: float) -> subprocess.Popen:
+def start_child(*args: str, cwd: Path | None = None) -> subprocess.Popen:
+	"""This script again in a process of its own (stdin / stdout: its commands and answers)."""
 	proc = subprocess.Popen(
-		[
-			sys.executable,
-			__file__,
-			"--site",
-			site,
-			"--child",
-			role,
-			"--flow",
-			flow,
-			"--timeout",
-			str(timeout),
-		],
-		cwd=BENCH_DIR / "sites",
+		[sys.executable, __file__, *args],
+		cwd=cwd,
 		stdin=subprocess.PIPE,
 		stdout=subprocess.PIPE,
 		stderr=child_log(),
@@ -379,6 +362,13 @@ def spawn_child(site: str, role: str, flow: str, timeout: float) -> subprocess.P
 		env=child_env(),
 	)
 	SPAWNED.append(proc)
+	return proc
+
+
+def spawn_child(site: str, role: str, flow: str, timeout: float) -> subprocess.Popen:
+	proc = start_child(
+		"--site", site, "--child", role, "--flow", flow, "--timeout", str(timeout), cwd=BENCH_DIR / "sites"
+	)
 	SPAWNED.remember()
 	return proc
 

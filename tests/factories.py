@@ -2,7 +2,7 @@
 
 Makers (they insert, the caller commits when a worker must see the data): `unique`,
 `make_user`, `make_contact`, `make_content`, `make_doctype`, the step builder `step` / `end`, `simple_steps`,
-`make_flow`, `running_flow`, `enrolled`, `enrol_and_run`, and `smtp_account` (an outgoing
+`make_flow`, `running_flow`, `late_sms_flow`, `enrolled`, `enrol_and_run`, and `smtp_account` (an outgoing
 Email Account, also used by the benchmarks). Readers: `participant`, `events`,
 `table_counts`. Time travel: `time_passes`.
 """
@@ -137,6 +137,19 @@ def running_flow(steps, **values):
 	flow = make_flow(steps=steps, **values)
 	flow.run()
 	return flow
+
+
+def late_sms_flow(**values) -> Document:
+	"""A Running flow: Wait an hour, Send SMS ("Late news"), End."""
+	content = make_content("SMS", body="Late news")
+	return running_flow(
+		[
+			step("w", "Wait", wait_amount=1, wait_unit="Hours", next_step="sms"),
+			step("sms", "Send SMS", content=content.name, next_step="end"),
+			end(),
+		],
+		**values,
+	)
 
 
 def enrolled(flow=None, contact: str | None = None) -> frappe._dict:

@@ -12,6 +12,7 @@ from factories import (
 	end,
 	enrol_and_run,
 	events,
+	late_sms_flow,
 	make_contact,
 	make_content,
 	make_flow,
@@ -179,14 +180,14 @@ def test_webhook_posts_rendered_json_with_an_idempotency_key(worker, http_receiv
 	assert participant(flow.name, contact).status == "Completed"
 
 
+def hook_flow(url: str):
+	"""A Running flow: Webhook to `url`, End."""
+	return running_flow([step("hook", "Webhook", webhook_url=url, next_step="end"), end()])
+
+
 def test_failing_webhook_is_retried_with_backoff_then_stalled_never_lost(worker, http_receiver, settings):
 	settings.set("Marketing Flow Settings", max_attempts=2, retry_backoff_minutes=1)
-	flow = running_flow(
-		[
-			step("hook", "Webhook", webhook_url=f"{http_receiver.url}/down", next_step="end"),
-			end(),
-		]
-	)
+	flow = hook_flow(f"{http_receiver.url}/down")
 	contact = make_contact()
 	flow.enroll([contact])
 	http_receiver.fail_next(2, 503)
@@ -374,12 +375,7 @@ def test_sending_window_must_make_sense():
 
 def test_stalled_participants_can_be_retried(worker, http_receiver, settings):
 	settings.set("Marketing Flow Settings", max_attempts=1)
-	flow = running_flow(
-		[
-			step("hook", "Webhook", webhook_url=f"{http_receiver.url}/flaky", next_step="end"),
-			end(),
-		]
-	)
+	flow = hook_flow(f"{http_receiver.url}/flaky")
 	contact = make_contact()
 	flow.enroll([contact])
 	http_receiver.fail_next(1, 502)
@@ -441,15 +437,7 @@ def test_conditions_on_engagement_group_segment_and_recent_email(worker):
 
 
 def test_resume_with_skip_overdue_skips_sends_that_fell_due_during_the_pause(worker):
-	content = make_content("SMS", body="Late news")
-	flow = running_flow(
-		[
-			step("w", "Wait", wait_amount=1, wait_unit="Hours", next_step="sms"),
-			step("sms", "Send SMS", content=content.name, next_step="end"),
-			end(),
-		],
-		resume_policy="Skip Overdue",
-	)
+	flow = late_sms_flow(resume_policy="Skip Overdue")
 	early = make_contact(mobile_no="+15550002222")
 	flow.enroll([early])
 	worker()

@@ -14,10 +14,9 @@ from frappe.utils import add_to_date, now_datetime
 
 from conftest import run_bench, run_scheduled
 from factories import (
-	end,
 	events,
+	late_sms_flow,
 	make_contact,
-	make_content,
 	make_flow,
 	participant,
 	running_flow,
@@ -267,15 +266,7 @@ def test_a_goal_triggered_enrolment_that_keeps_failing_is_given_up_with_an_error
 
 
 def test_resume_keeps_an_exit_committed_while_the_flow_was_paused(worker):
-	content = make_content("SMS", body="Late news")
-	flow = running_flow(
-		[
-			step("w", "Wait", wait_amount=1, wait_unit="Hours", next_step="sms"),
-			step("sms", "Send SMS", content=content.name, next_step="end"),
-			end(),
-		],
-		resume_policy="Skip Overdue",
-	)
+	flow = late_sms_flow(resume_policy="Skip Overdue")
 	contact = make_contact(mobile_no="+15550004444")
 	flow.enroll([contact])
 	drain(worker)

@@ -416,37 +416,19 @@ def test_a_call_that_could_not_connect_is_a_plain_failure(worker, settings):
 
 
 def test_a_loop_through_a_wait_that_can_take_no_time_is_refused(content):
-	with pytest.raises(frappe.ValidationError, match="loop that can pass without waiting"):
-		make_flow(
-			steps=[
-				step("mail", "Send Email", content=content.name, next_step="window"),
-				step("window", "Wait", use_sending_window=1, next_step="clicked"),
-				step(
-					"clicked",
-					"Condition",
-					condition_type="Clicked",
-					condition_step="mail",
-					yes_step="end",
-					no_step="mail",
-				),
-				end(),
-			]
-		)
-	make_flow(  # the same loop through a real wait is fine
-		steps=[
+	def loop_through(wait: dict) -> list[dict]:
+		clicked = dict(condition_type="Clicked", condition_step="mail", yes_step="end", no_step="mail")
+		return [
 			step("mail", "Send Email", content=content.name, next_step="window"),
-			step("window", "Wait", wait_amount=2, wait_unit="Days", next_step="clicked"),
-			step(
-				"clicked",
-				"Condition",
-				condition_type="Clicked",
-				condition_step="mail",
-				yes_step="end",
-				no_step="mail",
-			),
+			step("window", "Wait", next_step="clicked", **wait),
+			step("clicked", "Condition", **clicked),
 			end(),
 		]
-	)
+
+	with pytest.raises(frappe.ValidationError, match="loop that can pass without waiting"):
+		make_flow(steps=loop_through({"use_sending_window": 1}))
+	# the same loop through a real wait is fine
+	make_flow(steps=loop_through({"wait_amount": 2, "wait_unit": "Days"}))
 
 
 def test_at_run_time_a_step_never_runs_twice_in_one_go(worker, content):
