@@ -18,11 +18,11 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 
 import frappe
+from common import RESULTS  # beside this file; it also puts tests/ on sys.path for factories
 
-RESULTS = Path(__file__).parent / "results"
+from factories import end, step
 
 
 def hooks(enabled: bool) -> None:
@@ -88,14 +88,8 @@ def add_watching_flows(n: int) -> None:
 				"doctype": "Marketing Flow",
 				"flow_name": f"bench-watch-{i}-{frappe.generate_hash(length=6)}",
 				"steps": [
-					{
-						"step_id": "w",
-						"step_type": "Wait",
-						"wait_amount": 1,
-						"wait_unit": "Days",
-						"next_step": "e",
-					},
-					{"step_id": "e", "step_type": "End"},
+					step("w", "Wait", wait_amount=1, wait_unit="Days", next_step="e"),
+					end("e"),
 				],
 				"success_criteria": [
 					{"criterion_type": "Person Updated", "conditions": '[["designation", "=", "never"]]'}

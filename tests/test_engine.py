@@ -403,7 +403,7 @@ def test_conditions_on_engagement_group_segment_and_recent_email(worker):
 		return running_flow(
 			[
 				step("w", "Wait", wait_amount=1, wait_unit="Days", next_step="c"),
-				{"step_id": "c", "step_type": "Condition", **condition, "yes_step": "yes", "no_step": "no"},
+				step("c", "Condition", **condition, yes_step="yes", no_step="no"),
 				end("yes"),
 				end("no"),
 			]

@@ -18,7 +18,7 @@ WAIT = {"step_type": "Wait", "wait_amount": 1, "wait_unit": "Days"}
 
 
 def test_valid_linear_and_branching_graphs_pass():
-	assert graph.validate(steps({"step_id": "a", **WAIT, "next_step": "b"}, end("b"))) == []
+	assert graph.validate(steps(step("a", **WAIT, next_step="b"), end("b"))) == []
 	assert (
 		graph.validate(
 			steps(
@@ -36,14 +36,14 @@ def test_valid_linear_and_branching_graphs_pass():
 	[
 		([], "no steps"),
 		(
-			[{"step_id": "a", **WAIT, "next_step": "b"}, end("a")],
+			[step("a", **WAIT, next_step="b"), end("a")],
 			"'a' is used twice",
 		),
-		([{"step_id": "a", **WAIT, "next_step": "ghost"}], "points to 'ghost'"),
+		([step("a", **WAIT, next_step="ghost")], "points to 'ghost'"),
 		([step("e", "End", next_step="e")], "can't have a Next Step"),
 		(
 			[
-				{"step_id": "a", **WAIT, "next_step": "e"},
+				step("a", **WAIT, next_step="e"),
 				end("e"),
 				end("lost"),
 			],
@@ -67,7 +67,7 @@ def test_graph_errors_name_the_step(rows, message):
 
 def test_no_end_step_is_needed_to_finish_a_flow():
 	"""A step with no next step, and a Condition branch with no step, end the flow there."""
-	assert graph.validate(steps({"step_id": "a", **WAIT})) == []
+	assert graph.validate(steps(step("a", **WAIT))) == []
 	assert (
 		graph.validate(
 			steps(
@@ -89,7 +89,7 @@ def test_no_end_step_is_needed_to_finish_a_flow():
 )
 def test_a_wait_that_can_take_no_time_does_not_break_a_loop(wait):
 	rows = steps(
-		{"step_id": "w", **wait, "next_step": "c"},
+		step("w", **wait, next_step="c"),
 		step("c", "Condition", yes_step="e", no_step="w"),
 		end("e"),
 	)
@@ -98,7 +98,7 @@ def test_a_wait_that_can_take_no_time_does_not_break_a_loop(wait):
 
 def test_loop_through_a_wait_is_allowed():
 	rows = steps(
-		{"step_id": "w", **WAIT, "next_step": "c"},
+		step("w", **WAIT, next_step="c"),
 		step("c", "Condition", yes_step="e", no_step="w"),
 		end("e"),
 	)
@@ -111,7 +111,7 @@ def test_loop_through_a_wait_is_allowed():
 def test_saving_an_invalid_flow_names_the_step_and_saves_nothing():
 	name = unique("Bad Flow")
 	with pytest.raises(frappe.ValidationError, match="points to 'nowhere'"):
-		make_flow(flow_name=name, steps=[{"step_id": "w", **WAIT, "next_step": "nowhere"}])
+		make_flow(flow_name=name, steps=[step("w", **WAIT, next_step="nowhere")])
 	assert not frappe.db.exists("Marketing Flow", name)
 
 
