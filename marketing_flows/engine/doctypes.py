@@ -9,7 +9,7 @@ TYPE_CHECKING too (`from marketing_flows.engine.doctypes import MarketingFlow`),
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
 	from marketing_flows.marketing_flows.doctype.marketing_blocked_address.marketing_blocked_address import (
@@ -57,10 +57,11 @@ if TYPE_CHECKING:
 	)
 
 
-class ParticipantRow(Protocol):
+class ParticipantRow(dict[str, Any]):
 	"""A Marketing Flow Participant as the runner reads it: a row of `frappe.get_all(...,
-	fields=["*"])` (a frappe._dict), its fields those of the doctype. The runner sets some of them
-	on the row as it goes (`status`, `current_step`, `step_seq`, ...)."""
+	fields=["*"])`, a frappe._dict (a dict whose keys are also attributes, so it goes wherever a
+	dict does), its fields those of the doctype. Named for annotations only: nothing makes one.
+	The runner sets some fields on the row as it goes (`status`, `current_step`, ...)."""
 
 	name: str
 	flow: str
@@ -73,17 +74,12 @@ class ParticipantRow(Protocol):
 	company: str | None
 	company_doctype: str | None
 	status: str
-	current_step: str | None
+	current_step: str  # set at enrolment (the start step), then moved by the runner only
 	step_seq: int
 	attempts: int
 	next_run_at: datetime | None
 	succeeded: int
 	enrolled_on: datetime | None
-
-	# a frappe._dict: a dict whose keys are also attributes; values of any field type
-	def get(self, key: str, default: Any = None) -> Any: ...
-	def __getitem__(self, key: str) -> Any: ...
-	def update(self, values: dict[str, Any], /) -> None: ...
 
 
 __all__ = [
