@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 import pymysql
@@ -33,6 +34,14 @@ from marketing_flows.engine.sending.outbox import OutsideCallFailed
 from marketing_flows.engine.steps import handler_for
 from marketing_flows.engine.steps.base import Outcome, StepContext
 
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import (
+		MarketingFlow,
+		MarketingFlowContent,
+		MarketingFlowSettings,
+		ParticipantRow,
+	)
+
 MAX_HOPS = 50  # steps in one go for one participant (no step runs twice in one go anyway)
 
 
@@ -47,25 +56,33 @@ class Batch:
 	"""One claimed batch of participants of one flow, processed in one transaction."""
 
 	def __init__(
-		self, flow: Any, settings: Any, now: datetime, deadline: float | None = None, dry_run: bool = False
+		self,
+		flow: MarketingFlow,
+		settings: MarketingFlowSettings,
+		now: datetime,
+		deadline: float | None = None,
+		dry_run: bool = False,
 	) -> None:
 		self.flow = flow
 		self.dry_run = dry_run  # nothing leaves the process: no outside call, no counter, no write
-		self.outside_calls: list[dict] = []
+		self.outside_calls: list[dict[str, str]] = []
 		self.settings = settings
 		self.now = now
 		self.deadline = deadline
 		self.steps = {s.step_id: s for s in flow.steps}
 		self.mailer = Mailer(keep_rendered=dry_run)
 		self.logs: list[tuple] = []
-		self._events: dict[str, list] = {}  # participant -> its entries of self.logs, for conditions
-		self.pending: dict[str, dict] = {}  # participant -> values, written once per batch
+		# participant -> its entries of self.logs, for conditions
+		self._events: dict[str, list[tuple[str | None, str, datetime]]] = {}
+		# participant -> field values (of the fields' own types), written once per batch
+		self.pending: dict[str, dict[str, Any]] = {}
 		self.processed = 0
 		self.flow_halted = False
-		self.succeeded_people: list[Any] = []  # participant rows
+		self.succeeded_people: list[ParticipantRow] = []
 		self.errors: dict[str, str] = {}  # participant -> why a batch-wide check failed for it
-		self._contents: dict[str, Any] = {}
-		self._companies: dict[str, dict | None] = {}
+		self._contents: dict[str, MarketingFlowContent] = {}
+		# company -> its row (fields of whichever doctype the site's companies are)
+		self._companies: dict[str, dict[str, Any] | None] = {}
 		self.memo: dict[str, Any] = {}  # per-batch answers a step type keeps for itself
 		self.emails: list[str] = []  # the addresses of the batch's participants
 		self._flow_checked_at = time.monotonic()
@@ -78,12 +95,12 @@ class Batch:
 		)
 
 	# -- caches for steps -----------------------------------------------------------------
-	def content(self, name: str) -> Any:
+	def content(self, name: str) -> MarketingFlowContent:
 		if name not in self._contents:
 			self._contents[name] = frappe.get_doc("Marketing Flow Content", name)
 		return self._contents[name]
 
-	def company(self, participant: dict) -> dict | None:
+	def company(self, participant: ParticipantRow) -> dict[str, Any] | None:
 		key = participant.get("company")
 		if not key or not participant.get("company_doctype"):
 			return None
@@ -91,19 +108,19 @@ class Batch:
 			self._companies[key] = frappe.db.get_value(participant["company_doctype"], key, "*", as_dict=True)
 		return self._companies[key]
 
-	def events_of(self, participant: str) -> list[tuple[str | None, str, datetime]]:
+	def events_of(self, participant_name: str) -> list[tuple[str | None, str, datetime]]:
 		"""(step_id, event, time) of this batch's log entries not written yet: conditions see
 		what happened earlier in the same go."""
-		return self._events.get(participant, [])
+		return self._events.get(participant_name, [])
 
 	def add_log(
 		self,
-		p: Any,
+		p: ParticipantRow,
 		step_id: str | None,
 		event: str,
 		message: str = "",
-		ref_dt=None,
-		ref_name=None,
+		ref_dt: str | None = None,
+		ref_name: str | None = None,
 		branch: str | None = None,
 	) -> None:
 		self.logs.append(
@@ -115,7 +132,9 @@ class Batch:
 
 	# -- the batch ------------------------------------------------------------------------
 	def run(self, names: list[str]) -> None:
-		rows = frappe.get_all("Marketing Flow Participant", filters={"name": ("in", names)}, fields=["*"])
+		rows: list[ParticipantRow] = frappe.get_all(
+			"Marketing Flow Participant", filters={"name": ("in", names)}, fields=["*"]
+		)
 		order = {name: i for i, name in enumerate(names)}
 		rows.sort(key=lambda r: order[r.name])
 		self.emails = [p.email for p in rows if p.email]
@@ -153,7 +172,12 @@ class Batch:
 				break
 		self.write()
 
-	def per_participant(self, rows: list, check, what: str) -> dict[str, str]:
+	def per_participant(
+		self,
+		rows: list[ParticipantRow],
+		check: Callable[[list[ParticipantRow]], dict[str, str]],
+		what: str,
+	) -> dict[str, str]:
 		"""Run a batch-wide check; when it raises, run it per participant so that only those it
 		fails for are affected (collected in self.errors). Everyone failing the same way is a
 		setting problem of the flow: FlowSettingError."""
@@ -181,13 +205,13 @@ class Batch:
 			self.errors.update(failures)
 			return found
 
-	def person_rows(self, names: list[str]) -> dict[str, dict]:
-		return person_records.person_rows(doctype_roles.person_doctype(self.flow), names)
+	def person_rows(self, names: list[str]) -> dict[str, dict[str, Any]]:
+		return person_records.person_rows(self.flow.person_doctype, names)
 
-	def note_conversions(self, rows: list, people: dict) -> None:
+	def note_conversions(self, rows: list[ParticipantRow], people: dict[str, dict[str, Any]]) -> None:
 		"""A lead that converted goes on under its Contact (participants.note_conversions): a
 		safety net for conversions no watched save reported."""
-		doctype = doctype_roles.person_doctype(self.flow)
+		doctype = self.flow.person_doctype
 		if not doctype_roles.is_lead(doctype):
 			return
 		leads = [
@@ -200,12 +224,14 @@ class Batch:
 			for p in rows:
 				p.contact = found.get(p.name) or p.contact
 
-	def eligibility_problems(self, rows: list, people: dict) -> dict[str, str]:
+	def eligibility_problems(
+		self, rows: list[ParticipantRow], people: dict[str, dict[str, Any]]
+	) -> dict[str, str]:
 		present = [p.person for p in rows if p.person in people]
 		why = eligibility.problems(self.flow, present, people)
 		return {p.name: why[p.person] for p in rows if p.person in why}
 
-	def recheck(self, p: Any) -> dict | None:
+	def recheck(self, p: ParticipantRow) -> dict[str, Any] | None:
 		"""Before a step that follows one which may have changed things in this go (a save of
 		the person, a record created, an outside call): goal not met, still eligible. Returns
 		the person's fresh row, or None when the participant must not go on."""
@@ -242,7 +268,7 @@ class Batch:
 		"""The job's budget is spent (after at least one participant: every job gets on)."""
 		return self.deadline is not None and self.processed > 0 and time.monotonic() >= self.deadline
 
-	def act_on_goal(self, p: Any, criterion: str) -> bool:
+	def act_on_goal(self, p: ParticipantRow, criterion: str) -> bool:
 		"""Mark the participant successful (before its next action); True when it stops here."""
 		if goals.mark(self.flow, p, criterion, self.now):
 			self.succeeded_people.append(p)
@@ -251,7 +277,7 @@ class Batch:
 			return True
 		return False
 
-	def advance(self, p: Any, person: dict) -> None:
+	def advance(self, p: ParticipantRow, person: dict[str, Any]) -> None:
 		"""Run steps for one participant until a wait, the end, or an error. A step reached
 		again in the same go is a loop that took no time: the participant is Stalled."""
 		step_id = p.current_step
@@ -280,9 +306,10 @@ class Batch:
 				self.park(p, step_id)  # paused or stopped meanwhile: it waits here, not yet run
 				return
 			if recheck:
-				person = self.recheck(p)
-				if person is None:
+				fresh = self.recheck(p)
+				if fresh is None:
 					return
+				person = fresh
 			handler = handler_for(step.step_type)
 			if handler.channel and not self.may_send(p, step_id, handler.channel):
 				return
@@ -300,8 +327,8 @@ class Batch:
 				return
 			if handler.channel and outcome.event in ("Email Sent", "SMS Sent") and not self.dry_run:
 				self.sends.count(1)
-			ref = outcome.reference or (None, None)
-			self.add_log(p, step_id, outcome.event, outcome.message, *ref, branch=outcome.branch)
+			ref_dt, ref_name = outcome.reference or (None, None)
+			self.add_log(p, step_id, outcome.event, outcome.message, ref_dt, ref_name, branch=outcome.branch)
 			p.step_seq = cint(p.step_seq) + 1
 			self.update(p, {"step_seq": p.step_seq, "attempts": 0, "last_error": None, **outcome.updates})
 			p.update(outcome.updates)
@@ -321,10 +348,10 @@ class Batch:
 			recheck = handler.may_change_goals
 		self.fail(p, step_id, _("More than {0} steps in one go without a wait").format(MAX_HOPS))
 
-	def park(self, p: Any, step_id: str) -> None:
+	def park(self, p: ParticipantRow, step_id: str) -> None:
 		self.update(p, {"status": "Active", "current_step": step_id, "next_run_at": self.now})
 
-	def may_send(self, p: Any, step_id: str, channel: str) -> bool:
+	def may_send(self, p: ParticipantRow, step_id: str, channel: str) -> bool:
 		"""Sending window, the hourly sending limit and the frequency cap per person: when one
 		says not now, the participant waits at the send step (logged why) and sends later."""
 		if not window.is_open(self.flow, self.now):
@@ -342,7 +369,7 @@ class Batch:
 		self.add_log(p, step_id, "Step Skipped", reason)
 		return False
 
-	def capped_until(self, p: Any, channel: str) -> datetime | None:
+	def capped_until(self, p: ParticipantRow, channel: str) -> datetime | None:
 		"""When the frequency cap lets this person get an email (None: now). Asked only when the
 		window and the hourly limit allow the send: it costs a query of the person's log."""
 		if channel != "Email" or not self.cap.active:
@@ -350,7 +377,7 @@ class Batch:
 		pending = [when for _s, event, when in self.events_of(p.name) if event == "Email Sent"]
 		return self.cap.next_allowed(p, self.now, pending)
 
-	def complete(self, p: Any, step_id: str, logged: bool = False) -> None:
+	def complete(self, p: ParticipantRow, step_id: str, logged: bool = False) -> None:
 		"""A step with nothing after it (or an End) ends the flow there."""
 		self.update(
 			p,
@@ -366,7 +393,7 @@ class Batch:
 		if not logged:
 			self.add_log(p, step_id, "Completed", "")
 
-	def retry_or_stall(self, p: Any, step_id: str, error: Exception) -> None:
+	def retry_or_stall(self, p: ParticipantRow, step_id: str, error: Exception) -> None:
 		"""The failed step is tried again with exponential backoff (earlier steps of this go keep
 		their effects); after the last try the participant is Stalled. Outside calls count their
 		tries in the outbox, which a rollback can't undo."""
@@ -407,14 +434,19 @@ class Batch:
 			),
 		)
 
-	def fail(self, p: Any, step_id: str | None, message: str, attempts: int | None = None) -> None:
-		values = {"status": "Stalled", "current_step": step_id, "next_run_at": None, "last_error": message}
+	def fail(self, p: ParticipantRow, step_id: str | None, message: str, attempts: int | None = None) -> None:
+		values: dict[str, Any] = {
+			"status": "Stalled",
+			"current_step": step_id,
+			"next_run_at": None,
+			"last_error": message,
+		}
 		if attempts is not None:
 			values["attempts"] = attempts
 		self.update(p, values)
 		self.add_log(p, step_id, "Error", message)
 
-	def end(self, p: Any, status: str, reason: str) -> None:
+	def end(self, p: ParticipantRow, status: str, reason: str) -> None:
 		self.update(
 			p,
 			{
@@ -435,7 +467,7 @@ class Batch:
 		self.logs, self._events = [], {}
 		lifecycle.pause_on_error(self.flow.name, error)
 
-	def update(self, p: Any, values: dict) -> None:
+	def update(self, p: ParticipantRow, values: dict[str, Any]) -> None:
 		self.pending.setdefault(p.name, {}).update(values)
 
 	def write(self) -> None:

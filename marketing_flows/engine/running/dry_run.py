@@ -13,24 +13,29 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
 from marketing_flows.engine.entering import eligibility, enrolment, watch
-from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.hosts import person_records
 from marketing_flows.engine.permissions import readable, require_flow_operator, require_read
 from marketing_flows.engine.queries import criteria, segments
 from marketing_flows.engine.running import graph, validation
 from marketing_flows.engine.running.batch import Batch
 
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowSettings
+
 MAX_GOES = 20  # waits passed per person
 MAX_PEOPLE = 50  # people per dry run
 
 
-def test_flow(flow: Any, contacts: list[str] | str | None = None, segment: str | None = None) -> list[dict]:
+def test_flow(
+	flow: MarketingFlow, contacts: list[str] | str | None = None, segment: str | None = None
+) -> list[dict]:
 	"""Whitelisted entry ("Test flow"): chosen contacts, or the first of a segment, that the user
 	may read (others are "no such contact", as at enrolment). The path shows what the flow's
 	conditions find in the data it names: only a flow operator who may read all of it asks."""
@@ -43,7 +48,7 @@ def test_flow(flow: Any, contacts: list[str] | str | None = None, segment: str |
 	people = list(dict.fromkeys(people))[:MAX_PEOPLE]
 	if not people:
 		frappe.throw(_("Choose contacts or a segment to test the flow with."))
-	person_doctype = doctype_roles.person_doctype(flow)
+	person_doctype = flow.person_doctype
 	visible = readable(person_doctype, people)
 	results = simulate(flow, [p for p in people if p in visible])
 	hidden = [
@@ -54,13 +59,13 @@ def test_flow(flow: Any, contacts: list[str] | str | None = None, segment: str |
 	return hidden + results
 
 
-def simulate(flow: Any, people: list[str]) -> list[dict]:
+def simulate(flow: MarketingFlow, people: list[str]) -> list[dict]:
 	"""For each person: the enrolment decision with its reason, then every event of the path
 	(step, event, message, when), what would be sent (subject and body of emails, SMS texts,
 	webhook bodies) and where they end."""
 	results: list[dict] = []
 	with _nothing_kept():
-		person_doctype = doctype_roles.person_doctype(flow)
+		person_doctype = flow.person_doctype
 		rows = {
 			r.name: r
 			for r in frappe.get_all(
@@ -111,9 +116,11 @@ def _nothing_kept() -> Iterator[None]:
 			setattr(frappe.local, attr, value)
 
 
-def _walk(flow: Any, settings: Any, person: str) -> dict:
+def _walk(flow: MarketingFlow, settings: MarketingFlowSettings, person: str) -> dict:
 	now = now_datetime()
-	person_doctype = doctype_roles.person_doctype(flow)
+	person_doctype = flow.person_doctype
+	start = graph.start_step(flow.steps)
+	assert start is not None  # simulate() walks flows that have steps
 	contacts = (
 		{person: person}
 		if person_doctype == "Contact"
@@ -126,7 +133,7 @@ def _walk(flow: Any, settings: Any, person: str) -> dict:
 		person=person,
 		person_doctype=person_doctype,
 		status="Active",
-		current_step=graph.start_step(flow.steps).step_id,
+		current_step=start.step_id,
 		enrolled_on=now,
 		next_run_at=now,
 		step_seq=0,

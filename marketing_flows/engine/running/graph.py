@@ -11,7 +11,7 @@ step would: nothing has to be added to finish a flow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from frappe import _
@@ -41,6 +41,7 @@ def successors(step: Any, branches: Iterable[Any] = ()) -> list[str]:
 		if stype == "Split":
 			found.append(_get(step, "else_step"))
 		return [t for t in found if t]
+	keys: tuple[str, ...]
 	if stype == BRANCH:
 		keys = ("yes_step", "no_step")
 	else:
@@ -172,7 +173,7 @@ def validate(steps: Sequence[Any], branches: Sequence[Any] = ()) -> list[str]:
 	return errors
 
 
-def cycle_through(edges: dict[str, Iterable[str]], start: str) -> list[str] | None:
+def cycle_through(edges: Mapping[str, Iterable[str]], start: str) -> list[str] | None:
 	"""A path from `start` back to `start` along `edges` (node -> the nodes it leads to), as the
 	list of nodes with `start` at both ends, or None. Used for flows that enrol each other (a
 	flow's steps, goal or success flow leading into another flow); the first loop found in

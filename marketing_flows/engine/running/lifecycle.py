@@ -4,7 +4,7 @@ flow's status (the runner pauses through `pause_on_error`)."""
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import frappe
 from frappe import _
@@ -23,7 +23,11 @@ if TYPE_CHECKING:
 SYNC_LIMIT = 2000  # more participants than this: stop / resume work in a background job
 
 
-def _set_status(flow: Any, status: str, **values: Any) -> None:
+def _set_status(
+	flow: MarketingFlow,
+	status: Literal["Running", "Paused", "Stopped"],
+	**values: Any,  # the flow's fields to set with it, of their own types
+) -> None:
 	flow.status = status
 	for key, value in values.items():
 		flow.set(key, value)
@@ -34,7 +38,7 @@ def _set_status(flow: Any, status: str, **values: Any) -> None:
 		flow.flags.status_change_allowed = False
 
 
-def run(flow: Any) -> dict:
+def run(flow: MarketingFlow) -> dict:
 	"""Draft or Paused → Running, after validating the whole flow."""
 	require_flow_operator(flow)
 	if flow.status == "Running":
@@ -61,7 +65,7 @@ def run(flow: Any) -> dict:
 				job_id=f"marketing_flows:resume:{flow.name}",
 				deduplicate=True,
 				enqueue_after_commit=True,
-				flow=flow.name,
+				flow_name=flow.name,
 				user=frappe.session.user,
 			)
 			return {"status": flow.status, "queued": due}
@@ -71,9 +75,9 @@ def run(flow: Any) -> dict:
 	return {"status": flow.status}
 
 
-def resume_in_background(flow: str, user: str) -> None:
+def resume_in_background(flow_name: str, user: str) -> None:
 	"""Skip Overdue on a large flow, then Running (see run)."""
-	doc = frappe.get_doc("Marketing Flow", flow)
+	doc = frappe.get_doc("Marketing Flow", flow_name)
 	if doc.status != "Paused":
 		return
 	skipped = skip_overdue_sends(doc)
@@ -82,11 +86,11 @@ def resume_in_background(flow: str, user: str) -> None:
 		_set_status(doc, "Running", started_on=doc.started_on or now_datetime(), last_error=None)
 		runner_jobs.enqueue_flow(doc.name)
 	frappe.publish_realtime(
-		"marketing_flows_resumed", {"flow": flow, "skipped": skipped}, user=user, after_commit=True
+		"marketing_flows_resumed", {"flow": flow_name, "skipped": skipped}, user=user, after_commit=True
 	)
 
 
-def pause(flow: Any) -> dict:
+def pause(flow: MarketingFlow) -> dict:
 	"""Running → Paused: everyone stays where they are; steps become editable."""
 	require_flow_operator(flow)
 	if flow.status != "Running":
@@ -95,7 +99,7 @@ def pause(flow: Any) -> dict:
 	return {"status": flow.status}
 
 
-def stop(flow: Any) -> dict:
+def stop(flow: MarketingFlow) -> dict:
 	"""Ends every active participation (exit reason "Flow stopped"). A stopped flow stays stopped.
 	The flow is Stopped at once (no step runs, nobody is enrolled any more); a large flow's
 	participations are ended by a background job with progress."""
@@ -115,32 +119,36 @@ def stop(flow: Any) -> dict:
 			job_id=f"marketing_flows:stop:{flow.name}",
 			deduplicate=True,
 			enqueue_after_commit=True,
-			flow=flow.name,
+			flow_name=flow.name,
 		)
 		return {"status": flow.status, "exited": 0, "queued": active}
 	return {"status": flow.status, "exited": end_all_participations(flow.name, commit=False)}
 
 
-def end_all_participations(flow: str, commit: bool = True) -> int:
+def end_all_participations(flow_name: str, commit: bool = True) -> int:
 	"""End every active participation of a stopped flow, in chunks (committed one by one in a
 	background job, with progress)."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
-	names = frappe.qb.from_(p).select(p.name).where((p.flow == flow) & p.status.isin(ACTIVE)).run(pluck=True)
+	names = (
+		frappe.qb.from_(p).select(p.name).where((p.flow == flow_name) & p.status.isin(ACTIVE)).run(pluck=True)
+	)
 	ended = 0
 	for start in range(0, len(names), 1000):
-		ended += participants.end_participants(flow, names[start : start + 1000], "Exited", _("Flow stopped"))
+		ended += participants.end_participants(
+			flow_name, names[start : start + 1000], "Exited", _("Flow stopped")
+		)
 		if commit:
 			frappe.db.commit()
 			if len(names) > 1000:
 				frappe.publish_progress(
 					min(100, (start + 1000) * 100 / len(names)),
-					title=_("Stopping {0}").format(flow),
+					title=_("Stopping {0}").format(flow_name),
 					description=_("{0} of {1}").format(min(start + 1000, len(names)), len(names)),
 				)
 	return ended
 
 
-def retry_stalled(flow: Any) -> dict:
+def retry_stalled(flow: MarketingFlow) -> dict:
 	"""Stalled participants (a step failed on every try) get a fresh set of tries, now. Only
 	those still Stalled when this runs: one that exited meanwhile (removed, goal met) stays so."""
 	require_flow_operator(flow)
@@ -223,9 +231,10 @@ def skip_overdue_sends(flow: MarketingFlow) -> int:
 		)
 		by_send: dict[str, list] = {}
 		for r in rows:
-			send = r.current_step if r.current_step in sends else steps[r.current_step].next_step
+			# at a send, or at a wait whose next step is one (`waits`)
+			send = r.current_step if r.current_step in sends else cast(str, steps[r.current_step].next_step)
 			by_send.setdefault(send, []).append(r)
-		entries = []
+		entries: list[tuple] = []
 		for send_id, group in by_send.items():
 			send = steps[send_id]
 			update = frappe.qb.update(p).set(p.modified, now)
@@ -263,7 +272,7 @@ def skip_overdue_sends(flow: MarketingFlow) -> int:
 	return skipped
 
 
-def pause_on_error(flow: str, error: str) -> None:
+def pause_on_error(flow_name: str, error: str) -> None:
 	"""Pause a running flow because of `error`, show it on the flow and notify its owner."""
 	frappe.db.rollback()
 	p = frappe.qb.DocType("Marketing Flow")
@@ -274,19 +283,19 @@ def pause_on_error(flow: str, error: str) -> None:
 		.set(p.paused_on, now)
 		.set(p.last_error, error)
 		.set(p.modified, now)
-		.where((p.name == flow) & (p.status == "Running"))
+		.where((p.name == flow_name) & (p.status == "Running"))
 	).run()
-	owner = frappe.db.get_value("Marketing Flow", flow, "owner")
+	owner = frappe.db.get_value("Marketing Flow", flow_name, "owner")
 	if owner and frappe.db.exists("User", owner) and owner != "Guest":
 		frappe.get_doc(
 			{
 				"doctype": "Notification Log",
-				"subject": _("Flow {0} was paused: {1}").format(flow, error)[:140],
+				"subject": _("Flow {0} was paused: {1}").format(flow_name, error)[:140],
 				"email_content": error,
 				"for_user": owner,
 				"type": "Alert",
 				"document_type": "Marketing Flow",
-				"document_name": flow,
+				"document_name": flow_name,
 			}
 		).insert(ignore_permissions=True)
 	frappe.db.commit()

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe.utils import now_datetime
 
 from marketing_flows.engine import log
-from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.hosts import person_records
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 PARTICIPANT = "Marketing Flow Participant"
 
@@ -37,13 +40,13 @@ ENDED = ("Completed", "Exited")
 LIVE_FLOW_STATUSES = ("Running", "Paused")  # flows that take people in (a paused flow's wait)
 
 
-def active_key(flow: str, person: str) -> str:
+def active_key(flow_name: str, person: str) -> str:
 	"""The value that the unique index on `active_key` holds while a participation is active."""
-	return hashlib.sha1(f"{flow}\n{person}".encode()).hexdigest()
+	return hashlib.sha1(f"{flow_name}\n{person}".encode()).hexdigest()
 
 
 def end_participants(
-	flow: str, names: list[str], status: str, reason: str, from_statuses: tuple[str, ...] = ACTIVE
+	flow_name: str, names: list[str], status: str, reason: str, from_statuses: tuple[str, ...] = ACTIVE
 ) -> int:
 	"""End the given participations that are still in `from_statuses` with `status` and
 	`reason`; logs "Exited" for those it changed only. Returns how many ended."""
@@ -56,7 +59,7 @@ def end_participants(
 		rows = (
 			frappe.qb.from_(p)
 			.select(p.name, p.contact, p.current_step)
-			.where((p.flow == flow) & p.name.isin(chunk) & p.status.isin(from_statuses))
+			.where((p.flow == flow_name) & p.name.isin(chunk) & p.status.isin(from_statuses))
 			.for_update()
 			.run(as_dict=True)
 		)
@@ -73,12 +76,14 @@ def end_participants(
 			.set(p.modified, now)
 			.where(p.name.isin([r.name for r in rows]) & p.status.isin(from_statuses))
 		).run()
-		log.write_many([log.entry(flow, r.name, r.contact, r.current_step, "Exited", reason) for r in rows])
+		log.write_many(
+			[log.entry(flow_name, r.name, r.contact, r.current_step, "Exited", reason) for r in rows]
+		)
 		ended += len(rows)
 	return ended
 
 
-def mark_successful(flow: str, participant: dict, criterion: str, now: datetime) -> bool:
+def mark_successful(flow_name: str, participant: dict, criterion: str, now: datetime) -> bool:
 	"""Mark a participant successful unless it already is; logs "Goal Met" only when this call
 	made the change (a goal met twice, by the runner and by a hook's job, logs once)."""
 	frappe.db.sql(
@@ -91,7 +96,7 @@ def mark_successful(flow: str, participant: dict, criterion: str, now: datetime)
 	if changed:
 		participant.update({"succeeded": 1, "succeeded_on": now, "success_criterion": criterion[:140]})
 		log.write(
-			flow,
+			flow_name,
 			participant["name"],
 			participant.get("contact"),
 			participant.get("current_step"),
@@ -101,11 +106,11 @@ def mark_successful(flow: str, participant: dict, criterion: str, now: datetime)
 	return changed
 
 
-def note_conversions(flow: Any, leads: list[str]) -> dict[str, str]:
+def note_conversions(flow: MarketingFlow, leads: list[str]) -> dict[str, str]:
 	"""Participants of `flow` (a flow of leads) whose lead among `leads` converted go on under
 	the Contact it became: the participation is kept (one timeline, no second enrolment), its
 	`contact` is filled and "Lead Converted" is logged once. Returns participant -> contact."""
-	doctype = doctype_roles.person_doctype(flow)
+	doctype = flow.person_doctype
 	p = frappe.qb.DocType(PARTICIPANT)
 	rows = (
 		frappe.qb.from_(p)
@@ -144,7 +149,8 @@ def write_updates(pending: dict[str, dict], now: datetime) -> None:
 	for name, values in pending.items():
 		groups.setdefault(tuple(sorted(values)), []).append((name, values))
 	for columns, rows in groups.items():
-		sets, params = [], []
+		sets: list[str] = []
+		params: list[Any] = []  # the columns' values, of their own types
 		for column in (*columns, "modified"):
 			if column == "modified":
 				sets.append("`modified` = %s")

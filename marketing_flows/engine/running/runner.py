@@ -42,17 +42,17 @@ CLAIM_SQL = """SELECT name FROM `tabMarketing Flow Participant`
 	LIMIT %s"""
 
 
-def has_due_participants(flow: str, now: datetime) -> bool:
+def has_due_participants(flow_name: str, now: datetime) -> bool:
 	"""The tick's probe (PROBE_SQL)."""
-	return bool(frappe.db.sql(PROBE_SQL, (flow, now)))
+	return bool(frappe.db.sql(PROBE_SQL, (flow_name, now)))
 
 
-def claim_due_participants(flow: str, limit: int, now: datetime) -> list[str]:
+def claim_due_participants(flow_name: str, limit: int, now: datetime) -> list[str]:
 	"""Lock up to `limit` due rows of `flow` that no other worker holds (CLAIM_SQL)."""
-	return frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow, now, limit), pluck=True)
+	return frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow_name, now, limit), pluck=True)
 
 
-def process_due(flow: str) -> int:
+def process_due(flow_name: str) -> int:
 	"""Background job: claim and run batches of due participants until none is left or the
 	time budget is spent (then it hands its slot over: runner_jobs.hand_over). Returns how
 	many it processed."""
@@ -68,13 +68,13 @@ def process_due(flow: str) -> int:
 	batch_size = cint(settings.batch_size) or 200
 	done = 0
 	while time.monotonic() < deadline:
-		if not frappe.db.exists("Marketing Flow", flow):
+		if not frappe.db.exists("Marketing Flow", flow_name):
 			break
-		flow_doc = frappe.get_doc("Marketing Flow", flow)
+		flow_doc = frappe.get_doc("Marketing Flow", flow_name)
 		if flow_doc.status != "Running":
 			break
 		now = now_datetime()
-		names = claim_due_participants(flow, batch_size, now)
+		names = claim_due_participants(flow_name, batch_size, now)
 		if not names:
 			frappe.db.rollback()
 			return done
@@ -86,5 +86,5 @@ def process_due(flow: str) -> int:
 		if batch.flow_halted:
 			break
 	else:
-		runner_jobs.hand_over(flow)
+		runner_jobs.hand_over(flow_name)
 	return done

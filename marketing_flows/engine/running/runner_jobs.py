@@ -26,35 +26,35 @@ def runner_budget_seconds() -> float:
 	return budget if budget > 0 else RUNNER_BUDGET_SECONDS
 
 
-def runner_job_id(flow: str, slot: int) -> str:
-	return f"marketing_flows:run:{flow}:{slot}"
+def runner_job_id(flow_name: str, slot: int) -> str:
+	return f"marketing_flows:run:{flow_name}:{slot}"
 
 
-def runner_job_ids(flow: str, slot: int) -> job_slots.Slot:
+def runner_job_ids(flow_name: str, slot: int) -> job_slots.Slot:
 	"""A slot's two job ids (job_slots: a job whose budget is spent hands over to the other)."""
-	first = runner_job_id(flow, slot)
+	first = runner_job_id(flow_name, slot)
 	return first, f"{first}:next"
 
 
-def enqueue_flow(flow: str, jobs: int | None = None) -> None:
+def enqueue_flow(flow_name: str, jobs: int | None = None) -> None:
 	"""Process the flow's due participants in background jobs after this transaction commits.
 	Several jobs share the work through SKIP LOCKED; one job per slot at a time."""
 	job_slots.wake(
-		[runner_job_ids(flow, slot) for slot in range(jobs or parallel_jobs())],
-		lambda job_id: _enqueue_runner(flow, job_id),
+		[runner_job_ids(flow_name, slot) for slot in range(jobs or parallel_jobs())],
+		lambda job_id: _enqueue_runner(flow_name, job_id),
 	)
 
 
-def hand_over(flow: str) -> None:
+def hand_over(flow_name: str) -> None:
 	"""Called by a runner job whose budget is spent while people are still due: its slot goes
 	on at once in a job under the slot's other id. Called outside an RQ job (a benchmark's
 	loop), it enqueues the flow's first slot, as the scheduler would."""
-	slots = [runner_job_ids(flow, slot) for slot in range(parallel_jobs())]
-	if not job_slots.hand_over(slots, lambda job_id: _enqueue_runner(flow, job_id)):
-		enqueue_flow(flow, jobs=1)
+	slots = [runner_job_ids(flow_name, slot) for slot in range(parallel_jobs())]
+	if not job_slots.hand_over(slots, lambda job_id: _enqueue_runner(flow_name, job_id)):
+		enqueue_flow(flow_name, jobs=1)
 
 
-def _enqueue_runner(flow: str, job_id: str) -> None:
+def _enqueue_runner(flow_name: str, job_id: str) -> None:
 	frappe.enqueue(
 		RUNNER_JOB,
 		queue="default",
@@ -62,5 +62,5 @@ def _enqueue_runner(flow: str, job_id: str) -> None:
 		job_id=job_id,
 		deduplicate=True,
 		enqueue_after_commit=True,
-		flow=flow,
+		flow_name=flow_name,
 	)

@@ -26,7 +26,7 @@ RESERVED_BRANCH_KEYS = {"in", "next", "yes", "no", "else"}
 ENGINE_OWNED = {"ab_winner", "ab_decided_on", "ab_decision"}  # written by the runner, not an edit
 
 
-def flow_errors(flow: Any) -> list[str]:
+def flow_errors(flow: MarketingFlow) -> list[str]:
 	"""Every problem of the flow's steps; [] when the flow can run."""
 	errors = graph.validate(flow.steps, flow.get("branches") or [])
 	for step in flow.steps:
@@ -37,7 +37,7 @@ def flow_errors(flow: Any) -> list[str]:
 	return errors
 
 
-def design_errors(flow: Any) -> dict:
+def design_errors(flow: MarketingFlow) -> dict:
 	"""The designer's live check: what the form's save would refuse, with the steps each problem
 	names, so the designer can mark them. {"errors": [{"steps": [step_id, ...], "message": ...}]}"""
 	found: list[dict] = []
@@ -61,7 +61,7 @@ def design_errors(flow: Any) -> dict:
 	return {"errors": found}
 
 
-def named_doctypes(flow: Any) -> dict[str, str]:
+def named_doctypes(flow: MarketingFlow) -> dict[str, str]:
 	"""doctype -> where the flow names it: every doctype whose data the flow looks at."""
 	named: dict = {}
 	if flow.trigger_type == "Document Event" and flow.trigger_doctype:
@@ -82,11 +82,11 @@ def named_doctypes(flow: Any) -> dict[str, str]:
 	return named
 
 
-def named_segments(flow: Any) -> dict[str, str]:
+def named_segments(flow: MarketingFlow) -> dict[str, str]:
 	"""segment -> where the flow uses it (trigger, suppression list, condition, branch)."""
 	found: dict[str, str] = {}
-	if flow.trigger_type == "Segment" and flow.get("trigger_segment"):
-		found[flow.trigger_segment] = _("Trigger")
+	if flow.trigger_type == "Segment" and (segment := flow.get("trigger_segment")):
+		found[segment] = _("Trigger")
 	for row in flow.get("suppression_lists") or []:
 		if row.get("list_type") == "Segment" and row.get("segment"):
 			found.setdefault(row.segment, _("Suppression list"))
@@ -96,7 +96,7 @@ def named_segments(flow: Any) -> dict[str, str]:
 	return {name: where for name, where in found.items() if frappe.db.exists("Marketing Segment", name)}
 
 
-def validate_flow(flow: Any) -> None:
+def validate_flow(flow: MarketingFlow) -> None:
 	"""Throw one message listing every problem (the form shows it as a list)."""
 	if not (frappe.flags.in_install or frappe.flags.in_migrate or frappe.flags.in_patch):
 		require_read(named_doctypes(flow))
@@ -243,7 +243,10 @@ def flow_cycle(flow: MarketingFlow) -> list[str] | None:
 		fields=["parent", "step_id", "target"],
 	):
 		updates[row.parent].append(row)
-	flows = {f.name: (f, steps[f.name], updates[f.name]) for f in others}
+	# the other flows are rows of their fields read above
+	flows: dict[str, tuple[MarketingFlow, list, list]] = {
+		f.name: (f, steps[f.name], updates[f.name]) for f in others
+	}
 	flows[flow.name] = (flow, list(flow.steps), list(flow.get("updates") or []))
 	edges = {name: _leads_into(*parts, flows) for name, parts in flows.items()}
 	return graph.cycle_through(edges, flow.name)
@@ -295,7 +298,7 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 	return {name for name in found if name in flows}
 
 
-def keep_engine_owned(flow: Any, before: Any) -> None:
+def keep_engine_owned(flow: MarketingFlow, before: Any) -> None:
 	"""A form saved with an old copy of the steps must not undo what the runner wrote on them
 	meanwhile (an A/B test's winner): those values always come from the database."""
 	if not before:
@@ -307,7 +310,7 @@ def keep_engine_owned(flow: Any, before: Any) -> None:
 				step.set(fieldname, saved[step.step_id].get(fieldname))
 
 
-def fill_branch_keys(flow: Any) -> None:
+def fill_branch_keys(flow: MarketingFlow) -> None:
 	"""Give every branch row a key, stable once given, unique in its step (from its label)."""
 	taken: dict[str, set[str]] = {}
 	for row in flow.get("branches") or []:
@@ -326,10 +329,10 @@ def fill_branch_keys(flow: Any) -> None:
 		keys.add(key)
 
 
-def step_signature(flow: Any) -> list[tuple]:
+def step_signature(flow: MarketingFlow) -> list[tuple]:
 	"""The steps (with their branch and update rows) as comparable values, designer positions
 	and the A/B winner left out (moving a box or the engine picking a winner is no edit)."""
-	out = []
+	out: list[tuple] = []
 	for doctype, table in (
 		("Marketing Flow Step", "steps"),
 		("Marketing Flow Branch", "branches"),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import Message
 from email.parser import HeaderParser
+from typing import Any
 
 import frappe
 from flufl.bounce import all_failures
@@ -128,11 +129,11 @@ def _participant(name: str) -> frappe._dict | None:
 	)
 
 
-def _already_logged(participant: str, event: str, email_queue: str) -> bool:
+def _already_logged(participant_name: str, event: str, email_queue: str) -> bool:
 	return bool(
 		frappe.db.exists(
 			"Marketing Flow Log",
-			{"participant": participant, "event": event, "reference_name": email_queue},
+			{"participant": participant_name, "event": event, "reference_name": email_queue},
 		)
 	)
 
@@ -213,7 +214,8 @@ def _address(value: bytes | str | None) -> str:
 
 def _is_complaint(msg: Message) -> bool:
 	if msg.get_content_type() == "multipart/report" and (
-		(msg.get_param("report-type") or "").lower() == "feedback-report"
+		# a plain value: report-type is never RFC 2231-encoded (a tuple)
+		(msg.get_param("report-type") or "").lower() == "feedback-report"  # type: ignore[union-attr]
 	):
 		return True
 	return any(part.get_content_type() == "message/feedback-report" for part in msg.walk())
@@ -242,8 +244,8 @@ def _original_ids(msg: Message) -> list[str]:
 
 
 def _text(part: Message) -> str:
-	payload = part.get_payload(decode=True)
-	if payload is None:
+	payload = part.get_payload(decode=True)  # bytes, or None for a multipart
+	if not isinstance(payload, bytes):
 		payload = part.get_payload()
 		return payload if isinstance(payload, str) else ""
 	return payload.decode(part.get_content_charset() or "utf-8", "replace")
@@ -285,7 +287,7 @@ def _diagnostic(msg: Message) -> str:
 def _feedback_detail(msg: Message) -> str:
 	for part in msg.walk():
 		if part.get_content_type() == "message/feedback-report":
-			payload = part.get_payload()
+			payload: Any = part.get_payload()  # a str, or the list of its parts (Messages)
 			text = payload if isinstance(payload, str) else "".join(p.as_string() for p in payload or [])
 			fields = HeaderParser().parsestr(text)
 			kind = fields.get("Feedback-Type") or "abuse"

@@ -69,24 +69,28 @@ def _base_url() -> str:
 # --- links ---------------------------------------------------------------------------------
 
 
-def click_url(participant: str, step_id: str, url: str, base: str | None = None) -> str:
-	params = {"participant": participant, "step_id": step_id, "url": url}
-	params["sig"] = sign("click", participant, step_id, url)
+def click_url(participant_name: str, step_id: str, url: str, base: str | None = None) -> str:
+	params = {"participant": participant_name, "step_id": step_id, "url": url}
+	params["sig"] = sign("click", participant_name, step_id, url)
 	return f"{base or _base_url()}click?{urlencode(params)}"
 
 
-def open_url(participant: str, step_id: str, base: str | None = None) -> str:
-	params = {"participant": participant, "step_id": step_id, "sig": sign("open", participant, step_id)}
+def open_url(participant_name: str, step_id: str, base: str | None = None) -> str:
+	params = {
+		"participant": participant_name,
+		"step_id": step_id,
+		"sig": sign("open", participant_name, step_id),
+	}
 	return f"{base or _base_url()}open?{urlencode(params)}"
 
 
-def unsubscribe_url(participant: str, email: str, step_id: str | None = None) -> str:
+def unsubscribe_url(participant_name: str, email: str, step_id: str | None = None) -> str:
 	"""Signed link that unsubscribes `email` globally and ends `participant`'s participation.
 	`step_id` (optional) attributes the unsubscribe to the email step that carried the link."""
-	params = {"participant": participant, "email": email}
+	params = {"participant": participant_name, "email": email}
 	if step_id:
 		params["step_id"] = step_id
-	params["sig"] = sign("unsubscribe", participant, email, step_id)
+	params["sig"] = sign("unsubscribe", participant_name, email, step_id)
 	return f"{_base_url()}unsubscribe?{urlencode(params)}"
 
 
@@ -98,8 +102,8 @@ def _is_untracked(url: str) -> bool:
 
 def prepare_html(
 	html: str,
-	participant: str,
-	flow: str,
+	participant_name: str,
+	flow_name: str,
 	step_id: str,
 	track_opens: bool = True,
 	track_clicks: bool = True,
@@ -121,12 +125,12 @@ def prepare_html(
 			url = unescape(raw).strip() if "&" in raw else raw.strip()
 			if not url[:8].lower().startswith(("http://", "https://")) or _is_untracked(url):
 				return match.group(0)
-			return f'{match.group(1)}"{escape(click_url(participant, step_id, url, base), quote=True)}"'
+			return f'{match.group(1)}"{escape(click_url(participant_name, step_id, url, base), quote=True)}"'
 
 		html = _HREF.sub(rewrite, html)
 	if track_opens:
 		pixel = (
-			f'<img src="{escape(open_url(participant, step_id, base), quote=True)}" width="1" height="1" '
+			f'<img src="{escape(open_url(participant_name, step_id, base), quote=True)}" width="1" height="1" '
 			'alt="" style="border:0">'
 		)
 		ends = list(_BODY_END.finditer(html))

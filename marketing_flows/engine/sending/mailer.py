@@ -117,7 +117,7 @@ def build_mime(
 	msg = MIMEMultipart("mixed" if mixed else "alternative", boundary=f"mf-{secrets.token_hex(6)}")
 	msg["From"] = sender
 	msg["To"] = recipient
-	msg["Subject"] = Header(subject, "utf-8")
+	msg["Subject"] = Header(subject, "utf-8")  # type: ignore[assignment]  # email takes a Header too
 	msg["Date"] = email.utils.formatdate(localtime=True)
 	msg["Message-Id"] = message_id
 	for key, value in (headers or {}).items():
@@ -143,7 +143,7 @@ def _text_part(text: str, subtype: str) -> MIMEText:
 	if text.isascii() and all(len(line) <= MAX_7BIT_LINE for line in text.splitlines()):
 		part = MIMEText(text, subtype, "us-ascii")
 	else:
-		part = MIMEText(text, subtype, _UTF8_QP)
+		part = MIMEText(text, subtype, _UTF8_QP)  # type: ignore[arg-type]  # a Charset works as a name does
 	del part["MIME-Version"]  # said once, in the message's header
 	return part
 
@@ -165,7 +165,7 @@ class Mailer:
 		content: Any,
 		ctx_vars: dict,
 		recipient: str,
-		participant: str,
+		participant_name: str,
 		body_filter=None,
 		headers: dict[str, str] | None = None,
 	) -> str:
@@ -177,7 +177,7 @@ class Mailer:
 		body = render.render(content.body, ctx_vars, html=True)
 		if self.keep_rendered:
 			self.rendered.append(
-				{"participant": participant, "to": recipient, "subject": subject, "body": body}
+				{"participant": participant_name, "to": recipient, "subject": subject, "body": body}
 			)
 		if body_filter:
 			body = body_filter(body)
@@ -204,7 +204,7 @@ class Mailer:
 				message,
 				"Not Sent",
 				"Marketing Flow Participant",
-				participant,
+				participant_name,
 				0,  # priority: below Frappe's own mail (1)
 				message_id.strip("<>"),
 				account.name,

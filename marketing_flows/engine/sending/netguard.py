@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import frappe
@@ -73,7 +74,7 @@ def resolve(host: str, port: int) -> list[IPAddress]:
 	infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
 	addresses: list[IPAddress] = []
 	for info in infos:
-		address = ipaddress.ip_address(info[4][0].split("%")[0])
+		address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
 		if address not in addresses:
 			addresses.append(address)
 	return addresses
@@ -143,7 +144,13 @@ def check_url(url: str) -> list[IPAddress]:
 # --- the call, pinned to the checked addresses ----------------------------------------------
 
 
-class _PinnedConnection:
+if TYPE_CHECKING:
+	_Connection = HTTPConnection  # what the class is mixed into (below)
+else:
+	_Connection = object
+
+
+class _PinnedConnection(_Connection):
 	"""A urllib3 connection that opens its socket to the checked addresses (in order, the next
 	one when one can't be reached) instead of looking the host name up again. `host` stays the
 	name: the Host header, TLS SNI and the certificate check use it."""

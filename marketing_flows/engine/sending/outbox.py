@@ -137,7 +137,7 @@ def call_once(call: Call, send: Callable[[], str], max_attempts: int) -> str:
 	attempts = int(row["attempts"]) if row else 0
 	if attempts >= max_attempts:
 		raise OutsideCallFailed(
-			f"gave up after {attempts} tries: {row.get('last_error') or 'outcome unknown'}",
+			f"gave up after {attempts} tries: {(row or {}).get('last_error') or 'outcome unknown'}",
 			attempts,
 			final=True,
 		)

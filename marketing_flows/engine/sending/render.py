@@ -29,10 +29,12 @@ import contextvars
 import json
 import operator
 import re
+import string
 import threading
 import time
+from collections.abc import Callable, Sequence
 from functools import lru_cache, wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frappe import _
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, nodes, pass_context
@@ -237,7 +239,13 @@ def _percent_size(fmt: Any, args: Any) -> int:
 _SPEC_NUMBERS = re.compile(r"\d+")
 
 
-class _BoundedFormatting:
+if TYPE_CHECKING:
+	_Formatting = string.Formatter  # what the class is mixed into (below)
+else:
+	_Formatting = object
+
+
+class _BoundedFormatting(_Formatting):
 	"""`str.format` / `format_map` with bounded widths, precisions and result."""
 
 	_size = 0
@@ -276,13 +284,20 @@ def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any = None) 
 def _replace_size(s: Any, old: Any, new: Any, count: Any, escape: int = 1) -> int:
 	if not isinstance(old, str | bytes) or not isinstance(new, str | bytes):
 		return len(s)
-	times = len(s) + 1 if not old else s.count(old) if type(old) is type(s) or isinstance(s, str) else 0
+	times = (
+		len(s) + 1
+		if not old
+		# str.count(bytes) raises, as the call itself would
+		else s.count(old)  # type: ignore[arg-type]
+		if type(old) is type(s) or isinstance(s, str)
+		else 0
+	)
 	if isinstance(count, int) and count >= 0:
 		times = min(times, count)
 	return len(s) + times * max(0, len(new) * escape - len(old))
 
 
-def _join_size(sep: Any, items: list, escape: int = 1) -> int:
+def _join_size(sep: Any, items: Sequence[Any], escape: int = 1) -> int:
 	size = max(len(items) - 1, 0) * _text_size(sep) * escape
 	for item in items:
 		size += _text_size(item) * (1 if hasattr(item, "__html__") else escape)
@@ -392,7 +407,7 @@ _TEXT_FILTERS = frozenset(
 	"capitalize e escape forceescape lower upper title trim striptags string safe pprint tojson"
 	" xmlattr wordcount filesizeformat".split()
 )
-_FILTER_CHECKS = {
+_FILTER_CHECKS: dict[str, Callable[..., None]] = {
 	"center": _check_center,
 	"indent": _check_indent,
 	"wordwrap": _check_wordwrap,
@@ -408,8 +423,15 @@ def _bounded_filter(name: str, func: Any) -> Any:
 	"""`func` checked for size before it runs, and lazy results counted item by item. Every
 	filter is a `pass_context` one, so none is run at compile time on constants."""
 	pass_arg = _PassArg.from_obj(func)
-	check = _FILTER_CHECKS.get(name) or (_check_text if name in _TEXT_FILTERS else None)
-	special = {"replace": _filter_replace, "join": _filter_join, "sum": _filter_sum}.get(name)
+	check: Callable[..., Any] | None = _FILTER_CHECKS.get(name) or (
+		_check_text if name in _TEXT_FILTERS else None
+	)
+	specials: dict[str, Callable[..., Any]] = {
+		"replace": _filter_replace,
+		"join": _filter_join,
+		"sum": _filter_sum,
+	}
+	special = specials.get(name)
 
 	@pass_context
 	@wraps(func)
@@ -431,7 +453,8 @@ def _bounded_filter(name: str, func: Any) -> Any:
 			return _counted(result)
 		return result
 
-	bounded.jinja_pass_arg = _PassArg.context  # wraps() copied the original's marker
+	# wraps() copied the original's marker; Jinja reads it off the function
+	bounded.jinja_pass_arg = _PassArg.context  # type: ignore[attr-defined]
 	return bounded
 
 
@@ -533,7 +556,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 		"""Jinja's own, with formatters that bound widths, precisions and the result."""
 		if not isinstance(value, type("".format)) or value.__name__ not in ("format", "format_map"):
 			return None
-		f_self = value.__self__
+		f_self = value.__self__  # type: ignore[attr-defined]  # a bound method (checked above)
 		if not isinstance(f_self, str):
 			return None
 		str_type = type(f_self)

@@ -34,6 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import dkim
 import frappe
@@ -77,7 +78,7 @@ class Outgoing:
 	"""One claimed Email Queue row, ready for the wire."""
 
 	name: str
-	account: str
+	account: str | None  # None: the default outgoing Email Account
 	sender: str
 	recipient: str
 	message: bytes
@@ -590,7 +591,7 @@ def record(results: list[Result], now: datetime) -> None:
 	for x in results:
 		if x.outcome == SENT:
 			continue
-		values = {"mf_lease_until": None, "error": x.error[:10000], "modified": now}
+		values: dict[str, Any] = {"mf_lease_until": None, "error": x.error[:10000], "modified": now}
 		if x.outcome == FAILED or (x.outcome == RETRY and x.item.retry + 1 >= limit):
 			values["status"] = "Error"
 		elif x.outcome == RETRY:

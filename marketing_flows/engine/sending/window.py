@@ -12,10 +12,13 @@ wall-clock time instead (see steps/wait.py).
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from frappe.utils import get_system_timezone, get_time
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 # The latest moment anything may be scheduled: MariaDB's DATETIME ends with year 9999, and a
 # sending window may still move a moment on by up to a week.
@@ -24,29 +27,29 @@ LATEST = datetime(9999, 12, 31) - timedelta(days=8)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-def _days(flow: Any) -> set[int]:
+def _days(flow: MarketingFlow) -> set[int]:
 	days = {i for i, d in enumerate(WEEKDAYS) if flow.get(f"send_on_{d}")}
 	return days or set(range(7))
 
 
-def _hours(flow: Any) -> tuple[time, time]:
+def _hours(flow: MarketingFlow) -> tuple[time, time]:
 	start = get_time(flow.window_start) if flow.get("window_start") else time(0, 0)
 	end = get_time(flow.window_end) if flow.get("window_end") else time(23, 59, 59, 999999)
 	return start, end
 
 
-def has_window(flow: Any) -> bool:
+def has_window(flow: MarketingFlow) -> bool:
 	return bool(flow.get("use_sending_window"))
 
 
-def is_open(flow: Any, moment: datetime) -> bool:
+def is_open(flow: MarketingFlow, moment: datetime) -> bool:
 	if not has_window(flow):
 		return True
 	start, end = _hours(flow)
 	return moment.weekday() in _days(flow) and start <= moment.time() <= end
 
 
-def next_open(flow: Any, moment: datetime) -> datetime:
+def next_open(flow: MarketingFlow, moment: datetime) -> datetime:
 	"""The first moment at or after `moment` inside the window."""
 	if is_open(flow, moment):
 		return moment

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -14,13 +14,14 @@ from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
 	pass
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
 
 
 class CreateActivity(StepType):
 	name = "Create Activity"
 	required = (("activity_description", "Activity Description"),)
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		errors = super().validate(step, flow)
 		if err := render.problem(step.get("activity_description")):
 			errors.append(
@@ -32,7 +33,7 @@ class CreateActivity(StepType):
 
 	def execute(self, ctx: StepContext) -> Outcome:
 		doctype = doctype_roles.doctype_for("activity") or "ToDo"
-		person = doctype_roles.person_doctype(ctx.flow)
+		person = ctx.flow.person_doctype
 		contact = ctx.participant["person"]
 		description = render.render(ctx.step.activity_description, ctx.template_context())
 		owner = (

@@ -6,12 +6,22 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from frappe import _
 from frappe.utils import cint
 
 from marketing_flows.engine.sending import outbox
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import (
+		MarketingFlow,
+		MarketingFlowContent,
+		MarketingFlowSettings,
+		MarketingFlowStep,
+		ParticipantRow,
+	)
+	from marketing_flows.engine.sending.mailer import Mailer
 
 
 @dataclass
@@ -43,7 +53,7 @@ class StepType:
 	# back): the runner re-checks the participant before the next step
 	may_change_goals: ClassVar[bool] = True
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		"""Messages for what is missing or wrong in this step's own fields."""
 		return [
 			_("{0} step '{1}': {2} is required.").format(_(self.name), step.step_id, _(label))
@@ -55,21 +65,81 @@ class StepType:
 		raise NotImplementedError
 
 
+class BatchServices(Protocol):
+	"""What the batch running a step (running/batch.py's Batch) lends it: per-batch caches and
+	the mailer whose rows it writes in bulk when the batch commits. Steps reach it only through
+	StepContext."""
+
+	dry_run: bool
+	settings: MarketingFlowSettings
+	mailer: Mailer
+	memo: dict[str, Any]  # per-batch answers a step type keeps for itself, of its own kinds
+	emails: list[str]
+	max_attempts: int
+	outside_calls: list[dict[str, str]]
+
+	def content(self, name: str) -> MarketingFlowContent: ...
+	def company(self, participant: ParticipantRow) -> dict[str, Any] | None: ...
+	def events_of(self, participant_name: str) -> list[tuple[str | None, str, datetime]]: ...
+
+
 @dataclass
 class StepContext:
-	"""Everything a step may use for one participant. `batch` holds per-batch caches and the
-	rows the runner writes in bulk when the batch commits."""
+	"""Everything a step may use for one participant: the flow, the step, the participant and
+	the person's row, the moment, and what the batch lends (below)."""
 
-	flow: Any
-	step: Any
-	participant: dict
-	contact: dict
+	flow: MarketingFlow
+	step: MarketingFlowStep
+	participant: ParticipantRow
+	# the person's record as a row: fields of whichever doctype the flow's people are
+	contact: dict[str, Any]
 	now: datetime
-	batch: Any
+	_batch: BatchServices
 
 	@property
 	def next_step(self) -> str | None:
 		return self.step.next_step
+
+	@property
+	def dry_run(self) -> bool:
+		"""A dry run (running/dry_run.py): nothing may leave the process."""
+		return self._batch.dry_run
+
+	@property
+	def settings(self) -> MarketingFlowSettings:
+		return self._batch.settings
+
+	@property
+	def mailer(self) -> Mailer:
+		"""Queues the batch's emails; its rows are written with the batch."""
+		return self._batch.mailer
+
+	@property
+	def memo(self) -> dict[str, Any]:
+		"""Per-batch answers a step type keeps for itself (one query per batch, not per person)."""
+		return self._batch.memo
+
+	@property
+	def batch_emails(self) -> list[str]:
+		"""The addresses of the batch's participants."""
+		return self._batch.emails
+
+	def required(self, fieldname: str) -> str:
+		"""A field of the step that its type lists in `required`: set, since the flow was saved."""
+		return self.step.get(fieldname)
+
+	def content(self, name: str) -> MarketingFlowContent:
+		"""A Marketing Flow Content, loaded once per batch."""
+		return self._batch.content(name)
+
+	def company(self) -> dict[str, Any] | None:
+		"""The participant's company row (None: none), loaded once per batch."""
+		return self._batch.company(self.participant)
+
+	def events(self) -> list[tuple[str | None, str, datetime]]:
+		"""(step_id, event, time) of what happened to the participant earlier in this go, not
+		written to the log yet."""
+		return self._batch.events_of(self.participant.name)
 
 	def template_context(self) -> dict[str, Any]:
 		"""What Jinja in flow content sees: the participant's own context and nothing else."""
@@ -78,7 +148,7 @@ class StepContext:
 			"person": self.contact,
 			"contact": self.contact,
 			"lead": self.contact if person_doctype != "Contact" else None,
-			"company": self.batch.company(self.participant),
+			"company": self.company(),
 			"participant": self.participant,
 			"flow": {"name": self.flow.name, "flow_name": self.flow.flow_name},
 		}
@@ -93,8 +163,8 @@ class StepContext:
 		"""Make an outside call through the outbox: recorded before and after in committed
 		writes, never repeated once confirmed (see outbox.py). A dry run records what would be
 		sent and calls nothing."""
-		if self.batch.dry_run:
-			self.batch.outside_calls.append(
+		if self._batch.dry_run:
+			self._batch.outside_calls.append(
 				{
 					"participant": self.participant["name"],
 					"channel": channel,
@@ -111,4 +181,4 @@ class StepContext:
 			channel=channel,
 			target=target,
 		)
-		return outbox.call_once(call, send, self.batch.max_attempts)
+		return outbox.call_once(call, send, self._batch.max_attempts)

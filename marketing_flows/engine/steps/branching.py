@@ -4,7 +4,7 @@ with an optional automatic winner). Their rows live in the flow's `branches` tab
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from frappe import _
 from frappe.utils import flt
@@ -13,13 +13,16 @@ from marketing_flows.engine.measuring import variants
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 from marketing_flows.engine.steps.condition import condition_holds, condition_problems, describe
 
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowBranch, MarketingFlowStep
 
-def branches_of(flow: Any, step_id: str) -> list[Any]:
+
+def branches_of(flow: MarketingFlow, step_id: str) -> list[MarketingFlowBranch]:
 	"""The step's branch rows, in table order."""
 	return [row for row in flow.get("branches") or [] if row.step_id == step_id]
 
 
-def _key_problems(rows: list[Any], what: str) -> list[str]:
+def _key_problems(rows: list[MarketingFlowBranch], what: str) -> list[str]:
 	errors, seen = [], set()
 	for row in rows:
 		if not row.get("branch_label"):
@@ -37,7 +40,7 @@ class Split(StepType):
 	writes = False
 	may_change_goals = False
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		what = _("Split step '{0}'").format(step.step_id)
 		rows = branches_of(flow, step.step_id)
 		if not rows:
@@ -67,7 +70,7 @@ class ABTest(StepType):
 	writes = True  # deciding the winner writes it on the step
 	may_change_goals = False
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		what = _("A/B Test step '{0}'").format(step.step_id)
 		rows = branches_of(flow, step.step_id)
 		if len(rows) < 2:
@@ -100,17 +103,18 @@ class ABTest(StepType):
 			row.next_step or None, message=_("variant {0}").format(row.branch_label), branch=row.branch_key
 		)
 
-	def winner(self, ctx: StepContext, rows: list[Any]) -> Any | None:
+	def winner(self, ctx: StepContext, rows: list[MarketingFlowBranch]) -> MarketingFlowBranch | None:
 		"""The winning row once there is one; asked once per batch and step."""
 		if not ctx.step.get("ab_auto_winner") and not ctx.step.get("ab_winner"):
 			return None
-		cache = ctx.batch.memo.setdefault("ab_winner", {})
+		cache = ctx.memo.setdefault("ab_winner", {})
 		if ctx.step.step_id not in cache:
-			if ctx.batch.dry_run:
+			if ctx.dry_run:
 				key = ctx.step.get("ab_winner")
 			else:
-				keys = [r.branch_key for r in rows]
-				labels = {r.branch_key: r.branch_label for r in rows}
+				# every branch has its key since the flow was saved (validation.fill_branch_keys)
+				keys = cast("list[str]", [r.branch_key for r in rows])
+				labels = cast("dict[str, str]", {r.branch_key: r.branch_label for r in rows})
 				key = variants.decide(ctx.flow, ctx.step, keys, labels, ctx.now)
 			cache[ctx.step.step_id] = key
 		key = cache[ctx.step.step_id]

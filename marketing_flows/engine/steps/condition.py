@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -13,6 +13,11 @@ from marketing_flows.engine import log as marketing_log
 from marketing_flows.engine.hosts import doctype_roles
 from marketing_flows.engine.queries import criteria, filters, segments
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowBranch, MarketingFlowStep
+
+	ConditionSpec = MarketingFlowStep | MarketingFlowBranch  # a Condition step or a Split branch
 
 ENGAGEMENT = {"Opened": ("Opened", "Clicked"), "Clicked": ("Clicked",), "Emailed Recently": ("Email Sent",)}
 
@@ -36,7 +41,7 @@ CONDITION_TYPES = (
 )
 
 
-def condition_problems(spec: Any, flow: Any, what: str) -> list[str]:
+def condition_problems(spec: ConditionSpec, flow: MarketingFlow, what: str) -> list[str]:
 	"""What is missing or wrong in a condition's fields; `what` names the step (or branch)."""
 	kind = spec.get("condition_type")
 	if not kind:
@@ -48,7 +53,7 @@ def condition_problems(spec: Any, flow: Any, what: str) -> list[str]:
 	if need and not spec.get(need[0]):
 		errors.append(_("{0}: {1} is required for {2}.").format(what, _(need[1]), _(kind)))
 	if kind == "Field" and spec.get("condition_filters"):
-		person = doctype_roles.person_doctype(flow)
+		person = flow.person_doctype
 		filters.check_fields(person, filters.parse(spec.condition_filters, what), what)
 	if kind == "Company Field" and spec.get("condition_filters"):
 		company = doctype_roles.doctype_for("company")
@@ -65,7 +70,7 @@ def condition_problems(spec: Any, flow: Any, what: str) -> list[str]:
 	return errors
 
 
-def describe(spec: Any) -> str:
+def describe(spec: ConditionSpec) -> str:
 	"""The condition in words, for the log: why a participant took a branch."""
 	kind = spec.condition_type
 	email = f" '{spec.condition_step}'" if spec.get("condition_step") else ""
@@ -86,13 +91,13 @@ def describe(spec: Any) -> str:
 	return f"{_(kind)}: {spec.get('condition_filters') or ''}"
 
 
-def condition_holds(ctx: StepContext, spec: Any) -> bool:
+def condition_holds(ctx: StepContext, spec: ConditionSpec) -> bool:
 	"""Does the condition described by `spec` (a Condition step or a Split branch) hold for
 	the participant now?"""
 	name = ctx.participant["person"]
 	kind = spec.condition_type
 	if kind == "Field":
-		person = doctype_roles.person_doctype(ctx.flow)
+		person = ctx.flow.person_doctype
 		conds = filters.parse(spec.condition_filters, "Condition Filters")
 		return bool(frappe.get_all(person, filters=[[person, "name", "=", name], *conds], limit=1))
 	if kind == "Company Field":
@@ -117,15 +122,13 @@ def condition_holds(ctx: StepContext, spec: Any) -> bool:
 	if kind == "Web Form Submitted":
 		doctype = frappe.get_cached_value("Web Form", spec.web_form, "doc_type")
 		since = ctx.now - timedelta(days=spec.condition_days) if spec.get("condition_days") else None
-		person = criteria.Person.of(ctx.participant)
-		person.since = since
-		return bool(doctype) and criteria.names_person(
-			doctype, person, doctype_roles.person_doctype(ctx.flow)
-		)
+		who = criteria.Person.of(ctx.participant)
+		who.since = since
+		return bool(doctype) and criteria.names_person(doctype, who, ctx.flow.person_doctype)
 	raise frappe.ValidationError(f"Unknown condition type {kind!r}")
 
 
-def _engaged(ctx: StepContext, spec: Any, kind: str) -> bool:
+def _engaged(ctx: StepContext, spec: ConditionSpec, kind: str) -> bool:
 	"""Opened / Clicked: this participation's email of `condition_step`, within
 	`condition_days` when set (Clicked: on a link containing `condition_url` when set).
 	Emailed Recently: the person, across all their participations, got `condition_step`'s
@@ -136,7 +139,7 @@ def _engaged(ctx: StepContext, spec: Any, kind: str) -> bool:
 	since = ctx.now - timedelta(days=days) if days else None
 	url = spec.get("condition_url") if kind == "Clicked" else None
 	if not url:
-		for step_id, event, when in ctx.batch.events_of(ctx.participant["name"]):
+		for step_id, event, when in ctx.events():
 			if event in events and (not spec.condition_step or step_id == spec.condition_step):
 				if since is None or when >= since:
 					return True
@@ -162,7 +165,7 @@ class Condition(StepType):
 	writes = False
 	may_change_goals = False
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		return condition_problems(step, flow, _("Condition step '{0}'").format(step.step_id))
 
 	def execute(self, ctx: StepContext) -> Outcome:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -13,13 +13,14 @@ from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
 	pass
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
 
 
 class EnrollInFlow(StepType):
 	name = "Enroll in Flow"
 	required = (("target_flow", "Target Flow"),)
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		errors = super().validate(step, flow)
 		if step.get("target_flow") and step.target_flow == flow.name:
 			errors.append(

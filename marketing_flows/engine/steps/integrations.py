@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -15,13 +15,15 @@ from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 if TYPE_CHECKING:
 	from frappe.model.document import Document
 
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
+
 
 class Webhook(StepType):
 	name = "Webhook"
 	writes = False
 	required = (("webhook_url", "URL"),)
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		errors = super().validate(step, flow)
 		what = _("Webhook step '{0}'").format(step.step_id)
 		if step.get("webhook_url") and (problem := netguard.url_problem(step.webhook_url, resolve="lenient")):
@@ -60,7 +62,7 @@ class Webhook(StepType):
 				}
 			)
 		method = ctx.step.webhook_method or "POST"
-		url = ctx.step.webhook_url
+		url = ctx.required("webhook_url")
 		key = ctx.idempotency_key()
 
 		def send() -> str:
@@ -94,7 +96,7 @@ class RunServerScript(StepType):
 	name = "Run Server Script"
 	required = (("server_script", "Server Script"), ("run_as", "Run As"))
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		errors = super().validate(step, flow)
 		what = _("Run Server Script step '{0}'").format(step.step_id)
 		if not is_safe_exec_enabled():
@@ -105,16 +107,17 @@ class RunServerScript(StepType):
 			)
 		elif step.get("server_script") and (problem := script_problem(step.server_script)):
 			errors.append(f"{what}: {problem}")
-		if step.get("run_as") and (problem := run_as_problem(step.run_as)):
+		if (run_as := step.get("run_as")) and (problem := run_as_problem(run_as)):
 			errors.append(f"{what}: {problem}")
 		return errors
 
 	def execute(self, ctx: StepContext) -> Outcome:
-		if ctx.batch.dry_run:
+		if ctx.dry_run:
 			return Outcome(ctx.next_step, message=_("would run {0}").format(ctx.step.server_script))
 		# refused now too: the script or the user may have changed since the flow was saved
+		run_as: str = ctx.step.get("run_as") or ""  # none: refused just below
 		problem = script_problem(ctx.step.server_script) or (
-			run_as_problem(ctx.step.run_as) if ctx.step.get("run_as") else _("no Run As user")
+			run_as_problem(run_as) if run_as else _("no Run As user")
 		)
 		if problem:
 			return Outcome(ctx.next_step, event="Error", message=problem)
@@ -134,7 +137,7 @@ class RunServerScript(StepType):
 		def run() -> str:
 			failed.clear()
 			try:
-				return _run_script(script, context, ctx.step.run_as)
+				return _run_script(script, context, run_as)
 			except Exception as e:  # the script's own error: logged on the participant
 				failed.append("x")
 				return _("{0} failed: {1}").format(script.name, str(e)[:500] or type(e).__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -10,13 +10,16 @@ from frappe import _
 from marketing_flows.engine.sending import blocklist, links, render, sms
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
+
 
 class _MessageStep(StepType):
 	writes = False
 	may_change_goals = False
 	required = (("content", "Content"),)
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		errors = super().validate(step, flow)
 		if step.get("content"):
 			channel = frappe.db.get_value("Marketing Flow Content", step.content, "channel")
@@ -37,9 +40,9 @@ class _MessageStep(StepType):
 
 def blocked_in_batch(ctx: StepContext) -> set[str]:
 	"""The blocked addresses among the batch's participants (one query per batch)."""
-	memo = ctx.batch.memo
+	memo = ctx.memo
 	if "blocked_addresses" not in memo:
-		memo["blocked_addresses"] = blocklist.blocked(ctx.batch.emails)
+		memo["blocked_addresses"] = blocklist.blocked(ctx.batch_emails)
 	return memo["blocked_addresses"]
 
 
@@ -57,8 +60,8 @@ class SendEmail(_MessageStep):
 				event="Step Skipped",
 				message=_("Address blocked ({0} is in Marketing Blocked Address)").format(recipient),
 			)
-		content = ctx.batch.content(ctx.step.content)
-		settings = ctx.batch.settings
+		content = ctx.content(ctx.required("content"))
+		settings = ctx.settings
 		participant = ctx.participant["name"]
 
 		unsubscribe = links.unsubscribe_url(participant, recipient, ctx.step.step_id)
@@ -79,7 +82,7 @@ class SendEmail(_MessageStep):
 				track_clicks=bool(settings.track_clicks),
 			)
 
-		queue_name = ctx.batch.mailer.queue(
+		queue_name = ctx.mailer.queue(
 			content,
 			ctx.template_context(),
 			recipient,
@@ -120,7 +123,7 @@ class SendSMS(_MessageStep):
 					exit_reason=_("No mobile number"),
 				)
 			return Outcome(ctx.next_step, event="Step Skipped", message=_("No mobile number"))
-		content = ctx.batch.content(ctx.step.content)
+		content = ctx.content(ctx.required("content"))
 		text = frappe.utils.strip_html(render.render(content.body, ctx.template_context())).strip()
 		key = ctx.idempotency_key()
 		result = ctx.call_outside(

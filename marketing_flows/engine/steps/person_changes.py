@@ -17,6 +17,8 @@ from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 if TYPE_CHECKING:
 	from frappe.core.doctype.docfield.docfield import DocField
 
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep, MarketingFlowUpdate
+
 
 NUMERIC = ("Int", "Float", "Currency", "Percent")
 
@@ -33,7 +35,7 @@ ACTION_TYPES: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def update_rows(flow: Any, step: Any) -> list[Any]:
+def update_rows(flow: MarketingFlow, step: MarketingFlowStep) -> list[MarketingFlowUpdate]:
 	"""The step's changes: its own field (`update_field` / `update_value`, a Set on the
 	person) and its rows of the flow's `updates` table."""
 	rows = []
@@ -69,7 +71,7 @@ class UpdateParticipant(StepType):
 
 	name = "Update Participant"
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		what = _("Update Participant step '{0}'").format(step.step_id)
 		rows = update_rows(flow, step)
 		if not rows:
@@ -77,7 +79,7 @@ class UpdateParticipant(StepType):
 		errors = []
 		for row in rows:
 			doctype = (
-				doctype_roles.person_doctype(flow)
+				flow.person_doctype
 				if (row.target or "Person") == "Person"
 				else doctype_roles.doctype_for("company")
 			)
@@ -95,7 +97,7 @@ class UpdateParticipant(StepType):
 				errors.append(_("{0}: '{1}' can't be set by a flow: {2}.").format(what, row.field, problem))
 			elif action not in ACTION_TYPES:
 				errors.append(_("{0}: '{1}' is not an action.").format(what, action))
-			elif ACTION_TYPES[action] and df.fieldtype not in ACTION_TYPES[action]:
+			elif (fits := ACTION_TYPES[action]) and df.fieldtype not in fits:
 				errors.append(
 					_("{0}: '{1}' can't be used on '{2}' (a {3} field).").format(
 						what, _(action), row.field, _(df.fieldtype)
@@ -115,7 +117,7 @@ class UpdateParticipant(StepType):
 		"""A real save per record, so that everything watching it (goals included) sees it."""
 		rows = update_rows(ctx.flow, ctx.step)
 		targets = {
-			"Person": (doctype_roles.person_doctype(ctx.flow), ctx.participant["person"]),
+			"Person": (ctx.flow.person_doctype, ctx.participant["person"]),
 			"Company": (doctype_roles.doctype_for("company"), ctx.participant.get("company")),
 		}
 		done, skipped = [], []

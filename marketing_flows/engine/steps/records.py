@@ -4,7 +4,7 @@ participant, as a rep would; a sale made here counts for a Deal Created goal lik
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
@@ -14,12 +14,15 @@ from marketing_flows.engine.hosts import company_links, doctype_roles, record_fi
 from marketing_flows.engine.sending import render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
+
 
 class CreateRecord(StepType):
 	role: str = ""  # the Marketing Flow Settings role of the doctype made: "issue" / "deal"
 	required = (("record_title", "Subject / Title"),)
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		errors = super().validate(step, flow)
 		what = _("{0} step '{1}'").format(_(self.name), step.step_id)
 		if not doctype_roles.doctype_for(self.role):
@@ -46,7 +49,7 @@ class CreateRecord(StepType):
 			)
 		step = ctx.step
 		title = render.render(step.record_title, ctx.template_context()).strip()
-		person_dt = doctype_roles.person_doctype(ctx.flow)
+		person_dt = ctx.flow.person_doctype
 		# the company as the person's links say now (linked since enrolment: a retry finds it)
 		company = ctx.participant.get("company") or company_links.companies_of(
 			[ctx.participant.person], person_dt
@@ -75,7 +78,7 @@ class CreateRecord(StepType):
 			raise frappe.ValidationError(self.missing_message(doc, ctx, person_dt, company) or str(e)) from e
 		message = (
 			_("would create {0} '{1}'").format(_(doctype), title)
-			if ctx.batch.dry_run  # made and undone: the insert's own checks ran, nothing is kept
+			if ctx.dry_run  # made and undone: the insert's own checks ran, nothing is kept
 			else _("{0} {1}").format(_(doctype), doc.name)
 		)
 		if owner and step.get("followup_todo"):

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from marketing_flows.engine.hosts import doctype_roles
 from marketing_flows.engine.sending import window
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlowStep
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
 
 UNITS = {"Minutes": "minutes", "Hours": "hours", "Days": "days", "Weeks": "weeks"}
 # Minutes and hours are real elapsed time (a 2-hour wait lasts 2 hours when the clocks change
@@ -63,7 +62,7 @@ class Wait(StepType):
 	writes = False
 	may_change_goals = False
 
-	def validate(self, step: Any, flow: Any) -> list[str]:
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
 		ways = [
 			bool(step.get("wait_amount")),
 			bool(step.get("wait_until")),
@@ -95,7 +94,7 @@ class Wait(StepType):
 				return [offset_too_far(step)]
 		field = step.get("wait_date_field")
 		if field:
-			meta = frappe.get_meta(doctype_roles.person_doctype(flow))
+			meta = frappe.get_meta(flow.person_doctype)
 			df = meta.get_field(field)
 			if not df or df.fieldtype not in ("Date", "Datetime"):
 				return [
@@ -116,7 +115,7 @@ class Wait(StepType):
 		elif step.get("wait_until"):
 			until = get_datetime(step.wait_until)
 		elif step.get("wait_date_field"):
-			value = ctx.contact.get(step.wait_date_field)
+			value = ctx.contact.get(step.get("wait_date_field"))
 			if not value:
 				return Outcome(
 					ctx.next_step,
