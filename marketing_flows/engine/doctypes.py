@@ -57,6 +57,11 @@ if TYPE_CHECKING:
 	)
 
 
+# A person's record as a row (a frappe._dict of `frappe.get_all`): the fields of whichever doctype
+# the flow's people are (Contact, Lead, CRM Lead, ...), so of no one shape: values of any type.
+PersonRow = dict[str, Any]
+
+
 class ParticipantRow(dict[str, Any]):
 	"""A Marketing Flow Participant as the runner reads it: a row of `frappe.get_all(...,
 	fields=["*"])`, a frappe._dict (a dict whose keys are also attributes, so it goes wherever a
@@ -84,6 +89,7 @@ class ParticipantRow(dict[str, Any]):
 
 __all__ = [
 	"ParticipantRow",
+	"PersonRow",
 	"MarketingBlockedAddress",
 	"MarketingEmailConfirmation",
 	"MarketingFlow",
