@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 		MarketingFlowContent,
 		MarketingFlowSettings,
 		ParticipantRow,
+		PersonRow,
 	)
 
 MAX_HOPS = 50  # steps in one go for one participant (no step runs twice in one go anyway)
@@ -75,7 +76,7 @@ class Batch:
 		# participant -> its entries of self.logs, for conditions
 		self._events: dict[str, list[tuple[str | None, str, datetime]]] = {}
 		# participant -> field values (of the fields' own types), written once per batch
-		self.pending: dict[str, dict[str, Any]] = {}
+		self.pending: dict[str, PersonRow] = {}
 		self.processed = 0
 		self.flow_halted = False
 		self.succeeded_people: list[ParticipantRow] = []
@@ -205,10 +206,10 @@ class Batch:
 			self.errors.update(failures)
 			return found
 
-	def person_rows(self, names: list[str]) -> dict[str, dict[str, Any]]:
+	def person_rows(self, names: list[str]) -> dict[str, PersonRow]:
 		return person_records.person_rows(self.flow.person_doctype, names)
 
-	def note_conversions(self, rows: list[ParticipantRow], people: dict[str, dict[str, Any]]) -> None:
+	def note_conversions(self, rows: list[ParticipantRow], people: dict[str, PersonRow]) -> None:
 		"""A lead that converted goes on under its Contact (participants.note_conversions): a
 		safety net for conversions no watched save reported."""
 		doctype = self.flow.person_doctype
@@ -225,13 +226,13 @@ class Batch:
 				p.contact = found.get(p.name) or p.contact
 
 	def eligibility_problems(
-		self, rows: list[ParticipantRow], people: dict[str, dict[str, Any]]
+		self, rows: list[ParticipantRow], people: dict[str, PersonRow]
 	) -> dict[str, str]:
 		present = [p.person for p in rows if p.person in people]
 		why = eligibility.problems(self.flow, present, people)
 		return {p.name: why[p.person] for p in rows if p.person in why}
 
-	def recheck(self, p: ParticipantRow) -> dict[str, Any] | None:
+	def recheck(self, p: ParticipantRow) -> PersonRow | None:
 		"""Before a step that follows one which may have changed things in this go (a save of
 		the person, a record created, an outside call): goal not met, still eligible. Returns
 		the person's fresh row, or None when the participant must not go on."""
@@ -277,7 +278,7 @@ class Batch:
 			return True
 		return False
 
-	def advance(self, p: ParticipantRow, person: dict[str, Any]) -> None:
+	def advance(self, p: ParticipantRow, person: PersonRow) -> None:
 		"""Run steps for one participant until a wait, the end, or an error. A step reached
 		again in the same go is a loop that took no time: the participant is Stalled."""
 		step_id = p.current_step
@@ -467,7 +468,7 @@ class Batch:
 		self.logs, self._events = [], {}
 		lifecycle.pause_on_error(self.flow.name, error)
 
-	def update(self, p: ParticipantRow, values: dict[str, Any]) -> None:
+	def update(self, p: ParticipantRow, values: dict[str, Any]) -> None:  # fields of their own types
 		self.pending.setdefault(p.name, {}).update(values)
 
 	def write(self) -> None:

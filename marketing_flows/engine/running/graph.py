@@ -22,6 +22,8 @@ END = "End"
 WAIT = "Wait"
 
 
+# Steps and branches are rows, documents or the designer's dicts (see above), read through _get:
+# Any, as are the values read.
 def _get(step: Any, key: str) -> Any:
 	return step.get(key) if isinstance(step, dict) else getattr(step, key, None)
 

@@ -19,7 +19,7 @@ from marketing_flows.engine import log
 from marketing_flows.engine.hosts import person_records
 
 if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlow
+	from marketing_flows.engine.doctypes import MarketingFlow, ParticipantRow
 
 PARTICIPANT = "Marketing Flow Participant"
 
@@ -83,7 +83,7 @@ def end_participants(
 	return ended
 
 
-def mark_successful(flow_name: str, participant: dict, criterion: str, now: datetime) -> bool:
+def mark_successful(flow_name: str, participant: ParticipantRow, criterion: str, now: datetime) -> bool:
 	"""Mark a participant successful unless it already is; logs "Goal Met" only when this call
 	made the change (a goal met twice, by the runner and by a hook's job, logs once)."""
 	frappe.db.sql(

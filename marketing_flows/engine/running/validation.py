@@ -4,7 +4,7 @@ the audience and trigger settings. Every message names what is wrong and where."
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -298,7 +298,7 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 	return {name for name in found if name in flows}
 
 
-def keep_engine_owned(flow: MarketingFlow, before: Any) -> None:
+def keep_engine_owned(flow: MarketingFlow, before: MarketingFlow | None) -> None:
 	"""A form saved with an old copy of the steps must not undo what the runner wrote on them
 	meanwhile (an A/B test's winner): those values always come from the database."""
 	if not before:

@@ -21,7 +21,7 @@ from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe.core.utils import html2text
@@ -31,6 +31,9 @@ from frappe.utils.data import scrub_urls
 from marketing_flows.engine import bulk
 from marketing_flows.engine.names import NameBlock
 from marketing_flows.engine.sending import render, sender
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlowContent
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # in all, per email (what most mail servers accept)
 BODY_MARKER = "MFBODYc0ffee42MF"
@@ -81,7 +84,7 @@ def _domain() -> str:
 	return frappe.local.site or "localhost"
 
 
-def attachments_of(content: Any) -> list[str]:
+def attachments_of(content: MarketingFlowContent) -> list[str]:
 	"""Names of the Files attached to the content, when it sends them (Frappe's Email Queue
 	adds each file when it sends the email, so the queued row stays small). Raises when they
 	weigh more than MAX_ATTACHMENT_BYTES in all."""
@@ -162,7 +165,7 @@ class Mailer:
 
 	def queue(
 		self,
-		content: Any,
+		content: MarketingFlowContent,
 		ctx_vars: dict,
 		recipient: str,
 		participant_name: str,

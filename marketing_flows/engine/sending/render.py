@@ -73,6 +73,9 @@ class TemplateLimitError(RenderError):
 	"""A template that costs too much whatever the data: too big, too slow, or not allowed."""
 
 
+# The functions below take what a template hands them (values of the flow's data, a filter's or
+# a method's arguments, Jinja's contexts and frames): of any type, so `Any`, checked where used.
+
 # --- the budget of one render --------------------------------------------------------------
 
 

@@ -13,11 +13,15 @@ hour off UTC the limit's hour starts at :30 of the site's clock.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import frappe
 
 from marketing_flows.engine import log as marketing_log
 from marketing_flows.engine.sending import window
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import ParticipantRow
 
 KEY = "marketing_flows:sends:{hour}"
 
@@ -87,7 +91,9 @@ class FrequencyCap:
 		self.limits = {"day": max(per_day or 0, 0), "week": max(per_week or 0, 0)}
 		self.active = any(self.limits.values())
 
-	def next_allowed(self, participant: dict, now: datetime, pending: list[datetime]) -> datetime | None:
+	def next_allowed(
+		self, participant: ParticipantRow, now: datetime, pending: list[datetime]
+	) -> datetime | None:
 		"""None when the participant's person may get an email now; else the moment the cap
 		allows it."""
 		if not self.active or not (participant.get("person") or participant.get("contact")):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 		MarketingFlowSettings,
 		MarketingFlowStep,
 		ParticipantRow,
+		PersonRow,
 	)
 	from marketing_flows.engine.sending.mailer import Mailer
 
@@ -91,8 +92,7 @@ class StepContext:
 	flow: MarketingFlow
 	step: MarketingFlowStep
 	participant: ParticipantRow
-	# the person's record as a row: fields of whichever doctype the flow's people are
-	contact: dict[str, Any]
+	contact: PersonRow  # the person's record
 	now: datetime
 	_batch: BatchServices
 

@@ -49,8 +49,9 @@ def update_rows(flow: MarketingFlow, step: MarketingFlowStep) -> list[MarketingF
 	return rows
 
 
-def changed_value(df: Any, action: str, current: Any, value: str) -> Any:
-	"""The new value of a field for an action; `value` is already rendered."""
+def changed_value(df: DocField, action: str, current: Any, value: str) -> Any:
+	"""The new value of a field for an action; `value` is already rendered. `current` and the
+	result are the field's values, of whatever type its fieldtype has."""
 	if action == "Clear":
 		return None
 	if action in ("Check", "Uncheck"):
@@ -176,11 +177,12 @@ def unsettable(doctype: str, df: DocField, user: str) -> str | None:
 
 
 def shown_value(df: DocField, value: Any) -> str:
-	"""What the step's log shows of a value written: never that of a hidden field."""
+	"""What the step's log shows of a value written (of any field's type): never that of a hidden
+	field."""
 	return "…" if df.hidden or df.fieldtype == "Password" else str(value)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> bool:  # a value typed in the flow (str) or a field's
 	try:
 		float(str(value).strip())
 		return True

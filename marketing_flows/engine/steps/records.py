@@ -4,7 +4,7 @@ participant, as a rep would; a sale made here counts for a Deal Created goal lik
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -15,6 +15,8 @@ from marketing_flows.engine.sending import render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
+	from frappe.model.document import Document
+
 	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
 
 
@@ -97,7 +99,7 @@ class CreateRecord(StepType):
 			message += _(", follow-up for {0}").format(owner)
 		return Outcome(ctx.next_step, message=message, reference=(doctype, doc.name))
 
-	def missing_message(self, doc: Any, ctx: StepContext, person_dt: str, company: str | None) -> str:
+	def missing_message(self, doc: Document, ctx: StepContext, person_dt: str, company: str | None) -> str:
 		"""Which of the record's mandatory fields the flow could not fill for this person, and
 		what would let it (Frappe's own error names only field names), e.g. a deal doctype whose
 		organization is mandatory, for a person linked to none. Empty when none is found."""
