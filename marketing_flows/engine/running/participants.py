@@ -19,7 +19,7 @@ from marketing_flows.engine import log
 from marketing_flows.engine.hosts import person_records
 
 if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlow, ParticipantRow
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 PARTICIPANT = "Marketing Flow Participant"
 
@@ -83,9 +83,10 @@ def end_participants(
 	return ended
 
 
-def mark_successful(flow_name: str, participant: ParticipantRow, criterion: str, now: datetime) -> bool:
+def mark_successful(flow_name: str, participant: dict, criterion: str, now: datetime) -> bool:
 	"""Mark a participant successful unless it already is; logs "Goal Met" only when this call
-	made the change (a goal met twice, by the runner and by a hook's job, logs once)."""
+	made the change (a goal met twice, by the runner and by a hook's job, logs once).
+	`participant`: its row (a ParticipantRow, or any dict with its name, contact and step)."""
 	frappe.db.sql(
 		"""UPDATE `tabMarketing Flow Participant`
 		SET succeeded = 1, succeeded_on = %s, success_criterion = %s
