@@ -82,8 +82,7 @@ class Batch:
 		self.succeeded_people: list[ParticipantRow] = []
 		self.errors: dict[str, str] = {}  # participant -> why a batch-wide check failed for it
 		self._contents: dict[str, MarketingFlowContent] = {}
-		# company -> its row (fields of whichever doctype the site's companies are)
-		self._companies: dict[str, dict[str, Any] | None] = {}
+		self._companies: dict[str, PersonRow | None] = {}  # company -> its record as a row
 		self.memo: dict[str, Any] = {}  # per-batch answers a step type keeps for itself
 		self.emails: list[str] = []  # the addresses of the batch's participants
 		self._flow_checked_at = time.monotonic()
@@ -101,7 +100,7 @@ class Batch:
 			self._contents[name] = frappe.get_doc("Marketing Flow Content", name)
 		return self._contents[name]
 
-	def company(self, participant: ParticipantRow) -> dict[str, Any] | None:
+	def company(self, participant: ParticipantRow) -> PersonRow | None:
 		key = participant.get("company")
 		if not key or not participant.get("company_doctype"):
 			return None

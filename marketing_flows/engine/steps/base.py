@@ -80,7 +80,7 @@ class BatchServices(Protocol):
 	outside_calls: list[dict[str, str]]
 
 	def content(self, name: str) -> MarketingFlowContent: ...
-	def company(self, participant: ParticipantRow) -> dict[str, Any] | None: ...
+	def company(self, participant: ParticipantRow) -> PersonRow | None: ...  # a row, as a person's
 	def events_of(self, participant_name: str) -> list[tuple[str | None, str, datetime]]: ...
 
 
@@ -132,8 +132,9 @@ class StepContext:
 		"""A Marketing Flow Content, loaded once per batch."""
 		return self._batch.content(name)
 
-	def company(self) -> dict[str, Any] | None:
-		"""The participant's company row (None: none), loaded once per batch."""
+	def company(self) -> PersonRow | None:
+		"""The participant's company's record as a row (of the site's company doctype; None:
+		none), loaded once per batch."""
 		return self._batch.company(self.participant)
 
 	def events(self) -> list[tuple[str | None, str, datetime]]:
