@@ -79,6 +79,17 @@ class SMTPReceiver:
 		return part.get_content() if part else ""
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+	"""A request handler that logs nothing and reads the request's body."""
+
+	def log_message(self, *args):
+		pass
+
+	def body(self) -> str:
+		length = int(self.headers.get("Content-Length") or 0)
+		return self.rfile.read(length).decode() if length else ""
+
+
 class HTTPReceiver:
 	"""Records requests; `fail_next(n, status)` makes the next n requests fail."""
 
@@ -90,13 +101,9 @@ class HTTPReceiver:
 		self.lock = threading.Lock()
 		receiver = self
 
-		class Handler(BaseHTTPRequestHandler):
-			def log_message(self, *args):
-				pass
-
+		class Handler(QuietHandler):
 			def _handle(self):
-				length = int(self.headers.get("Content-Length") or 0)
-				body = self.rfile.read(length).decode() if length else ""
+				body = self.body()
 				parsed = urlparse(self.path)
 				record = {
 					"method": self.command,

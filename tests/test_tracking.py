@@ -72,6 +72,11 @@ def log_rows(participant: str, event: str | None = None) -> list[frappe._dict]:
 	)
 
 
+def email_queue(**values):
+	"""An Email Queue row (inserted as is: nothing is sent)."""
+	return frappe.get_doc({"doctype": "Email Queue", **values}).insert(ignore_permissions=True)
+
+
 # --- prepare_html --------------------------------------------------------------------------
 
 
@@ -313,16 +318,13 @@ def test_scanners_are_logged_as_such_and_meet_no_click_goal(desk_url):
 
 def test_a_click_seconds_after_delivery_is_a_scanner(desk_url):
 	p = enrolled()
-	queue = frappe.get_doc(
-		{
-			"doctype": "Email Queue",
-			"sender": "a@example.com",
-			"message": "x",
-			"status": "Sent",
-			"reference_doctype": "Marketing Flow Participant",
-			"reference_name": p.participant,
-		}
-	).insert(ignore_permissions=True)
+	queue = email_queue(
+		sender="a@example.com",
+		message="x",
+		status="Sent",
+		reference_doctype="Marketing Flow Participant",
+		reference_name=p.participant,
+	)
 	from marketing_flows.engine import log
 
 	log.write(p.flow, p.participant, p.contact, "email_1", "Email Sent", "", None, "Email Queue", queue.name)
@@ -524,25 +526,19 @@ def test_sync_delivery_status_from_real_smtp_outcomes(mail_accounts):
 
 def test_sync_delivery_status_maps_an_error_row_to_failed():
 	p = enrolled()
-	queue = frappe.get_doc(
-		{
-			"doctype": "Email Queue",
-			"sender": "flows@example.com",
-			"message": "Subject: x\n\nbody",
-			"status": "Error",
-			"error": "smtplib.SMTPServerDisconnected: Connection unexpectedly closed",
-			"recipients": [{"recipient": p.email, "status": "Not Sent"}],
-		}
-	).insert(ignore_permissions=True)
-	pending = frappe.get_doc(
-		{
-			"doctype": "Email Queue",
-			"sender": "flows@example.com",
-			"message": "Subject: x\n\nbody",
-			"status": "Partially Sent",
-			"recipients": [{"recipient": p.email, "status": "Not Sent"}],
-		}
-	).insert(ignore_permissions=True)
+	queue = email_queue(
+		sender="flows@example.com",
+		message="Subject: x\n\nbody",
+		status="Error",
+		error="smtplib.SMTPServerDisconnected: Connection unexpectedly closed",
+		recipients=[{"recipient": p.email, "status": "Not Sent"}],
+	)
+	pending = email_queue(
+		sender="flows@example.com",
+		message="Subject: x\n\nbody",
+		status="Partially Sent",
+		recipients=[{"recipient": p.email, "status": "Not Sent"}],
+	)
 	queued(p, pending.name)
 	assert delivery.sync_delivery_status([pending.name]) == {}  # still retrying: no verdict
 	assert participant(name=p.participant).last_sent_status == "Queued"

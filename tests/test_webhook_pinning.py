@@ -19,6 +19,7 @@ import frappe
 import pytest
 
 from factories import make_contact, participant, running_flow, step, unique
+from receivers import QuietHandler
 
 
 class Receiver:
@@ -30,13 +31,9 @@ class Receiver:
 		self.server_names: list[str | None] = []
 		receiver = self
 
-		class Handler(BaseHTTPRequestHandler):
-			def log_message(self, *args):
-				pass
-
+		class Handler(QuietHandler):
 			def _handle(self):
-				length = int(self.headers.get("Content-Length") or 0)
-				body = self.rfile.read(length).decode() if length else ""
+				body = self.body()
 				receiver.requests.append(
 					{
 						"path": self.path,
