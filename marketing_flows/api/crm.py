@@ -3,12 +3,17 @@ integrations/frappe_crm.py): the flows of a record's people, and "Add to flow" f
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import frappe
 from frappe import _
 
 from marketing_flows.engine import permissions
 from marketing_flows.engine.entering import enrolment
 from marketing_flows.engine.hosts import doctype_roles, person_records, record_fields
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 RECORD_DOCTYPES = ("CRM Lead", "CRM Deal")
 
@@ -34,7 +39,7 @@ def _people(doctype: str, name: str) -> dict[str, list[str]]:
 	return {dt: sorted(names) for dt, names in found.items()}
 
 
-def _participations(people: dict[str, list[str]]) -> list[dict]:
+def _participations(people: dict[str, list[str]]) -> list[frappe._dict]:
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	condition = None
 	for doctype, names in people.items():
@@ -100,14 +105,14 @@ def record_context(doctype: str, name: str) -> dict:
 def add_record_to_flow(doctype: str, name: str, flow: str) -> dict:
 	"""Enrol the record's people of the flow's kind (the lead; a deal's contacts, or its lead)
 	in `flow`: the answer says how many got in and why not the others."""
-	doc = frappe.get_doc("Marketing Flow", flow)
+	doc: MarketingFlow = frappe.get_doc("Marketing Flow", flow)  # `flow`: the endpoint's parameter
 	permissions.require_flow_operator(doc)
-	people = _people(doctype, name).get(doctype_roles.person_doctype(doc)) or []
+	people = _people(doctype, name).get(doc.person_doctype) or []
 	if not people:
 		return {
 			"enrolled": 0,
 			"message": _("This record names no {0}: {1} enrols {0}.").format(
-				_(doctype_roles.person_doctype(doc)), doc.flow_name
+				_(doc.person_doctype), doc.flow_name
 			),
 		}
 	result = enrolment.enroll_manually(doc, people)

@@ -93,7 +93,7 @@ def _short_lock_waits() -> Iterator[None]:
 			frappe.db.sql("SET SESSION innodb_lock_wait_timeout = DEFAULT")
 
 
-def _record(kind: str, **event) -> None:
+def _record(kind: str, **event: str | None) -> None:
 	"""Record a tracking event now and commit; when the rows it needs are locked (the runner is
 	working on the participant), roll back and leave it to a background job. Never raises for a
 	lock: the guest gets the answer at once either way."""
@@ -142,7 +142,7 @@ def _fresh_transaction() -> None:
 	frappe.db.rollback()
 
 
-def _text(value) -> str | None:
+def _text(value: object) -> str | None:
 	"""A query parameter as a plain string (a repeated or garbled one is no value)."""
 	return value if isinstance(value, str) and value else None
 
@@ -154,6 +154,9 @@ def _request_facts() -> tuple[str | None, str | None]:
 	return request.method, request.headers.get("User-Agent")
 
 
+# The guest endpoints' parameters are left unannotated on purpose: Frappe checks a whitelisted
+# function's annotations on every request, and a repeated or garbled parameter must get the
+# plain pages above (through `_text`), not Frappe's validation error.
 @frappe.whitelist(allow_guest=True, methods=["GET", "HEAD"])
 def open(participant=None, step_id=None, sig=None) -> Response:
 	"""Open pixel: logs "Opened" once per participant and step; always answers with the pixel."""
@@ -164,9 +167,9 @@ def open(participant=None, step_id=None, sig=None) -> Response:
 			_fresh_transaction()
 			method, agent = _request_facts()
 			if (method or "").upper() == "HEAD" or (agent and tracking.SCANNER_AGENTS.search(agent)):
-				_record("scan", participant=participant, step_id=step_id, reason="open by a scanner")
+				_record("scan", participant_name=participant, step_id=step_id, reason="open by a scanner")
 			else:
-				_record("open", participant=participant, step_id=step_id)
+				_record("open", participant_name=participant, step_id=step_id)
 	except Exception:
 		frappe.db.rollback()  # the pixel never fails the mail client
 	return _pixel()
@@ -183,19 +186,24 @@ def click(participant=None, step_id=None, url=None, sig=None) -> Response | None
 		and url[:8].lower().startswith(("http://", "https://"))
 		and links.verify(sig, "click", participant, step_id, url)
 	):
-		return _too_many() if not _within_limit("click", None) else _invalid_link()
+		if not _within_limit("click", None):
+			_too_many()
+		else:
+			_invalid_link()
+		return None
 	if not _within_limit("click", f"sig:{sig}"):
 		return redirect(url, code=302)  # a replayed link: its click was recorded by the first hits
 	_fresh_transaction()
 	if not tracking.exists(participant):
-		return _gone()
+		_gone()
+		return None
 	try:
 		method, agent = _request_facts()
 		reason = tracking.scanner_reason(method, agent, participant, step_id)
 		if reason:
-			_record("scan", participant=participant, step_id=step_id, url=url, reason=reason)
+			_record("scan", participant_name=participant, step_id=step_id, url=url, reason=reason)
 		else:
-			_record("click", participant=participant, step_id=step_id, url=url)
+			_record("click", participant_name=participant, step_id=step_id, url=url)
 	except Exception:
 		frappe.db.rollback()  # the reader reaches the page whatever happened to the record
 		frappe.logger("marketing_flows").exception("a click could not be recorded")
@@ -209,15 +217,21 @@ def unsubscribe(participant=None, email=None, step_id=None, sig=None, **form) ->
 	is gone."""
 	participant, email, step_id, sig = _text(participant), _text(email), _text(step_id), _text(sig)
 	if not (participant and email and links.verify(sig, "unsubscribe", participant, email, step_id)):
-		return _too_many() if not _within_limit("unsubscribe", None) else _invalid_link()
+		if not _within_limit("unsubscribe", None):
+			_too_many()
+		else:
+			_invalid_link()
+		return
 	post = frappe.request.method == "POST"
 	# a POST is counted apart from the GETs of the same link (link scanners GET every link)
 	if not _within_limit("unsubscribe", f"{'post' if post else 'sig'}:{sig}"):
-		return _too_many()
+		_too_many()
+		return
 	_fresh_transaction()
 	if not post:
-		return _confirmation_page(participant, email, step_id, sig)
-	_record("unsubscribe", participant=participant, email=email, step_id=step_id)
+		_confirmation_page(participant, email, step_id, sig)
+		return
+	_record("unsubscribe", participant_name=participant, email=email, step_id=step_id)
 	_page(
 		_("Unsubscribed"),
 		_("{0} will no longer receive our marketing emails.").format(escape_html(email)),
@@ -266,18 +280,24 @@ def confirm(c=None, sig=None, **form) -> None:
 	c, sig = _text(c), _text(sig)
 	email = frappe.db.get_value(confirmation.DOCTYPE, c, "email_address") if c else None
 	if not (email and links.verify(sig, confirmation.ACTION, c, email)):
-		return _too_many() if not _within_limit("confirm", None) else _invalid_link()
+		if not _within_limit("confirm", None):
+			_too_many()
+		else:
+			_invalid_link()
+		return
 	post = frappe.request.method == "POST"
 	if not _within_limit("confirm", f"{'post' if post else 'sig'}:{sig}"):
-		return _too_many()
+		_too_many()
+		return
 	if not post:
-		return _button_page(
+		_button_page(
 			_("Confirm your email address"),
 			_("Do you want to receive our emails at {0}?").format(f"<b>{escape_html(email)}</b>"),
 			"confirm",
 			{"c": c, "sig": sig},
 			_("Yes, confirm"),
 		)
+		return
 	user_agent = _request_facts()[1]
 	confirmation.confirm(c, getattr(frappe.local, "request_ip", None), user_agent)
 	frappe.db.commit()

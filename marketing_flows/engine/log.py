@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe.utils import now_datetime
+
+if TYPE_CHECKING:
+	from pypika.queries import Table
+	from pypika.terms import Criterion
+
+	from marketing_flows.engine.doctypes import ParticipantRow
 
 FIELDS = (
 	"flow",
@@ -26,8 +32,8 @@ FIELDS = (
 
 
 def entry(
-	flow: str,
-	participant: str | None,
+	flow_name: str,
+	participant_name: str | None,
 	contact: str | None,
 	step_id: str | None,
 	event: str,
@@ -40,8 +46,8 @@ def entry(
 	now = now_datetime()
 	user = frappe.session.user if frappe.session else "Administrator"
 	return (
-		flow,
-		participant,
+		flow_name,
+		participant_name,
 		contact,
 		step_id,
 		event,
@@ -74,8 +80,17 @@ def write_many(entries: list[tuple]) -> None:
 		)
 
 
-def write(*args, **kwargs) -> None:
-	write_many([entry(*args, **kwargs)])
+def write(
+	flow_name: str,
+	participant_name: str | None,
+	contact: str | None,
+	step_id: str | None,
+	event: str,
+	message: str = "",
+	**more: str | None,
+) -> None:
+	"""One event (`more`: entry's url, reference_doctype, reference_name, branch)."""
+	write_many([entry(flow_name, participant_name, contact, step_id, event, message, **more)])
 
 
 def last_email_steps(participants: list[str]) -> dict[str, str]:
@@ -114,7 +129,7 @@ def email_steps(queues: dict[str, str]) -> dict[str, str]:
 	return {**last_email_steps(missing), **found}
 
 
-def of_person(lg: Any, participant: dict) -> Any:
+def of_person(lg: Table, participant: ParticipantRow) -> Criterion:
 	"""The condition on the log (`lg`, a qb table) that selects the entries of this
 	participant's person across all their participations: by `contact` (index contact, event,
 	creation) for a Contact; for a lead, by the participations of that lead, plus the Contact it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import frappe
 from frappe import _
@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow
 
 OPERATOR_ROLES = {"Flow Administrator", "System Manager"}
+
+D = TypeVar("D", bound="Document")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def has_operator_role() -> bool:
@@ -28,7 +32,7 @@ def is_flow_operator() -> bool:
 	return has_operator_role() and bool(frappe.has_permission("Marketing Flow", "write"))
 
 
-def require_flow_operator(flow: Any) -> None:
+def require_flow_operator(flow: MarketingFlow) -> None:
 	"""Run / pause / stop / enrol / remove: Flow Administrator or System Manager with write access."""
 	if not has_operator_role():
 		frappe.throw(
@@ -75,13 +79,15 @@ def work_on_stored(doc: Document, ptype: str = "read") -> None:
 	doc.check_permission(ptype)
 
 
-def on_stored(ptype: str = "read") -> Callable:
+def on_stored(
+	ptype: str = "read",
+) -> Callable[[Callable[Concatenate[D, P], R]], Callable[Concatenate[D, P], R]]:
 	"""Decorator for whitelisted doc methods (put it under `@frappe.whitelist()`): the method
 	works on the stored document, after `work_on_stored(self, ptype)`."""
 
-	def wrap(method: Callable) -> Callable:
+	def wrap(method: Callable[Concatenate[D, P], R]) -> Callable[Concatenate[D, P], R]:
 		@functools.wraps(method)
-		def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+		def run(self: D, /, *args: P.args, **kwargs: P.kwargs) -> R:
 			work_on_stored(self, ptype)
 			return method(self, *args, **kwargs)
 

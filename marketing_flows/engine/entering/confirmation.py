@@ -17,7 +17,7 @@ from frappe import _
 from frappe.utils import get_url, now_datetime
 
 from marketing_flows.engine.entering import eligibility, enrolment
-from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.hosts import person_records
 from marketing_flows.engine.measuring import tracking
 from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES
 from marketing_flows.engine.sending import links, mailer, render
@@ -56,12 +56,12 @@ def is_confirmed(email: str) -> bool:
 def request(flow: MarketingFlow, person: str, source: str) -> str:
 	"""The Web Form proposed `person` to `flow`, which asks for confirmation: enrol them if their
 	address was confirmed before, else record the request and (once per address) ask."""
-	person_doctype = doctype_roles.person_doctype(flow)
+	person_doctype = flow.person_doctype
 	row = person_records.person_rows(
 		person_doctype, [person], person_records.person_fields(person_doctype)
 	).get(person)
 	email = ((row or {}).get("email_id") or "").strip().lower()
-	if not email:
+	if not row or not email:
 		return "no address"
 	if is_confirmed(email):
 		enrolment.enroll(flow, [person], source=source)

@@ -3,14 +3,17 @@ and suppression lists. Asked at enrolment and again by the runner before every s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
 from frappe.utils import cint
 
-from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.hosts import person_records
 from marketing_flows.engine.queries import filters, segments
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 
 def consent_field() -> str | None:
@@ -26,13 +29,13 @@ def person_columns(doctype: str = "Contact") -> list[str]:
 	return fields
 
 
-def problems(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
+def problems(flow: MarketingFlow, people: list[str], rows: dict) -> dict[str, str]:
 	"""person -> why it may not be in this flow (audience filters, unsubscribed, consent,
 	suppression). `rows` holds each person's row with `person_columns()`."""
 	why: dict[str, str] = {}
 	if not people:
 		return why
-	person = doctype_roles.person_doctype(flow)
+	person = flow.person_doctype
 	audience = filters.parse(flow.audience_filters, _("Audience Filters"))
 	if audience:
 		matching = set(
@@ -73,7 +76,7 @@ def unsubscribed_emails(emails: list[str]) -> set[str]:
 	}
 
 
-def suppressed(flow: Any, people: list[str], rows: dict) -> dict[str, str]:
+def suppressed(flow: MarketingFlow, people: list[str], rows: dict) -> dict[str, str]:
 	"""person -> the suppression list that holds it."""
 	found: dict[str, str] = {}
 	if not people or not flow.get("suppression_lists"):

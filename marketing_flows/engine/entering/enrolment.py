@@ -8,9 +8,9 @@ against the re-enrolment policy → already meeting the goal → participant row
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 import frappe
 from frappe import _
@@ -26,7 +26,7 @@ from marketing_flows.engine.running import graph, participants, runner_jobs
 from marketing_flows.engine.running.participants import ACTIVE, active_key
 
 if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlow
+	from marketing_flows.engine.doctypes import MarketingFlow, ParticipantRow
 
 CHUNK = 1000
 SYNC_LIMIT = 2000  # larger manual enrolments run in a background job with progress
@@ -34,6 +34,7 @@ SYNC_LIMIT = 2000  # larger manual enrolments run in a background job with progr
 # `marketing_flows_max_reenrolments_per_day` to change): flows that keep enrolling each other
 # (validation.flow_cycle refuses the loops it can see) stop there.
 REENROLMENTS_PER_DAY = 3
+FlowStatus = Literal["Draft", "Running", "Paused", "Stopped"]  # Marketing Flow's `status` options
 
 
 @dataclass
@@ -51,11 +52,11 @@ def _as_list(contacts: Iterable[str] | str) -> list[str]:
 	return list(dict.fromkeys(c for c in contacts if c))
 
 
-def enroll_manually(flow: Any, contacts: Iterable[str] | str) -> dict:
+def enroll_manually(flow: MarketingFlow, contacts: Iterable[str] | str) -> dict:
 	"""Whitelisted entry (flow form, Contact list/form, API): checks the caller, then enrols."""
 	require_flow_operator(flow)
 	names = _as_list(contacts)
-	person = doctype_roles.person_doctype(flow)
+	person = flow.person_doctype
 	visible = readable(person, names)
 	hidden = {c: no_such_person(person) for c in names if c not in visible}  # unknown or not theirs
 	names = [c for c in names if c in visible]
@@ -64,7 +65,7 @@ def enroll_manually(flow: Any, contacts: Iterable[str] | str) -> dict:
 			"marketing_flows.engine.entering.enrolment.enroll_in_background",
 			queue="long",
 			timeout=3600,
-			flow=flow.name,
+			flow_name=flow.name,
 			contacts=names,
 			user=frappe.session.user,
 			enqueue_after_commit=True,
@@ -75,11 +76,11 @@ def enroll_manually(flow: Any, contacts: Iterable[str] | str) -> dict:
 	return result
 
 
-def names_for(target: Any, participations: list[Any]) -> list[str]:
+def names_for(target: MarketingFlow, participations: Sequence[ParticipantRow]) -> list[str]:
 	"""The names the flow `target` knows these participants (of any flow) by: their person when
 	the target enrols the same doctype, their Contact when it enrols Contacts (a converted lead
 	moving on to a customer flow); someone the target can't name is left out."""
-	doctype = doctype_roles.person_doctype(target)
+	doctype = target.person_doctype
 	found = []
 	for p in participations:
 		if (p.get("person_doctype") or "Contact") == doctype and p.get("person"):
@@ -89,17 +90,22 @@ def names_for(target: Any, participations: list[Any]) -> list[str]:
 	return list(dict.fromkeys(found))
 
 
-def enroll_in_background(flow: str, contacts: list[str], user: str) -> dict:
+def enroll_in_background(flow_name: str, contacts: list[str], user: str) -> dict:
 	"""Large manual enrolments: chunks with progress shown to the user who started it."""
-	result = enroll(frappe.get_doc("Marketing Flow", flow), contacts, source="Manual", progress_user=user)
+	result = enroll(
+		frappe.get_doc("Marketing Flow", flow_name), contacts, source="Manual", progress_user=user
+	)
 	frappe.publish_realtime(
-		"marketing_flows_enrolment_done", {"flow": flow, **result.as_dict()}, user=user, after_commit=True
+		"marketing_flows_enrolment_done",
+		{"flow": flow_name, **result.as_dict()},
+		user=user,
+		after_commit=True,
 	)
 	return result.as_dict()
 
 
 def enroll(
-	flow: Any, contacts: Iterable[str], source: str = "Manual", progress_user: str | None = None
+	flow: MarketingFlow, contacts: Iterable[str], source: str = "Manual", progress_user: str | None = None
 ) -> EnrolResult:
 	"""Enrol the given people (names of the flow's person doctype) into `flow` (no permission
 	check: callers check)."""
@@ -126,12 +132,12 @@ def enroll(
 	return result
 
 
-def current_status(flow: str) -> str | None:
+def current_status(flow_name: str) -> FlowStatus | None:
 	"""The flow's committed status, read with a shared lock held until this transaction ends:
 	a Stop (which updates the flow row first) waits for this enrolment to commit and then ends
 	the new participants too, or this enrolment sees "Stopped" and enrols nobody."""
-	rows = frappe.db.sql(
-		"SELECT status FROM `tabMarketing Flow` WHERE name = %s LOCK IN SHARE MODE", flow, pluck=True
+	rows: list[FlowStatus] = frappe.db.sql(
+		"SELECT status FROM `tabMarketing Flow` WHERE name = %s LOCK IN SHARE MODE", flow_name, pluck=True
 	)
 	return rows[0] if rows else None
 
@@ -140,8 +146,8 @@ def no_such_person(doctype: str) -> str:
 	return _("no such contact") if doctype == "Contact" else _("no such {0}").format(_(doctype))
 
 
-def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult) -> None:
-	person = doctype_roles.person_doctype(flow)
+def _enroll_chunk(flow: MarketingFlow, names: list[str], source: str, result: EnrolResult) -> None:
+	person = flow.person_doctype
 	fields = eligibility.person_columns(person)
 	rows = {r.name: r for r in frappe.get_all(person, filters={"name": ("in", names)}, fields=fields)}
 	candidates = []
@@ -177,7 +183,9 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 		if person == "Contact"
 		else person_records.converted_contacts(person, accepted)
 	)
-	start = graph.start_step(flow.steps).step_id
+	first = graph.start_step(flow.steps)
+	assert first is not None  # enroll() turned away a flow without steps
+	start = first.step_id
 	now = now_datetime()
 	user = frappe.session.user
 	values: dict[str, tuple] = {}  # person -> the row without its name
@@ -210,10 +218,10 @@ def _enroll_chunk(flow: Any, names: list[str], source: str, result: EnrolResult)
 	enrolled = insert_participants(flow.name, values)
 	entries = []
 	for person_name in accepted:
-		if name := enrolled.get(person_name):
-			result.enrolled.append(name)
+		if participant_name := enrolled.get(person_name):
+			result.enrolled.append(participant_name)
 			contact = values[person_name][3]
-			entries.append(log.entry(flow.name, name, contact, None, "Enrolled", source))
+			entries.append(log.entry(flow.name, participant_name, contact, None, "Enrolled", source))
 		else:
 			result.not_enrolled[person_name] = _("already active in this flow")
 	log.write_many(entries)
@@ -225,7 +233,7 @@ def new_participant_name() -> str:
 	return sortable_name()
 
 
-def insert_participants(flow: str, values: dict[str, tuple]) -> dict[str, str]:
+def insert_participants(flow_name: str, values: dict[str, tuple]) -> dict[str, str]:
 	"""Insert participant rows (contact -> row without its name); returns contact -> name of
 	those inserted. The others were already active in the flow (the unique `active_key` holds
 	one active participation per person and flow, also against a concurrent enrolment).
@@ -359,7 +367,7 @@ def previous_participation(
 	return why
 
 
-def remove_participants(flow: Any, selection: Iterable[str] | str) -> dict:
+def remove_participants(flow: MarketingFlow, selection: Iterable[str] | str) -> dict:
 	"""Flow Administrator removes people: their participation ends with reason "Removed"."""
 	require_flow_operator(flow)
 	names = _as_list(selection)

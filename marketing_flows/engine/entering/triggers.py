@@ -10,16 +10,19 @@ participants wait); Draft and Stopped flows don't.
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
 from frappe.utils import add_days, cint, getdate, today, validate_email_address
 
 from marketing_flows.engine.entering import confirmation, enrolment
-from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.hosts import person_records
 from marketing_flows.engine.queries import filters, segments
 from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES as LIVE_STATUSES
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
 CHUNK = enrolment.CHUNK
 # Fields that hold a person's email, best first, when the flow names no person field.
@@ -28,7 +31,7 @@ STANDARD_EMAIL_FIELDS = ("owner", "modified_by")
 NAME_FIELDS = ("first_name", "last_name", "full_name")
 
 
-def _live_flows(trigger_type: str, **conditions: Any) -> list[str]:
+def _live_flows(trigger_type: str, **conditions: str | tuple[str, str]) -> list[str]:
 	return frappe.get_all(
 		"Marketing Flow",
 		filters={"status": ("in", LIVE_STATUSES), "trigger_type": trigger_type, **conditions},
@@ -37,12 +40,12 @@ def _live_flows(trigger_type: str, **conditions: Any) -> list[str]:
 	)
 
 
-def _live_flow(name: str, trigger_type: str) -> Any | None:
+def _live_flow(name: str, trigger_type: str) -> MarketingFlow | None:
 	"""The flow when it still takes people in through `trigger_type` (it may have changed since
 	the job was queued)."""
 	if not frappe.db.exists("Marketing Flow", name):
 		return None
-	flow = frappe.get_doc("Marketing Flow", name)
+	flow: MarketingFlow = frappe.get_doc("Marketing Flow", name)
 	if flow.status not in LIVE_STATUSES or flow.trigger_type != trigger_type:
 		return None
 	return flow
@@ -56,7 +59,7 @@ def enrol_from_documents(entries: list[dict]) -> None:
 	{flow, trigger_type, doctype, name, web_form, email_group}, deduplicated per (flow, doc)."""
 	# A web form submitted by a Guest queues this job as Guest; a trigger acts for the system.
 	frappe.set_user("Administrator")
-	flows: dict[str, Any] = {}
+	flows: dict[str, MarketingFlow | None] = {}
 	for entry in entries:
 		key = entry["flow"]
 		if key not in flows:
@@ -86,11 +89,11 @@ def enrol_from_documents(entries: list[dict]) -> None:
 			)
 
 
-def _person_for_entry(flow: Any, entry: dict) -> str | None:
+def _person_for_entry(flow: MarketingFlow, entry: dict) -> str | None:
 	"""The person (of the flow's person doctype) the document proposes, if the flow's trigger
 	still matches the document."""
 	doctype, name = entry["doctype"], entry["name"]
-	person = doctype_roles.person_doctype(flow)
+	person = flow.person_doctype
 	if entry["trigger_type"] == "Document Event":
 		if flow.trigger_doctype != doctype:
 			return None
@@ -230,32 +233,32 @@ def _split_names(email: str, names: dict) -> tuple[str, str | None]:
 def enrol_from_segments() -> None:
 	"""Scheduler (every 15 minutes): propose new members of trigger segments, one job per flow
 	(on the long queue: a segment can be large)."""
-	for flow in _live_flows("Segment", trigger_segment=("is", "set")):
+	for flow_name in _live_flows("Segment", trigger_segment=("is", "set")):
 		frappe.enqueue(
 			"marketing_flows.engine.entering.triggers.enrol_segment_members",
 			queue="long",
 			timeout=3600,
-			job_id=f"marketing_flows:segment-trigger:{flow}",
+			job_id=f"marketing_flows:segment-trigger:{flow_name}",
 			deduplicate=True,
-			flow=flow,
+			flow_name=flow_name,
 		)
 
 
-def enrol_segment_members(flow: str) -> int:
+def enrol_segment_members(flow_name: str) -> int:
 	"""Background job: enrol the segment's members who never took part in the flow (anyone who
 	did was proposed before: re-proposing them every 15 minutes would re-enrol people who
 	finished). Commits per chunk; returns how many got in."""
-	doc = _live_flow(flow, "Segment")
+	doc = _live_flow(flow_name, "Segment")
 	if not doc or not doc.trigger_segment:
 		return 0
 	segment = frappe.get_doc("Marketing Segment", doc.trigger_segment)
 	p = frappe.qb.DocType("Marketing Flow Participant")
-	known = set(frappe.qb.from_(p).select(p.person).distinct().where(p.flow == flow).run(pluck=True))
+	known = set(frappe.qb.from_(p).select(p.person).distinct().where(p.flow == flow_name).run(pluck=True))
 	new = [c for c in segments.contacts(segment) if c not in known]
 	return _enrol_in_chunks(doc, new, f"Marketing Segment {segment.name}")
 
 
-def _enrol_in_chunks(flow: Any, contacts: list[str], source: str) -> int:
+def _enrol_in_chunks(flow: MarketingFlow, contacts: list[str], source: str) -> int:
 	enrolled = 0
 	for start in range(0, len(contacts), CHUNK):
 		status = frappe.db.get_value("Marketing Flow", flow.name, "status")
@@ -274,22 +277,22 @@ def enrol_from_date_fields() -> None:
 	"""Scheduler (daily): propose people whose date field (± offset) is today, one job per flow.
 	The day is fixed here so that a job that runs after midnight still uses its own day."""
 	day = today()
-	for flow in _live_flows("Date Field", trigger_date_field=("is", "set")):
+	for flow_name in _live_flows("Date Field", trigger_date_field=("is", "set")):
 		frappe.enqueue(
 			"marketing_flows.engine.entering.triggers.enrol_date_field_matches",
 			queue="long",
 			timeout=3600,
-			job_id=f"marketing_flows:date-trigger:{flow}",
+			job_id=f"marketing_flows:date-trigger:{flow_name}",
 			deduplicate=True,
-			flow=flow,
+			flow_name=flow_name,
 			day=day,
 		)
 
 
-def enrol_date_field_matches(flow: str, day: str | None = None) -> int:
+def enrol_date_field_matches(flow_name: str, day: str | None = None) -> int:
 	"""Background job: enrol people whose `trigger_date_field` + `trigger_date_offset` days is
 	`day` (today), i.e. whose date is day - offset; offset -7 means a week before the date."""
-	doc = _live_flow(flow, "Date Field")
+	doc = _live_flow(flow_name, "Date Field")
 	if not doc or not doc.trigger_date_field:
 		return 0
 	return _enrol_in_chunks(
@@ -297,7 +300,7 @@ def enrol_date_field_matches(flow: str, day: str | None = None) -> int:
 		people_with_date(
 			doc.trigger_date_field,
 			add_days(getdate(day or today()), -cint(doc.trigger_date_offset)),
-			doctype_roles.person_doctype(doc),
+			doc.person_doctype,
 		),
 		f"Date Field {doc.trigger_date_field}",
 	)

@@ -14,13 +14,16 @@ watches are absent. "criteria" is filled by the success-criteria code (see
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import frappe
 
 from marketing_flows.engine.hosts import doctype_roles, record_fields
 from marketing_flows.engine.queries import criteria
 from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES
+
+if TYPE_CHECKING:
+	from frappe.model.document import Document
 
 CACHE_KEY = "marketing_flows:watched_doctypes"
 
@@ -157,11 +160,11 @@ def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
 	if not flows:
 		return
 
-	def add(doctype: str | None, flow: str) -> None:
+	def add(doctype: str | None, flow_name: str) -> None:
 		if doctype:
 			slot = _slot(watch_map, doctype)["criteria"]
-			if flow not in slot:
-				slot.append(flow)
+			if flow_name not in slot:
+				slot.append(flow_name)
 
 	rows = frappe.get_all(
 		"Marketing Flow Success Criterion",
@@ -170,18 +173,18 @@ def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
 	)
 	for row in rows:
 		add(criteria.target_doctype(row, flows[row.parent] or "Contact"), row.parent)
-	for flow, person_dt in flows.items():
+	for flow_name, person_dt in flows.items():
 		if person_dt and doctype_roles.is_lead(person_dt):
-			add(person_dt, flow)
+			add(person_dt, flow_name)
 			for doctype, _field in doctype_roles.person_type(person_dt).conversions:
 				if frappe.db.exists("DocType", doctype):
-					add(doctype, flow)
+					add(doctype, flow_name)
 
 
 CRITERIA_ATTR = "marketing_flows_pending_criteria"
 
 
-def _criteria_event(doc: Any, event: str, flows: list) -> None:
+def _criteria_event(doc: Document, event: str, flows: list[str]) -> None:
 	"""A document that live criteria look at was saved: remember whom it names (read from the
 	document in memory, no query) and evaluate them in one job after commit."""
 	if event == "trash":
@@ -226,12 +229,12 @@ def _flush_criteria() -> None:
 # --- doc_events "*" ------------------------------------------------------------------------
 
 
-def on_insert(doc: Any, method: str | None = None) -> None:
+def on_insert(doc: Document, method: str | None = None) -> None:
 	"""doc_events "*" after_insert."""
 	_on_event(doc, "insert")
 
 
-def on_update(doc: Any, method: str | None = None) -> None:
+def on_update(doc: Document, method: str | None = None) -> None:
 	"""doc_events "*" on_update. Frappe also runs on_update at the end of an insert (with
 	`flags.in_insert`); that save was reported by after_insert already."""
 	if doc.flags.in_insert:
@@ -239,12 +242,12 @@ def on_update(doc: Any, method: str | None = None) -> None:
 	_on_event(doc, "update")
 
 
-def on_trash(doc: Any, method: str | None = None) -> None:
+def on_trash(doc: Document, method: str | None = None) -> None:
 	"""doc_events "*" on_trash: a deletion neither enrols nor meets a goal (history stays)."""
 	_on_event(doc, "trash")
 
 
-def _on_event(doc: Any, event: str) -> None:
+def _on_event(doc: Document, event: str) -> None:
 	"""Runs for every save in the site: no query here, only the cached map and frappe.local."""
 	flags = frappe.flags
 	if flags.in_install or flags.in_migrate or flags.in_patch or flags.in_uninstall:
@@ -263,8 +266,9 @@ def _on_event(doc: Any, event: str) -> None:
 		_criteria_event(doc, event, watchers["criteria"])
 
 
-def _matches(watch: TriggerWatch, doc: Any, event: str) -> bool:
-	if event not in ("insert", "update") or not watch[event]:
+def _matches(watch: TriggerWatch, doc: Document, event: str) -> bool:
+	wanted = watch["insert"] if event == "insert" else watch["update"] if event == "update" else False
+	if not wanted:
 		return False
 	if watch["trigger_type"] == "Email Group":
 		return doc.get("email_group") == watch["email_group"]
@@ -285,7 +289,7 @@ def _submitted_through(web_form: str | None) -> bool:
 	return not submitted or submitted == web_form
 
 
-def _web_form_changed(doc: Any, watch_map: dict[str, dict[str, list]]) -> None:
+def _web_form_changed(doc: Document, watch_map: dict[str, dict[str, list]]) -> None:
 	"""A web form that a flow watches may have changed its doctype: rebuild the map."""
 	for watchers in watch_map.values():
 		if any(w["web_form"] == doc.name for w in watchers["triggers"]):
@@ -302,7 +306,7 @@ def pending() -> dict[tuple[str, str, str], dict]:
 	return state["entries"] if state and state["db"] is frappe.local.db else {}
 
 
-def _propose(watch: TriggerWatch, doc: Any) -> None:
+def _propose(watch: TriggerWatch, doc: Document) -> None:
 	state = getattr(frappe.local, PENDING_ATTR, None)
 	if not state or state["db"] is not frappe.local.db:
 		state = {"db": frappe.local.db, "entries": {}}

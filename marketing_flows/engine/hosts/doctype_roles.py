@@ -6,7 +6,7 @@ Outside hosts/, the engine names only Frappe's own Contact (the default person),
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import frappe
 
@@ -37,7 +37,7 @@ class PersonType(NamedTuple):
 	full_name: str
 	company: str | None
 	unsubscribed: str | None
-	converted: tuple[str, Any] | None
+	converted: tuple[str, str | int] | None
 	conversions: tuple[tuple[str, str], ...]
 
 
@@ -124,11 +124,19 @@ def role_doctype_problem(role: str, doctype: str) -> str | None:
 	return None
 
 
-def person_doctype(flow: Any = None) -> str:
-	"""The doctype whose records are `flow`'s people (its `person_doctype`); without a flow, the
-	site's default for new flows (Contact unless configured otherwise)."""
-	if flow is not None and flow.get("person_doctype"):
-		return flow.person_doctype
+class HasFields(Protocol):
+	"""A document or a frappe._dict row, read by field name."""
+
+	def get(self, key: str, /) -> Any: ...  # Any: a field's value is of whatever type its field has
+
+
+def person_doctype(record: HasFields | None = None) -> str:
+	"""The doctype whose records are the people of `record` (a flow, a segment or a row of one
+	that may lack the field: its `person_doctype`); without one, the site's default for new
+	flows (Contact unless configured otherwise). Where a saved flow is at hand, read its
+	`person_doctype` (mandatory) instead."""
+	if record is not None and record.get("person_doctype"):
+		return record.get("person_doctype")
 	return doctype_for("person") or "Contact"
 
 

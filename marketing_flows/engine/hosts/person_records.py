@@ -117,7 +117,7 @@ def unsubscribed_by_record(doctype: str, names: list[str]) -> set[str]:
 def is_converted(doctype: str, row: dict) -> bool:
 	"""Has this lead (a row with its `converted` field) converted?"""
 	rule = person_type(doctype).converted
-	return bool(rule) and str(row.get(rule[0])) == str(rule[1])
+	return rule is not None and str(row.get(rule[0])) == str(rule[1])
 
 
 def converted_contacts(doctype: str, leads: list[str]) -> dict[str, str]:

@@ -3,7 +3,7 @@ field values of a record a flow creates for a person (Create Request, Create Sal
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import frappe
 
@@ -14,6 +14,10 @@ from marketing_flows.engine.hosts.doctype_roles import (
 	person_doctype,
 	person_type,
 )
+
+if TYPE_CHECKING:
+	from frappe.model.document import Document
+	from frappe.model.meta import Meta
 
 EMAIL_FIELDS = ("email_id", "email", "contact_email", "raised_by", "email_address", "customer_email")
 
@@ -39,7 +43,7 @@ def link_paths(doctype: str) -> dict[str, list[LinkPath]]:
 	company = doctype_for("company")
 	paths: dict[str, list[LinkPath]] = {"person": [], "email": [], "company": []}
 
-	def scan(meta: Any, child: str | None, table_field: str | None) -> None:
+	def scan(meta: Meta, child: str | None, table_field: str | None) -> None:
 		for df in meta.fields:
 			here = (child, table_field, df.fieldname)
 			if df.fieldtype == "Link" and df.options in people:
@@ -64,7 +68,7 @@ def person_paths(doctype: str, person: str) -> list[LinkPath]:
 	return [p for p in link_paths(doctype)["person"] if p.target in (None, person)]
 
 
-def refs_of(doc: Any) -> dict[str, set[str]]:
+def refs_of(doc: Document) -> dict[str, set[str]]:
 	"""The people (Contacts and leads), emails and companies an in-memory document names (no
 	query): whom a change of this document can make successful, or convert."""
 	people = _person_doctypes_known()
@@ -106,6 +110,9 @@ OWNER_FIELDS = ("opportunity_owner", "deal_owner", "lead_owner")
 
 RECORD_EMAIL_FIELDS = ("raised_by", "contact_email", "email")
 
+# A value of a new record: a Data / Link / Select value, or the rows of a table field.
+FieldValue = str | int | list[dict[str, str | int]] | None
+
 
 def record_values(
 	doctype: str,
@@ -116,15 +123,15 @@ def record_values(
 	priority: str | None = None,
 	owner: str | None = None,
 	person_dt: str = "Contact",
-) -> dict[str, Any]:
+) -> dict[str, FieldValue]:
 	"""Field values for a request or sale of `doctype` made for `person` (a row of the person
 	doctype with `name` and `email_id`): only the fields the doctype has, read from its meta, so
 	one step works on Issue, HD Ticket, Opportunity and CRM Deal alike."""
 	meta = frappe.get_meta(doctype)
 	company_dt = doctype_for("company")
-	values: dict[str, Any] = {}
+	values: dict[str, FieldValue] = {}
 
-	def put(fields: tuple[str, ...], value: Any) -> None:
+	def put(fields: tuple[str, ...], value: str | None) -> None:
 		for fieldname in fields:
 			if value and meta.has_field(fieldname):
 				values[fieldname] = value
@@ -150,7 +157,7 @@ def record_values(
 			child = frappe.get_meta(df.options)
 			link = next((f for f in child.fields if f.fieldtype == "Link" and f.options == person_dt), None)
 			if link:
-				row = {link.fieldname: person["name"]}
+				row: dict[str, str | int] = {link.fieldname: person["name"]}
 				if child.has_field("is_primary"):
 					row["is_primary"] = 1
 				values[df.fieldname] = [row]

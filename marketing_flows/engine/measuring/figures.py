@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe.query_builder.functions import Count, Sum
 
 from marketing_flows.engine.measuring import variants
 
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
-def flow_figures(flow: str) -> dict:
+
+def flow_figures(flow_name: str) -> dict:
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	rows = (
 		frappe.qb.from_(p)
 		.select(p.status, Count("*"), Sum(p.succeeded), Sum(p.sent_marketing_email))
-		.where(p.flow == flow)
+		.where(p.flow == flow_name)
 		.groupby(p.status)
 		.run()
 	)
@@ -25,7 +28,7 @@ def flow_figures(flow: str) -> dict:
 	emailed = sum(int(e or 0) for _st, _n, _s, e in rows)
 	succeeded_emailed = (
 		frappe.db.count(
-			"Marketing Flow Participant", {"flow": flow, "succeeded": 1, "sent_marketing_email": 1}
+			"Marketing Flow Participant", {"flow": flow_name, "succeeded": 1, "sent_marketing_email": 1}
 		)
 		if succeeded
 		else 0
@@ -44,13 +47,13 @@ def flow_figures(flow: str) -> dict:
 	}
 
 
-def step_figures(flow: str) -> dict[str, dict[str, int]]:
+def step_figures(flow_name: str) -> dict[str, dict[str, int]]:
 	"""step_id -> event -> count, from the log (index: flow, step_id, event)."""
 	log = frappe.qb.DocType("Marketing Flow Log")
 	rows = (
 		frappe.qb.from_(log)
 		.select(log.step_id, log.event, Count("*"))
-		.where(log.flow == flow)
+		.where(log.flow == flow_name)
 		.groupby(log.step_id, log.event)
 		.run()
 	)
@@ -75,11 +78,11 @@ UNDELIVERED_SQL = """SELECT STRAIGHT_JOIN l.step_id, q.status, COUNT(*) FROM `ta
 	GROUP BY l.step_id, q.status"""
 
 
-def add_delivery(flow: str, steps: dict[str, dict[str, int]]) -> None:
+def add_delivery(flow_name: str, steps: dict[str, dict[str, int]]) -> None:
 	"""Per email step: "Queued" (not accepted by the SMTP server yet) and "Delivered" (accepted;
 	a bounce notice may still come back, counted under "Bounced")."""
 	undelivered: dict[str, dict[str, int]] = {}
-	for step_id, status, n in frappe.db.sql(UNDELIVERED_SQL, flow):
+	for step_id, status, n in frappe.db.sql(UNDELIVERED_SQL, flow_name):
 		undelivered.setdefault(step_id or "", {})[status] = int(n)
 	for step_id, counts in steps.items():
 		if not counts.get("Email Sent"):
@@ -89,37 +92,37 @@ def add_delivery(flow: str, steps: dict[str, dict[str, int]]) -> None:
 		counts["Delivered"] = max(0, counts["Email Sent"] - sum(mine.values()))
 
 
-def waiting_by_step(flow: str) -> dict[str, int]:
+def waiting_by_step(flow_name: str) -> dict[str, int]:
 	"""step_id -> participants waiting or active there now (index: flow, current_step, status)."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	rows = (
 		frappe.qb.from_(p)
 		.select(p.current_step, Count("*"))
-		.where((p.flow == flow) & p.status.isin(["Active", "Waiting"]))
+		.where((p.flow == flow_name) & p.status.isin(["Active", "Waiting"]))
 		.groupby(p.current_step)
 		.run()
 	)
 	return {step or "": int(n) for step, n in rows}
 
 
-def per_day(flow: str, field: str, only_succeeded: bool = False, days: int = 90) -> list[list]:
+def per_day(flow_name: str, field: str, only_succeeded: bool = False, days: int = 90) -> list[list]:
 	"""[[date, count], ...] of participants by the date of `field` (enrolled_on / succeeded_on)."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	day = frappe.qb.functions("DATE", p[field])
 	since = frappe.utils.add_days(frappe.utils.nowdate(), -days)
-	query = frappe.qb.from_(p).select(day, Count("*")).where((p.flow == flow) & (p[field] >= since))
+	query = frappe.qb.from_(p).select(day, Count("*")).where((p.flow == flow_name) & (p[field] >= since))
 	if only_succeeded:
 		query = query.where(p.succeeded == 1)
 	rows = query.groupby(day).orderby(day).run()
 	return [[str(d), int(n)] for d, n in rows]
 
 
-def exit_reasons(flow: str) -> list[list]:
+def exit_reasons(flow_name: str) -> list[list]:
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	rows = (
 		frappe.qb.from_(p)
 		.select(p.exit_reason, Count("*"))
-		.where((p.flow == flow) & (p.status == "Exited"))
+		.where((p.flow == flow_name) & (p.status == "Exited"))
 		.groupby(p.exit_reason)
 		.orderby(Count("*"), order=frappe.qb.desc)
 		.limit(10)
@@ -140,14 +143,14 @@ EMAIL_EVENTS = (
 )
 
 
-def all_figures(doc: Any) -> dict:
+def all_figures(flow: MarketingFlow) -> dict:
 	"""Everything the flow's form shows (Overview, Flow, Reports), from a few grouped queries on
 	indexed columns: nothing of the log or the participants is loaded row by row."""
-	flow = doc.name
-	overview = flow_figures(flow)
-	steps = step_figures(flow)
-	add_delivery(flow, steps)
-	for step_id, n in waiting_by_step(flow).items():
+	flow_name = flow.name
+	overview = flow_figures(flow_name)
+	steps = step_figures(flow_name)
+	add_delivery(flow_name, steps)
+	for step_id, n in waiting_by_step(flow_name).items():
 		steps.setdefault(step_id, {})["Waiting Here"] = n
 	totals = {event: 0 for event in EMAIL_EVENTS}
 	for counts in steps.values():
@@ -169,36 +172,36 @@ def all_figures(doc: Any) -> dict:
 		**overview,
 		"steps": steps,
 		# per branch only where a step has branches (the query reads log rows: no index has `branch`)
-		"branches": branch_figures(flow)
-		if any(s.step_type in ("Split", "A/B Test") for s in doc.steps)
+		"branches": branch_figures(flow_name)
+		if any(s.step_type in ("Split", "A/B Test") for s in flow.steps)
 		else {},
-		"variants": variant_figures(doc),
+		"variants": variant_figures(flow),
 		"reports": {
-			"enrolled_per_day": per_day(flow, "enrolled_on"),
-			"succeeded_per_day": per_day(flow, "succeeded_on", only_succeeded=True),
-			"exit_reasons": exit_reasons(flow),
+			"enrolled_per_day": per_day(flow_name, "enrolled_on"),
+			"succeeded_per_day": per_day(flow_name, "succeeded_on", only_succeeded=True),
+			"exit_reasons": exit_reasons(flow_name),
 		},
 	}
 
 
-def timeline(flow: str, participant: str) -> list[dict]:
+def timeline(flow_name: str, participant_name: str) -> list[dict]:
 	"""Every log event of one participation, in order, with its reason (index: participant)."""
 	return frappe.get_all(
 		"Marketing Flow Log",
-		filters={"flow": flow, "participant": participant},
+		filters={"flow": flow_name, "participant": participant_name},
 		fields=["creation", "step_id", "event", "message", "url", "reference_doctype", "reference_name"],
 		order_by="creation asc, name asc",
 		limit_page_length=0,
 	)
 
 
-def branch_figures(flow: str) -> dict[str, dict[str, int]]:
+def branch_figures(flow_name: str) -> dict[str, dict[str, int]]:
 	"""step_id -> branch (or variant) key -> participants who took it (Split, A/B Test)."""
 	log = frappe.qb.DocType("Marketing Flow Log")
 	rows = (
 		frappe.qb.from_(log)
 		.select(log.step_id, log.branch, Count("*"))
-		.where((log.flow == flow) & (log.event == "Step Executed") & log.branch.isnotnull())
+		.where((log.flow == flow_name) & (log.event == "Step Executed") & log.branch.isnotnull())
 		.groupby(log.step_id, log.branch)
 		.run()
 	)
@@ -208,7 +211,7 @@ def branch_figures(flow: str) -> dict[str, dict[str, int]]:
 	return out
 
 
-def variant_figures(flow: Any) -> dict[str, dict[str, dict]]:
+def variant_figures(flow: MarketingFlow) -> dict[str, dict[str, dict]]:
 	"""A/B Test step_id -> variant key -> assigned, sent, opened, clicked, succeeded and rates."""
 	return {
 		step.step_id: variants.figures(flow.name, step.step_id)

@@ -9,8 +9,9 @@ the runner before every step, and `evaluate_changes` after a watched document ch
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -24,7 +25,7 @@ from marketing_flows.engine.running import participants
 from marketing_flows.engine.running.participants import CONVERTIBLE, LIVE_FLOW_STATUSES
 
 if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlow
+	from marketing_flows.engine.doctypes import MarketingFlow, ParticipantRow
 
 # A met goal's follow-ups (the success flow, the flows triggered by the goal) are rows of the
 # outbox, written in the transaction that marks the goal: done after it commits, and retried
@@ -36,11 +37,11 @@ SUCCESS_FLOW, GOAL_TRIGGER = "Success Flow", "Flow Goal"  # what a follow-up is 
 FIRST_TRY_GRACE_MINUTES = 2  # a follow-up not tried yet is left to the job that met the goal
 
 
-def stops_on_success(flow: Any) -> bool:
+def stops_on_success(flow: MarketingFlow) -> bool:
 	return (flow.on_success or "Stop") == "Stop"
 
 
-def mark(flow: Any, participant: dict, criterion: str, now: datetime) -> bool:
+def mark(flow: MarketingFlow, participant: ParticipantRow, criterion: str, now: datetime) -> bool:
 	"""Mark one participant successful; True when this call made it so (not already marked).
 	Its follow-ups are recorded in the same transaction: a goal never stands without them."""
 	changed = participants.mark_successful(flow.name, participant, criterion, now)
@@ -74,11 +75,11 @@ def goal_triggered_flows(flow_name: str) -> list[str]:
 	)
 
 
-def follow_up_key(participant: str, target: str) -> str:
-	return "goal-" + hashlib.sha1(f"{participant}\n{target}".encode()).hexdigest()[:32]
+def follow_up_key(participant_name: str, target: str) -> str:
+	return "goal-" + hashlib.sha1(f"{participant_name}\n{target}".encode()).hexdigest()[:32]
 
 
-def record_follow_ups(flow: MarketingFlow, participant: str, now: datetime) -> None:
+def record_follow_ups(flow: MarketingFlow, participant_name: str, now: datetime) -> None:
 	targets = follow_up_targets(flow)
 	if not targets:
 		return
@@ -91,9 +92,9 @@ def record_follow_ups(flow: MarketingFlow, participant: str, now: datetime) -> N
 			value
 			for kind, target in targets
 			for value in (
-				follow_up_key(participant, target),
+				follow_up_key(participant_name, target),
 				flow.name,
-				participant,
+				participant_name,
 				kind,
 				FOLLOW_UP,
 				target[:140],
@@ -107,7 +108,7 @@ def record_follow_ups(flow: MarketingFlow, participant: str, now: datetime) -> N
 	)
 
 
-def after_success(flow: Any, succeeded: list[Any]) -> None:
+def after_success(flow: MarketingFlow, succeeded: Sequence[ParticipantRow]) -> None:
 	"""What follows a goal: the success flow, and the flows triggered by this flow's goal; run
 	after the goal was committed, in a transaction of its own that the caller commits.
 	`succeeded` are participant rows. A follow-up that fails is left pending: the scheduler
@@ -185,12 +186,12 @@ def run_follow_ups(keys: list[str], skip_locked: bool = False) -> int:
 	return done
 
 
-def _enrol(source: str, kind: str, target: str, succeeded: list[Any]) -> None:
+def _enrol(source: str, kind: str, target: str, succeeded: Sequence[ParticipantRow]) -> None:
 	"""One follow-up for these participants of `source`: nothing when the target flow is gone,
 	stopped, or no longer triggered by the goal (refusals are outcomes, not failures)."""
 	if not succeeded or not frappe.db.exists("Marketing Flow", target):
 		return
-	flow = frappe.get_doc("Marketing Flow", target)
+	flow: MarketingFlow = frappe.get_doc("Marketing Flow", target)
 	if kind == SUCCESS_FLOW:
 		if flow.status in ("Running", "Paused", "Draft"):
 			enrolment.enroll(
@@ -284,7 +285,7 @@ def retry_follow_ups() -> int:
 	return done
 
 
-def enrol_in_goal_triggered_flows(flow_name: str, succeeded: list[Any]) -> dict[str, dict]:
+def enrol_in_goal_triggered_flows(flow_name: str, succeeded: Sequence[ParticipantRow]) -> dict[str, dict]:
 	"""Enrol people who met `flow_name`'s goal in every live flow triggered by that goal."""
 	results: dict[str, dict] = {}
 	if not succeeded:
@@ -318,7 +319,7 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 		flow = frappe.get_doc("Marketing Flow", flow_name)
 		if flow.status not in LIVE_FLOW_STATUSES:
 			continue
-		if persons and doctype_roles.is_lead(doctype_roles.person_doctype(flow)):
+		if persons and doctype_roles.is_lead(flow.person_doctype):
 			participants.note_conversions(flow, persons)
 		if not flow.success_criteria:
 			continue

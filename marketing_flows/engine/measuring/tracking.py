@@ -8,6 +8,7 @@ participant row is locked by the runner can be recorded later by a job (`record_
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import frappe
 from frappe import _
@@ -38,7 +39,7 @@ _MARKUP = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})
 _URL_UNSAFE = re.compile(r"[\x00-\x20\x7f<>\"'`\\]")
 
 
-def plain_text(value, length: int | None = None) -> str:
+def plain_text(value: object, length: int | None = None) -> str:
 	"""A guest's text (a user agent, ...) as plain text: no control characters, no markup."""
 	text = _CONTROL.sub(" ", value if isinstance(value, str) else str(value or "")).strip()
 	text = text.translate(_MARKUP)
@@ -52,27 +53,27 @@ def safe_url(url: str | None) -> str:
 
 
 def scanner_reason(
-	method: str | None, user_agent: str | None, participant: str, step_id: str | None
+	method: str | None, user_agent: str | None, participant_name: str, step_id: str | None
 ) -> str | None:
 	"""Why this hit looks like a link scanner rather than a person (None when it does not)."""
 	if (method or "").upper() == "HEAD":
 		return "HEAD request"
 	if user_agent and SCANNER_AGENTS.search(user_agent):
 		return f"scanner user agent: {plain_text(user_agent, 100)}"
-	delivered = _delivered_at(participant, step_id)
+	delivered = _delivered_at(participant_name, step_id)
 	if delivered and (now_datetime() - delivered).total_seconds() < SCANNER_SECONDS:
 		return f"within {SCANNER_SECONDS} seconds of delivery"
 	return None
 
 
-def _delivered_at(participant: str, step_id: str | None):
+def _delivered_at(participant_name: str, step_id: str | None) -> datetime | None:
 	"""When the email of this step reached the SMTP server (its Email Queue row turned Sent)."""
 	lg = frappe.qb.DocType("Marketing Flow Log")
 	query = (
 		frappe.qb.from_(lg)
 		.select(lg.reference_name)
 		.where(
-			(lg.participant == participant)
+			(lg.participant == participant_name)
 			& (lg.event == "Email Sent")
 			& (lg.reference_doctype == "Email Queue")
 		)
@@ -88,25 +89,25 @@ def _delivered_at(participant: str, step_id: str | None):
 	return get_datetime(row.modified) if row and row.status == "Sent" else None
 
 
-def exists(participant: str | None) -> bool:
-	return bool(participant) and bool(frappe.db.exists(PARTICIPANT, participant))
+def exists(participant_name: str | None) -> bool:
+	return bool(participant_name) and bool(frappe.db.exists(PARTICIPANT, participant_name))
 
 
-def record_scan(participant: str, step_id: str | None, url: str | None, reason: str) -> bool:
+def record_scan(participant_name: str, step_id: str | None, url: str | None, reason: str) -> bool:
 	"""Log "Scanned" once per participant, step and URL; changes nothing else."""
 	step_id = step_id or None
-	row = _lock_participant(participant)
+	row = _lock_participant(participant_name)
 	short = safe_url(url)[:URL_LENGTH] or None
-	if not row or _logged(participant, "Scanned", step_id, short):
+	if not row or _logged(participant_name, "Scanned", step_id, short):
 		return False
-	log.write(row.flow, participant, row.contact, step_id, "Scanned", plain_text(reason), url=short)
+	log.write(row.flow, participant_name, row.contact, step_id, "Scanned", plain_text(reason), url=short)
 	return True
 
 
 # --- events --------------------------------------------------------------------------------
 
 
-def _lock_participant(participant: str) -> dict | None:
+def _lock_participant(participant_name: str) -> frappe._dict | None:
 	"""The participant row, locked: two hits at once (mail proxy + client) can't both log."""
 	p = frappe.qb.DocType(PARTICIPANT)
 	rows = (
@@ -122,20 +123,20 @@ def _lock_participant(participant: str) -> dict | None:
 			p.last_sent,
 			p.last_sent_status,
 		)
-		.where(p.name == participant)
+		.where(p.name == participant_name)
 		.for_update()
 		.run(as_dict=True)
 	)
 	return rows[0] if rows else None
 
 
-def _logged(participant: str, event: str, step_id: str | None, url: str | None = None) -> bool:
+def _logged(participant_name: str, event: str, step_id: str | None, url: str | None = None) -> bool:
 	"""Is there such a log row already? Goes by the (participant, event) index."""
 	lg = frappe.qb.DocType("Marketing Flow Log")
 	query = (
 		frappe.qb.from_(lg)
 		.select(lg.name)
-		.where((lg.participant == participant) & (lg.event == event))
+		.where((lg.participant == participant_name) & (lg.event == event))
 		.where(lg.step_id.isnull() if step_id is None else lg.step_id == step_id)
 		.limit(1)
 	)
@@ -144,7 +145,7 @@ def _logged(participant: str, event: str, step_id: str | None, url: str | None =
 	return bool(query.run())
 
 
-def _is_last_sent(row: dict, step_id: str | None) -> bool:
+def _is_last_sent(row: frappe._dict, step_id: str | None) -> bool:
 	"""Does this step's email match the participant's last sent email? An open of an older email
 	must not relabel the newer one. Unknown (no last_sent, step gone) counts as yes."""
 	if not row.last_sent or not step_id:
@@ -157,43 +158,45 @@ def _is_last_sent(row: dict, step_id: str | None) -> bool:
 	return not content or content == row.last_sent
 
 
-def _set_status(participant: str, status: str) -> None:
-	frappe.db.set_value(PARTICIPANT, participant, "last_sent_status", status, update_modified=False)
+def _set_status(participant_name: str, status: str) -> None:
+	frappe.db.set_value(PARTICIPANT, participant_name, "last_sent_status", status, update_modified=False)
 
 
-def record_open(participant: str, step_id: str | None) -> bool:
+def record_open(participant_name: str, step_id: str | None) -> bool:
 	"""Log "Opened" once per participant and step; returns whether it was new."""
 	step_id = step_id or None
-	row = _lock_participant(participant)
-	if not row or _logged(participant, "Opened", step_id):
+	row = _lock_participant(participant_name)
+	if not row or _logged(participant_name, "Opened", step_id):
 		return False
-	log.write(row.flow, participant, row.contact, step_id, "Opened")
+	log.write(row.flow, participant_name, row.contact, step_id, "Opened")
 	if row.last_sent_status != "Clicked" and _is_last_sent(row, step_id):
-		_set_status(participant, "Opened")
+		_set_status(participant_name, "Opened")
 	return True
 
 
-def record_click(participant: str, step_id: str | None, url: str) -> bool:
+def record_click(participant_name: str, step_id: str | None, url: str) -> bool:
 	"""Log "Clicked" with the URL, once per participant, step and URL (a replayed link can't flood
 	the log). A click proves the email was opened (images may be blocked), so it logs that too."""
 	step_id = step_id or None
-	row = _lock_participant(participant)
+	row = _lock_participant(participant_name)
 	if not row:
 		return False
 	entries = []
-	if not _logged(participant, "Opened", step_id):
-		entries.append(log.entry(row.flow, participant, row.contact, step_id, "Opened"))
+	if not _logged(participant_name, "Opened", step_id):
+		entries.append(log.entry(row.flow, participant_name, row.contact, step_id, "Opened"))
 	# the log's `url` holds 1000 characters: the full URL goes in the message when longer
 	url = safe_url(url)
 	short = url[:URL_LENGTH]
-	new = not _logged(participant, "Clicked", step_id, short)
+	new = not _logged(participant_name, "Clicked", step_id, short)
 	if new:
 		message = url if len(url) > URL_LENGTH else ""
-		entries.append(log.entry(row.flow, participant, row.contact, step_id, "Clicked", message, url=short))
+		entries.append(
+			log.entry(row.flow, participant_name, row.contact, step_id, "Clicked", message, url=short)
+		)
 	if entries:
 		log.write_many(entries)
 	if row.last_sent_status != "Clicked" and _is_last_sent(row, step_id):
-		_set_status(participant, "Clicked")
+		_set_status(participant_name, "Clicked")
 	if new:  # a Link Clicked goal may now be met, even after the flow was completed
 		frappe.enqueue(
 			"marketing_flows.engine.measuring.goals.evaluate_changes",
@@ -206,7 +209,7 @@ def record_click(participant: str, step_id: str | None, url: str) -> bool:
 	return new
 
 
-def unsubscribe(participant: str | None, email: str | None, step_id: str | None = None) -> str | None:
+def unsubscribe(participant_name: str | None, email: str | None, step_id: str | None = None) -> str | None:
 	"""The person's own act, scoped to marketing: the person's `unsubscribed` flag (a Contact's,
 	an ERPNext Lead's; for a doctype without one, an Email Unsubscribe of that record only), the
 	email's Email Group memberships, and every active participation of the person (and of the
@@ -216,7 +219,7 @@ def unsubscribe(participant: str | None, email: str | None, step_id: str | None 
 	The signed address is unsubscribed whatever happened since the email left: the participant
 	(or its whole flow) may have been deleted. Every person of the person doctypes with that
 	address is marked, and every active participation sent to it ends."""
-	row = _lock_participant(participant) if participant else None
+	row = _lock_participant(participant_name) if participant_name else None
 	email = (email or (row.email if row else None) or "").strip()
 	if email:
 		member = frappe.qb.DocType("Email Group Member")
@@ -228,13 +231,17 @@ def unsubscribe(participant: str | None, email: str | None, step_id: str | None 
 			people.add(("Contact", row.contact))
 	for doctype, name in sorted(people, key=lambda p: (p[0], p[1] or "")):
 		person_records.mark_unsubscribed(doctype, name, email)
-	if row and not frappe.db.exists(
-		"Marketing Flow Log", {"participant": participant, "event": "Unsubscribed"}
+	if (
+		row
+		and participant_name  # always, with a row
+		and not frappe.db.exists(
+			"Marketing Flow Log", {"participant": participant_name, "event": "Unsubscribed"}
+		)
 	):
-		step_id = step_id or log.last_email_steps([participant]).get(participant)
-		log.write(row.flow, participant, row.contact, step_id, "Unsubscribed", plain_text(email))
+		step_id = step_id or log.last_email_steps([participant_name]).get(participant_name)
+		log.write(row.flow, participant_name, row.contact, step_id, "Unsubscribed", plain_text(email))
 	p = frappe.qb.DocType(PARTICIPANT)
-	active = [(row.flow, participant)] if row else []
+	active: list[tuple[str, str]] = [(row.flow, participant_name)] if row and participant_name else []
 	same_person = None
 	if row and row.person:
 		same_person = (p.person_doctype == (row.person_doctype or "Contact")) & (p.person == row.person)
@@ -248,14 +255,14 @@ def unsubscribe(participant: str | None, email: str | None, step_id: str | None 
 		active += (
 			frappe.qb.from_(p)
 			.select(p.flow, p.name)
-			.where(same_person & p.status.isin(ACTIVE) & (p.name != (participant or "")))
+			.where(same_person & p.status.isin(ACTIVE) & (p.name != (participant_name or "")))
 			.run()
 		)
 	by_flow: dict[str, list[str]] = {}
-	for flow, name in active:
-		by_flow.setdefault(flow, []).append(name)
-	for flow, names in by_flow.items():
-		participants.end_participants(flow, names, "Exited", _("Unsubscribed"))
+	for flow_name, name in active:
+		by_flow.setdefault(flow_name, []).append(name)
+	for flow_name, names in by_flow.items():
+		participants.end_participants(flow_name, names, "Exited", _("Unsubscribed"))
 	return email
 
 
@@ -286,24 +293,26 @@ KINDS = ("open", "click", "scan", "unsubscribe")
 
 def record(
 	kind: str,
-	participant: str | None,
+	participant_name: str | None,
 	step_id: str | None = None,
 	url: str | None = None,
-	reason: str = "",
+	reason: str | None = "",
 	email: str | None = None,
 ) -> None:
 	"""Record a tracking event of `kind` (open, click, scan by a link scanner, unsubscribe)."""
-	if kind == "open":
-		record_open(participant, step_id)
+	if kind == "unsubscribe":
+		unsubscribe(participant_name, email, step_id)
+	elif not participant_name:
+		return  # an open, a click or a scan of no participant: nothing to record
+	elif kind == "open":
+		record_open(participant_name, step_id)
 	elif kind == "click":
-		record_click(participant, step_id, url)
+		record_click(participant_name, step_id, url or "")
 	elif kind == "scan":
-		record_scan(participant, step_id, url, reason)
-	elif kind == "unsubscribe":
-		unsubscribe(participant, email, step_id)
+		record_scan(participant_name, step_id, url, reason or "")
 
 
-def record_event(kind: str, **kwargs) -> None:
+def record_event(kind: str, **kwargs: str | None) -> None:
 	"""Background job: an event the guest endpoint could not record at once (the participant's
 	row was locked by the runner). Waits for the lock as any job does; Frappe retries the job on
 	a lock timeout or deadlock."""

@@ -10,23 +10,36 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import frappe
 from frappe import _
 
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
+
 METRICS = ("Open Rate", "Click Rate", "Goal Conversion")
 
 
-def bucket(participant: str, step_id: str) -> float:
+class Variant(Protocol):
+	"""A variant of an A/B Test step: a row of the flow's `branches` (or a frappe._dict of one)."""
+
+	@property
+	def percentage(self) -> float | None: ...
+
+
+V = TypeVar("V", bound=Variant)
+
+
+def bucket(participant_name: str, step_id: str) -> float:
 	"""A stable number in [0, 100) for this participant at this step."""
-	digest = hashlib.sha1(f"{participant}:{step_id}".encode()).hexdigest()
+	digest = hashlib.sha1(f"{participant_name}:{step_id}".encode()).hexdigest()
 	return int(digest[:8], 16) % 10000 / 100.0
 
 
-def pick(variants: Sequence[Any], participant: str, step_id: str) -> Any:
+def pick(variants: Sequence[V], participant_name: str, step_id: str) -> V:
 	"""The variant whose share of [0, 100) holds the participant's bucket."""
-	point = bucket(participant, step_id)
+	point = bucket(participant_name, step_id)
 	edge = 0.0
 	for variant in variants:
 		edge += float(variant.percentage or 0)
@@ -35,7 +48,7 @@ def pick(variants: Sequence[Any], participant: str, step_id: str) -> Any:
 	return variants[-1]  # percentages that add up to a little under 100 (rounding)
 
 
-def figures(flow: str, step_id: str) -> dict[str, dict[str, Any]]:
+def figures(flow_name: str, step_id: str) -> dict[str, dict[str, float | datetime]]:
 	"""variant key -> assigned, sent, opened, clicked, succeeded and the rates, counting what
 	happened to each participant after they took the variant."""
 	rows = frappe.db.sql(
@@ -53,7 +66,7 @@ def figures(flow: str, step_id: str) -> dict[str, dict[str, Any]]:
 		where a.flow = %(flow)s and a.step_id = %(step)s and a.event = 'Step Executed'
 			and a.branch is not null
 		group by a.branch""",
-		{"flow": flow, "step": step_id},
+		{"flow": flow_name, "step": step_id},
 		as_dict=True,
 	)
 	out = {}
@@ -73,20 +86,20 @@ def figures(flow: str, step_id: str) -> dict[str, dict[str, Any]]:
 	return out
 
 
-def progress(flow: str, step_id: str) -> dict[str, tuple[int, datetime]]:
+def progress(flow_name: str, step_id: str) -> dict[str, tuple[int, datetime]]:
 	"""variant key -> (participants assigned, first assignment): one grouped read of the log's
 	(flow, step_id, event) index range, cheap enough to ask once per batch."""
 	rows = frappe.db.sql(
 		"""select branch, count(*), min(creation) from `tabMarketing Flow Log`
 		where flow = %s and step_id = %s and event = 'Step Executed' and branch is not null
 		group by branch""",
-		(flow, step_id),
+		(flow_name, step_id),
 	)
 	return {branch: (int(n), first) for branch, n, first in rows}
 
 
 def decision_due(
-	step: Any, keys: Sequence[str], found: dict[str, tuple[int, datetime]], now: datetime
+	step: MarketingFlowStep, keys: Sequence[str], found: dict[str, tuple[int, datetime]], now: datetime
 ) -> bool:
 	"""The test period is over, or every variant has its number of participants."""
 	if not found:
@@ -105,7 +118,9 @@ def best(keys: Sequence[str], found: dict[str, dict], metric: str) -> str:
 	return max(keys, key=lambda k: (found.get(k, {}).get(metric, 0.0), -keys.index(k)))
 
 
-def decide(flow: Any, step: Any, keys: Sequence[str], labels: dict[str, str], now: datetime) -> str | None:
+def decide(
+	flow: MarketingFlow, step: MarketingFlowStep, keys: Sequence[str], labels: dict[str, str], now: datetime
+) -> str | None:
 	"""The winning key once the test is over (written once, logged as a comment on the flow),
 	else None."""
 	saved = frappe.db.get_value(

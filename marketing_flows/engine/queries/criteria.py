@@ -8,15 +8,22 @@ live here; acting on a met goal is goals.py.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import frappe
 from frappe import _
 
 from marketing_flows.engine.hosts import company_links, doctype_roles, person_records, record_fields
 from marketing_flows.engine.queries import filters
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowSuccessCriterion, ParticipantRow
+
+	# a row of the flow's success_criteria, or that row read with frappe.get_all
+	CriterionRow: TypeAlias = MarketingFlowSuccessCriterion | frappe._dict
 
 # Criterion type -> the Marketing Flow Settings role whose doctype it looks at.
 ROLE_OF = {"Deal Created": "deal", "Appointment Created": "appointment", "Issue Created": "issue"}
@@ -27,14 +34,14 @@ TIMED = {"Deal Created", "Appointment Created", "Issue Created", "Added to Email
 @dataclass
 class Person:
 	key: str  # participant name, or the person's name at enrolment
-	person: str  # name of the flow's person doctype (a Contact or a lead)
+	person: str | None  # name of the flow's person doctype (a Contact or a lead)
 	email: str | None
 	company: str | None
 	since: datetime | None  # enrolment time: timed criteria count only what came after
 	contact: str | None = None  # the Contact a lead converted to (the person, for a Contact)
 
 	@classmethod
-	def of(cls, participant: Any) -> Person:
+	def of(cls, participant: ParticipantRow) -> Person:
 		"""The participant as a person the criteria ask about, since their enrolment."""
 		return cls(
 			participant["name"],
@@ -46,11 +53,11 @@ class Person:
 		)
 
 
-def label(criterion: Any) -> str:
+def label(criterion: CriterionRow) -> str:
 	return criterion.get("label") or criterion.criterion_type
 
 
-def target_doctype(criterion: Any, person_dt: str = "Contact") -> str | None:
+def target_doctype(criterion: CriterionRow, person_dt: str = "Contact") -> str | None:
 	"""The doctype a criterion of a flow of `person_dt` queries (None for those that are not
 	about documents)."""
 	kind = criterion.criterion_type
@@ -67,10 +74,10 @@ def target_doctype(criterion: Any, person_dt: str = "Contact") -> str | None:
 	return None
 
 
-def validate(flow: Any) -> list[str]:
+def validate(flow: MarketingFlow) -> list[str]:
 	"""Messages for criteria that can't be evaluated on this site."""
 	errors = []
-	person_dt = doctype_roles.person_doctype(flow)
+	person_dt = flow.person_doctype
 	for row in flow.get("success_criteria") or []:
 		what = _("Success criterion {0} ({1})").format(row.idx, _(row.criterion_type))
 		if row.criterion_type == "Lead Converted" and not doctype_roles.is_lead(person_dt):
@@ -132,13 +139,13 @@ def role_label(role: str) -> str:
 # --- evaluation --------------------------------------------------------------------------
 
 
-def _met(flow: Any, criterion: Any, people: list[Person]) -> set[str]:
+def _met(flow: MarketingFlow, criterion: MarketingFlowSuccessCriterion, people: list[Person]) -> set[str]:
 	"""Keys of `people` that meet one criterion."""
 	if not people:
 		return set()
 	kind = criterion.criterion_type
 	conds = filters.parse(criterion.conditions, label(criterion))
-	person_dt = doctype_roles.person_doctype(flow)
+	person_dt = flow.person_doctype
 	if kind in ("Person Updated", "Lead Converted"):
 		if kind == "Lead Converted":
 			rule = doctype_roles.person_type(person_dt).converted
@@ -267,7 +274,7 @@ def names_person(doctype: str, person: Person, person_dt: str = "Contact") -> bo
 	return bool(_named(doctype, [person], person_dt, [], True))
 
 
-def _evaluate(flow: Any, people: list[Person], include_clicks: bool) -> dict[str, str]:
+def _evaluate(flow: MarketingFlow, people: list[Person], include_clicks: bool) -> dict[str, str]:
 	"""key -> label of what was met, applying the flow's Any / All logic."""
 	criteria = [
 		c for c in flow.get("success_criteria") or [] if include_clicks or c.criterion_type != "Link Clicked"
@@ -287,12 +294,12 @@ def _evaluate(flow: Any, people: list[Person], include_clicks: bool) -> dict[str
 	return found
 
 
-def already_successful(flow: Any, names: list[str]) -> set[str]:
+def already_successful(flow: MarketingFlow, names: list[str]) -> set[str]:
 	"""People (of the flow's person doctype) that meet the flow's criteria already: not
 	enrolled (HubSpot's goal rule)."""
 	if not names or not flow.get("success_criteria"):
 		return set()
-	person_dt = doctype_roles.person_doctype(flow)
+	person_dt = flow.person_doctype
 	rows = person_records.person_rows(person_dt, names, fields=person_records.person_fields(person_dt))
 	companies = company_links.companies_of(names, person_dt)
 	contacts = (
@@ -302,25 +309,25 @@ def already_successful(flow: Any, names: list[str]) -> set[str]:
 	)
 	people = [
 		Person(
-			r.name,
-			r.name,
+			name,
+			name,
 			r.get("email_id"),
-			companies.get(r.name),
+			companies.get(name),
 			None,
-			r.name if person_dt == "Contact" else contacts.get(r.name),
+			name if person_dt == "Contact" else contacts.get(name),
 		)
-		for r in rows.values()
+		for name, r in rows.items()  # keyed by the row's name
 	]
 	return set(_evaluate(flow, people, include_clicks=False))
 
 
-def newly_successful(flow: Any, participants: list) -> dict[str, str]:
+def newly_successful(flow: MarketingFlow, participants: Sequence[ParticipantRow]) -> dict[str, str]:
 	"""participant -> label of the criterion met, for those not yet marked successful."""
 	people = [Person.of(p) for p in participants if not p.get("succeeded")]
 	return _evaluate(flow, people, include_clicks=True)
 
 
-def reset_figures(flow: str) -> None:
+def reset_figures(flow_name: str) -> None:
 	"""All criteria removed: nobody counts as successful any more (as HubSpot does)."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	(
@@ -328,5 +335,5 @@ def reset_figures(flow: str) -> None:
 		.set(p.succeeded, 0)
 		.set(p.succeeded_on, None)
 		.set(p.success_criterion, None)
-		.where(p.flow == flow)
+		.where(p.flow == flow_name)
 	).run()

@@ -14,7 +14,8 @@ def parse(value: str | list | dict | None, what: str) -> list:
 	if not value:
 		return []
 	if isinstance(value, list | dict):
-		data: Any = value
+		data: Any = value  # Any: JSON of any shape, until checked below
+
 	else:
 		try:
 			data = json.loads(value)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -12,6 +12,9 @@ from frappe.email.doctype.email_group.email_group import add_subscribers
 from marketing_flows.engine.hosts import doctype_roles, person_records
 from marketing_flows.engine.permissions import readable
 from marketing_flows.engine.queries import filters
+
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingSegment
 
 MAX_EXPORT = 100_000  # people one export adds to an Email Group
 
@@ -23,7 +26,7 @@ OUTCOME_EVENTS = {
 }
 
 
-def _query_filters(segment: Any) -> list:
+def _query_filters(segment: MarketingSegment) -> list:
 	return (
 		filters.parse(segment.filters, _("Segment filters"))
 		if segment.segment_type == "Contact Filters"
@@ -31,25 +34,25 @@ def _query_filters(segment: Any) -> list:
 	)
 
 
-def members_among(segment: Any, contacts: list[str]) -> set[str]:
+def members_among(segment: MarketingSegment, contacts: list[str]) -> set[str]:
 	"""Which of `contacts` are in the segment now."""
 	if not contacts:
 		return set()
 	return set(_members(segment, contacts))
 
 
-def contacts(segment: Any, limit: int | None = None) -> list[str]:
+def contacts(segment: MarketingSegment, limit: int | None = None) -> list[str]:
 	return _members(segment, None, limit)
 
 
-def person_doctype(segment: Any) -> str:
+def person_doctype(segment: MarketingSegment) -> str:
 	"""Whom the segment lists: its own person doctype, or for a flow outcome the flow's people."""
 	if segment.segment_type == "Flow Outcome" and segment.get("flow"):
 		return frappe.get_cached_value("Marketing Flow", segment.flow, "person_doctype") or "Contact"
 	return doctype_roles.person_doctype(segment)
 
 
-def _members(segment: Any, among: list[str] | None, limit: int | None = None) -> list[str]:
+def _members(segment: MarketingSegment, among: list[str] | None, limit: int | None = None) -> list[str]:
 	person = person_doctype(segment)
 	if segment.segment_type == "Contact Filters":
 		conds = list(_query_filters(segment))
@@ -57,7 +60,7 @@ def _members(segment: Any, among: list[str] | None, limit: int | None = None) ->
 			conds.append([person, "name", "in", among])
 		return frappe.get_all(person, filters=conds, pluck="name", limit=limit or 0, order_by="name asc")
 	if segment.outcome in ("Stalled", "Blocked"):
-		p = {"flow": segment.flow}
+		p: dict[str, str | tuple[str, list[str]] | None] = {"flow": segment.flow}
 		p["status"] = "Stalled" if segment.outcome == "Stalled" else "Exited"
 		if segment.step_id:
 			p["current_step"] = segment.step_id
@@ -87,7 +90,7 @@ def _members(segment: Any, among: list[str] | None, limit: int | None = None) ->
 	return query.run(pluck=True)
 
 
-def export_to_email_group(segment: Any, email_group: str) -> dict:
+def export_to_email_group(segment: MarketingSegment, email_group: str) -> dict:
 	"""Add the emails of the segment's people that the current user may read to an Email Group
 	(existing members are kept). A segment of more than MAX_EXPORT people is refused: an export
 	is a list for a newsletter, not a copy of the database."""
@@ -103,9 +106,9 @@ def export_to_email_group(segment: Any, email_group: str) -> dict:
 	visible = readable(person, names)
 	names = [n for n in names if n in visible]
 	emails = [
-		r.email_id
+		r.get("email_id")
 		for r in person_records.person_rows(person, names, person_records.person_fields(person)).values()
-		if r.email_id
+		if r.get("email_id")
 	]
 	existing = set(frappe.get_all("Email Group Member", filters={"email_group": email_group}, pluck="email"))
 	new = [e for e in emails if e not in existing]
