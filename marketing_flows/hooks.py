@@ -19,16 +19,27 @@ before_uninstall = "marketing_flows.install.before_uninstall"
 after_uninstall = "marketing_flows.install.after_uninstall"
 
 # "Add to flow" and the Flows panel on the forms and lists of the people flows enrol: Contact,
-# and the leads of ERPNext (Lead) and Frappe CRM (CRM Lead) where they are installed.
+# and the leads of ERPNext (Lead) and Frappe CRM (CRM Lead) where they are installed; the flow
+# form's tabs, one file each (public/js/marketing_flow/), beside its marketing_flow.js. The
+# timeline and enrolment dialogs (flow_dialogs.js) are shared by all of them.
 doctype_js = {
-	"Contact": ["public/js/person_flows.js", "public/js/contact.js"],
-	"Lead": ["public/js/person_flows.js", "public/js/lead.js"],
-	"CRM Lead": ["public/js/person_flows.js", "public/js/crm_lead.js"],
+	"Contact": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/contact.js"],
+	"Lead": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/lead.js"],
+	"CRM Lead": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/crm_lead.js"],
+	"Marketing Flow": [
+		"public/js/flow_dialogs.js",
+		"public/js/marketing_flow/overview.js",
+		"public/js/marketing_flow/flow_tab.js",
+		"public/js/marketing_flow/reports_tab.js",
+		"public/js/marketing_flow/participants_tab.js",
+		"public/js/marketing_flow/content_tab.js",
+		"public/js/marketing_flow/actions.js",
+	],
 }
 doctype_list_js = {
-	"Contact": ["public/js/person_flows.js", "public/js/contact_list.js"],
-	"Lead": ["public/js/person_flows.js", "public/js/lead_list.js"],
-	"CRM Lead": ["public/js/person_flows.js", "public/js/crm_lead_list.js"],
+	"Contact": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/contact_list.js"],
+	"Lead": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/lead_list.js"],
+	"CRM Lead": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/crm_lead_list.js"],
 }
 
 # Every save passes through here; `watch` answers from a cached map of watched doctypes, so a

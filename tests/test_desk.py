@@ -133,3 +133,27 @@ def test_test_flow_shows_a_persons_path_and_sends_nothing(browser, desk_url, peo
 	page.close()
 	frappe.db.rollback()
 	assert not frappe.db.exists("Marketing Flow Participant", {"flow": people["flow"], "contact": contact})
+
+
+def test_the_operator_check_comes_from_the_server(people):
+	"""The flow form and the designer take "may this user operate flows?" from the document's
+	onload (engine/permissions.py), and no desk script keeps a list of roles of its own."""
+	from pathlib import Path
+
+	for who, expected in (("admin", True), ("editor", False)):
+		frappe.set_user(people[who])
+		try:
+			flow = frappe.get_doc("Marketing Flow", people["flow"])
+			flow.run_method("onload")
+			assert flow.get_onload().get("is_flow_operator") is expected, who
+		finally:
+			frappe.set_user("Administrator")
+	app = Path(frappe.get_app_path("marketing_flows"))
+	scripts = [
+		*app.glob("public/js/**/*.js"),
+		*app.glob("public/js/**/*.vue"),
+		*app.glob("**/doctype/*/*.js"),
+	]
+	assert scripts
+	with_roles = [str(p.relative_to(app)) for p in scripts if "has_role(" in p.read_text()]
+	assert not with_roles, with_roles

@@ -8,7 +8,6 @@ import { STEP_DOCTYPE, FLOW_DOCTYPE } from "./flow_designer/steps";
 
 frappe.provide("marketing_flows");
 
-const OPERATOR_ROLES = ["Flow Administrator", "System Manager"];
 let canvas_seq = 0;
 
 async function load_meta() {
@@ -31,7 +30,8 @@ function mount(wrapper, props) {
 	return { app, store, vm };
 }
 
-// The page: /app/marketing-flow-designer/<flow>
+// The page: /app/marketing-flow-designer/<flow>. The page's own parts (title, buttons,
+// breadcrumbs, the warning before leaving unsaved changes); the rest is the store's.
 class FlowDesigner {
 	constructor({ wrapper, page, flow }) {
 		this.$wrapper = $(wrapper);
@@ -47,36 +47,21 @@ class FlowDesigner {
 		const { store, vm } = mount(el, { canvas_id: `mf-designer-${++canvas_seq}` });
 		this.store = store;
 		this.vm = vm;
-		store.mode = "design";
-		store.set_on_change(frappe.utils.debounce(() => this.check(), 400));
 		await this.reload();
 		this.bind_leave_warning();
 	}
 
 	async reload() {
 		if (!this.store) return;
-		frappe.model.clear_doc(FLOW_DOCTYPE, this.flow);
-		await frappe.model.with_doc(FLOW_DOCTYPE, this.flow);
-		const saved = frappe.get_doc(FLOW_DOCTYPE, this.flow);
-		if (!saved) {
+		const doc = await this.store.fetch(this.flow);
+		if (!doc) {
 			frappe.msgprint(__("Flow {0} not found", [this.flow]));
 			return;
 		}
-		const doc = JSON.parse(JSON.stringify(saved));
-		const store = this.store;
-		store.flow = this.flow;
-		store.person_doctype = doc.person_doctype || "Contact";
-		await frappe.model.with_doctype(store.person_doctype);
-		const is_operator = frappe.user.has_role(OPERATOR_ROLES);
-		const can_write = is_operator && frappe.model.can_write(FLOW_DOCTYPE);
-		store.readonly = !can_write || doc.status === "Running" || doc.status === "Stopped";
-		store.can_move = can_write;
-		store.load(doc);
-		this.setup_actions(doc, can_write);
-		this.check();
+		this.setup_actions(doc);
 	}
 
-	setup_actions(doc, can_write) {
+	setup_actions(doc) {
 		const page = this.page;
 		const store = this.store;
 		page.set_title(__("Flow Designer: {0}", [doc.flow_name || doc.name]));
@@ -86,7 +71,7 @@ class FlowDesigner {
 		page.set_indicator(__(doc.status), { Draft: "gray", Running: "green", Paused: "orange", Stopped: "red" }[doc.status]);
 		if (!store.readonly) {
 			page.set_primary_action(__("Save"), () => this.save(), "save");
-		} else if (can_write && doc.status === "Running") {
+		} else if (store.can_move && doc.status === "Running") {
 			page.set_secondary_action(__("Pause to edit"), () =>
 				frappe.call({ method: "run_doc_method", args: { dt: FLOW_DOCTYPE, dn: this.flow, method: "pause" } }).then(() =>
 					this.reload()
@@ -101,43 +86,9 @@ class FlowDesigner {
 			<li class="disabled"><a href="#">${__("Flow Designer")}</a></li>`);
 	}
 
-	doc_for_server() {
-		this.store.panel && this.store.panel.sync_tables();
-		const doc = JSON.parse(JSON.stringify(this.store.doc));
-		doc.steps = (doc.steps || []).map((s, i) => ({ ...s, idx: i + 1 }));
-		return doc;
-	}
-
-	// The server's own flow validation (engine/validation.py, as the form's save) on the
-	// unsaved design: warnings on the steps it names.
-	check() {
-		const store = this.store;
-		// the check is the save's: only for who may save (the server refuses others)
-		if (!store || !store.doc || !store.can_move) return;
-		const seq = (this.check_seq = (this.check_seq || 0) + 1);
-		frappe
-			.call({
-				method: "run_doc_method",
-				args: { docs: this.doc_for_server(), method: "validate_design" },
-				type: "POST",
-				freeze: false,
-				silent: true,
-			})
-			.then((r) => {
-				if (seq !== this.check_seq) return;
-				store.errors = (r.message && r.message.errors) || [];
-			})
-			.catch(() => {});
-	}
-
 	async save() {
-		if (this.store.readonly) return;
-		const doc = this.doc_for_server();
-		try {
-			await frappe.call({ method: "frappe.client.save", args: { doc }, freeze: true, freeze_message: __("Saving...") });
-		} catch (e) {
-			return; // Frappe has shown the messages, as the form does
-		}
+		// refused: Frappe has shown the messages, as the form does
+		if (!(await this.store.save())) return;
 		frappe.show_alert({ message: __("Saved"), indicator: "green" });
 		await this.reload();
 	}

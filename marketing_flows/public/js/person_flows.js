@@ -1,12 +1,20 @@
 // "Add to flow" and the "Flows" panel on the forms and lists of the people flows enrol:
 // Contact, ERPNext's Lead, Frappe CRM's CRM Lead (marketing_flows). Each doctype's own small
-// file (contact.js, lead.js, crm_lead.js, *_list.js) calls these.
+// file (contact.js, lead.js, crm_lead.js, *_list.js) calls these; the timeline and the
+// enrolment's result are the flow form's own dialogs (flow_dialogs.js).
+
+// Who may add people to flows is the server's to say (engine/permissions.py: flow operators,
+// who may also write flows). Here the desk's answer from the server's permissions: write access
+// to Marketing Flow, which the roles shipped give to flow operators only; enrolling checks again.
+function marketing_flows_may_enrol() {
+	return frappe.model.can_write("Marketing Flow");
+}
 
 // Form refresh: the panel for everyone who may read participants, the action for operators.
 function marketing_flows_person_refresh(frm) {
 	if (frm.is_new()) return;
 	marketing_flows_panel(frm);
-	if (!frappe.user.has_role(["Flow Administrator", "System Manager"])) return;
+	if (!marketing_flows_may_enrol()) return;
 	frm.add_custom_button(
 		__("Add to flow"),
 		() => marketing_flows_add_to_flow([frm.doc.name], frm.doctype),
@@ -20,7 +28,7 @@ function marketing_flows_person_list(doctype) {
 	const previous = frappe.listview_settings[doctype].onload;
 	frappe.listview_settings[doctype].onload = function (listview) {
 		previous && previous(listview);
-		if (!frappe.user.has_role(["Flow Administrator", "System Manager"])) return;
+		if (!marketing_flows_may_enrol()) return;
 		listview.page.add_actions_menu_item(__("Add to flow"), () => {
 			const names = listview.get_checked_items(true);
 			if (!names.length) {
@@ -57,25 +65,9 @@ function marketing_flows_panel(frm) {
 			: `<div class="text-muted small">${__("Not in any flow.")}</div>`;
 		const $section = frm.dashboard.add_section(`<div class="mf-flows-panel">${body}</div>`, __("Flows"));
 		$section.find(".mf-timeline-link").on("click", function () {
-			marketing_flows_timeline($(this).attr("data-flow"), $(this).attr("data-name"));
+			marketing_flows.timeline_dialog($(this).attr("data-flow"), $(this).attr("data-name"));
 		});
 		frm.dashboard.show();
-	});
-}
-
-function marketing_flows_timeline(flow, participant) {
-	const esc = frappe.utils.escape_html;
-	frappe.call({
-		method: "run_doc_method",
-		args: { dt: "Marketing Flow", dn: flow, method: "get_timeline", args: { participant } },
-	}).then((r) => {
-		const rows = (r.message || []).map((e) => `<tr><td class="text-muted small text-nowrap">${esc(frappe.datetime.str_to_user(e.creation))}</td>
-			<td>${esc(e.step_id || "")}</td><td><b>${esc(__(e.event))}</b></td><td>${esc(e.message || "")}</td></tr>`).join("");
-		frappe.msgprint({
-			title: __("Timeline"),
-			message: `<table class="table table-sm mf-timeline">${rows || `<tr><td>${__("No events yet.")}</td></tr>`}</table>`,
-			wide: true,
-		});
 	});
 }
 
@@ -97,17 +89,10 @@ function marketing_flows_add_to_flow(contacts, doctype) {
 			}).then((r) => {
 				d.hide();
 				const res = r.message || {};
-				if (res.queued) {
-					frappe.msgprint(__("Enrolling {0} people in {1} in the background; progress is shown as it goes.", [res.queued, flow]));
-					return;
-				}
-				if (res.enrolled && window.cur_frm && contacts.includes(cur_frm.doc.name)) {
+				if (res.enrolled && !res.queued && window.cur_frm && contacts.includes(cur_frm.doc.name)) {
 					marketing_flows_panel(cur_frm); // the form's Flows panel shows the new participation
 				}
-				const skipped = Object.entries(res.not_enrolled || {});
-				let msg = __("{0} of {1} added to {2}.", [res.enrolled || 0, contacts.length, flow]);
-				if (skipped.length) msg += "<br>" + skipped.slice(0, 10).map(([c, w]) => `${frappe.utils.escape_html(c)}: ${frappe.utils.escape_html(w)}`).join("<br>");
-				frappe.msgprint({ title: __("Add to flow"), message: msg, indicator: res.enrolled ? "green" : "orange" });
+				marketing_flows.show_enrol_result(res, { flow, asked: contacts.length });
 			});
 		},
 	});

@@ -16,15 +16,21 @@ from marketing_flows.engine import (
 	validation,
 	watch,
 )
-from marketing_flows.engine.permissions import on_stored, require_system_manager_for_scripts
+from marketing_flows.engine.permissions import (
+	is_flow_operator,
+	on_stored,
+	require_system_manager_for_scripts,
+)
 
 
 class MarketingFlow(Document):
 	def onload(self) -> None:
-		"""The form's figures (Overview, Flow, Reports) come with the document: no extra call."""
+		"""The form's figures (Overview, Flow, Reports) come with the document: no extra call; so
+		does whether the user may operate flows (the form's and the designer's actions)."""
 		if not self.is_new():
 			self.set_onload("figures", figures.all_figures(self))
 		self.set_onload("person_doctypes", hosts.person_doctypes())
+		self.set_onload("is_flow_operator", is_flow_operator())
 		used = sorted({s.content for s in self.steps if s.get("content")})
 		if used:
 			self.set_onload(

@@ -1,31 +1,47 @@
-// The designer's state: the flow document being edited (its `steps` rows are the nodes, their
-// next_step / yes_step / no_step the edges), the selection, undo / redo and the server's
-// validation messages. One store per Vue app (each app has its own pinia).
+// The designer's one store: the flow document being edited (its `steps` rows are the nodes,
+// their next_step / yes_step / no_step the edges), the selection, undo / redo, and the server's
+// side of editing: loading the flow, its validation messages, saving. The canvas, the nodes and
+// the side panel read and change the state only through it. One store per Vue app (each app
+// has its own pinia), as Frappe's Workflow Builder.
 import { defineStore } from "pinia";
-import { ref, computed } from "vue";
+import { ref, computed, toRaw } from "vue";
+import { useManualRefHistory } from "@vueuse/core";
 import { STEP_DOCTYPE, FLOW_DOCTYPE, links_of, new_step_id, step_tables, rows_of } from "./steps";
 
 const HISTORY_LIMIT = 100;
+
+// What undo / redo restores: the steps and the flow's per-step tables (branches, ...); the
+// flow's own fields (trigger, audience, success) are not part of it.
+function design_of(doc) {
+	const state = { steps: doc?.steps || [] };
+	for (const t of step_tables()) state[t.fieldname] = doc?.[t.fieldname] || [];
+	return JSON.stringify(state);
+}
 
 export const useDesigner = defineStore("marketing-flow-designer", () => {
 	const flow = ref(null);
 	const doc = ref(null);
 	const mode = ref("design"); // "design" (the page) or "view" (the form's Flow tab)
 	const readonly = ref(true);
-	const can_move = ref(false); // positions may be saved (Flow Administrator, also while running)
+	const can_move = ref(false); // positions may be saved (a flow operator, also while running)
 	const figures = ref({});
 	const branch_figures = ref({}); // step_id -> branch key -> participants who took it
 	const errors = ref([]);
 	const selected = ref(null); // step_id
 	const selected_edge = ref(null); // edge id
-	const version = ref(0); // bumped when the graph changes: the canvas rebuilds, the panel too
-	const graph_version = ref(0); // the canvas only (links edited in the panel's grids)
 	const dirty = ref(false);
-	const undo_stack = ref([]);
-	const redo_stack = ref([]);
 	const person_doctype = ref("Contact");
-	let last_snapshot = null;
-	let on_change = null; // set by the app: validation after each change
+
+	// Undo / redo: Frappe's Workflow Builder's useManualRefHistory, over the design (design_of);
+	// `commit` records a state, undo / redo put one back into the document.
+	const history = useManualRefHistory(doc, {
+		capacity: HISTORY_LIMIT,
+		dump: design_of,
+		parse: (json) => JSON.parse(json),
+		setSource: (_source, state) => restore(state),
+	});
+	const can_undo = computed(() => history.canUndo.value);
+	const can_redo = computed(() => history.canRedo.value);
 
 	const steps = computed(() => doc.value?.steps || []);
 	const selected_step = computed(() => steps.value.find((s) => s.step_id === selected.value) || null);
@@ -34,60 +50,38 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		return errors.value.filter((e) => (e.steps || []).includes(step_id)).map((e) => e.message);
 	}
 
-	// What undo / redo restores: the steps and the flow's per-step tables (branches, ...).
-	function snapshot() {
-		const state = { steps: steps.value };
-		for (const t of step_tables()) state[t.fieldname] = doc.value?.[t.fieldname] || [];
-		return JSON.stringify(state);
-	}
-
 	function load(the_doc) {
+		the_doc.steps = the_doc.steps || [];
 		doc.value = the_doc;
-		doc.value.steps = doc.value.steps || [];
-		undo_stack.value = [];
-		redo_stack.value = [];
-		last_snapshot = snapshot();
+		history.commit();
+		history.clear();
 		dirty.value = false;
 		selected.value = null;
 		selected_edge.value = null;
-		version.value++;
 	}
 
-	// Record the current steps as one undoable change (no-op when nothing changed).
-	function commit({ rebuild = true } = {}) {
-		const now = snapshot();
-		if (now === last_snapshot) return;
-		undo_stack.value.push(last_snapshot);
-		if (undo_stack.value.length > HISTORY_LIMIT) undo_stack.value.shift();
-		redo_stack.value = [];
-		last_snapshot = now;
+	// Something changed: record it as one undoable change when the design changed, and have
+	// the server check the flow again.
+	function commit() {
+		if (design_of(doc.value) !== history.last.value.snapshot) history.commit();
 		dirty.value = true;
-		if (rebuild) version.value++;
-		on_change && on_change();
+		schedule_check();
 	}
 
-	function restore(json) {
-		const state = JSON.parse(json);
-		const rows = state.steps;
-		doc.value.steps.splice(0, doc.value.steps.length, ...rows);
+	function restore(state) {
+		doc.value.steps.splice(0, doc.value.steps.length, ...state.steps);
 		for (const t of step_tables()) doc.value[t.fieldname] = state[t.fieldname] || [];
-		last_snapshot = json;
 		dirty.value = true;
-		if (selected.value && !rows.some((s) => s.step_id === selected.value)) selected.value = null;
-		version.value++;
-		on_change && on_change();
+		if (selected.value && !state.steps.some((s) => s.step_id === selected.value)) selected.value = null;
+		schedule_check();
 	}
 
 	function undo() {
-		if (readonly.value || !undo_stack.value.length) return;
-		redo_stack.value.push(snapshot());
-		restore(undo_stack.value.pop());
+		if (!readonly.value) history.undo();
 	}
 
 	function redo() {
-		if (readonly.value || !redo_stack.value.length) return;
-		undo_stack.value.push(snapshot());
-		restore(redo_stack.value.pop());
+		if (!readonly.value) history.redo();
 	}
 
 	function renumber() {
@@ -203,17 +197,139 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		if (!s) return;
 		s.position_x = Math.round(position.x);
 		s.position_y = Math.round(position.y);
-		if (!readonly.value) commit({ rebuild: false });
+		if (!readonly.value) {
+			commit();
+		} else if (can_move.value && mode.value === "design") {
+			// a running flow's steps stay as they are; where they are drawn is saved at once
+			frappe.call({
+				method: "run_doc_method",
+				args: {
+					dt: FLOW_DOCTYPE,
+					dn: flow.value,
+					method: "save_positions",
+					args: { positions: { [step_id]: [position.x, position.y] } },
+				},
+			});
+		}
 	}
 
-	function set_on_change(fn) {
-		on_change = fn;
+	// A field of the flow or of one of its steps, edited in the side panel.
+	function set_value(target, fieldname, value) {
+		target[fieldname] = value;
+		if (fieldname === "person_doctype" && value) {
+			// filters and field pickers now name the fields of the new people's doctype
+			person_doctype.value = value;
+			frappe.model.with_doctype(value);
+		}
+		commit();
+	}
+
+	// A table of the flow edited in the side panel: the rows of one step in a per-step table
+	// (`step_id` given), or the whole table (success criteria, ...). Rows are compared by their
+	// fields' values: only a real change is written and recorded.
+	function set_rows(fieldname, rows, step_id = null) {
+		const others = step_id ? (doc.value[fieldname] || []).filter((r) => r.step_id !== step_id) : [];
+		const before = step_id ? rows_of(doc.value, fieldname, step_id) : doc.value[fieldname] || [];
+		const table = frappe.meta.get_docfield(FLOW_DOCTYPE, fieldname);
+		if (same_rows(table.options, before, rows)) return false;
+		doc.value[fieldname] = others.concat(rows);
+		commit();
+		return true;
+	}
+
+	// --- the server -------------------------------------------------------------------------
+
+	// The flow as stored, with what the server says about the user (onload: may they operate
+	// flows?): editable unless running or stopped.
+	async function fetch(name) {
+		frappe.model.clear_doc(FLOW_DOCTYPE, name);
+		await frappe.model.with_doc(FLOW_DOCTYPE, name);
+		const saved = frappe.get_doc(FLOW_DOCTYPE, name);
+		if (!saved) return null;
+		const the_doc = JSON.parse(JSON.stringify(saved));
+		flow.value = name;
+		mode.value = "design";
+		person_doctype.value = the_doc.person_doctype || "Contact";
+		await frappe.model.with_doctype(person_doctype.value);
+		const is_operator = !!the_doc.__onload?.is_flow_operator;
+		readonly.value = !is_operator || the_doc.status === "Running" || the_doc.status === "Stopped";
+		can_move.value = is_operator;
+		load(the_doc);
+		check();
+		return the_doc;
+	}
+
+	function doc_for_server() {
+		const out = JSON.parse(JSON.stringify(toRaw(doc.value)));
+		out.steps = (out.steps || []).map((s, i) => ({ ...s, idx: i + 1 }));
+		return out;
+	}
+
+	// The server's own flow validation (engine/running/validation.py, as the form's save) on the
+	// unsaved design: warnings on the steps it names. Only for who may save (the server refuses
+	// others).
+	let check_seq = 0;
+	function check() {
+		if (mode.value !== "design" || !doc.value || !can_move.value) return;
+		const seq = ++check_seq;
+		frappe
+			.call({
+				method: "run_doc_method",
+				args: { docs: doc_for_server(), method: "validate_design" },
+				type: "POST",
+				freeze: false,
+				silent: true,
+			})
+			.then((r) => {
+				if (seq === check_seq) errors.value = (r.message && r.message.errors) || [];
+			})
+			.catch(() => {});
+	}
+	const schedule_check = frappe.utils.debounce(check, 400);
+
+	// Saved as the form saves it; false when the server refused (it has shown why).
+	async function save() {
+		if (readonly.value) return false;
+		try {
+			await frappe.call({
+				method: "frappe.client.save",
+				args: { doc: doc_for_server() },
+				freeze: true,
+				freeze_message: __("Saving..."),
+			});
+		} catch (e) {
+			return false;
+		}
+		return true;
 	}
 
 	return {
-		flow, doc, mode, readonly, can_move, figures, branch_figures, errors, selected, selected_edge, version, graph_version, dirty,
-		undo_stack, redo_stack, person_doctype, steps, selected_step,
+		flow, doc, mode, readonly, can_move, figures, branch_figures, errors, selected, selected_edge, dirty,
+		person_doctype, steps, selected_step, can_undo, can_redo,
 		errors_of, load, commit, undo, redo, add_step, duplicate, remove_step, link, unlink, set_start,
-		move, set_on_change,
+		move, set_value, set_rows, fetch, check, save,
 	};
 });
+
+// Rows of a child table compared by what they hold: the values of the child doctype's fields
+// (not name, idx or other bookkeeping), empty values alike.
+export function rows_key(child_doctype, rows) {
+	const fields = (frappe.get_meta(child_doctype)?.fields || [])
+		.filter((df) => !frappe.model.no_value_type.includes(df.fieldtype))
+		.map((df) => df.fieldname);
+	return JSON.stringify((rows || []).map((r) => fields.map((f) => (r[f] === undefined || r[f] === null ? "" : r[f]))));
+}
+
+// A number per object of the state: a step put back by undo, or the flow loaded again after a
+// save, is a new object with a new number (the canvas and the panel draw it anew).
+const object_ids = new WeakMap();
+let last_object_id = 0;
+export function id_of(obj) {
+	obj = toRaw(obj);
+	if (!object_ids.has(obj)) object_ids.set(obj, ++last_object_id);
+	return object_ids.get(obj);
+}
+
+function same_rows(child_doctype, a, b) {
+	return rows_key(child_doctype, a) === rows_key(child_doctype, b);
+}

@@ -1,0 +1,182 @@
+// What the side panel shows, as Frappe docfields built from the doctypes' meta: a step's panel
+// the Marketing Flow Step fields its type needs (plus its rows in the flow's per-step tables);
+// with no step selected, the flow's trigger, audience and success fields. Also the filter
+// editor (Frappe's FilterGroup) for the JSON filter fields (conditions, audience).
+import { STEP_DOCTYPE, FLOW_DOCTYPE, DESIGN_FIELDS, STEP_LINK_FIELDS, step_tables, rows_of, is_multi_branch } from "./steps";
+
+export const LAYOUT = ["Section Break", "Column Break", "Tab Break"];
+
+// A field that holds a value of the target itself (not layout, not a filter editor, not a table).
+export function is_value_field(df) {
+	return !LAYOUT.includes(df.fieldtype) && df.fieldtype !== "HTML" && df.fieldtype !== "Table";
+}
+
+function is_filters_field(df) {
+	return df.fieldtype === "Code" && (df.options === "JSON" || /filters|conditions/.test(df.fieldname));
+}
+
+function parse_filters(value, doctype) {
+	let data = [];
+	try {
+		data = typeof value === "string" ? JSON.parse(value || "[]") : value || [];
+	} catch (e) {
+		data = [];
+	}
+	if (!Array.isArray(data)) {
+		data = Object.entries(data).map(([k, v]) => (Array.isArray(v) ? [k, ...v] : [k, "=", v]));
+	}
+	return data.map((f) => (f.length >= 4 ? f.slice(0, 4) : [doctype, ...f]));
+}
+
+// A filter editor (Frappe's FilterGroup) in an HTML field; `changed(json)` gets the filters as
+// JSON ("" for none) when they change.
+export function mount_filters(field, value, doctype, readonly, changed) {
+	const $wrapper = field.$wrapper.empty();
+	if (!doctype) {
+		$wrapper.html(`<div class="text-muted small">${__("Choose the doctype first.")}</div>`);
+		return;
+	}
+	$wrapper.append(`<label class="control-label">${__(field.df.label)}</label>`);
+	const $area = $(`<div class="mf-filter-area"></div>`).appendTo($wrapper);
+	let current = value || "[]";
+	frappe.model.with_doctype(doctype, () => {
+		const group = new frappe.ui.FilterGroup({
+			parent: $area,
+			doctype,
+			on_change: () => {
+				const filters = group.get_filters().map((f) => f.slice(0, 4));
+				const json = JSON.stringify(filters);
+				if (json !== current) {
+					current = json;
+					changed(filters.length ? json : "");
+				}
+			},
+		});
+		group.add_filters_to_filter_group(parse_filters(value, doctype));
+		if (readonly) $area.find("button").prop("disabled", true);
+	});
+}
+
+function person_field_options(person_doctype, only_dates) {
+	const fields = (frappe.get_meta(person_doctype)?.fields || []).filter(
+		(df) =>
+			!frappe.model.no_value_type.includes(df.fieldtype) &&
+			(!only_dates || ["Date", "Datetime"].includes(df.fieldtype))
+	);
+	return [{ label: "", value: "" }].concat(
+		fields.map((df) => ({ label: `${__(df.label || df.fieldname)} (${df.fieldname})`, value: df.fieldname }))
+	);
+}
+
+// The fields of `doctype` that `wanted`, fit for the panel: pickers of the flow's steps for
+// links between steps, pickers of the person's fields for field names, filter editors for
+// filters, grids for tables; all read-only when the design is.
+function field_defs(store, doctype, wanted, target) {
+	const readonly = store.readonly;
+	const fields = [];
+	for (const meta_df of frappe.get_meta(doctype).fields) {
+		if (!wanted(meta_df)) continue;
+		const df = { ...meta_df, read_only: readonly ? 1 : meta_df.read_only };
+		if (df.fieldname === "person_doctype") {
+			// the people this site's flows may enrol: Contact, and Lead / CRM Lead where installed
+			df.get_query = () => ({ filters: { name: ["in", target.__onload?.person_doctypes || ["Contact"]] } });
+		}
+		if (df.fieldtype === "Tab Break") df.fieldtype = "Section Break";
+		if (df.fieldtype === "Section Break") df.collapsible = 0;
+		if (STEP_LINK_FIELDS.includes(df.fieldname) && doctype === STEP_DOCTYPE) {
+			// pickers of the flow's steps, never free text
+			df.fieldtype = "Select";
+			df.options = [{ label: "", value: "" }].concat(
+				store.steps
+					.filter((s) => s.step_id !== target.step_id)
+					.map((s) => ({ label: `${s.label || s.step_id} (${s.step_id})`, value: s.step_id }))
+			);
+		} else if (df.fieldtype === "Data" && (doctype === STEP_DOCTYPE ? /_field$/ : /_date_field$/).test(df.fieldname)) {
+			// fields of the person (date fields for the date ones), never typed by hand
+			df.fieldtype = "Select";
+			df.options = person_field_options(store.person_doctype, /date/.test(df.fieldname));
+		} else if (is_filters_field(df)) {
+			df.fieldtype = "HTML";
+			df.mf_filters = meta_df.fieldname;
+		} else if (df.fieldtype === "Table") {
+			const child = frappe.get_meta(df.options);
+			df.fields = (child?.fields || []).map((f) => ({ ...f, in_list_view: f.in_list_view, read_only: readonly ? 1 : f.read_only }));
+			df.data = (target[df.fieldname] || []).map((r) => ({ ...r }));
+			df.cannot_add_rows = readonly;
+			df.cannot_delete_rows = readonly;
+			df.in_place_edit = false;
+			df.mf_table = 1;
+		}
+		fields.push(df);
+	}
+	return fields;
+}
+
+// The flow's per-step tables (Split branches / A/B variants, Update Participant's fields): the
+// rows of this step, edited in a grid. A branch table is shown for multi-branch types; another
+// per-step table when the step has rows in it or its type names the table (Marketing Flow
+// Update <-> Update Participant).
+function step_table_fields(store, step) {
+	const out = [];
+	const readonly = store.readonly;
+	for (const table of step_tables()) {
+		const rows = rows_of(store.doc, table.fieldname, step.step_id);
+		const child = frappe.get_meta(table.options);
+		const is_branch = child.fields.some((f) => f.fieldname === "next_step");
+		const word = table.options.replace(/^Marketing Flow /, "").split(" ")[0];
+		const show = rows.length || (is_branch ? is_multi_branch(step) : (step.step_type || "").includes(word));
+		if (!show) continue;
+		out.push({ fieldtype: "Section Break", fieldname: `mf_section_${table.fieldname}`, label: __(table.label) });
+		out.push({
+			fieldtype: "Table",
+			fieldname: table.fieldname,
+			label: __(table.label),
+			mf_table: 1,
+			mf_step_id: step.step_id,
+			cannot_add_rows: readonly,
+			cannot_delete_rows: readonly,
+			in_place_edit: false,
+			data: rows.map((r) => ({ ...r })),
+			fields: child.fields
+				.filter((f) => f.fieldname !== "step_id")
+				.map((f) => {
+					const df = { ...f, read_only: readonly ? 1 : f.read_only };
+					if (f.fieldname === "next_step") {
+						df.fieldtype = "Select";
+						df.options = [""].concat(store.steps.filter((s) => s.step_id !== step.step_id).map((s) => s.step_id));
+					}
+					return df;
+				}),
+		});
+	}
+	return out;
+}
+
+// A step's panel: the fields its type needs (depends_on does the rest), then its table rows.
+export function step_fields(store, step) {
+	return field_defs(
+		store,
+		STEP_DOCTYPE,
+		(df) => !DESIGN_FIELDS.includes(df.fieldname) && df.fieldname !== "step_id" && df.fieldname !== "designer_section",
+		step
+	).concat(step_table_fields(store, step));
+}
+
+// The flow's panel: the fields of its trigger and audience sections and of its Success tab,
+// in the doctype's order (the sending window and the resume policy stay on the form).
+export function flow_fields(store, doc) {
+	const part_of = {};
+	let tab = null;
+	let section = null;
+	for (const df of frappe.get_meta(FLOW_DOCTYPE).fields) {
+		if (df.fieldtype === "Tab Break") tab = section = df.fieldname;
+		if (df.fieldtype === "Section Break") section = df.fieldname;
+		part_of[df.fieldname] = tab === "success_tab" ? tab : section;
+	}
+	return field_defs(
+		store,
+		FLOW_DOCTYPE,
+		(df) => ["trigger_section", "audience_section", "success_tab"].includes(part_of[df.fieldname]),
+		doc
+	);
+}
