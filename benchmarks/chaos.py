@@ -876,8 +876,6 @@ def run(args) -> int:
 			f"enrolment: only {len(result.enrolled)} of {n}: {list(result.not_enrolled.items())[:3]}"
 		)
 	say(f"flow {flow}: {n} enrolled in {time.perf_counter() - t:.1f}s")
-	participant_of_email = {email_of(c): c for c in contacts}
-	participant_of_mobile = {mobile_of(c): c for c in contacts}
 
 	known_failed = failed_job_ids()
 	runner_jobs = RunnerJobs(flow, 2)
@@ -949,19 +947,7 @@ def run(args) -> int:
 		workers.stop()
 		frappe.db.rollback()
 	report = verify(
-		args,
-		flow,
-		contacts,
-		sink,
-		http,
-		faults,
-		workers,
-		participant_of_email,
-		participant_of_mobile,
-		known_failed,
-		wall,
-		finished,
-		wall_started,
+		args, flow, contacts, sink, http, faults, workers, known_failed, wall, finished, wall_started
 	)
 	report["runner_jobs"] = runner_jobs.summary()
 	report["flush_jobs_released"] = flush_releases
@@ -986,14 +972,14 @@ def verify(
 	http,
 	faults,
 	workers,
-	participant_of_email,
-	participant_of_mobile,
 	known_failed,
 	wall,
 	finished,
 	wall_started,
 ) -> dict:
 	n = len(contacts)
+	participant_of_email = {email_of(c): c for c in contacts}
+	participant_of_mobile = {mobile_of(c): c for c in contacts}
 	rows = frappe.db.sql(
 		"""SELECT name, contact, status, current_step, last_error, exit_reason FROM `tabMarketing Flow Participant`
 		WHERE flow = %s""",
