@@ -24,6 +24,78 @@ from marketing_flows.engine.permissions import (
 
 
 class MarketingFlow(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from marketing_flows.marketing_flows.doctype.marketing_flow_branch.marketing_flow_branch import (
+			MarketingFlowBranch,
+		)
+		from marketing_flows.marketing_flows.doctype.marketing_flow_step.marketing_flow_step import (
+			MarketingFlowStep,
+		)
+		from marketing_flows.marketing_flows.doctype.marketing_flow_success_criterion.marketing_flow_success_criterion import (
+			MarketingFlowSuccessCriterion,
+		)
+		from marketing_flows.marketing_flows.doctype.marketing_flow_suppression.marketing_flow_suppression import (
+			MarketingFlowSuppression,
+		)
+		from marketing_flows.marketing_flows.doctype.marketing_flow_update.marketing_flow_update import (
+			MarketingFlowUpdate,
+		)
+
+		audience_filters: DF.Code | None
+		branches: DF.Table[MarketingFlowBranch]
+		confirmation_content: DF.Link | None
+		description: DF.SmallText | None
+		flow_name: DF.Data
+		last_error: DF.SmallText | None
+		on_success: DF.Literal["Stop", "Continue"]
+		paused_on: DF.Datetime | None
+		person_doctype: DF.Link
+		reenrollment: DF.Literal["Never", "After Previous Ends"]
+		reenrollment_gap_days: DF.Int
+		require_confirmation: DF.Check
+		requires_consent: DF.Check
+		resume_policy: DF.Literal["Send Overdue", "Skip Overdue"]
+		send_on_friday: DF.Check
+		send_on_monday: DF.Check
+		send_on_saturday: DF.Check
+		send_on_sunday: DF.Check
+		send_on_thursday: DF.Check
+		send_on_tuesday: DF.Check
+		send_on_wednesday: DF.Check
+		started_on: DF.Datetime | None
+		status: DF.Literal["Draft", "Running", "Paused", "Stopped"]
+		steps: DF.Table[MarketingFlowStep]
+		stopped_on: DF.Datetime | None
+		success_criteria: DF.Table[MarketingFlowSuccessCriterion]
+		success_flow: DF.Link | None
+		success_logic: DF.Literal["Any", "All"]
+		suppression_lists: DF.Table[MarketingFlowSuppression]
+		trigger_conditions: DF.Code | None
+		trigger_date_field: DF.Data | None
+		trigger_date_offset: DF.Int
+		trigger_doctype: DF.Link | None
+		trigger_email_group: DF.Link | None
+		trigger_event: DF.Literal["Insert", "Update", "Insert or Update"]
+		trigger_flow: DF.Link | None
+		trigger_person_field: DF.Data | None
+		trigger_segment: DF.Link | None
+		trigger_type: DF.Literal[
+			"Manual", "Document Event", "Web Form", "Email Group", "Segment", "Date Field", "Flow Goal"
+		]
+		trigger_web_form: DF.Link | None
+		updates: DF.Table[MarketingFlowUpdate]
+		use_sending_window: DF.Check
+		window_end: DF.Time | None
+		window_start: DF.Time | None
+
+	# end: auto-generated types
 	def onload(self) -> None:
 		"""The form's figures (Overview, Flow, Reports) come with the document: no extra call; so
 		does whether the user may operate flows (the form's and the designer's actions)."""

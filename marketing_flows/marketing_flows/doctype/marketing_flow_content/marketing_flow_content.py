@@ -9,6 +9,24 @@ from marketing_flows.engine import mailer, render
 
 
 class MarketingFlowContent(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		attach_files: DF.Check
+		body: DF.TextEditor
+		channel: DF.Literal["Email", "SMS"]
+		content_name: DF.Data
+		flow: DF.Link | None
+		sender: DF.Link | None
+		subject: DF.Data | None
+		version: DF.Int
+
+	# end: auto-generated types
 	def validate(self) -> None:
 		for fieldname in ("subject", "body"):
 			if err := render.problem(self.get(fieldname)):

@@ -6,6 +6,46 @@ from frappe.model.document import Document
 
 
 class MarketingFlowLog(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		branch: DF.Data | None
+		contact: DF.Link | None
+		event: DF.Literal[
+			"Enrolled",
+			"Step Executed",
+			"Step Skipped",
+			"Email Sent",
+			"SMS Sent",
+			"Opened",
+			"Clicked",
+			"Bounced",
+			"Unsubscribed",
+			"Branch Yes",
+			"Branch No",
+			"Goal Met",
+			"Exited",
+			"Completed",
+			"Error",
+			"Retry",
+			"Scanned",
+			"Lead Converted",
+			"Complained",
+		]
+		flow: DF.Link
+		message: DF.SmallText | None
+		name: DF.Int | None
+		participant: DF.Link | None
+		reference_doctype: DF.Link | None
+		reference_name: DF.DynamicLink | None
+		step_id: DF.Data | None
+		url: DF.Data | None
+	# end: auto-generated types
 	pass
 
 

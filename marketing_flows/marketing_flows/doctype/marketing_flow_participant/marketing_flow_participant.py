@@ -6,6 +6,44 @@ from frappe.model.document import Document
 
 
 class MarketingFlowParticipant(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		active_key: DF.Data | None
+		attempts: DF.Int
+		company: DF.DynamicLink | None
+		company_doctype: DF.Link | None
+		contact: DF.Link
+		current_step: DF.Data | None
+		email: DF.Data | None
+		email_queue: DF.Link | None
+		ended_on: DF.Datetime | None
+		enrolled_by: DF.Data | None
+		enrolled_on: DF.Datetime | None
+		exit_reason: DF.Data | None
+		flow: DF.Link
+		full_name: DF.Data | None
+		last_error: DF.SmallText | None
+		last_sent: DF.Link | None
+		last_sent_on: DF.Datetime | None
+		last_sent_status: DF.Literal["", "Queued", "Sent", "Opened", "Clicked", "Bounced", "Failed"]
+		mobile_no: DF.Data | None
+		next_run_at: DF.Datetime | None
+		person: DF.DynamicLink | None
+		person_doctype: DF.Link | None
+		sent_marketing_email: DF.Check
+		status: DF.Literal["Active", "Waiting", "Completed", "Exited", "Stalled"]
+		step_seq: DF.Int
+		succeeded: DF.Check
+		succeeded_on: DF.Datetime | None
+		success_criterion: DF.Data | None
+
+	# end: auto-generated types
 	def before_insert(self) -> None:
 		"""Participants come from enrolment only (which writes them in bulk, with the person's
 		data and the one-active-participation key): never by hand, the API or an import."""

@@ -5,4 +5,21 @@ from frappe.model.document import Document
 
 
 class MarketingFlowSendingLimit(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		applies_to: DF.Literal["Email Account", "Recipient Domain"]
+		connections: DF.Int
+		domain: DF.Data | None
+		email_account: DF.Link | None
+		max_per_second: DF.Float
+		parent: DF.Data
+		parentfield: DF.Data
+		parenttype: DF.Data
+	# end: auto-generated types
 	pass

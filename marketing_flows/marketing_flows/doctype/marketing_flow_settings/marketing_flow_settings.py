@@ -9,6 +9,43 @@ from marketing_flows.engine import hosts, watch
 
 
 class MarketingFlowSettings(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		from marketing_flows.marketing_flows.doctype.marketing_flow_sending_limit.marketing_flow_sending_limit import (
+			MarketingFlowSendingLimit,
+		)
+
+		activity_doctype: DF.Link | None
+		appointment_doctype: DF.Link | None
+		batch_size: DF.Int
+		company_doctype: DF.Link | None
+		consent_field: DF.Data | None
+		deal_doctype: DF.Link | None
+		default_sender: DF.Link | None
+		issue_doctype: DF.Link | None
+		keep_sent_emails_days: DF.Int
+		max_attempts: DF.Int
+		max_emails_per_person_per_day: DF.Int
+		max_emails_per_person_per_week: DF.Int
+		max_emails_per_second: DF.Float
+		max_sends_per_hour: DF.Int
+		parallel_jobs: DF.Int
+		person_doctype: DF.Link
+		retry_backoff_minutes: DF.Int
+		sender_jobs: DF.Int
+		sending_limits: DF.Table[MarketingFlowSendingLimit]
+		smtp_connections: DF.Int
+		track_clicks: DF.Check
+		track_opens: DF.Check
+		webhook_allowed_hosts: DF.SmallText | None
+
+	# end: auto-generated types
 	def validate(self) -> None:
 		for role in hosts.CANDIDATES:
 			value = self.get(f"{role}_doctype")

@@ -11,6 +11,24 @@ MAX_LISTED = 500  # people shown by "Show contacts"
 
 
 class MarketingSegment(Document):
+	# begin: auto-generated types
+	# This code is auto-generated. Do not modify anything in this block.
+
+	from typing import TYPE_CHECKING
+
+	if TYPE_CHECKING:
+		from frappe.types import DF
+
+		description: DF.SmallText | None
+		filters: DF.Code | None
+		flow: DF.Link | None
+		outcome: DF.Literal["Step Processed", "Clicked", "Bounced", "Stalled", "Blocked", "Goal Met"]
+		person_doctype: DF.Link | None
+		segment_name: DF.Data
+		segment_type: DF.Literal["Contact Filters", "Flow Outcome"]
+		step_id: DF.Data | None
+
+	# end: auto-generated types
 	def validate(self) -> None:
 		if not self.person_doctype:
 			self.person_doctype = hosts.person_doctype()
