@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Sending limits across senders on two hosts (issue 19): are the overall, per-account and
-per-domain limits of engine/rate_limits.py held within 5 % when two sender processes send at
+per-domain limits of engine/sending/rate_limits.py held within 5 % when two sender processes send at
 once, one of them on another "host" (a Linux network namespace)? A script run on purpose, not
 a test.
 
@@ -67,7 +67,7 @@ SETTINGS = "Marketing Flow Settings"
 PROBE_PORT = 6379  # listening on 127.0.0.1 here, never bridged: refused inside the namespace
 
 
-# --reserve proposed (the children only; engine/rate_limits.py is not changed): each key moves one
+# --reserve proposed (the children only; engine/sending/rate_limits.py is not changed): each key moves one
 # interval from its own next moment, not from the latest of all keys' moments (the send still
 # waits for the latest). The slots of a key that another key made wait are not lost.
 PROPOSED_RESERVE = """

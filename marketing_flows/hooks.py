@@ -43,7 +43,7 @@ doctype_list_js = {
 }
 
 # Every save passes through here; `watch` answers from a cached map of watched doctypes, so a
-# doctype no running flow watches costs no query (see engine/watch.py).
+# doctype no running flow watches costs no query (see engine/entering/watch.py).
 doc_events = {
 	"*": {
 		"after_insert": "marketing_flows.engine.entering.watch.on_insert",
@@ -52,7 +52,7 @@ doc_events = {
 	}
 }
 
-# Flow emails leave through the app's sender (engine/sender.py), not through Frappe's flush; bounce
+# Flow emails leave through the app's sender (engine/sending/sender.py), not through Frappe's flush; bounce
 # notices and complaints about them, read by an incoming Email Account, go to the flows.
 override_doctype_class = {
 	"Email Queue": "marketing_flows.overrides.email_queue.FlowAwareEmailQueue",

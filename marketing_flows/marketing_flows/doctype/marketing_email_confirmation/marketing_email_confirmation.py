@@ -5,7 +5,7 @@ from frappe.model.document import Document
 
 
 class MarketingEmailConfirmation(Document):
-	"""Written by the engine only (engine/confirmation.py): users read it, as evidence."""
+	"""Written by the engine only (engine/entering/confirmation.py): users read it, as evidence."""
 
 	# begin: auto-generated types
 	# This code is auto-generated. Do not modify anything in this block.

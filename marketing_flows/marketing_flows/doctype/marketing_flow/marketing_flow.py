@@ -5,22 +5,16 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine import (
-	confirmation,
-	criteria,
-	dry_run,
-	enrolment,
-	figures,
-	hosts,
-	lifecycle,
-	validation,
-	watch,
-)
+from marketing_flows.engine.entering import confirmation, enrolment, watch
+from marketing_flows.engine.hosts import doctype_roles
+from marketing_flows.engine.measuring import figures
 from marketing_flows.engine.permissions import (
 	is_flow_operator,
 	on_stored,
 	require_system_manager_for_scripts,
 )
+from marketing_flows.engine.queries import criteria
+from marketing_flows.engine.running import dry_run, lifecycle, validation
 
 
 class MarketingFlow(Document):
@@ -101,7 +95,7 @@ class MarketingFlow(Document):
 		does whether the user may operate flows (the form's and the designer's actions)."""
 		if not self.is_new():
 			self.set_onload("figures", figures.all_figures(self))
-		self.set_onload("person_doctypes", hosts.person_doctypes())
+		self.set_onload("person_doctypes", doctype_roles.person_doctypes())
 		self.set_onload("is_flow_operator", is_flow_operator())
 		used = sorted({s.content for s in self.steps if s.get("content")})
 		if used:

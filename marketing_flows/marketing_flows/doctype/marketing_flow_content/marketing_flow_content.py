@@ -5,7 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine import mailer, render
+from marketing_flows.engine.sending import mailer, render
 
 
 class MarketingFlowContent(Document):

@@ -6,7 +6,7 @@ from frappe.model.document import Document
 
 
 class MarketingFlowOutbox(Document):
-	"""Written by engine/outbox.py on a connection of its own; read-only in the desk."""
+	"""Written by engine/sending/outbox.py on a connection of its own; read-only in the desk."""
 
 	# begin: auto-generated types
 	# This code is auto-generated. Do not modify anything in this block.

@@ -5,7 +5,8 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine import hosts, watch
+from marketing_flows.engine.entering import watch
+from marketing_flows.engine.hosts import doctype_roles
 
 
 class MarketingFlowSettings(Document):
@@ -47,9 +48,9 @@ class MarketingFlowSettings(Document):
 
 	# end: auto-generated types
 	def validate(self) -> None:
-		for role in hosts.CANDIDATES:
+		for role in doctype_roles.CANDIDATES:
 			value = self.get(f"{role}_doctype")
-			if value and (problem := hosts.role_doctype_problem(role, value)):
+			if value and (problem := doctype_roles.role_doctype_problem(role, value)):
 				frappe.throw(problem)
 		for fieldname in ("batch_size", "max_attempts"):
 			if (self.get(fieldname) or 0) < 1:
@@ -70,4 +71,4 @@ class MarketingFlowSettings(Document):
 	@frappe.whitelist()
 	def detect_doctypes(self) -> dict:
 		frappe.has_permission(self.doctype, "write", throw=True)
-		return hosts.detect_and_save()
+		return doctype_roles.detect_and_save()

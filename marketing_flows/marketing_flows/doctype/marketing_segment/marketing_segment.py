@@ -4,8 +4,9 @@
 import frappe
 from frappe.model.document import Document
 
-from marketing_flows.engine import filters, hosts, segments
+from marketing_flows.engine.hosts import doctype_roles
 from marketing_flows.engine.permissions import on_stored, readable
+from marketing_flows.engine.queries import filters, segments
 
 MAX_LISTED = 500  # people shown by "Show contacts"
 
@@ -31,11 +32,11 @@ class MarketingSegment(Document):
 	# end: auto-generated types
 	def validate(self) -> None:
 		if not self.person_doctype:
-			self.person_doctype = hosts.person_doctype()
-		if self.person_doctype not in hosts.person_doctypes():
+			self.person_doctype = doctype_roles.person_doctype()
+		if self.person_doctype not in doctype_roles.person_doctypes():
 			frappe.throw(
 				frappe._("{0} can't be a segment's people on this site: choose one of {1}.").format(
-					self.person_doctype, ", ".join(hosts.person_doctypes())
+					self.person_doctype, ", ".join(doctype_roles.person_doctypes())
 				)
 			)
 		if self.segment_type == "Contact Filters":
