@@ -52,7 +52,9 @@ def count_place(place: Path) -> None:
 	print(f"== {place.relative_to(ROOT.parent)}/")
 	print(f"parameters: {total}; Any: {any_count}; untyped: {untyped}")
 	for name, counter in kinds.items():
-		print(f"`{name}` parameters by annotation: " + ", ".join(f"{k}: {v}" for k, v in counter.most_common()))
+		print(
+			f"`{name}` parameters by annotation: " + ", ".join(f"{k}: {v}" for k, v in counter.most_common())
+		)
 	print(f"modules: {len(modules)}; largest:")
 	for size, rel in sorted(modules, reverse=True)[:6]:
 		print(f"  {size:5d} lines  {rel}")
