@@ -327,7 +327,15 @@ def test_a_click_seconds_after_delivery_is_a_scanner(desk_url):
 	)
 	from marketing_flows.engine import log
 
-	log.write(p.flow, p.participant, p.contact, "email_1", "Email Sent", "", None, "Email Queue", queue.name)
+	log.write(
+		p.flow,
+		p.participant,
+		p.contact,
+		"email_1",
+		"Email Sent",
+		reference_doctype="Email Queue",
+		reference_name=queue.name,
+	)
 	frappe.db.commit()
 	html = signed.prepare_html(HTML, p.participant, p.flow, "email_1")
 	assert hit(desk_url, links(html, "click")[0]).status_code == 302
