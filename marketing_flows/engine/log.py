@@ -87,10 +87,28 @@ def write(
 	step_id: str | None,
 	event: str,
 	message: str = "",
-	**more: str | None,
+	url: str | None = None,
+	reference_doctype: str | None = None,
+	reference_name: str | None = None,
+	branch: str | None = None,
 ) -> None:
-	"""One event (`more`: entry's url, reference_doctype, reference_name, branch)."""
-	write_many([entry(flow_name, participant_name, contact, step_id, event, message, **more)])
+	"""One event, written at once (see `entry`)."""
+	write_many(
+		[
+			entry(
+				flow_name,
+				participant_name,
+				contact,
+				step_id,
+				event,
+				message,
+				url,
+				reference_doctype,
+				reference_name,
+				branch,
+			)
+		]
+	)
 
 
 def last_email_steps(participants: list[str]) -> dict[str, str]:
