@@ -240,8 +240,8 @@ def unsubscribe(participant=None, email=None, step_id=None, sig=None, **form) ->
 	)
 
 
-def _confirmation_page(participant: str, email: str, step_id: str | None, sig: str) -> None:
-	fields = {"participant": participant, "email": email, "sig": sig}
+def _confirmation_page(participant_name: str, email: str, step_id: str | None, sig: str) -> None:
+	fields = {"participant": participant_name, "email": email, "sig": sig}
 	if step_id:
 		fields["step_id"] = step_id
 	_button_page(
