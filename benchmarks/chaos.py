@@ -29,7 +29,7 @@ import signal
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -47,6 +47,7 @@ from frappe.utils import now_datetime  # noqa: E402
 
 from factories import smtp_account, step  # noqa: E402  (tests/factories.py: on sys.path through common)
 from marketing_flows.engine.running import runner_jobs  # noqa: E402
+from receivers import QuietHandler  # noqa: E402  (tests/receivers.py, likewise)
 
 # Settings the run changes; their previous values are kept in a state file and put back by the
 # cleanup (also by the next start after a crash).
@@ -126,15 +127,11 @@ class HTTPReceiver:
 		self.hook_delay = 0.0
 		receiver = self
 
-		class Handler(BaseHTTPRequestHandler):
+		class Handler(QuietHandler):
 			protocol_version = "HTTP/1.0"
 
-			def log_message(self, *args):
-				pass
-
 			def _handle(self):
-				length = int(self.headers.get("Content-Length") or 0)
-				body = self.rfile.read(length).decode() if length else ""
+				body = self.body()
 				parsed = urlparse(self.path)
 				record = {"path": parsed.path, "key": self.headers.get("Idempotency-Key"), "at": time.time()}
 				if parsed.path == "/hook":
