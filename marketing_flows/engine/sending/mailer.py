@@ -16,6 +16,7 @@ import email.utils
 import json
 import re
 import secrets
+from collections.abc import Callable
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
@@ -169,7 +170,7 @@ class Mailer:
 		ctx_vars: dict,
 		recipient: str,
 		participant_name: str,
-		body_filter=None,
+		body_filter: Callable[[str], str] | None = None,
 		headers: dict[str, str] | None = None,
 	) -> str:
 		"""Render `content` for one recipient and stage its Email Queue row; returns its name."""

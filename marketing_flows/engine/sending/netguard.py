@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import frappe
@@ -204,12 +204,12 @@ class _PinnedAdapter(HTTPAdapter):
 		}
 		super().__init__(max_retries=0)
 
-	def init_poolmanager(self, *args, **kwargs) -> None:
+	def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:  # requests' own, passed on
 		super().init_poolmanager(*args, **kwargs)
 		self.poolmanager.pool_classes_by_scheme = self._pools
 
 
-def request(method: str, url: str, **kwargs) -> requests.Response:
+def request(method: str, url: str, **kwargs: Any) -> requests.Response:  # requests.request's
 	"""`requests.request` for a webhook: the URL is checked (one DNS lookup, every address
 	allowed), then the connection goes to those very addresses. Redirects are not followed and
 	no proxy of the environment is used (both would reach an address nobody checked)."""

@@ -34,7 +34,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dkim
 import frappe
@@ -45,6 +45,9 @@ from frappe.utils import cint, now_datetime
 from marketing_flows.engine import log
 from marketing_flows.engine.running import job_slots
 from marketing_flows.engine.sending import delivery, rate_limits
+
+if TYPE_CHECKING:
+	from frappe.model.document import Document
 
 PARTICIPANT = "Marketing Flow Participant"
 SENDER_JOB = "marketing_flows.engine.sending.sender.send_queued_emails"
@@ -444,11 +447,11 @@ class Connection(threading.Thread):
 		return Result(item, SENT)
 
 	@staticmethod
-	def _answer(item: Outgoing, code: int, text, kind: str) -> Result:
+	def _answer(item: Outgoing, code: int, text: bytes | str, kind: str) -> Result:
 		return Result(item, FAILED if cint(code) >= 500 else RETRY, f"{kind}: {_text(code, text)}")
 
 
-def _text(code: int, text) -> str:
+def _text(code: int, text: bytes | str) -> str:
 	if isinstance(text, bytes):
 		text = text.decode("utf-8", "replace")
 	return f"{code} {text}".strip()
@@ -555,7 +558,7 @@ DKIM_HEADERS = [
 ]
 
 
-def _dkim_key(doc) -> tuple[bytes, bytes, bytes] | None:
+def _dkim_key(doc: Document) -> tuple[bytes, bytes, bytes] | None:
 	"""(selector, domain, private key) when the account signs its flow emails."""
 	domain, selector = doc.get("mf_dkim_domain"), doc.get("mf_dkim_selector")
 	if not (domain and selector and doc.get("mf_dkim_private_key")):
