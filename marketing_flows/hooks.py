@@ -42,6 +42,9 @@ doctype_list_js = {
 	"CRM Lead": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/crm_lead_list.js"],
 }
 
+# The desk learns at login whether the user may operate flows (the person forms' "Add to flow").
+boot_session = "marketing_flows.boot.boot_session"
+
 # Every save passes through here; `watch` answers from a cached map of watched doctypes, so a
 # doctype no running flow watches costs no query (see engine/entering/watch.py).
 doc_events = {

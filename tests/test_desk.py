@@ -137,7 +137,8 @@ def test_test_flow_shows_a_persons_path_and_sends_nothing(browser, desk_url, peo
 
 def test_the_operator_check_comes_from_the_server(people):
 	"""The flow form and the designer take "may this user operate flows?" from the document's
-	onload (engine/permissions.py), and no desk script keeps a list of roles of its own."""
+	onload, the person forms from the desk's boot (both engine/permissions.py), and no desk
+	script keeps a list of roles of its own."""
 	from pathlib import Path
 
 	for who, expected in (("admin", True), ("editor", False)):
@@ -146,6 +147,11 @@ def test_the_operator_check_comes_from_the_server(people):
 			flow = frappe.get_doc("Marketing Flow", people["flow"])
 			flow.run_method("onload")
 			assert flow.get_onload().get("is_flow_operator") is expected, who
+			# the person forms ("Add to flow") learn it at login, through the boot_session hook
+			bootinfo = frappe._dict()
+			for method in frappe.get_hooks("boot_session"):
+				frappe.get_attr(method)(bootinfo)
+			assert bootinfo.marketing_flows == {"is_flow_operator": expected}, who
 		finally:
 			frappe.set_user("Administrator")
 	app = Path(frappe.get_app_path("marketing_flows"))

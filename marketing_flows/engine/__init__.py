@@ -9,4 +9,4 @@
 - queries/   questions asked of the host's records (filters, segments, success criteria);
 - hosts/     the host apps' doctypes: which plays which role, people, companies, record fields.
 
-Leaves used everywhere stay here: doctypes (types), names, log, permissions, bulk."""
+Leaves used everywhere stay here: doctypes (types), names, log, permissions, bulk, until_commit."""

@@ -3,13 +3,14 @@ a document nobody watches costs nothing: the map lives in Redis with an in-proce
 is forgotten whenever a flow changes.
 
 Every save of every document passes through the doc_events "*" hooks below. They only read the
-map (Redis once per request, then `frappe.local.cache`) and remember matches in `frappe.local`;
-no query runs in the request. After the transaction commits, one background job per transaction
-re-checks the matches and enrols (triggers.enrol_from_documents), as Frappe's webhooks do.
+map (Redis once per request, then `frappe.local.cache`) and remember matches until the commit
+(`until_commit`); no query runs in the request. After the transaction commits, one background
+job re-checks the proposals and enrols (triggers.enrol_from_documents), as Frappe's webhooks
+do, and one checks the goals of the people the saves named (goals.evaluate_changes).
 
-The map: doctype -> {"triggers": [TriggerWatch, ...], "criteria": [...]}. Doctypes nobody
-watches are absent. "criteria" is filled by the success-criteria code (see
-`_add_criterion_watches`); it is empty until then.
+The map: doctype -> {"triggers": [TriggerWatch, ...], "criteria": [flow names]}: the flows
+whose triggers watch the doctype, and those whose live success criteria read it
+(`_add_criterion_watches`). Doctypes nobody watches are absent.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import frappe
 from marketing_flows.engine.hosts import doctype_roles, record_fields
 from marketing_flows.engine.queries import criteria
 from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES
+from marketing_flows.engine.until_commit import UntilCommit
 
 if TYPE_CHECKING:
 	from frappe.model.document import Document
@@ -31,8 +33,6 @@ CACHE_KEY = "marketing_flows:watched_doctypes"
 LIVE_STATUSES = LIVE_FLOW_STATUSES
 WATCHING_TRIGGERS = ("Document Event", "Web Form", "Email Group")
 EMAIL_GROUP_MEMBER = "Email Group Member"
-# frappe.local attribute holding this transaction's matches until commit (or rollback)
-PENDING_ATTR = "marketing_flows_pending_triggers"
 
 
 class TriggerWatch(TypedDict):
@@ -181,9 +181,6 @@ def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
 					add(doctype, flow_name)
 
 
-CRITERIA_ATTR = "marketing_flows_pending_criteria"
-
-
 def _criteria_event(doc: Document, event: str, flows: list[str]) -> None:
 	"""A document that live criteria look at was saved: remember whom it names (read from the
 	document in memory, no query) and evaluate them in one job after commit."""
@@ -192,27 +189,14 @@ def _criteria_event(doc: Document, event: str, flows: list[str]) -> None:
 	refs = record_fields.refs_of(doc)
 	if not any(refs.values()):
 		return
-	state = getattr(frappe.local, CRITERIA_ATTR, None)
-	if not state or state["db"] is not frappe.local.db:
-		state = {"db": frappe.local.db, "flows": set(), "person": set(), "email": set(), "company": set()}
-		setattr(frappe.local, CRITERIA_ATTR, state)
-		frappe.db.after_commit.add(_flush_criteria)
-		frappe.db.after_rollback.add(_discard_criteria)
+	state = changed_refs.state()
 	state["flows"].update(flows)
 	for kind, values in refs.items():
 		state[kind].update(values)
 
 
-def _discard_criteria() -> None:
-	if hasattr(frappe.local, CRITERIA_ATTR):
-		delattr(frappe.local, CRITERIA_ATTR)
-
-
-def _flush_criteria() -> None:
-	state = getattr(frappe.local, CRITERIA_ATTR, None)
-	_discard_criteria()
-	if not state:
-		return
+def _enqueue_goal_checks(state: dict[str, set[str]]) -> None:
+	"""After commit: one job checks the goals of everyone this transaction's saves named."""
 	try:
 		frappe.enqueue(
 			"marketing_flows.engine.measuring.goals.evaluate_changes",
@@ -301,19 +285,12 @@ def _web_form_changed(doc: Document, watch_map: dict[str, dict[str, list]]) -> N
 
 
 def pending() -> dict[tuple[str, str, str], dict]:
-	"""This transaction's proposals, (flow, doctype, name) -> entry; empty once flushed."""
-	state = getattr(frappe.local, PENDING_ATTR, None)
-	return state["entries"] if state and state["db"] is frappe.local.db else {}
+	"""This transaction's proposals, (flow, doctype, name) -> entry; empty once handed on."""
+	return proposals.peek() or {}
 
 
 def _propose(watch: TriggerWatch, doc: Document) -> None:
-	state = getattr(frappe.local, PENDING_ATTR, None)
-	if not state or state["db"] is not frappe.local.db:
-		state = {"db": frappe.local.db, "entries": {}}
-		setattr(frappe.local, PENDING_ATTR, state)
-		frappe.db.after_commit.add(_flush)
-		frappe.db.after_rollback.add(_discard)
-	state["entries"][(watch["flow"], doc.doctype, doc.name)] = {
+	proposals.state()[(watch["flow"], doc.doctype, doc.name)] = {
 		"flow": watch["flow"],
 		"trigger_type": watch["trigger_type"],
 		"doctype": doc.doctype,
@@ -323,16 +300,9 @@ def _propose(watch: TriggerWatch, doc: Document) -> None:
 	}
 
 
-def _discard() -> None:
-	"""Rolled back: the documents that matched are gone."""
-	if hasattr(frappe.local, PENDING_ATTR):
-		delattr(frappe.local, PENDING_ATTR)
-
-
-def _flush() -> None:
+def _enqueue_enrolment(state: dict[tuple[str, str, str], dict]) -> None:
 	"""After commit: one job for everything this transaction proposed (the job sees the rows)."""
-	entries = list(pending().values())
-	_discard()
+	entries = list(state.values())
 	if not entries:
 		return
 	try:
@@ -344,3 +314,15 @@ def _flush() -> None:
 	except Exception:
 		# the transaction is committed already: never fail the user's save for this
 		frappe.log_error(title="Marketing Flows: could not queue trigger enrolment")
+
+
+# This transaction's matches, handed to one job each once it commits (forgotten on rollback):
+# proposals to enrol, and the people, emails and companies whose goals a save may have met.
+proposals: UntilCommit[dict[tuple[str, str, str], dict]] = UntilCommit(
+	"marketing_flows_pending_triggers", dict, _enqueue_enrolment
+)
+changed_refs: UntilCommit[dict[str, set[str]]] = UntilCommit(
+	"marketing_flows_pending_criteria",
+	lambda: {"flows": set(), "person": set(), "email": set(), "company": set()},
+	_enqueue_goal_checks,
+)

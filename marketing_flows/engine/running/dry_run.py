@@ -23,7 +23,7 @@ from marketing_flows.engine.entering import eligibility, enrolment, watch
 from marketing_flows.engine.hosts import person_records
 from marketing_flows.engine.permissions import readable, require_flow_operator, require_read
 from marketing_flows.engine.queries import criteria, segments
-from marketing_flows.engine.running import graph, validation
+from marketing_flows.engine.running import graph, job_slots, validation
 from marketing_flows.engine.running.batch import Batch
 
 if TYPE_CHECKING:
@@ -92,8 +92,10 @@ def simulate(flow: MarketingFlow, people: list[str]) -> list[dict]:
 
 
 CALLBACKS = ("before_commit", "after_commit", "before_rollback", "after_rollback")
-# per-transaction state that hooks and the runner keep in frappe.local
-LOCAL_STATE = (watch.PENDING_ATTR, watch.CRITERIA_ATTR, "_mf_deferred_slots")
+
+
+# what hooks and the runner collect in frappe.local until the commit (kept aside meanwhile)
+DEFERRED = (watch.proposals, watch.changed_refs, job_slots.deferred_slots)
 
 
 @contextmanager
@@ -101,7 +103,7 @@ def _nothing_kept() -> Iterator[None]:
 	"""Roll back to a savepoint afterwards, and forget what hooks registered meanwhile to run at
 	the commit (jobs to enqueue for the simulated saves)."""
 	callbacks = {name: deque(getattr(frappe.db, name)._functions) for name in CALLBACKS}
-	state = {attr: getattr(frappe.local, attr, None) for attr in LOCAL_STATE}
+	state = {kind.attr: getattr(frappe.local, kind.attr, None) for kind in DEFERRED}
 	search = frappe.local.conf.get("disable_global_search")
 	frappe.local.conf["disable_global_search"] = True  # Frappe queues search text in Redis at once
 	frappe.db.savepoint("mf_dry_run")

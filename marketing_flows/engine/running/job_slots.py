@@ -19,6 +19,8 @@ from rq import get_current_job
 from rq.job import JobStatus
 from rq.worker import Worker
 
+from marketing_flows.engine.until_commit import UntilCommit
+
 Slot = tuple[str, str]  # the slot's two job ids
 WORKER_SILENCE_SECONDS = 180  # a worker on another machine without a heartbeat this long is gone
 
@@ -70,17 +72,10 @@ def deferred_in_transaction() -> set:
 	against RQ when `enqueue` is called, but an enqueue deferred to after the commit is not in
 	RQ yet: two calls in one transaction would push the same job id twice and the slot would
 	run twice. Forgotten at commit and rollback."""
-	state = getattr(frappe.local, "_mf_deferred_slots", None)
-	if state is None or state[0] is not frappe.local.db:
-		state = (frappe.local.db, set())
-		frappe.local._mf_deferred_slots = state
-		frappe.db.after_commit.add(_forget_deferred)
-		frappe.db.after_rollback.add(_forget_deferred)
-	return state[1]
+	return deferred_slots.state()
 
 
-def _forget_deferred() -> None:
-	frappe.local._mf_deferred_slots = None
+deferred_slots: UntilCommit[set] = UntilCommit("_mf_deferred_slots", set)
 
 
 def wake(slots: Iterable[Slot], enqueue: Callable[[str], None]) -> None:

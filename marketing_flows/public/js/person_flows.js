@@ -3,11 +3,10 @@
 // file (contact.js, lead.js, crm_lead.js, *_list.js) calls these; the timeline and the
 // enrolment's result are the flow form's own dialogs (flow_dialogs.js).
 
-// Who may add people to flows is the server's to say (engine/permissions.py: flow operators,
-// who may also write flows). Here the desk's answer from the server's permissions: write access
-// to Marketing Flow, which the roles shipped give to flow operators only; enrolling checks again.
+// Who may add people to flows is the server's to say (engine/permissions.py: flow operators),
+// told at login (marketing_flows/boot.py); enrolling checks again.
 function marketing_flows_may_enrol() {
-	return frappe.model.can_write("Marketing Flow");
+	return !!frappe.boot.marketing_flows?.is_flow_operator;
 }
 
 // Form refresh: the panel for everyone who may read participants, the action for operators.
