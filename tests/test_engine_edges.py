@@ -287,7 +287,7 @@ def test_resume_keeps_an_exit_committed_while_the_flow_was_paused(worker):
 		"execute",
 		"marketing_flows.engine.running.participants.end_participants",
 		"--kwargs",
-		json.dumps({"flow": flow.name, "names": [name], "status": "Exited", "reason": "Goal met"}),
+		json.dumps({"flow_name": flow.name, "names": [name], "status": "Exited", "reason": "Goal met"}),
 	)
 	flow.run()
 	frappe.db.commit()
