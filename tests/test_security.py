@@ -11,8 +11,8 @@ import pytest
 from factories import enrol_and_run, events, make_contact, make_flow, participant, running_flow, step, unique
 
 
-def webhook_flow(url: str, **step):
-	return make_flow(steps=[{"step_id": "hook", "step_type": "Webhook", "webhook_url": url, **step}])
+def webhook_flow(url: str, **fields):
+	return make_flow(steps=[step("hook", "Webhook", **{"webhook_url": url, **fields})])
 
 
 @pytest.mark.parametrize(

@@ -148,9 +148,9 @@ def test_split_branch_steps_count_as_reachable_and_loops_through_them_are_refuse
 	assert flow.name
 
 
-def ab_flow(content_a, content_b, **step):
+def ab_flow(content_a, content_b, **ab):
 	steps = [
-		{"step_id": "ab", "step_type": "A/B Test", **step},
+		step("ab", "A/B Test", **ab),
 		step("mail_a", "Send Email", content=content_a.name, next_step="wait"),
 		step("mail_b", "Send Email", content=content_b.name, next_step="wait"),
 		step("wait", "Wait", wait_amount=3, wait_unit="Days"),

@@ -39,20 +39,9 @@ def site_zone():
 	frappe.db.commit()
 
 
-def wait_flow(amount: int, unit: str, **step):
-	return make_flow(
-		steps=[
-			{
-				"step_id": "wait",
-				"step_type": "Wait",
-				"wait_amount": amount,
-				"wait_unit": unit,
-				"next_step": "end",
-				**step,
-			},
-			end(),
-		]
-	)
+def wait_flow(amount: int, unit: str, **fields):
+	wait = {"wait_amount": amount, "wait_unit": unit, "next_step": "end", **fields}
+	return make_flow(steps=[step("wait", "Wait", **wait), end()])
 
 
 @pytest.mark.parametrize(
