@@ -678,6 +678,13 @@ class Sender:
 						(self.accepted < LINGER_AFTER or time.monotonic() - idle_since >= LINGER_SECONDS)
 						and time.monotonic() >= self.later_until  # what it gave back for later
 					):
+						if self.later_until and not out_of_time:
+							# what it gave back is due now: one more look that no earlier look
+							# (an account marked idle, its list of accounts) can skip
+							self.later_until = 0.0
+							self.idle_until.clear()
+							self.accounts_checked_at = -ACCOUNTS_SECONDS
+							continue
 						break
 					time.sleep(LINGER_POLL_SECONDS)
 					continue
@@ -755,8 +762,6 @@ class Sender:
 			pass
 		for result in got:
 			self.pools[result.item.account].in_flight -= 1
-			if result.outcome == LATER:  # due again soon: this job stays to send it
-				self.later_until = max(self.later_until, time.monotonic() + result.after + 1)
 		return got
 
 	def give_back(self, pool: AccountPool) -> list[Result]:
@@ -783,3 +788,8 @@ class Sender:
 					raise
 				time.sleep(0.05 * (attempt + 1))
 		self.accepted += sum(1 for x in results if x.outcome == SENT)
+		# given back for a limited domain: due `after` seconds from the write; this job stays
+		# until then to send them
+		later = [x.after for x in results if x.outcome == LATER]
+		if later:
+			self.later_until = max(self.later_until, time.monotonic() + max(later) + 0.2)
