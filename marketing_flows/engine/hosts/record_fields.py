@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 	from frappe.model.document import Document
 	from frappe.model.meta import Meta
 
+# --- how any document points at a person or a company ---------------------------------------
+
 EMAIL_FIELDS = ("email_id", "email", "contact_email", "raised_by", "email_address", "customer_email")
 
 
@@ -96,18 +98,12 @@ def refs_of(doc: Document) -> dict[str, set[str]]:
 	return found
 
 
+# --- records a flow creates for a person (Create Request, Create Sale) ----------------------
+
 TITLE_FIELDS = ("subject", "title", "opportunity_title")
-
-
 TYPE_FIELDS = ("issue_type", "ticket_type", "opportunity_type", "deal_type")
-
-
 PRIORITY_FIELDS = ("priority",)
-
-
 OWNER_FIELDS = ("opportunity_owner", "deal_owner", "lead_owner")
-
-
 RECORD_EMAIL_FIELDS = ("raised_by", "contact_email", "email")
 
 # A value of a new record: a Data / Link / Select value, or the rows of a table field.

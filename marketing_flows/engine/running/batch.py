@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 	)
 
 MAX_HOPS = 50  # steps in one go for one participant (no step runs twice in one go anyway)
-
-
 FLOW_STATUS_RECHECK_SECONDS = 0.5  # a Pause or Stop during a batch is seen within this time
 
 

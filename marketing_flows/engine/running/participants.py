@@ -1,7 +1,7 @@
 """Participant state: the status sets, the transitions every module shares, and the batch's
 bulk UPDATE of participants (`write_updates`).
 
-A leaf of the engine: it knows the participant table and the log, nothing above them. Every
+It knows the participant table, the log and the person records, nothing above them. Every
 transition is a conditional write (`WHERE status IN ...`, `succeeded = 0`) that acts only on
 the rows it really changed, so two processes racing on the same participant (a goal met twice,
 a Stop while a batch completes someone) log and act once."""
@@ -23,20 +23,11 @@ if TYPE_CHECKING:
 
 PARTICIPANT = "Marketing Flow Participant"
 
-
 # The one definition of each status set.
 ACTIVE = ("Active", "Waiting", "Stalled")  # holds the one active participation per person and flow
-
-
 DUE = ("Active", "Waiting")  # the runner may pick these up when next_run_at has come
-
-
 CONVERTIBLE = ("Active", "Waiting", "Stalled", "Completed")  # can still meet the goal
-
-
 ENDED = ("Completed", "Exited")
-
-
 LIVE_FLOW_STATUSES = ("Running", "Paused")  # flows that take people in (a paused flow's wait)
 
 

@@ -9,8 +9,6 @@ from frappe.utils import cint, flt
 from marketing_flows.engine.running import job_slots
 
 RUNNER_JOB = "marketing_flows.engine.running.runner.process_due"
-
-
 RUNNER_BUDGET_SECONDS = 240  # a runner job stops taking batches after this; RQ's timeout is larger
 
 

@@ -21,8 +21,6 @@ if TYPE_CHECKING:
 
 
 NUMERIC = ("Int", "Float", "Currency", "Percent")
-
-
 # action -> the field types it fits (None: any settable field)
 ACTION_TYPES: dict[str, tuple[str, ...] | None] = {
 	"Set": None,
