@@ -38,6 +38,20 @@ as_frappe() {
 	fi
 }
 
+# The version requirements-test.txt pins for a tool (`ruff==X.Y.Z`), empty when none.
+pinned_version() { sed -n "s/^$1==\([^ ;#]*\).*/\1/p" "$REPO_DIR/requirements-test.txt"; }
+# The bench's installed version of a tool, empty when missing.
+installed_version() { "$BENCH_DIR/env/bin/$1" --version 2>/dev/null | awk '{print $2}'; }
+# Make sure the bench's Python has the pinned version of tool $1 (lint.sh, typecheck.sh).
+ensure_pinned_tool() {
+	local want; want="$(pinned_version "$1")"
+	[ -n "$want" ] || die "requirements-test.txt pins no $1 version ($1==X.Y.Z)."
+	[ -x "$BENCH_DIR/env/bin/python" ] || die "No bench at $BENCH_DIR: run scripts/setup.sh first."
+	if [ "$(installed_version "$1")" != "$want" ]; then
+		log "Installing $1 $want in the bench's Python"
+		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q "$1==$want" || die "pip install $1==$want failed."
+	fi
+}
 bench_cmd() { (cd "$BENCH_DIR" && as_frappe "$BENCH_CLI/bin/bench" "$@"); }
 bench_python() { (cd "$BENCH_DIR/sites" && as_frappe "$BENCH_DIR/env/bin/python" "$@"); }
 

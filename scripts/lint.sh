@@ -7,14 +7,9 @@
 # this script installs the pinned version there when it is missing or another.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-want="$(sed -n 's/^ruff==\([^ ;#]*\).*/\1/p' "$REPO_DIR/requirements-test.txt")"
-[ -n "$want" ] || die "requirements-test.txt pins no ruff version (ruff==X.Y.Z)."
-[ -x "$BENCH_DIR/env/bin/python" ] || die "No bench at $BENCH_DIR: run scripts/setup.sh first."
+ensure_pinned_tool ruff
+want="$(pinned_version ruff)"
 ruff="$BENCH_DIR/env/bin/ruff"
-if [ "$("$ruff" --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
-	log "Installing ruff $want in the bench's Python"
-	as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q "ruff==$want" || die "pip install ruff==$want failed."
-fi
 
 cd "$REPO_DIR"
 if [ "${1:-}" = "--fix" ]; then

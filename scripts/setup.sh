@@ -165,12 +165,9 @@ ensure_bench() {
 		log "Pinning setuptools<81 in the bench's Python"
 		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q "setuptools<81"
 	fi
-	local ruff_pin mypy_pin
-	ruff_pin="$(sed -n 's/^ruff==\([^ ;#]*\).*/\1/p' "$REPO_DIR/requirements-test.txt")"
-	mypy_pin="$(sed -n 's/^mypy==\([^ ;#]*\).*/\1/p' "$REPO_DIR/requirements-test.txt")"
 	if ! as_frappe "$BENCH_DIR/env/bin/python" -c 'import pytest, aiosmtpd, playwright, hypothesis' >/dev/null 2>&1 \
-		|| [ "$("$BENCH_DIR/env/bin/ruff" --version 2>/dev/null | awk '{print $2}')" != "$ruff_pin" ] \
-		|| [ "$("$BENCH_DIR/env/bin/mypy" --version 2>/dev/null | awk '{print $2}')" != "$mypy_pin" ]; then
+		|| [ "$(installed_version ruff)" != "$(pinned_version ruff)" ] \
+		|| [ "$(installed_version mypy)" != "$(pinned_version mypy)" ]; then
 		log "Installing test tools (pytest, ruff, mypy, ...) in the bench's Python"
 		as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q -r "$REPO_DIR/requirements-test.txt"
 	fi

@@ -8,14 +8,9 @@
 # goes on MYPYPATH for its `frappe.types` (the DF field types of the controllers).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-want="$(sed -n 's/^mypy==\([^ ;#]*\).*/\1/p' "$REPO_DIR/requirements-test.txt")"
-[ -n "$want" ] || die "requirements-test.txt pins no mypy version (mypy==X.Y.Z)."
-[ -x "$BENCH_DIR/env/bin/python" ] || die "No bench at $BENCH_DIR: run scripts/setup.sh first."
+ensure_pinned_tool mypy
+want="$(pinned_version mypy)"
 mypy="$BENCH_DIR/env/bin/mypy"
-if [ "$("$mypy" --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
-	log "Installing mypy $want in the bench's Python"
-	as_frappe "$BENCH_DIR/env/bin/python" -m pip install -q "mypy==$want" || die "pip install mypy==$want failed."
-fi
 
 cd "$REPO_DIR"
 log "mypy $want"
