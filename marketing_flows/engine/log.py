@@ -24,6 +24,7 @@ FIELDS = (
 	"reference_doctype",
 	"reference_name",
 	"branch",
+	"flow_version",
 	"creation",
 	"modified",
 	"owner",
@@ -42,7 +43,10 @@ def entry(
 	reference_doctype: str | None = None,
 	reference_name: str | None = None,
 	branch: str | None = None,
+	version: int | None = None,
 ) -> tuple:
+	"""One event as a row of FIELDS; `version` is the flow version the participant walks (None
+	where the caller doesn't know it: the event then counts for the flow, not a version)."""
 	now = now_datetime()
 	user = frappe.session.user if frappe.session else "Administrator"
 	return (
@@ -56,6 +60,7 @@ def entry(
 		reference_doctype,
 		reference_name,
 		branch,
+		version,
 		now,
 		now,
 		user,
@@ -91,6 +96,7 @@ def write(
 	reference_doctype: str | None = None,
 	reference_name: str | None = None,
 	branch: str | None = None,
+	version: int | None = None,
 ) -> None:
 	"""One event, written at once (see `entry`)."""
 	write_many(
@@ -106,6 +112,7 @@ def write(
 				reference_doctype,
 				reference_name,
 				branch,
+				version,
 			)
 		]
 	)

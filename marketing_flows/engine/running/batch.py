@@ -123,7 +123,17 @@ class Batch:
 	) -> None:
 		self.logs.append(
 			log.entry(
-				self.flow.name, p.name, p.contact, step_id, event, message, None, ref_dt, ref_name, branch
+				self.flow.name,
+				p.name,
+				p.contact,
+				step_id,
+				event,
+				message,
+				None,
+				ref_dt,
+				ref_name,
+				branch,
+				p.get("flow_version") or None,
 			)
 		)
 		self._events.setdefault(p.name, []).append((step_id, event, self.now))

@@ -5,6 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from marketing_flows.engine.changing import versions
 from marketing_flows.engine.entering import confirmation, enrolment, watch
 from marketing_flows.engine.hosts import doctype_roles
 from marketing_flows.engine.measuring import figures
@@ -119,6 +120,7 @@ class MarketingFlow(Document):
 		validation.validate_flow(self)
 		if problem := confirmation.problem(self):
 			frappe.throw(problem)
+		versions.check_plan(self, self.get_doc_before_save())
 
 	def validate_status_change(self) -> None:
 		"""Status changes only through run() / pause() / stop()."""
@@ -142,6 +144,7 @@ class MarketingFlow(Document):
 	def on_update(self) -> None:
 		watch.flows_changed()
 		before = self.get_doc_before_save()
+		versions.publish_on_save(self, before)
 		if before and before.success_criteria and not self.success_criteria:
 			criteria.reset_figures(self.name)  # no goal, no successes (as HubSpot does)
 
@@ -276,3 +279,28 @@ class MarketingFlow(Document):
 		if not participant:
 			return []
 		return figures.timeline(self.name, participant)
+
+	@frappe.whitelist()
+	@on_stored("read")
+	def get_versions(self) -> list[dict]:
+		"""The flow's versions, newest first: who published each, when, what changed, how many
+		people are on it."""
+		return versions.list_versions(self)
+
+	@frappe.whitelist()
+	@on_stored("read")
+	def version_differences(self, from_version: int | str, to_version: int | str | None = None) -> list[str]:
+		"""What changed from one version to another (or to the flow as it is now), in words."""
+		return versions.differences_between(self, from_version, to_version)
+
+	@frappe.whitelist()
+	def migration_proposal(self) -> dict:
+		"""For the designer's save: the unsaved design the client sends against the live version:
+		what changed, and for each step with people at it how many and where they would go. Only
+		for who may save it; nothing is written."""
+		if self.is_new() or not frappe.db.exists(self.doctype, self.name):
+			frappe.has_permission(self.doctype, "create", throw=True)
+			return versions.proposal(self, None)
+		stored = frappe.get_doc(self.doctype, self.name)
+		frappe.has_permission(self.doctype, "write", stored, throw=True)
+		return versions.proposal(self, stored)
