@@ -115,6 +115,7 @@ def _lock_participant(participant_name: str) -> frappe._dict | None:
 		.select(
 			p.name,
 			p.flow,
+			p.flow_version,
 			p.person_doctype,
 			p.person,
 			p.contact,
@@ -168,7 +169,7 @@ def record_open(participant_name: str, step_id: str | None) -> bool:
 	row = _lock_participant(participant_name)
 	if not row or _logged(participant_name, "Opened", step_id):
 		return False
-	log.write(row.flow, participant_name, row.contact, step_id, "Opened")
+	log.write(row.flow, participant_name, row.contact, step_id, "Opened", version=row.flow_version)
 	if row.last_sent_status != "Clicked" and _is_last_sent(row, step_id):
 		_set_status(participant_name, "Opened")
 	return True
@@ -183,7 +184,9 @@ def record_click(participant_name: str, step_id: str | None, url: str) -> bool:
 		return False
 	entries = []
 	if not _logged(participant_name, "Opened", step_id):
-		entries.append(log.entry(row.flow, participant_name, row.contact, step_id, "Opened"))
+		entries.append(
+			log.entry(row.flow, participant_name, row.contact, step_id, "Opened", version=row.flow_version)
+		)
 	# the log's `url` holds 1000 characters: the full URL goes in the message when longer
 	url = safe_url(url)
 	short = url[:URL_LENGTH]
@@ -191,7 +194,16 @@ def record_click(participant_name: str, step_id: str | None, url: str) -> bool:
 	if new:
 		message = url if len(url) > URL_LENGTH else ""
 		entries.append(
-			log.entry(row.flow, participant_name, row.contact, step_id, "Clicked", message, url=short)
+			log.entry(
+				row.flow,
+				participant_name,
+				row.contact,
+				step_id,
+				"Clicked",
+				message,
+				url=short,
+				version=row.flow_version,
+			)
 		)
 	if entries:
 		log.write_many(entries)
