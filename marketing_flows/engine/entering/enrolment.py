@@ -207,6 +207,7 @@ def _enroll_chunk(flow: MarketingFlow, names: list[str], source: str, result: En
 			now,
 			source,
 			active_key(flow.name, name),
+			cint(flow.version) or 1,  # the live version: new people start it
 			0,
 			0,
 			0,
@@ -221,7 +222,11 @@ def _enroll_chunk(flow: MarketingFlow, names: list[str], source: str, result: En
 		if participant_name := enrolled.get(person_name):
 			result.enrolled.append(participant_name)
 			contact = values[person_name][3]
-			entries.append(log.entry(flow.name, participant_name, contact, None, "Enrolled", source))
+			entries.append(
+				log.entry(
+					flow.name, participant_name, contact, None, "Enrolled", source, version=cint(flow.version) or 1
+				)
+			)
 		else:
 			result.not_enrolled[person_name] = _("already active in this flow")
 	log.write_many(entries)
@@ -290,6 +295,7 @@ PARTICIPANT_COLUMNS = (
 	"enrolled_on",
 	"enrolled_by",
 	"active_key",
+	"flow_version",
 	"attempts",
 	"step_seq",
 	"docstatus",
