@@ -34,6 +34,7 @@ doctype_js = {
 		"public/js/marketing_flow/participants_tab.js",
 		"public/js/marketing_flow/content_tab.js",
 		"public/js/marketing_flow/actions.js",
+		"public/js/marketing_flow/approval.js",
 		"public/js/marketing_flow/versions_tab.js",
 	],
 }

@@ -12,6 +12,7 @@ from frappe.query_builder.functions import IfNull
 from frappe.utils import get_datetime, now_datetime
 
 from marketing_flows.engine import log
+from marketing_flows.engine.changing import approval
 from marketing_flows.engine.permissions import require_flow_operator
 from marketing_flows.engine.running import participants, runner_jobs, validation
 from marketing_flows.engine.running.participants import ACTIVE, DUE
@@ -51,6 +52,7 @@ def run(flow: MarketingFlow) -> dict:
 	if errors:
 		frappe.throw("<br>".join(html.escape(e, quote=False) for e in errors), title=_("The flow can't run"))
 	validation.check_flow_cycle(flow, refuse=True)  # before any participant is touched
+	approval.require_approved(flow)  # Require Approval: the flow as it is now must be approved
 	if flow.status == "Paused" and (flow.resume_policy or "Send Overdue") == "Skip Overdue":
 		due = frappe.db.count(
 			"Marketing Flow Participant", {"flow": flow.name, "status": ("in", participants.DUE)}

@@ -5,7 +5,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-from marketing_flows.engine.changing import versions
+from marketing_flows.engine.changing import approval, versions
 from marketing_flows.engine.entering import confirmation, enrolment, watch
 from marketing_flows.engine.hosts import doctype_roles
 from marketing_flows.engine.measuring import figures
@@ -98,6 +98,9 @@ class MarketingFlow(Document):
 			self.set_onload("figures", figures.all_figures(self))
 		self.set_onload("person_doctypes", doctype_roles.person_doctypes())
 		self.set_onload("is_flow_operator", is_flow_operator())
+		if not self.is_new() and approval.is_required():  # the form's approval state (approval.js)
+			self.set_onload("approval", state := approval.state(self))
+			self.approval_status = state["status"]
 		used = sorted({s.content for s in self.steps if s.get("content")})
 		if used:
 			self.set_onload(
@@ -113,6 +116,7 @@ class MarketingFlow(Document):
 		validation.fill_branch_keys(self)
 		validation.keep_engine_owned(self, self.get_doc_before_save())
 		require_system_manager_for_scripts(self, self.get_doc_before_save())
+		approval.refresh_status(self)
 		self.validate_status_change()
 		self.validate_steps_frozen_while_running()
 		if self.flags.status_change_allowed and self.status in ("Paused", "Stopped"):
@@ -304,3 +308,27 @@ class MarketingFlow(Document):
 		stored = frappe.get_doc(self.doctype, self.name)
 		frappe.has_permission(self.doctype, "write", stored, throw=True)
 		return versions.proposal(self, stored)
+
+	@frappe.whitelist()
+	@on_stored("read")
+	def request_approval(self) -> dict:
+		"""Ask the Flow Approvers to approve the flow as it is now (Require Approval)."""
+		return approval.request(self)
+
+	@frappe.whitelist()
+	@on_stored("read")
+	def approve(self, comment: str | None = None) -> dict:
+		"""Approve the stored flow's open request (a Flow Approver who did not make the change)."""
+		return approval.approve(self, comment)
+
+	@frappe.whitelist()
+	@on_stored("read")
+	def reject(self, comment: str | None = None) -> dict:
+		"""Reject the stored flow's open request, saying why."""
+		return approval.reject(self, comment)
+
+	@frappe.whitelist()
+	@on_stored("read")
+	def approval_state(self) -> dict:
+		"""The approval state of the flow as it is now, what changed, who asked and decided."""
+		return approval.state(self)
