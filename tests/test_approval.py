@@ -343,3 +343,67 @@ def test_the_timeline_keeps_who_approved_what(people, as_user, required):
 	# what was approved: the definition's digest and the changes, on the approval row
 	[row] = approval_rows(flow)
 	assert row.definition_hash and "wait" in row.changes
+
+
+# --- the form ----------------------------------------------------------------------------------
+
+PASSWORD = "Flows-Approval-Pass-2026!"
+
+
+def test_the_form_requests_shows_the_changes_and_approves(browser, desk_url, required):
+	"""In a real browser: the operator's Request Approval, the approver's Approve with the
+	changes shown first, and the state in the form's intro."""
+	from conftest import login, screenshot
+
+	admin = make_user(["Flow Administrator"], "appr-desk-admin", PASSWORD)
+	approver = make_user(["Flow Approver"], "appr-desk-approver", PASSWORD)
+	frappe.set_user(admin)
+	flow = make_flow(steps=wait_steps())
+	frappe.set_user("Administrator")
+	frappe.db.commit()
+	errors: list[str] = []
+
+	page = login(browser, desk_url, admin, PASSWORD)
+	page.on("pageerror", lambda e: errors.append(str(e)))
+	try:
+		page.goto(f"{desk_url}/app/marketing-flow/{flow.name}")
+		page.wait_for_selector(".form-message:has-text('Needs approval')", timeout=20000)
+		page.locator(".page-actions button:has-text('Request Approval'):visible").first.click()
+		dialog = page.locator(".modal.show")
+		dialog.locator("li:has-text('wait (Pause a bit)')").first.wait_for(timeout=10000)
+		dialog.locator(".btn-primary:has-text('Request Approval')").click()
+		page.wait_for_selector(".form-message:has-text('Waiting for a Flow Approver')", timeout=20000)
+		assert page.locator(".page-actions button:has-text('Approval'):visible").count() == 0
+		screenshot(page, "approval-requested")
+	except Exception as e:
+		screenshot(page, "approval-request-failed")
+		raise AssertionError(f"{e}; page errors: {errors}") from e
+	page.close()
+
+	page = login(browser, desk_url, approver, PASSWORD)
+	page.on("pageerror", lambda e: errors.append(str(e)))
+	try:
+		page.goto(f"{desk_url}/app/marketing-flow/{flow.name}")
+		group = page.locator(".page-actions button:has-text('Approval'):visible").first
+		group.wait_for(timeout=20000)
+		assert page.locator(".page-actions button:has-text('Run'):visible").count() == 0
+		group.click()
+		page.locator(".dropdown-menu.show a:has-text('Approve')").first.click()
+		dialog = page.locator(".modal.show")
+		dialog.locator("li:has-text('wait (Pause a bit)')").first.wait_for(timeout=10000)
+		screenshot(page, "approval-dialog")
+		dialog.locator("textarea[data-fieldname='comment']").fill("Approved in the browser")
+		dialog.locator(".btn-primary:has-text('Approve')").click()
+		page.wait_for_selector(".form-message:has-text('Approved by')", timeout=20000)
+		screenshot(page, "approval-approved")
+	except Exception as e:
+		screenshot(page, "approval-approve-failed")
+		raise AssertionError(f"{e}; page errors: {errors}") from e
+	page.close()
+	assert not errors, errors
+	frappe.db.rollback()
+	assert frappe.db.get_value(APPROVAL, {"flow": flow.name}, ["status", "decided_by", "comment"]) == (
+		"Approved",
+		approver,
+		"Approved in the browser",
+	)
