@@ -45,7 +45,7 @@ def entry(
 	branch: str | None = None,
 	version: int | None = None,
 ) -> tuple:
-	"""One event as a row of FIELDS; `version` is the flow version the participant walks (None
+	"""One event as a row of FIELDS; `version` is the flow version the participant walks (0
 	where the caller doesn't know it: the event then counts for the flow, not a version)."""
 	now = now_datetime()
 	user = frappe.session.user if frappe.session else "Administrator"
@@ -60,7 +60,7 @@ def entry(
 		reference_doctype,
 		reference_name,
 		branch,
-		version,
+		version or 0,
 		now,
 		now,
 		user,

@@ -48,7 +48,13 @@ TRIGGER_FIELDS = (
 	"trigger_date_offset",
 	"trigger_flow",
 )
-AUDIENCE_FIELDS = ("person_doctype", "audience_filters", "reenrollment", "reenrollment_gap_days", "requires_consent")
+AUDIENCE_FIELDS = (
+	"person_doctype",
+	"audience_filters",
+	"reenrollment",
+	"reenrollment_gap_days",
+	"requires_consent",
+)
 GOAL_FIELDS = ("success_logic", "on_success", "success_flow")
 
 
@@ -61,8 +67,9 @@ def _value_fields(doctype: str) -> list[str]:
 
 
 def _plain(value: Any) -> Any:  # a field's value of any type
-	"""A value as JSON keeps it, empty values alike (None, "", 0 of an unset field)."""
-	if value in (None, ""):
+	"""A value as JSON keeps it, empty values alike: an unset field is None in memory and "" or 0
+	once saved (a number field can't tell 0 from empty either)."""
+	if value is None or value == "" or (isinstance(value, (int, float)) and value == 0):
 		return None
 	if isinstance(value, (int, float, str)):
 		return value
@@ -85,11 +92,15 @@ def snapshot(flow: MarketingFlow) -> dict[str, Any]:
 	if flow.get("confirmation_content"):
 		used = sorted(set(used) | {flow.confirmation_content})
 	contents = {}
-	for row in frappe.get_all(
-		"Marketing Flow Content",
-		filters={"name": ("in", used)},
-		fields=["name", "content_name", "version", "subject", "body"],
-	) if used else []:
+	for row in (
+		frappe.get_all(
+			"Marketing Flow Content",
+			filters={"name": ("in", used)},
+			fields=["name", "content_name", "version", "subject", "body"],
+		)
+		if used
+		else []
+	):
 		contents[row.name] = {
 			"content_name": row.content_name,
 			"version": row.version,
@@ -114,7 +125,7 @@ def as_flow(flow: MarketingFlow, definition: dict[str, Any]) -> MarketingFlow:
 		values[key] = flow.get(key)
 	doc = frappe.get_doc({"doctype": FLOW_DOCTYPE, **values})
 	doc.name = flow.name
-	return doc  # type: ignore[return-value]
+	return doc
 
 
 # --- differences in words --------------------------------------------------------------------
@@ -174,9 +185,17 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 	new_first = next(iter(new_steps), None)
 	if old_first != new_first and new_first:
 		out.append(_("Start: everyone now starts at {0}").format(_step_name(new_steps[new_first])))
-	step_fields = [f for f in _value_fields("Marketing Flow Step") if f not in DESIGN_ONLY | ENGINE_OWNED | {"step_id"}]
-	old_branches, new_branches = _rows_by_step(old.get("branches") or []), _rows_by_step(new.get("branches") or [])
-	old_updates, new_updates = _rows_by_step(old.get("updates") or []), _rows_by_step(new.get("updates") or [])
+	step_fields = [
+		f for f in _value_fields("Marketing Flow Step") if f not in DESIGN_ONLY | ENGINE_OWNED | {"step_id"}
+	]
+	old_branches, new_branches = (
+		_rows_by_step(old.get("branches") or []),
+		_rows_by_step(new.get("branches") or []),
+	)
+	old_updates, new_updates = (
+		_rows_by_step(old.get("updates") or []),
+		_rows_by_step(new.get("updates") or []),
+	)
 	old_contents, new_contents = old.get("contents") or {}, new.get("contents") or {}
 	for step_id, step in new_steps.items():
 		if step_id not in old_steps:
@@ -186,11 +205,15 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 		name = _step_name(step)
 		if before.get("step_type") != step.get("step_type"):
 			out.append(
-				_("Step {0}: type {1} → {2}").format(name, _(before.get("step_type")), _(step.get("step_type")))
+				_("Step {0}: type {1} → {2}").format(
+					name, _(before.get("step_type")), _(step.get("step_type"))
+				)
 			)
 		out += [
 			_("Step {0}: {1}").format(name, c)
-			for c in _field_changes("Marketing Flow Step", before, step, [f for f in step_fields if f != "step_type"])
+			for c in _field_changes(
+				"Marketing Flow Step", before, step, [f for f in step_fields if f != "step_type"]
+			)
 		]
 		if old_branches.get(step_id) != new_branches.get(step_id):
 			out += _branch_changes(name, old_branches.get(step_id) or [], new_branches.get(step_id) or [])

@@ -1,4 +1,4 @@
-"""Key figures of a flow, from the participant table (one grouped query)."""
+"""Key figures of a flow, from the participant table (one grouped query), for all its versions or one."""
 
 from __future__ import annotations
 
@@ -6,19 +6,29 @@ from typing import TYPE_CHECKING
 
 import frappe
 from frappe.query_builder.functions import Count, Sum
+from pypika.terms import EmptyCriterion
 
 from marketing_flows.engine.measuring import variants
 
 if TYPE_CHECKING:
+	from pypika.queries import Table
+	from pypika.terms import Criterion
+
 	from marketing_flows.engine.doctypes import MarketingFlow
 
 
-def flow_figures(flow_name: str) -> dict:
+def _of_version(table: Table, version: int | None) -> Criterion:
+	"""Rows of one flow version (participants on it, events logged on it); all without one."""
+	return table.flow_version == version if version else EmptyCriterion()  # where() skips it
+
+
+def flow_figures(flow_name: str, version: int | None = None) -> dict:
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	rows = (
 		frappe.qb.from_(p)
 		.select(p.status, Count("*"), Sum(p.succeeded), Sum(p.sent_marketing_email))
 		.where(p.flow == flow_name)
+		.where(_of_version(p, version))
 		.groupby(p.status)
 		.run()
 	)
@@ -28,7 +38,13 @@ def flow_figures(flow_name: str) -> dict:
 	emailed = sum(int(e or 0) for _st, _n, _s, e in rows)
 	succeeded_emailed = (
 		frappe.db.count(
-			"Marketing Flow Participant", {"flow": flow_name, "succeeded": 1, "sent_marketing_email": 1}
+			"Marketing Flow Participant",
+			{
+				"flow": flow_name,
+				"succeeded": 1,
+				"sent_marketing_email": 1,
+				**({"flow_version": version} if version else {}),
+			},
 		)
 		if succeeded
 		else 0
@@ -47,13 +63,14 @@ def flow_figures(flow_name: str) -> dict:
 	}
 
 
-def step_figures(flow_name: str) -> dict[str, dict[str, int]]:
+def step_figures(flow_name: str, version: int | None = None) -> dict[str, dict[str, int]]:
 	"""step_id -> event -> count, from the log (index: flow, step_id, event)."""
 	log = frappe.qb.DocType("Marketing Flow Log")
 	rows = (
 		frappe.qb.from_(log)
 		.select(log.step_id, log.event, Count("*"))
 		.where(log.flow == flow_name)
+		.where(_of_version(log, version))
 		.groupby(log.step_id, log.event)
 		.run()
 	)
@@ -75,14 +92,15 @@ UNDELIVERED_SQL = """SELECT STRAIGHT_JOIN l.step_id, q.status, COUNT(*) FROM `ta
 		ON l.participant = p.name AND l.event = 'Email Sent' AND l.reference_name = q.name
 	WHERE q.status IN ('Not Sent', 'Sending', 'Partially Sent', 'Error')
 		AND q.reference_doctype = 'Marketing Flow Participant' AND p.flow = %s
+		AND (%s = 0 OR l.flow_version = %s)
 	GROUP BY l.step_id, q.status"""
 
 
-def add_delivery(flow_name: str, steps: dict[str, dict[str, int]]) -> None:
+def add_delivery(flow_name: str, steps: dict[str, dict[str, int]], version: int | None = None) -> None:
 	"""Per email step: "Queued" (not accepted by the SMTP server yet) and "Delivered" (accepted;
 	a bounce notice may still come back, counted under "Bounced")."""
 	undelivered: dict[str, dict[str, int]] = {}
-	for step_id, status, n in frappe.db.sql(UNDELIVERED_SQL, flow_name):
+	for step_id, status, n in frappe.db.sql(UNDELIVERED_SQL, (flow_name, version or 0, version or 0)):
 		undelivered.setdefault(step_id or "", {})[status] = int(n)
 	for step_id, counts in steps.items():
 		if not counts.get("Email Sent"):
@@ -92,37 +110,46 @@ def add_delivery(flow_name: str, steps: dict[str, dict[str, int]]) -> None:
 		counts["Delivered"] = max(0, counts["Email Sent"] - sum(mine.values()))
 
 
-def waiting_by_step(flow_name: str) -> dict[str, int]:
+def waiting_by_step(flow_name: str, version: int | None = None) -> dict[str, int]:
 	"""step_id -> participants waiting or active there now (index: flow, current_step, status)."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	rows = (
 		frappe.qb.from_(p)
 		.select(p.current_step, Count("*"))
 		.where((p.flow == flow_name) & p.status.isin(["Active", "Waiting"]))
+		.where(_of_version(p, version))
 		.groupby(p.current_step)
 		.run()
 	)
 	return {step or "": int(n) for step, n in rows}
 
 
-def per_day(flow_name: str, field: str, only_succeeded: bool = False, days: int = 90) -> list[list]:
+def per_day(
+	flow_name: str, field: str, only_succeeded: bool = False, days: int = 90, version: int | None = None
+) -> list[list]:
 	"""[[date, count], ...] of participants by the date of `field` (enrolled_on / succeeded_on)."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	day = frappe.qb.functions("DATE", p[field])
 	since = frappe.utils.add_days(frappe.utils.nowdate(), -days)
-	query = frappe.qb.from_(p).select(day, Count("*")).where((p.flow == flow_name) & (p[field] >= since))
+	query = (
+		frappe.qb.from_(p)
+		.select(day, Count("*"))
+		.where((p.flow == flow_name) & (p[field] >= since))
+		.where(_of_version(p, version))
+	)
 	if only_succeeded:
 		query = query.where(p.succeeded == 1)
 	rows = query.groupby(day).orderby(day).run()
 	return [[str(d), int(n)] for d, n in rows]
 
 
-def exit_reasons(flow_name: str) -> list[list]:
+def exit_reasons(flow_name: str, version: int | None = None) -> list[list]:
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	rows = (
 		frappe.qb.from_(p)
 		.select(p.exit_reason, Count("*"))
 		.where((p.flow == flow_name) & (p.status == "Exited"))
+		.where(_of_version(p, version))
 		.groupby(p.exit_reason)
 		.orderby(Count("*"), order=frappe.qb.desc)
 		.limit(10)
@@ -143,14 +170,16 @@ EMAIL_EVENTS = (
 )
 
 
-def all_figures(flow: MarketingFlow) -> dict:
+def all_figures(flow: MarketingFlow, version: int | None = None) -> dict:
 	"""Everything the flow's form shows (Overview, Flow, Reports), from a few grouped queries on
-	indexed columns: nothing of the log or the participants is loaded row by row."""
+	indexed columns: nothing of the log or the participants is loaded row by row. With a
+	`version`, only that version's: its people (those on it now or who ended on it) and the
+	events logged while they walked it."""
 	flow_name = flow.name
-	overview = flow_figures(flow_name)
-	steps = step_figures(flow_name)
-	add_delivery(flow_name, steps)
-	for step_id, n in waiting_by_step(flow_name).items():
+	overview = flow_figures(flow_name, version)
+	steps = step_figures(flow_name, version)
+	add_delivery(flow_name, steps, version)
+	for step_id, n in waiting_by_step(flow_name, version).items():
 		steps.setdefault(step_id, {})["Waiting Here"] = n
 	totals = {event: 0 for event in EMAIL_EVENTS}
 	for counts in steps.values():
@@ -172,14 +201,14 @@ def all_figures(flow: MarketingFlow) -> dict:
 		**overview,
 		"steps": steps,
 		# per branch only where a step has branches (the query reads log rows: no index has `branch`)
-		"branches": branch_figures(flow_name)
+		"branches": branch_figures(flow_name, version)
 		if any(s.step_type in ("Split", "A/B Test") for s in flow.steps)
 		else {},
 		"variants": variant_figures(flow),
 		"reports": {
-			"enrolled_per_day": per_day(flow_name, "enrolled_on"),
-			"succeeded_per_day": per_day(flow_name, "succeeded_on", only_succeeded=True),
-			"exit_reasons": exit_reasons(flow_name),
+			"enrolled_per_day": per_day(flow_name, "enrolled_on", version=version),
+			"succeeded_per_day": per_day(flow_name, "succeeded_on", only_succeeded=True, version=version),
+			"exit_reasons": exit_reasons(flow_name, version),
 		},
 	}
 
@@ -195,13 +224,14 @@ def timeline(flow_name: str, participant_name: str) -> list[dict]:
 	)
 
 
-def branch_figures(flow_name: str) -> dict[str, dict[str, int]]:
+def branch_figures(flow_name: str, version: int | None = None) -> dict[str, dict[str, int]]:
 	"""step_id -> branch (or variant) key -> participants who took it (Split, A/B Test)."""
 	log = frappe.qb.DocType("Marketing Flow Log")
 	rows = (
 		frappe.qb.from_(log)
 		.select(log.step_id, log.branch, Count("*"))
 		.where((log.flow == flow_name) & (log.event == "Step Executed") & log.branch.isnotnull())
+		.where(_of_version(log, version))
 		.groupby(log.step_id, log.branch)
 		.run()
 	)

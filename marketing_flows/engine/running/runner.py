@@ -14,6 +14,7 @@ from datetime import datetime
 import frappe
 from frappe.utils import cint, now_datetime
 
+from marketing_flows.engine.changing import versions
 from marketing_flows.engine.running import runner_jobs
 from marketing_flows.engine.running.batch import Batch
 
@@ -36,7 +37,7 @@ PROBE_SQL = """SELECT name FROM `tabMarketing Flow Participant`
 # The claim. The ORDER BY follows the index (flow, status, next_run_at): no filesort, so only the
 # rows returned are read and locked, and a second worker gets the next ones instead of waiting
 # or getting nothing.
-CLAIM_SQL = """SELECT name FROM `tabMarketing Flow Participant`
+CLAIM_SQL = """SELECT name, flow_version FROM `tabMarketing Flow Participant`
 	WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
 	ORDER BY status, next_run_at
 	LIMIT %s"""
@@ -47,9 +48,13 @@ def has_due_participants(flow_name: str, now: datetime) -> bool:
 	return bool(frappe.db.sql(PROBE_SQL, (flow_name, now)))
 
 
-def claim_due_participants(flow_name: str, limit: int, now: datetime) -> list[str]:
-	"""Lock up to `limit` due rows of `flow` that no other worker holds (CLAIM_SQL)."""
-	return frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow_name, now, limit), pluck=True)
+def claim_due_participants(flow_name: str, limit: int, now: datetime) -> dict[int, list[str]]:
+	"""Lock up to `limit` due rows of `flow` that no other worker holds (CLAIM_SQL), by the
+	version their people walk (in the claim's order)."""
+	by_version: dict[int, list[str]] = {}
+	for name, version in frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow_name, now, limit)):
+		by_version.setdefault(cint(version), []).append(name)
+	return by_version
 
 
 def process_due(flow_name: str) -> int:
@@ -74,16 +79,24 @@ def process_due(flow_name: str) -> int:
 		if flow_doc.status != "Running":
 			break
 		now = now_datetime()
-		names = claim_due_participants(flow_name, batch_size, now)
-		if not names:
+		claimed = claim_due_participants(flow_name, batch_size, now)
+		if not claimed:
 			frappe.db.rollback()
 			return done
-		batch = Batch(flow_doc, settings, now, deadline)
-		batch.run(names)
+		# one batch per version: people draining an older version walk that version's steps
+		batches = [
+			Batch(versions.flow_for_version(flow_doc, version), settings, now, deadline)
+			for version in claimed
+		]
+		for batch, names in zip(batches, claimed.values(), strict=True):
+			batch.run(names)
+			if batch.flow_halted:
+				break
 		frappe.db.commit()
-		batch.after_commit()
-		done += batch.processed
-		if batch.flow_halted:
+		for batch in batches:
+			batch.after_commit()
+			done += batch.processed
+		if any(batch.flow_halted for batch in batches):
 			break
 	else:
 		runner_jobs.hand_over(flow_name)

@@ -96,7 +96,7 @@ class SendEmail(_MessageStep):
 		return Outcome(
 			ctx.next_step,
 			event="Email Sent",
-			message=_("{0} to {1}").format(content.name, recipient),
+			message=_("{0} v{1} to {2}").format(content.name, content.version or 0, recipient),
 			updates={
 				"last_sent": content.name,
 				"last_sent_on": ctx.now,
@@ -132,7 +132,7 @@ class SendSMS(_MessageStep):
 		return Outcome(
 			ctx.next_step,
 			event="SMS Sent",
-			message=_("{0} to {1}: {2}").format(content.name, number, result),
+			message=_("{0} v{1} to {2}: {3}").format(content.name, content.version or 0, number, result),
 			updates={"last_sent": content.name, "last_sent_on": ctx.now, "last_sent_status": "Sent"},
 		)
 

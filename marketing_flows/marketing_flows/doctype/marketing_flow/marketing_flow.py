@@ -4,6 +4,7 @@
 import frappe
 from frappe import _
 from frappe.model.document import Document
+from frappe.utils import cint
 
 from marketing_flows.engine.changing import approval, versions
 from marketing_flows.engine.entering import confirmation, enrolment, watch
@@ -204,19 +205,21 @@ class MarketingFlow(Document):
 
 	@frappe.whitelist()
 	@on_stored("read")
-	def get_figures(self) -> dict:
+	def get_figures(self, version: int | str | None = None) -> dict:
+		version = cint(version) or None
 		return {
-			**figures.flow_figures(self.name),
-			"steps": figures.step_figures(self.name),
-			"branches": figures.branch_figures(self.name),
+			**figures.flow_figures(self.name, version),
+			"steps": figures.step_figures(self.name, version),
+			"branches": figures.branch_figures(self.name, version),
 			"variants": figures.variant_figures(self),
 		}
 
 	@frappe.whitelist()
 	@on_stored("read")
-	def get_all_figures(self) -> dict:
-		"""What `onload` sends, for a refresh without reloading the form."""
-		return figures.all_figures(self)
+	def get_all_figures(self, version: int | str | None = None) -> dict:
+		"""What `onload` sends, for a refresh without reloading the form; with a `version`, that
+		version's figures only."""
+		return figures.all_figures(self, cint(version) or None)
 
 	@frappe.whitelist()
 	def validate_design(self) -> dict:
