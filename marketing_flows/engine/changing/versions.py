@@ -272,8 +272,7 @@ def check_plan(flow: MarketingFlow, before: MarketingFlow | None) -> None:
 	"""A save that publishes must say where the people at removed steps go, and only name steps
 	that exist (validate: nothing is written when it refuses). The version number is the
 	engine's: a client can't set it."""
-	if before is not None:
-		flow.version = before.version
+	flow.version = before.version if before is not None else 0
 	if before is None or not _is_publish(flow):
 		return
 	plan = plan_of(flow)
