@@ -54,7 +54,9 @@ doc_events = {
 		"after_insert": "marketing_flows.engine.entering.watch.on_insert",
 		"on_update": "marketing_flows.engine.entering.watch.on_update",
 		"on_trash": "marketing_flows.engine.entering.watch.on_trash",
-	}
+	},
+	# a reply to a flow email (engine/measuring/replies.py): cheap for mail that is none
+	"Communication": {"after_insert": "marketing_flows.engine.measuring.replies.on_communication"},
 }
 
 # Flow emails leave through the app's sender (engine/sending/sender.py), not through Frappe's flush; bounce

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypedDict
 import frappe
 
 from marketing_flows.engine.hosts import doctype_roles, record_fields
+from marketing_flows.engine.measuring import actions
 from marketing_flows.engine.queries import criteria
 from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES
 from marketing_flows.engine.until_commit import UntilCommit
@@ -148,7 +149,9 @@ def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
 	"""Per doctype, the live flows whose success criteria look at it (Person Updated watches the
 	person doctype, Deal Created the deal doctype, and so on). A flow of leads also watches the
 	lead and the documents that convert it (a CRM Deal made from the lead, an ERPNext Customer),
-	so that its participants go on under the Contact the lead became."""
+	so that its participants go on under the Contact the lead became. A Wait for Action watches
+	what it waits for: its web form's doctype, the person doctype for conditions on the record
+	(actions.check_waiting, from the same goal job)."""
 	flows = dict(
 		frappe.get_all(
 			"Marketing Flow",
@@ -173,6 +176,8 @@ def _add_criterion_watches(watch_map: dict[str, dict[str, list]]) -> None:
 	)
 	for row in rows:
 		add(criteria.target_doctype(row, flows[row.parent] or "Contact"), row.parent)
+	for doctype, flow_name in actions.watched_doctypes(flows):  # what Waits for Action wait for
+		add(doctype, flow_name)
 	for flow_name, person_dt in flows.items():
 		if person_dt and doctype_roles.is_lead(person_dt):
 			add(person_dt, flow_name)

@@ -20,6 +20,7 @@ from frappe.utils import add_to_date, cint, now_datetime
 from marketing_flows.engine import log
 from marketing_flows.engine.entering import enrolment
 from marketing_flows.engine.hosts import doctype_roles
+from marketing_flows.engine.measuring import actions
 from marketing_flows.engine.queries import criteria
 from marketing_flows.engine.running import participants
 from marketing_flows.engine.running.participants import CONVERTIBLE, LIVE_FLOW_STATUSES
@@ -321,6 +322,7 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 			continue
 		if persons and doctype_roles.is_lead(flow.person_doctype):
 			participants.note_conversions(flow, persons)
+		actions.check_waiting(flow, persons, emails)  # a Wait for Action for a web form or the record
 		if not flow.success_criteria:
 			continue
 		rows = frappe.get_all(

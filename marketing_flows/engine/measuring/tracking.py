@@ -16,6 +16,7 @@ from frappe.utils import get_datetime, now_datetime
 
 from marketing_flows.engine import log
 from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.measuring import actions
 from marketing_flows.engine.running import participants
 from marketing_flows.engine.running.participants import ACTIVE
 
@@ -209,6 +210,7 @@ def record_click(participant_name: str, step_id: str | None, url: str) -> bool:
 		log.write_many(entries)
 	if row.last_sent_status != "Clicked" and _is_last_sent(row, step_id):
 		_set_status(participant_name, "Clicked")
+	actions.release_after_click(participant_name, url)  # a Wait for Action for a click goes on
 	if new:  # a Link Clicked goal may now be met, even after the flow was completed
 		frappe.enqueue(
 			"marketing_flows.engine.measuring.goals.evaluate_changes",

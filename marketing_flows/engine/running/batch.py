@@ -31,7 +31,7 @@ from marketing_flows.engine.running import lifecycle, participants
 from marketing_flows.engine.sending import mailer, render, throttle, window
 from marketing_flows.engine.sending.mailer import Mailer, insert_rows
 from marketing_flows.engine.sending.outbox import OutsideCallFailed
-from marketing_flows.engine.steps import handler_for
+from marketing_flows.engine.steps import handler_for, wait_for_action
 from marketing_flows.engine.steps.base import Outcome, StepContext
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 		MarketingFlow,
 		MarketingFlowContent,
 		MarketingFlowSettings,
+		MarketingFlowStep,
 		ParticipantRow,
 		PersonRow,
 	)
@@ -299,6 +300,17 @@ class Batch:
 				self.complete(p, step_id)
 				return
 			step_id = current.next_step
+		elif (
+			current is not None
+			and current.step_type == wait_for_action.WAIT_FOR_ACTION
+			and p.status == "Waiting"
+		):
+			# the wait for an action is over (taken, or timed out): go on down that branch. Not
+			# `visited`: a loop back to it in this go waits for the action anew.
+			following = self.action_wait_over(p, current, person)
+			if following is None:
+				return
+			step_id = following
 		for _hop in range(MAX_HOPS):
 			step = self.steps.get(step_id)
 			if step is None:
@@ -355,6 +367,21 @@ class Batch:
 			step_id = outcome.next_step
 			recheck = handler.may_change_goals
 		self.fail(p, step_id, _("More than {0} steps in one go without a wait").format(MAX_HOPS))
+
+	def action_wait_over(self, p: ParticipantRow, step: MarketingFlowStep, person: PersonRow) -> str | None:
+		"""A Wait for Action is due (steps/wait_for_action.py decides: the action's branch or the
+		timeout's): log the timeout, end the flow there or out of it; returns the step to go on
+		with (None: the participant's go ends here)."""
+		over = wait_for_action.wait_over(StepContext(self.flow, step, p, person, self.now, self))
+		if over.event:
+			self.add_log(p, step.step_id, over.event, over.message, branch=over.branch)
+		if over.exit_reason:
+			self.end(p, "Exited", over.exit_reason)
+			return None
+		if not over.next_step:
+			self.complete(p, step.step_id)
+			return None
+		return over.next_step
 
 	def park(self, p: ParticipantRow, step_id: str) -> None:
 		self.update(p, {"status": "Active", "current_step": step_id, "next_run_at": self.now})

@@ -2,7 +2,8 @@
 
 Pure Python on purpose: it knows nothing of Frappe, so the rules of a valid flow can be read
 and tested on their own. A step is anything with the attributes (or keys) `step_id`,
-`step_type`, `next_step`, `yes_step`, `no_step`, `else_step` (and, for a Wait, `wait_amount`);
+`step_type`, `next_step`, `yes_step`, `no_step`, `else_step`, `timeout_step` (and, for a Wait,
+`wait_amount`; for a Wait for Action, `action_filters`);
 a branch (of a Split or an A/B Test) anything with `step_id` (its step) and `next_step`.
 
 A step with no next step (or a Condition branch with no step) ends the flow there, as an End
@@ -20,6 +21,7 @@ BRANCH = "Condition"
 MULTI_BRANCH = ("Split", "A/B Test")  # their paths are rows of the flow's branches table
 END = "End"
 WAIT = "Wait"
+WAIT_FOR_ACTION = "Wait for Action"  # next_step: the action's branch, timeout_step: the timeout's
 
 
 # Steps and branches are rows, documents or the designer's dicts (see above), read through _get:
@@ -35,7 +37,8 @@ def _name(step: Any) -> str:
 
 
 def successors(step: Any, branches: Iterable[Any] = ()) -> list[str]:
-	"""The step ids a step can lead to, in order (yes before no; branches before else)."""
+	"""The step ids a step can lead to, in order (yes before no; branches before else; a Wait
+	for Action's action before its timeout)."""
 	stype = _get(step, "step_type")
 	if stype in MULTI_BRANCH:
 		sid = _get(step, "step_id")
@@ -46,6 +49,8 @@ def successors(step: Any, branches: Iterable[Any] = ()) -> list[str]:
 	keys: tuple[str, ...]
 	if stype == BRANCH:
 		keys = ("yes_step", "no_step")
+	elif stype == WAIT_FOR_ACTION:
+		keys = ("next_step", "timeout_step")
 	else:
 		keys = ("next_step",)
 	return [_get(step, k) for k in keys if _get(step, k)]
@@ -78,9 +83,12 @@ def reachable(steps: Sequence[Any], branches: Sequence[Any] = ()) -> set[str]:
 
 
 def takes_time(step: Any) -> bool:
-	"""Does this step always make the participant wait? Only a Wait with a positive duration:
-	a sending window alone may be open, a Wait Until moment may be past, a date field may be
-	empty, so those can take no time at all."""
+	"""Does this step always make the participant wait? A Wait with a positive duration: a
+	sending window alone may be open, a Wait Until moment may be past, a date field may be
+	empty, so those can take no time at all. A Wait for Action, unless it waits for conditions
+	on the record (they may hold already: it goes on at once)."""
+	if _get(step, "step_type") == WAIT_FOR_ACTION:
+		return not _get(step, "action_filters")
 	if _get(step, "step_type") != WAIT:
 		return False
 	try:

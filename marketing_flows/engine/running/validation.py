@@ -72,6 +72,13 @@ def named_doctypes(flow: MarketingFlow) -> dict[str, str]:
 	person = doctype_roles.person_doctype(flow)
 	for row in flow.get("success_criteria") or []:
 		named.setdefault(criteria.target_doctype(row, person), _("Success criterion {0}").format(row.idx))
+	for s in flow.steps:
+		if s.step_type == graph.WAIT_FOR_ACTION:  # what it waits for reads the form's records, the person
+			if s.get("action_web_form"):
+				form_doctype = frappe.db.get_value("Web Form", s.get("action_web_form"), "doc_type")
+				named.setdefault(form_doctype, _("Step {0}").format(s.step_id))
+			if s.get("action_filters"):
+				named.setdefault(person, _("Step {0}").format(s.step_id))
 	bodies = " ".join(s.webhook_body or "" for s in flow.steps if s.step_type == "Webhook")
 	if any(word in bodies for word in ("contact", "person", "lead")):
 		# what a webhook sends out, its author must be able to read

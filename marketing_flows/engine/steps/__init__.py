@@ -1,6 +1,6 @@
 """Doing a step: one class per step type behind one small interface (`base.StepType`), grouped
-in one module per family (messages, wait, condition, branching, person changes, activities,
-records, integrations, flow control).
+in one module per family (messages, wait, wait for action, condition, branching, person
+changes, activities, records, integrations, flow control).
 
 `STEP_TYPES` maps the `step_type` value of Marketing Flow Step to its handler; the runner and
 the validation only ever go through `handler_for`. A new step type is a new class in the module
@@ -19,6 +19,7 @@ from marketing_flows.engine.steps import (
 	person_changes,
 	records,
 	wait,
+	wait_for_action,
 )
 from marketing_flows.engine.steps.base import StepType
 
@@ -27,6 +28,7 @@ STEP_TYPES: dict[str, StepType] = {
 	for module in (
 		messages,
 		wait,
+		wait_for_action,
 		condition,
 		branching,
 		person_changes,

@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 	ConditionSpec = MarketingFlowStep | MarketingFlowBranch  # a Condition step or a Split branch
 
-ENGAGEMENT = {"Opened": ("Opened", "Clicked"), "Clicked": ("Clicked",), "Emailed Recently": ("Email Sent",)}
+ENGAGEMENT = {
+	"Opened": ("Opened", "Clicked"),
+	"Clicked": ("Clicked",),
+	"Replied": ("Replied",),
+	"Emailed Recently": ("Email Sent",),
+}
 
 # condition type -> (field it needs, its label)
 NEEDS = {
@@ -38,6 +43,7 @@ CONDITION_TYPES = (
 	"In Segment",
 	"Emailed Recently",
 	"Web Form Submitted",
+	"Replied",
 )
 
 
@@ -80,6 +86,8 @@ def describe(spec: ConditionSpec) -> str:
 	if kind == "Clicked":
 		link = _(" a link containing '{0}'").format(spec.condition_url) if spec.get("condition_url") else ""
 		return _("clicked{0}{1}{2}").format(link, email, days)
+	if kind == "Replied":
+		return _("replied{0}{1}").format(email, days)
 	if kind == "Emailed Recently":
 		return _("emailed{0}{1}").format(email, days)
 	if kind == "In Email Group":
@@ -129,8 +137,9 @@ def condition_holds(ctx: StepContext, spec: ConditionSpec) -> bool:
 
 
 def _engaged(ctx: StepContext, spec: ConditionSpec, kind: str) -> bool:
-	"""Opened / Clicked: this participation's email of `condition_step`, within
-	`condition_days` when set (Clicked: on a link containing `condition_url` when set).
+	"""Opened / Clicked / Replied: this participation's email of `condition_step` (any email of
+	the flow when not set), within `condition_days` when set (Clicked: on a link containing
+	`condition_url` when set; Replied: a reply logged by measuring/replies.py).
 	Emailed Recently: the person, across all their participations, got `condition_step`'s
 	email (any marketing email of any flow when no step is set) within `condition_days` (7 when
 	not set). Events of this same go count too."""
