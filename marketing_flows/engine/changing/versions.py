@@ -24,14 +24,13 @@ from frappe.utils import cint, now_datetime
 
 from marketing_flows.engine import log
 from marketing_flows.engine.changing import definition
+from marketing_flows.engine.running.participants import ACTIVE  # at a step (a Stalled one is retried there)
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow
 
 VERSION = "Marketing Flow Version"
 PARTICIPANT = "Marketing Flow Participant"
-# people "at a step": the ones a change of that step concerns (a Stalled one is retried there)
-AT_A_STEP = ("Active", "Waiting", "Stalled")
 WAITS = ("Wait", "Wait for Action")
 
 
@@ -91,7 +90,7 @@ def people_by_step(flow_name: str, version: int) -> dict[str, int]:
 	rows = (
 		frappe.qb.from_(p)
 		.select(p.current_step, Count("*"))
-		.where((p.flow == flow_name) & p.status.isin(AT_A_STEP) & (p.flow_version == version))
+		.where((p.flow == flow_name) & p.status.isin(ACTIVE) & (p.flow_version == version))
 		.groupby(p.current_step)
 		.run()
 	)
@@ -103,7 +102,7 @@ def people_by_version(flow_name: str) -> dict[int, int]:
 	rows = (
 		frappe.qb.from_(p)
 		.select(p.flow_version, Count("*"))
-		.where((p.flow == flow_name) & p.status.isin(AT_A_STEP))
+		.where((p.flow == flow_name) & p.status.isin(ACTIVE))
 		.groupby(p.flow_version)
 		.run()
 	)
@@ -392,7 +391,7 @@ def _move_people(flow: MarketingFlow, old: int, new: int, plan: dict[str, Move],
 		rows = (
 			frappe.qb.from_(p)
 			.select(p.name, p.contact, p.status)
-			.where((p.flow == flow.name) & (p.flow_version == old) & p.status.isin(AT_A_STEP))
+			.where((p.flow == flow.name) & (p.flow_version == old) & p.status.isin(ACTIVE))
 			.where(p.current_step == step_id)
 			.run(as_dict=True)
 		)
@@ -436,7 +435,7 @@ def _move_people(flow: MarketingFlow, old: int, new: int, plan: dict[str, Move],
 	rest = (
 		frappe.qb.update(p)
 		.set(p.flow_version, new)
-		.where((p.flow == flow.name) & (p.flow_version == old) & p.status.isin(AT_A_STEP))
+		.where((p.flow == flow.name) & (p.flow_version == old) & p.status.isin(ACTIVE))
 	)
 	if drain_steps:
 		rest = rest.where(p.current_step.notin(drain_steps))
@@ -448,7 +447,7 @@ def _move_people(flow: MarketingFlow, old: int, new: int, plan: dict[str, Move],
 			{
 				"flow": flow.name,
 				"flow_version": old,
-				"status": ("in", AT_A_STEP),
+				"status": ("in", ACTIVE),
 				"current_step": ("in", drain_steps),
 			},
 		)
