@@ -163,6 +163,9 @@ class MarketingFlow(Document):
 			frappe.throw(_("Stop the flow before deleting it."))
 		frappe.db.delete("Marketing Flow Participant", {"flow": self.name})
 		frappe.db.delete("Marketing Flow Log", {"flow": self.name})
+		# its approvals and versions go with it (else their links would keep it from deletion)
+		frappe.db.delete("Marketing Flow Approval", {"flow": self.name})
+		frappe.db.delete("Marketing Flow Version", {"flow": self.name})
 		watch.flows_changed()
 
 	@frappe.whitelist()
