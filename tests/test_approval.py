@@ -407,3 +407,11 @@ def test_the_form_requests_shows_the_changes_and_approves(browser, desk_url, req
 		approver,
 		"Approved in the browser",
 	)
+
+
+def test_a_flow_with_approvals_can_be_deleted(people, as_user, required):
+	flow = flow_as(people.admin)
+	requested_and_approved(flow, people)
+	frappe.delete_doc("Marketing Flow", flow.name)
+	assert not frappe.db.exists("Marketing Flow", flow.name)
+	assert not approval_rows(flow)
