@@ -23,7 +23,7 @@ from marketing_flows.engine.names import sortable_name
 from marketing_flows.engine.permissions import readable, require_flow_operator
 from marketing_flows.engine.queries import criteria
 from marketing_flows.engine.running import graph, participants, runner_jobs
-from marketing_flows.engine.running.participants import ACTIVE, active_key
+from marketing_flows.engine.running.participants import ACTIVE, DUE, active_key
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow, ParticipantRow
@@ -230,6 +230,37 @@ def _enroll_chunk(flow: MarketingFlow, names: list[str], source: str, result: En
 		else:
 			result.not_enrolled[person_name] = _("already active in this flow")
 	log.write_many(entries)
+	leave_other_flows(flow, {name: values[name][3] for name in enrolled})
+
+
+def leave_other_flows(flow: MarketingFlow, people: dict[str, str | None]) -> None:
+	"""The flow's "When enrolled here, remove from these flows": the people just enrolled (person
+	-> their Contact, if any) leave those flows, in this enrolment's transaction: their Active or
+	Waiting participations there end as Exited ("Enrolled in flow ...")."""
+	others = list(
+		dict.fromkeys(
+			row.flow
+			for row in flow.get("remove_from_flows") or []
+			if row.get("flow") and row.flow != flow.name
+		)
+	)
+	if not others or not people:
+		return
+	p = frappe.qb.DocType(PARTICIPANT_DOCTYPE)
+	condition = (p.person_doctype == flow.person_doctype) & p.person.isin(list(people))
+	if contacts := [c for c in people.values() if c]:
+		condition = condition | p.contact.isin(contacts)  # their other flows may enrol Contacts
+	by_flow: dict[str, list[str]] = {}
+	for other, name in (
+		frappe.qb.from_(p)
+		.select(p.flow, p.name)
+		.where(p.flow.isin(others) & p.status.isin(DUE) & condition)
+		.run()
+	):
+		by_flow.setdefault(other, []).append(name)
+	reason = _("Enrolled in flow {0}").format(flow.name)
+	for other, names in by_flow.items():
+		participants.end_participants(other, names, "Exited", reason, from_statuses=DUE)
 
 
 def new_participant_name() -> str:

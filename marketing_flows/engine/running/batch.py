@@ -27,7 +27,7 @@ from marketing_flows.engine.entering import eligibility
 from marketing_flows.engine.hosts import doctype_roles, person_records
 from marketing_flows.engine.measuring import goals
 from marketing_flows.engine.queries import criteria
-from marketing_flows.engine.running import lifecycle, participants
+from marketing_flows.engine.running import lifecycle, moves, participants
 from marketing_flows.engine.sending import mailer, render, throttle, window
 from marketing_flows.engine.sending.mailer import Mailer, insert_rows
 from marketing_flows.engine.sending.outbox import OutsideCallFailed
@@ -79,6 +79,12 @@ class Batch:
 		self.processed = 0
 		self.flow_halted = False
 		self.succeeded_people: list[ParticipantRow] = []
+		# participants ended for who they are now (unsubscribed, suppressed, out of the audience,
+		# deleted: eligibility_problems): they leave, but are not moved on (end)
+		self.ineligible: set[str] = set()
+		# participants that left early (end, fail): moved on to the flow's exit flow and exit email
+		# group, recorded with the batch's writes and done after its commit (moves.py)
+		self.left_early: list[str] = []
 		self.errors: dict[str, str] = {}  # participant -> why a batch-wide check failed for it
 		self._contents: dict[str, MarketingFlowContent] = {}
 		self._companies: dict[str, PersonRow | None] = {}  # company -> its record as a row
@@ -238,7 +244,10 @@ class Batch:
 	) -> dict[str, str]:
 		present = [p.person for p in rows if p.person in people]
 		why = eligibility.problems(self.flow, present, people)
-		return {p.name: why[p.person] for p in rows if p.person in why}
+		found = {p.name: why[p.person] for p in rows if p.person in why}
+		self.ineligible.update(found)
+		self.ineligible.update(p.name for p in rows if p.person not in people)
+		return found
 
 	def recheck(self, p: ParticipantRow) -> PersonRow | None:
 		"""Before a step that follows one which may have changed things in this go (a save of
@@ -282,7 +291,7 @@ class Batch:
 		if goals.mark(self.flow, p, criterion, self.now):
 			self.succeeded_people.append(p)
 		if goals.stops_on_success(self.flow) and p.status != "Completed":
-			self.end(p, "Exited", _("Goal met"))
+			self.end(p, "Exited", _("Goal met"), early=False)
 			return True
 		return False
 
@@ -441,7 +450,7 @@ class Batch:
 			final = True  # the same template and data fail the same way: no use trying again
 		message = f"{type(error).__name__}: {error}"[:1000]
 		if final or attempts >= self.max_attempts:
-			self.fail(p, step_id, message, attempts=attempts)
+			self.fail(p, step_id, message, attempts=attempts, early=True)
 			frappe.log_error(
 				title=f"Marketing flow {self.flow.name}: step {step_id} failed",
 				message=traceback.format_exc(),
@@ -469,7 +478,17 @@ class Batch:
 			),
 		)
 
-	def fail(self, p: ParticipantRow, step_id: str | None, message: str, attempts: int | None = None) -> None:
+	def fail(
+		self,
+		p: ParticipantRow,
+		step_id: str | None,
+		message: str,
+		attempts: int | None = None,
+		early: bool = False,
+	) -> None:
+		"""The participant is Stalled with `message`. `early`: a step that failed on its last try
+		(retry_or_stall), which moves the participant on as an early exit does (end); a check
+		that failed or a broken step graph does not: the flow's owner mends it and retries."""
 		values: dict[str, Any] = {
 			"status": "Stalled",
 			"current_step": step_id,
@@ -480,8 +499,15 @@ class Batch:
 			values["attempts"] = attempts
 		self.update(p, values)
 		self.add_log(p, step_id, "Error", message)
+		if early:
+			self.left_early.append(p.name)
 
-	def end(self, p: ParticipantRow, status: str, reason: str) -> None:
+	def end(self, p: ParticipantRow, status: str, reason: str, early: bool = True) -> None:
+		"""The participant leaves the flow with `reason`. An early exit, the flow's own way out (a
+		step's Outcome with an exit reason: a Split's everyone else with no step, Send SMS without
+		a number, a Wait for Action that timed out), moves it on to the flow's exit flow and exit
+		email group (moves.py) after the batch commits; a goal met (`early=False`) or a person
+		found ineligible or deleted by the batch (eligibility_problems) does not."""
 		self.update(
 			p,
 			{
@@ -493,6 +519,8 @@ class Batch:
 			},
 		)
 		self.add_log(p, p.current_step, "Exited", reason)
+		if early and status == "Exited" and p.name not in self.ineligible:
+			self.left_early.append(p.name)
 
 	def halt_flow(self, error: str) -> None:
 		"""A setting fails for every participant: pause the flow with the error shown on it and
@@ -500,6 +528,7 @@ class Batch:
 		self.flow_halted = True
 		self.pending = {}
 		self.logs, self._events = [], {}
+		self.left_early = []
 		lifecycle.pause_on_error(self.flow.name, error)
 
 	def update(self, p: ParticipantRow, values: dict[str, Any]) -> None:  # fields of their own types
@@ -522,6 +551,7 @@ class Batch:
 			participants.write_updates(pending, self.now)
 			insert_rows(queue, recipients, mailer.packet_budget())
 			log.write_many(logs)
+			moves.record_exits(self.flow, self.left_early, self.now)
 			return
 		except Exception:
 			frappe.db.rollback(save_point="mf_write")
@@ -533,6 +563,7 @@ class Batch:
 				participants.write_updates({name: pending[name]} if name in pending else {}, self.now)
 				insert_rows([queue[i] for i in mine], [recipients[i] for i in mine], mailer.packet_budget())
 				log.write_many([e for e in logs if e[1] == name])
+				moves.record_exits(self.flow, [name] if name in self.left_early else [], self.now)
 			except Exception as e:
 				frappe.db.rollback(save_point="mf_write")
 				message = f"{type(e).__name__}: {e}"[:1000]
@@ -543,16 +574,21 @@ class Batch:
 				log.write_many([log.entry(self.flow.name, name, contact, None, "Error", message)])
 
 	def after_commit(self) -> None:
-		"""What follows the goals met in this batch (success flow, goal-triggered flows), in its
-		own transaction: a failure there can't undo the batch."""
-		if not self.succeeded_people:
+		"""The moves of this batch's participants (moves.py): what follows the goals met (success
+		flow, goal-triggered flows) and where the early exits lead (exit flow, exit email group),
+		in a transaction of its own: a failure there can't undo the batch, and leaves the moves
+		pending for the scheduler."""
+		moving = [p.name for p in self.succeeded_people] + self.left_early
+		if not moving:
 			return
 		try:
-			goals.after_success(self.flow, self.succeeded_people)
+			moves.run_pending(list(dict.fromkeys(moving)))
 			frappe.db.commit()
 		except Exception:
 			frappe.db.rollback()
-			frappe.log_error(title=f"Marketing flow {self.flow.name}: acting on met goals failed")
+			frappe.log_error(
+				title=f"Marketing flow {self.flow.name}: moving people on failed (retried later)"
+			)
 
 
 def _is_setting_error(error: Exception) -> bool:

@@ -40,12 +40,20 @@ def _set_status(
 
 
 def run(flow: MarketingFlow) -> dict:
-	"""Draft or Paused → Running, after validating the whole flow."""
+	"""Draft, Paused or Stopped (run again) → Running, after validating the whole flow."""
 	require_flow_operator(flow)
 	if flow.status == "Running":
 		return {"status": flow.status}
 	if flow.status == "Stopped":
-		frappe.throw(_("A stopped flow can't be run again: duplicate it to start a new one."))
+		# Run again (SuperOffice: end the flow, then run it again) for new people: the earlier
+		# participations stay as they ended ("Flow stopped") and count in the figures; whether
+		# those people may come back is the re-enrolment policy's answer, as for anyone who left.
+		ending = frappe.db.count("Marketing Flow Participant", {"flow": flow.name, "status": ("in", ACTIVE)})
+		if ending:  # the stop's background job is still ending them
+			frappe.throw(
+				_("The flow is still being stopped ({0} people to go): run it again after.").format(ending)
+			)
+		flow.stopped_on = None  # not stopped any more; started_on stays the first start
 	if not flow.steps:
 		frappe.throw(_("Add at least one step before running the flow."))
 	errors = validation.flow_errors(flow)
@@ -102,7 +110,7 @@ def pause(flow: MarketingFlow) -> dict:
 
 
 def stop(flow: MarketingFlow) -> dict:
-	"""Ends every active participation (exit reason "Flow stopped"). A stopped flow stays stopped.
+	"""Ends every active participation (exit reason "Flow stopped"); the flow can be run again.
 	The flow is Stopped at once (no step runs, nobody is enrolled any more); a large flow's
 	participations are ended by a background job with progress."""
 	require_flow_operator(flow)

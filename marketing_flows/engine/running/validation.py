@@ -159,6 +159,7 @@ def validate_flow(flow: MarketingFlow) -> None:
 		frappe.throw(_("Trigger: a flow can't be triggered by its own goal."))
 	if flow.success_flow and flow.success_flow == flow.name:
 		frappe.throw(_("Successful participants can't be moved to the same flow."))
+	check_exits(flow)
 	if flow.get("use_sending_window"):
 		if flow.window_start and flow.window_end and get_time(flow.window_start) >= get_time(flow.window_end):
 			frappe.throw(_("Sending window: 'From' must be before 'To'."))
@@ -176,6 +177,27 @@ def validate_flow(flow: MarketingFlow) -> None:
 				"<br>".join(html.escape(e, quote=False) for e in errors),
 				title=_("The flow's steps are not valid"),
 			)
+
+
+def check_exits(flow: MarketingFlow) -> None:
+	"""The Exits section: the exit flow is another flow that can take this flow's people, and
+	"remove from these flows" doesn't name this flow."""
+	exit_flow = flow.get("exit_flow")
+	if exit_flow and exit_flow == flow.name:
+		frappe.throw(_("Exits: people who leave early can't be enrolled in the same flow."), title=_("Exits"))
+	target = frappe.db.get_value("Marketing Flow", exit_flow, "person_doctype") if exit_flow else None
+	if target and target not in (flow.person_doctype, "Contact"):
+		frappe.throw(
+			_("Exits: {0} enrols {1}, and the people of this flow are {2}.").format(
+				exit_flow, _(target), _(flow.person_doctype)
+			),
+			title=_("Exits"),
+		)
+	if any(row.get("flow") == flow.name for row in flow.get("remove_from_flows") or []):
+		frappe.throw(
+			_("Exits: a flow can't remove the people it enrols from itself."),
+			title=_("Exits"),
+		)
 
 
 # Flows that can go on enrolling the same person in a loop: only those that take a person again.
@@ -208,13 +230,14 @@ def check_flow_cycle(flow: MarketingFlow, refuse: bool | None = None) -> None:
 def flow_cycle(flow: MarketingFlow) -> list[str] | None:
 	"""A loop of flows through this one (A → B → A) in which every flow takes a person again
 	after they leave, as the list of flow names, or None. "X → Y" when X can cause an enrolment
-	into Y: an Enroll in Flow step of X names Y; Y is X's success flow; Y is triggered by X's
-	goal (Flow Goal); or a step of X saves a document that Y's trigger watches (Update
-	Participant: the person or the company, an update; Create Activity / Request / Sale: the
-	record made, an insert; Add to Email Group: a member of Y's email group). This flow is read
-	as it is being saved, the other live (Running or Paused) flows as saved; a draft can't go
-	round the loop until it runs, and is checked then. A flow that takes everyone once
-	(re-enrolment Never) ends any loop through it. Webhooks and server scripts are not followed."""
+	into Y: an Enroll in Flow step of X names Y; Y is X's success flow or exit flow; Y is
+	triggered by X's goal (Flow Goal); or a step of X saves a document that Y's trigger watches
+	(Update Participant: the person or the company, an update; Create Activity / Request / Sale:
+	the record made, an insert; Add to Email Group, and X's exit email group: a member of Y's
+	email group). This flow is read as it is being saved, the other live (Running or Paused)
+	flows as saved; a draft can't go round the loop until it runs, and is checked then. A flow
+	that takes everyone once (re-enrolment Never) ends any loop through it. Webhooks and server
+	scripts are not followed."""
 	if (flow.get("reenrollment") or "Never") != READMITTING or not flow.name:
 		return None
 	others = frappe.get_all(
@@ -230,6 +253,8 @@ def flow_cycle(flow: MarketingFlow) -> list[str] | None:
 			"trigger_email_group",
 			"trigger_flow",
 			"success_flow",
+			"exit_flow",
+			"exit_email_group",
 		],
 	)
 	others = [f for f in others if f.reenrollment == READMITTING]
@@ -264,6 +289,8 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 	found = {s.target_flow for s in steps if s.step_type == "Enroll in Flow" and s.get("target_flow")}
 	if flow.get("success_flow"):
 		found.add(flow.success_flow)
+	if flow.get("exit_flow"):
+		found.add(flow.exit_flow)
 	saves: set[tuple[str, str]] = set()  # (doctype, "insert" / "update") the steps save
 	groups: set[str] = set()  # email groups the steps add people to
 	person = doctype_roles.person_doctype(flow)
@@ -279,6 +306,9 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 		elif s.step_type == "Add to Email Group" and s.get("email_group"):
 			saves.add(("Email Group Member", "insert"))
 			groups.add(s.email_group)
+	if flow.get("exit_email_group"):  # where early leavers are added
+		saves.add(("Email Group Member", "insert"))
+		groups.add(flow.exit_email_group)
 	for row in updates:
 		if row.step_id in updating:
 			target = (

@@ -196,11 +196,19 @@ class AddToEmailGroup(StepType):
 		email = ctx.participant.get("email")
 		if not email:
 			return Outcome(ctx.next_step, event="Step Skipped", message=_("No email address"))
-		if not frappe.db.exists("Email Group Member", {"email_group": ctx.step.email_group, "email": email}):
-			frappe.get_doc(
-				{"doctype": "Email Group Member", "email_group": ctx.step.email_group, "email": email}
-			).insert(ignore_permissions=True)
+		add_to_email_group(ctx.required("email_group"), email)
 		return Outcome(ctx.next_step, message=_("{0} in {1}").format(email, ctx.step.email_group))
+
+
+def add_to_email_group(group: str, email: str) -> bool:
+	"""Make `email` a member of the Email Group `group` (a real insert, so that flows triggered by
+	the group see it); True when it was not one yet. Also an early exit's move (running/moves.py)."""
+	if frappe.db.exists("Email Group Member", {"email_group": group, "email": email}):
+		return False
+	frappe.get_doc({"doctype": "Email Group Member", "email_group": group, "email": email}).insert(
+		ignore_permissions=True
+	)
+	return True
 
 
 class RemoveFromEmailGroup(StepType):
