@@ -56,8 +56,7 @@ def run_batch_then_roll_back(flow_name: str) -> None:
 	flow = frappe.get_doc("Marketing Flow", flow_name)
 	settings = frappe.get_cached_doc("Marketing Flow Settings")
 	now = now_datetime()
-	claimed = runner.claim_due_participants(flow_name, 50, now)
-	names = [name for names in claimed.values() for name in names]
+	names = runner.claim_due_participants(flow_name, 50, now)
 	assert names, "nobody was due"
 	Batch(flow, settings, now).run(names)
 	frappe.db.rollback()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import frappe
@@ -56,6 +57,7 @@ AUDIENCE_FIELDS = (
 	"requires_consent",
 )
 GOAL_FIELDS = ("success_logic", "on_success", "success_flow")
+TIME_WITH_FRACTION = re.compile(r"^\d{1,2}:\d\d:\d\d\.\d+$")
 
 
 def _value_fields(doctype: str) -> list[str]:
@@ -142,10 +144,12 @@ def _label(doctype: str, fieldname: str) -> str:
 	return _(df.label) if df and df.label else fieldname
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any) -> str:  # a field's value of any type
 	if value in (None, ""):
 		return _("(empty)")
 	text = str(value)
+	if TIME_WITH_FRACTION.match(text):
+		text = text.split(".")[0]  # a time as the form shows it
 	return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -167,7 +171,10 @@ def _rows_by_step(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 	"""What changed from `old` to `new`, one sentence per change, in the order a marketer reads a
 	flow: trigger, audience, steps (added, removed, changed, with their branches, updates and
-	content), goals, exits. Empty when nothing a participant walks changed."""
+	content), goals, exits. Empty when nothing a participant walks changed. Against nothing (a
+	flow's first version), what it is: its trigger, its steps and its goals."""
+	if not old:
+		return _first_version(new)
 	out: list[str] = []
 	flow_fields = [f for f in _value_fields(FLOW_DOCTYPE) if f not in NOT_DEFINITION]
 	trigger = [f for f in flow_fields if f in TRIGGER_FIELDS]
@@ -268,4 +275,18 @@ def _branch_changes(step: str, old: list[dict[str, Any]], new: list[dict[str, An
 	for key, branch in before.items():
 		if key not in after:
 			out.append(_("Step {0}: branch removed: {1}").format(step, branch.get("branch_label") or key))
+	return out
+
+
+def _first_version(new: dict[str, Any]) -> list[str]:
+	"""A flow compared with nothing: what a marketer checks before it first goes live."""
+	out = [_("Trigger: {0}").format(_(new.get("trigger_type") or "Manual"))]
+	if new.get("audience_filters"):
+		out.append(_("Audience: {0}").format(_shown(new["audience_filters"])))
+	out += [_("Step added: {0}").format(_step_name(s)) for s in new.get("steps") or []]
+	out.append(
+		_("Goals: {0} success criteria ({1})").format(
+			len(new.get("success_criteria") or []), _(new.get("success_logic") or "Any")
+		)
+	)
 	return out

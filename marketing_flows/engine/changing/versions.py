@@ -23,7 +23,7 @@ from frappe.query_builder.functions import Count
 from frappe.utils import cint, now_datetime
 
 from marketing_flows.engine import log
-from marketing_flows.engine.changing import definition
+from marketing_flows.engine.changing import approval, definition
 from marketing_flows.engine.running.participants import ACTIVE  # at a step (a Stalled one is retried there)
 
 if TYPE_CHECKING:
@@ -82,6 +82,21 @@ def flow_for_version(flow: MarketingFlow, version: int) -> MarketingFlow:
 		stored = _definition_of(flow.name, version)
 		cache[key] = definition.as_flow(flow, stored) if stored is not None else flow
 	return cache[key]
+
+
+def by_version(flow: MarketingFlow, names: list[str]) -> dict[int, list[str]]:
+	"""Claimed participants by the version they walk, in the claim's order. While no version
+	drains (the common case), all walk the live one: nothing more is read."""
+	live = cint(flow.version)
+	if not frappe.db.exists(VERSION, {"flow": flow.name, "status": "Draining"}):
+		return {live: names}
+	version_of = dict(
+		frappe.db.sql(f"SELECT name, flow_version FROM `tab{PARTICIPANT}` WHERE name IN %s", [names])
+	)
+	out: dict[int, list[str]] = {}
+	for name in names:
+		out.setdefault(cint(version_of.get(name)) or live, []).append(name)
+	return out
 
 
 def people_by_step(flow_name: str, version: int) -> dict[str, int]:
@@ -361,6 +376,7 @@ def publish(
 			"status": "Live",
 			"published_by": frappe.session.user,
 			"published_on": now,
+			"approved_by": approval.approved_by(flow.name, digest),
 			"changes": "\n".join(changes),
 			"moved": moved,
 			"drained": drained,

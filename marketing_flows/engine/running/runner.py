@@ -37,7 +37,7 @@ PROBE_SQL = """SELECT name FROM `tabMarketing Flow Participant`
 # The claim. The ORDER BY follows the index (flow, status, next_run_at): no filesort, so only the
 # rows returned are read and locked, and a second worker gets the next ones instead of waiting
 # or getting nothing.
-CLAIM_SQL = """SELECT name, flow_version FROM `tabMarketing Flow Participant`
+CLAIM_SQL = """SELECT name FROM `tabMarketing Flow Participant`
 	WHERE flow = %s AND status IN ('Active', 'Waiting') AND next_run_at <= %s
 	ORDER BY status, next_run_at
 	LIMIT %s"""
@@ -48,13 +48,9 @@ def has_due_participants(flow_name: str, now: datetime) -> bool:
 	return bool(frappe.db.sql(PROBE_SQL, (flow_name, now)))
 
 
-def claim_due_participants(flow_name: str, limit: int, now: datetime) -> dict[int, list[str]]:
-	"""Lock up to `limit` due rows of `flow` that no other worker holds (CLAIM_SQL), by the
-	version their people walk (in the claim's order)."""
-	by_version: dict[int, list[str]] = {}
-	for name, version in frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow_name, now, limit)):
-		by_version.setdefault(cint(version), []).append(name)
-	return by_version
+def claim_due_participants(flow_name: str, limit: int, now: datetime) -> list[str]:
+	"""Lock up to `limit` due rows of `flow` that no other worker holds (CLAIM_SQL)."""
+	return frappe.db.sql(CLAIM_SQL + " FOR UPDATE SKIP LOCKED", (flow_name, now, limit), pluck=True)
 
 
 def process_due(flow_name: str) -> int:
@@ -79,17 +75,18 @@ def process_due(flow_name: str) -> int:
 		if flow_doc.status != "Running":
 			break
 		now = now_datetime()
-		claimed = claim_due_participants(flow_name, batch_size, now)
-		if not claimed:
+		names = claim_due_participants(flow_name, batch_size, now)
+		if not names:
 			frappe.db.rollback()
 			return done
+		claimed = versions.by_version(flow_doc, names)
 		# one batch per version: people draining an older version walk that version's steps
 		batches = [
 			Batch(versions.flow_for_version(flow_doc, version), settings, now, deadline)
 			for version in claimed
 		]
-		for batch, names in zip(batches, claimed.values(), strict=True):
-			batch.run(names)
+		for batch, group in zip(batches, claimed.values(), strict=True):
+			batch.run(group)
 			if batch.flow_halted:
 				break
 		frappe.db.commit()
