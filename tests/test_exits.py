@@ -171,6 +171,25 @@ def test_a_step_that_failed_on_its_last_try_leads_to_the_exits(
 	assert_moved(p, contact, exit_flow, group)
 
 
+def test_a_wait_for_action_that_timed_out_with_no_step_leads_to_the_exits(worker, exit_flow, group):
+	flow = running_flow(
+		[
+			step("w", "Wait for Action", action_clicked=1, wait_amount=1, wait_unit="Days", next_step="tag"),
+			tag(),
+		],
+		exit_flow=exit_flow.name,
+		exit_email_group=group,
+	)
+	contact, p = enrol_and_run(flow, worker)
+	assert p.status == "Waiting"
+	time_passes(flow.name)
+	run_scheduled(TICK)
+	worker()
+	p = participant(flow.name, contact)
+	assert (p.status, p.exit_reason) == ("Exited", "No action")
+	assert_moved(p, contact, exit_flow, group)
+
+
 # --- the end, a goal, a stop, a removal, an unsubscribe: nobody is moved ----------------------
 
 
