@@ -333,3 +333,26 @@ def test_a_form_saved_from_an_old_copy_keeps_the_ab_winner(worker):
 	)
 	assert ab_step.ab_winner == winner and ab_step.ab_decision
 	assert frappe.db.get_value("Marketing Flow", flow.name, "description") == "Edited in the form"
+
+
+def test_a_reminder_loop_wait_send_wait_waits_again_instead_of_stalling(worker, content):
+	"""Wait → Send Email → back to the same Wait: the loop waits, so it is allowed, and after the
+	first wait the person gets the email and waits again (the Wait reached again is no loop
+	without waiting)."""
+	flow = running_flow(
+		[
+			step("W", "Wait", wait_amount=2, wait_unit="Days", next_step="remind"),
+			step("remind", "Send Email", content=content.name, next_step="W"),
+		]
+	)
+	contact = make_contact()
+	flow.enroll([contact])
+	worker()
+	assert participant(flow.name, contact).status == "Waiting"
+	time_passes(flow.name)
+	run_scheduled("marketing_flows.engine.running.runner.schedule_due_participants")
+	worker()
+	p = participant(flow.name, contact)
+	assert (p.status, p.current_step) == ("Waiting", "W"), p.last_error
+	assert p.next_run_at > add_to_date(now_datetime(), days=1)
+	assert [e for s, e in events(flow.name, contact) if e == "Email Sent"] == ["Email Sent"]

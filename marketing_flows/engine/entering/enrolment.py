@@ -224,7 +224,13 @@ def _enroll_chunk(flow: MarketingFlow, names: list[str], source: str, result: En
 			contact = values[person_name][3]
 			entries.append(
 				log.entry(
-					flow.name, participant_name, contact, None, "Enrolled", source, version=cint(flow.version) or 1
+					flow.name,
+					participant_name,
+					contact,
+					None,
+					"Enrolled",
+					source,
+					version=cint(flow.version) or 1,
 				)
 			)
 		else:

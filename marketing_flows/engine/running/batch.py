@@ -303,8 +303,8 @@ class Batch:
 		recheck = False
 		current = self.steps.get(step_id)
 		if current is not None and current.step_type == "Wait" and p.status == "Waiting":
-			# the wait is over: go on after it (`current_step` was the Wait while waiting)
-			visited.add(step_id)
+			# the wait is over: go on after it (`current_step` was the Wait while waiting). Not
+			# `visited`: a loop back to it in this go (wait, remind, wait) waits anew.
 			if not current.next_step:
 				self.complete(p, step_id)
 				return
