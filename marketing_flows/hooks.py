@@ -9,7 +9,10 @@ export_python_type_annotations = True
 
 # Roles are shipped as fixtures so that they exist (with desk access) right after install.
 fixtures = [
-	{"dt": "Role", "filters": [["name", "in", ["Flow Administrator", "Flow Content Editor", "Flow Approver"]]]},
+	{
+		"dt": "Role",
+		"filters": [["name", "in", ["Flow Administrator", "Flow Content Editor", "Flow Approver"]]],
+	},
 ]
 
 after_install = "marketing_flows.install.after_install"
