@@ -26,15 +26,19 @@ frappe.ui.form.on("Marketing Flow", {
 			() => frappe.set_route("marketing-flow-designer", frm.doc.name)
 		);
 		if (can_operate) {
-			if (["Draft", "Paused"].includes(frm.doc.status)) {
-				frm.add_custom_button(frm.doc.status === "Paused" ? __("Resume") : __("Run"), () => call("run")).addClass("btn-primary");
+			if (["Draft", "Paused", "Stopped"].includes(frm.doc.status)) {
+				const label = { Draft: __("Run"), Paused: __("Resume"), Stopped: __("Run Again") }[frm.doc.status];
+				const again = frm.doc.status === "Stopped"
+					? __("Run this flow again for new people? The earlier participations stay as they ended.")
+					: null;
+				frm.add_custom_button(label, () => call("run", again)).addClass("btn-primary");
 			}
 			if (frm.doc.status === "Running") {
 				frm.add_custom_button(__("Pause"), () => call("pause"));
 			}
 			if (frm.doc.status !== "Stopped") {
 				frm.add_custom_button(__("Stop"), () =>
-					call("stop", __("Stop this flow? Every active participant exits and the flow can't be resumed.")),
+					call("stop", __("Stop this flow? Every active participant exits; you can run it again later for new people.")),
 				__("Actions"));
 				frm.add_custom_button(
 					marketing_flows.person_doctype(frm) === "Contact" ? __("Enrol Contacts") : __("Enrol {0}", [__(frm.doc.person_doctype)]),
