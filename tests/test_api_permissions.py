@@ -47,6 +47,13 @@ METHODS = {
 	"MarketingFlow.validate_design": {"admin"},  # the designer's check is the save's: who may save
 	"MarketingFlow.save_positions": {"admin"},
 	"MarketingFlow.save_as_segment": {"admin"},  # creates a Marketing Segment
+	"MarketingFlow.get_versions": {"admin", "editor"},
+	"MarketingFlow.version_differences": {"admin", "editor"},
+	"MarketingFlow.migration_proposal": {"admin"},  # the designer's save: who may save
+	"MarketingFlow.request_approval": {"admin"},
+	"MarketingFlow.approve": set(),  # a Flow Approver's (tests/test_approval.py)
+	"MarketingFlow.reject": set(),
+	"MarketingFlow.approval_state": {"admin", "editor"},
 	"MarketingSegment.get_contacts": {"admin", "editor"},
 	"MarketingSegment.export_to_email_group": set(),
 	"MarketingFlowSettings.detect_doctypes": set(),  # writes Settings: a System Manager's
@@ -141,6 +148,8 @@ def test_each_method_answers_each_role_as_spec_says(method, sessions, base):
 					"enroll": {"contacts": json.dumps([contact])},
 					"remove_participants": {"participants": "[]"},
 					"test_flow": {"contacts": json.dumps([contact])},
+					"version_differences": {"from_version": 1},
+					"reject": {"comment": "No"},
 				}.get(name, {})
 			elif cls == "MarketingSegment":
 				doc = ("Marketing Segment", segment.name)
@@ -184,6 +193,9 @@ REST = {
 	"Marketing Blocked Address": {"list": {"admin", "editor"}, "create": {"admin"}},
 	# double opt-in evidence: written by the engine only
 	"Marketing Email Confirmation": {"list": {"admin", "editor"}, "create": set()},
+	# a flow's versions and approvals: written by the engine only; approvals not for editors
+	"Marketing Flow Version": {"list": {"admin", "editor"}, "create": set()},
+	"Marketing Flow Approval": {"list": {"admin"}, "create": set()},
 }
 
 

@@ -243,6 +243,15 @@ def test_an_edit_of_a_step_after_approval_asks_again(people, as_user, required):
 	as_user(people.admin)
 	assert stored(flow).run()["status"] == "Running"
 	assert [r.status for r in approval_rows(flow)] == ["Approved", "Approved"]
+	# each version names who approved it: v1 published at the approved Run, v2 at the paused
+	# flow's save, approved afterwards
+	approvers = frappe.get_all(
+		"Marketing Flow Version",
+		filters={"flow": flow.name},
+		fields=["version", "approved_by"],
+		order_by="version",
+	)
+	assert [(v.version, v.approved_by) for v in approvers] == [(1, people.approver), (2, people.approver)]
 
 
 def test_editing_the_email_a_step_sends_after_approval_asks_again(people, as_user, required, content):

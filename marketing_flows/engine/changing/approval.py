@@ -308,6 +308,16 @@ def _decide(flow: MarketingFlow, status: str, comment: str | None) -> dict[str, 
 		},
 	)
 	flow.db_set("approval_status", status, update_modified=False)
+	if status == "Approved":
+		# the version already published with this definition (a paused flow's save) names its
+		# approver; one published later (at Run) takes it from the approval (versions.publish)
+		frappe.db.set_value(
+			"Marketing Flow Version",
+			{"flow": flow.name, "definition_hash": now, "approved_by": ("is", "not set")},
+			"approved_by",
+			frappe.session.user,
+			update_modified=False,
+		)
 	said = f": “{html.escape(comment, quote=False)}”" if comment else ""
 	text = (
 		_("approved this flow ({0})").format(_link(pending.name))
