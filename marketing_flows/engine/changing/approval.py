@@ -290,12 +290,12 @@ def _decide(flow: MarketingFlow, status: str, comment: str | None) -> dict[str, 
 	if pending.definition_hash != now:
 		frappe.throw(
 			_(
-				"The flow changed after {0} requested approval: they request it again for the flow as it is now."
+				"The flow changed after {0} requested approval: approval has to be requested again for the flow as it is now."
 			).format(get_fullname(pending.requested_by)),
 			title=_("The flow changed"),
 		)
 	if reason := own_change(flow, pending.requested_by, definition):
-		frappe.throw(reason, frappe.PermissionError, title=_("Not your own change"))
+		frappe.throw(reason, frappe.PermissionError, title=_("Someone else must approve"))
 	comment = (comment or "").strip() or None
 	frappe.db.set_value(
 		APPROVAL,
@@ -354,7 +354,7 @@ def reject(flow: MarketingFlow, comment: str | None) -> dict[str, Any]:
 	"""Reject the open request; the comment says why and goes to the requester."""
 	if not (comment or "").strip():
 		frappe.throw(
-			_("Say why you reject the flow: your comment goes to who asked."), title=_("Comment needed")
+			_("Say why you reject the flow: your comment goes to whoever asked."), title=_("Comment needed")
 		)
 	return _decide(flow, "Rejected", comment)
 

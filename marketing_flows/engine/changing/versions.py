@@ -309,9 +309,15 @@ def check_plan(flow: MarketingFlow, before: MarketingFlow | None) -> None:
 	if lost:
 		frappe.throw(
 			"<br>".join(
-				_(
-					"{0} people are at step {1}, which this change removes: choose where they go, or let them finish the current version."
-				).format(n, step_id)
+				(
+					_(
+						"1 person is at step {0}, which this change removes: choose where they go, or let them finish the current version."
+					).format(step_id)
+					if n == 1
+					else _(
+						"{0} people are at step {1}, which this change removes: choose where they go, or let them finish the current version."
+					).format(n, step_id)
+				)
 				for step_id, n in sorted(lost.items())
 			),
 			title=_("Where the people go"),
