@@ -5,6 +5,7 @@ import { createPinia } from "pinia";
 import FlowDesignerComponent from "./flow_designer/FlowDesigner.vue";
 import { useDesigner } from "./flow_designer/store";
 import { STEP_DOCTYPE, FLOW_DOCTYPE } from "./flow_designer/steps";
+import { steps_to_place, ask_where_people_go } from "./flow_designer/where_people_go";
 
 frappe.provide("marketing_flows");
 
@@ -69,6 +70,7 @@ class FlowDesigner {
 		page.clear_menu();
 		page.clear_custom_actions();
 		page.set_indicator(__(doc.status), { Draft: "gray", Running: "green", Paused: "orange", Stopped: "red" }[doc.status]);
+		this.set_approval_indicator(doc.approval_status);
 		if (!store.readonly) {
 			page.set_primary_action(__("Save"), () => this.save(), "save");
 		} else if (store.can_move && doc.status === "Running") {
@@ -86,9 +88,30 @@ class FlowDesigner {
 			<li class="disabled"><a href="#">${__("Flow Designer")}</a></li>`);
 	}
 
+	// The flow's approval (Pending / Approved / Rejected), beside its status, when it has one.
+	set_approval_indicator(approval_status) {
+		const $title = this.page.$title_area;
+		$title.find(".mf-approval-indicator").remove();
+		if (!approval_status) return;
+		const colour = { Pending: "orange", Approved: "green", Rejected: "red" }[approval_status] || "gray";
+		$(`<span class="indicator-pill no-indicator-dot whitespace-nowrap ml-2 mf-approval-indicator ${colour}"></span>`)
+			.attr("data-approval", approval_status)
+			.attr("title", __("Approval"))
+			.text(__("Approval: {0}", [__(approval_status)]))
+			.insertAfter($title.find(".indicator-pill").first());
+	}
+
 	async save() {
-		// refused: Frappe has shown the messages, as the form does
-		if (!(await this.store.save())) return;
+		// where the people at changed steps go (a dialog when someone is at one); then saved as
+		// the form saves it. Refused: Frappe has shown the messages, as the form does.
+		const proposal = await this.store.migration_proposal();
+		if (!proposal) return;
+		let plan = null;
+		if (steps_to_place(proposal).length) {
+			plan = await ask_where_people_go(proposal, this.store.saved_steps);
+			if (!plan) return;
+		}
+		if (!(await this.store.save(plan))) return;
 		frappe.show_alert({ message: __("Saved"), indicator: "green" });
 		await this.reload();
 	}

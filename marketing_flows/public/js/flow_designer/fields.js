@@ -11,8 +11,10 @@ export function is_value_field(df) {
 	return !LAYOUT.includes(df.fieldtype) && df.fieldtype !== "HTML" && df.fieldtype !== "Table";
 }
 
+// JSON filters (audience, trigger and condition filters, Wait for Action's record condition);
+// not every JSON Code field: a webhook's body is text.
 function is_filters_field(df) {
-	return df.fieldtype === "Code" && (df.options === "JSON" || /filters|conditions/.test(df.fieldname));
+	return df.fieldtype === "Code" && /filters|conditions/.test(df.fieldname);
 }
 
 function parse_filters(value, doctype) {
@@ -95,6 +97,13 @@ function field_defs(store, doctype, wanted, target) {
 			// fields of the person (date fields for the date ones), never typed by hand
 			df.fieldtype = "Select";
 			df.options = person_field_options(store.person_doctype, /date/.test(df.fieldname));
+		} else if (df.fieldtype === "Table MultiSelect" && readonly) {
+			// Frappe draws this control only to edit it: the chosen rows as text
+			const link = (frappe.get_meta(df.options)?.fields || []).find((f) => f.fieldtype === "Link");
+			const chosen = (target[df.fieldname] || []).map((r) => link && r[link.fieldname]).filter(Boolean);
+			df.fieldtype = "HTML";
+			df.options = `<div class="form-group"><label class="control-label">${frappe.utils.escape_html(__(df.label))}</label>
+				<div class="mf-readonly-rows">${frappe.utils.escape_html(chosen.join(", ")) || "–"}</div></div>`;
 		} else if (is_filters_field(df)) {
 			df.fieldtype = "HTML";
 			df.mf_filters = meta_df.fieldname;
@@ -162,8 +171,8 @@ export function step_fields(store, step) {
 	).concat(step_table_fields(store, step));
 }
 
-// The flow's panel: the fields of its trigger and audience sections and of its Success tab,
-// in the doctype's order (the sending window and the resume policy stay on the form).
+// The flow's panel: the fields of its trigger, audience and exits sections and of its Success
+// tab, in the doctype's order (the sending window and the resume policy stay on the form).
 export function flow_fields(store, doc) {
 	const part_of = {};
 	let tab = null;
@@ -176,7 +185,7 @@ export function flow_fields(store, doc) {
 	return field_defs(
 		store,
 		FLOW_DOCTYPE,
-		(df) => ["trigger_section", "audience_section", "success_tab"].includes(part_of[df.fieldname]),
+		(df) => ["trigger_section", "audience_section", "exits_section", "success_tab"].includes(part_of[df.fieldname]),
 		doc
 	);
 }

@@ -8,7 +8,10 @@ export const FLOW_DOCTYPE = "Marketing Flow";
 // Fields the designer itself owns (the canvas sets them), never shown in the side panel.
 export const DESIGN_FIELDS = ["position_x", "position_y"];
 // Data fields that name another step of the flow: pickers of the flow's steps.
-export const STEP_LINK_FIELDS = ["next_step", "yes_step", "no_step", "condition_step", "else_step"];
+export const STEP_LINK_FIELDS = ["next_step", "yes_step", "no_step", "condition_step", "else_step", "timeout_step"];
+// Links that are ways out of a step besides next / yes / no / branches: each its own handle
+// (Wait for Action: next_step is the "Action" way, timeout_step the "No action" way).
+const EXTRA_EXITS = [{ id: "timeout", field: "timeout_step", label: () => __("No action") }];
 
 export function step_types() {
 	const df = frappe.meta.get_docfield(STEP_DOCTYPE, "step_type");
@@ -19,6 +22,7 @@ const ICONS = {
 	"Send Email": "mail",
 	"Send SMS": "message-1",
 	Wait: "calendar",
+	"Wait for Action": "notification",
 	Condition: "filter",
 	Split: "branch",
 	"A/B Test": "branch",
@@ -32,6 +36,31 @@ const ICONS = {
 };
 export function icon_for(step_type) {
 	return ICONS[step_type] || "list";
+}
+
+// A colour per family of step types (the node's edge and icon): messages, waits, branches,
+// changes to records, the outside world, flow control. Frappe's CSS colour variables.
+const COLOURS = {
+	"Send Email": "blue",
+	"Send SMS": "blue",
+	Wait: "orange",
+	"Wait for Action": "orange",
+	Condition: "purple",
+	Split: "purple",
+	"A/B Test": "purple",
+	"Update Participant": "green",
+	"Create Activity": "green",
+	"Create Request": "green",
+	"Create Sale": "green",
+	"Add to Email Group": "cyan",
+	"Remove from Email Group": "cyan",
+	Webhook: "pink",
+	"Run Server Script": "pink",
+	"Enroll in Flow": "gray",
+	End: "gray",
+};
+export function colour_for(step_type) {
+	return COLOURS[step_type] || "gray";
 }
 
 // Rows that belong to one step live in tables of the flow keyed by `step_id` (a child table
@@ -84,9 +113,16 @@ function depends_on_ok(df, step) {
 	}
 }
 
+// Shown for this step: the field's own depends_on and its section's (the Wait for Action fields
+// depend only on their section's).
 export function step_field_visible(step, fieldname) {
-	const df = (frappe.get_meta(STEP_DOCTYPE)?.fields || []).find((f) => f.fieldname === fieldname);
-	return !!df && depends_on_ok(df, step);
+	const fields = frappe.get_meta(STEP_DOCTYPE)?.fields || [];
+	const i = fields.findIndex((f) => f.fieldname === fieldname);
+	if (i < 0 || !depends_on_ok(fields[i], step)) return false;
+	for (let j = i - 1; j >= 0; j--) {
+		if (fields[j].fieldtype === "Section Break" || fields[j].fieldtype === "Tab Break") return depends_on_ok(fields[j], step);
+	}
+	return true;
 }
 
 // A step type whose ways out are rows of a branch table: neither next_step nor yes / no apply.
@@ -104,7 +140,8 @@ export function is_multi_branch(step) {
 //   - Condition (yes_step / no_step shown for the type): yes / no;
 //   - a multi-branch type (Split, A/B Test): one handle per row of the branch table for this
 //     step, id = the row's branch_key (never in / next / yes / no / else), then "else" (the step's else_step) when the type shows it;
-//   - End: none; every other type: next.
+//   - End: none; every other type: next, and the other ways out its type shows (Wait for
+//     Action: next is the "Action" way, "timeout" the "No action" way).
 export function source_handles(step, doc) {
 	if (step.step_type === "End") return [];
 	if (step_field_visible(step, "yes_step") && step_field_visible(step, "no_step")) {
@@ -132,8 +169,15 @@ export function source_handles(step, doc) {
 		}
 		return handles;
 	}
-	if (step_field_visible(step, "next_step")) return [{ id: "next", field: "next_step", label: "" }];
-	return [];
+	const extra = EXTRA_EXITS.filter((x) => step_field_visible(step, x.field)).map((x) => ({
+		id: x.id,
+		field: x.field,
+		label: x.label(),
+	}));
+	if (step_field_visible(step, "next_step")) {
+		return [{ id: "next", field: "next_step", label: extra.length ? __("Action") : "" }, ...extra];
+	}
+	return extra;
 }
 
 // Every way out of the step with where it leads now.
@@ -148,6 +192,14 @@ export function new_step_id(step_type, steps) {
 	let n = 2;
 	while (taken.has(`${base}_${n}`)) n++;
 	return `${base}_${n}`;
+}
+
+function filters_count(json) {
+	try {
+		return (JSON.parse(json || "[]") || []).length || 0;
+	} catch (e) {
+		return 0;
+	}
 }
 
 function trunc(text, n = 48) {
@@ -173,6 +225,19 @@ export function summary(step, steps) {
 			else text = step.use_sending_window ? __("Wait for the sending window") : __("No wait set");
 			return text;
 		}
+		case "Wait for Action": {
+			const actions = [];
+			if (step.action_clicked) {
+				actions.push(step.action_url ? __("a click on '{0}'", [trunc(step.action_url, 24)]) : __("a click"));
+			}
+			if (step.action_replied) actions.push(__("a reply"));
+			if (step.action_web_form) actions.push(__("web form '{0}'", [step.action_web_form]));
+			if (filters_count(step.action_filters)) actions.push(__("a record change"));
+			const what = actions.length ? actions.join(", ") : __("no action chosen");
+			return step.wait_amount
+				? __("Up to {0} {1} for {2}", [step.wait_amount, __(step.wait_unit || "Days").toLowerCase(), what])
+				: __("Waits for {0}", [what]);
+		}
 		case "Condition": {
 			const days = step.condition_days ? " " + __("within {0} days", [step.condition_days]) : "";
 			switch (step.condition_type) {
@@ -186,15 +251,14 @@ export function summary(step, steps) {
 					return __("In segment '{0}'?", [step.segment || "?"]);
 				case "Emailed Recently":
 					return __("Emailed recently") + days + "?";
-				case "Field": {
-					let n = 0;
-					try {
-						n = JSON.parse(step.condition_filters || "[]").length;
-					} catch (e) {
-						n = 0;
-					}
-					return __("Matches {0} conditions?", [n]);
-				}
+				case "Replied":
+					return __("Replied to an email of the flow?");
+				case "Web Form Submitted":
+					return __("Submitted web form '{0}'?", [step.web_form || "?"]);
+				case "Company Field":
+					return __("Company matches {0} conditions?", [filters_count(step.condition_filters)]);
+				case "Field":
+					return __("Matches {0} conditions?", [filters_count(step.condition_filters)]);
 				default:
 					return __("No condition set");
 			}
@@ -241,6 +305,9 @@ export function node_figures(step, counts, branches) {
 	}
 	if (step.step_type === "Condition") {
 		out.push([__("Yes"), c("Branch Yes")], [__("No"), c("Branch No")]);
+	}
+	if (step.step_type === "Wait for Action") {
+		out.push([__("Action"), c("Action Taken")], [__("No action"), c("Action Timed Out")]);
 	}
 	for (const [key, n] of Object.entries(branches || {})) out.push([key, n]); // Split / A/B Test
 	return out;

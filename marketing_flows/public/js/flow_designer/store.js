@@ -31,6 +31,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	const selected_edge = ref(null); // edge id
 	const dirty = ref(false);
 	const person_doctype = ref("Contact");
+	const saved_steps = ref([]); // the steps as stored (the save's dialog says what they did)
 
 	// Undo / redo: Frappe's Workflow Builder's useManualRefHistory, over the design (design_of);
 	// `commit` records a state, undo / redo put one back into the document.
@@ -118,7 +119,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		const src = steps.value.find((s) => s.step_id === step_id);
 		if (!src) return null;
 		const copy = JSON.parse(JSON.stringify(src));
-		for (const key of ["name", "idx", "creation", "modified", "next_step", "yes_step", "no_step", "else_step"]) {
+		for (const key of ["name", "idx", "creation", "modified", "next_step", "yes_step", "no_step", "else_step", "timeout_step"]) {
 			delete copy[key];
 		}
 		const step = add_step(
@@ -254,6 +255,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		const is_operator = !!the_doc.__onload?.is_flow_operator;
 		readonly.value = !is_operator || the_doc.status === "Running" || the_doc.status === "Stopped";
 		can_move.value = is_operator;
+		saved_steps.value = JSON.parse(JSON.stringify(the_doc.steps || []));
 		load(the_doc);
 		check();
 		return the_doc;
@@ -287,13 +289,36 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	}
 	const schedule_check = frappe.utils.debounce(check, 400);
 
-	// Saved as the form saves it; false when the server refused (it has shown why).
-	async function save() {
+	// Before saving: what the new design changes for the people already in the flow (the server
+	// compares it with the live version: engine/changing/versions.py) and, for each step with
+	// people at it, where they would go. Nothing is written. null when the server refused (it has
+	// shown why).
+	async function migration_proposal() {
+		try {
+			const r = await frappe.call({
+				method: "run_doc_method",
+				args: { docs: doc_for_server(), method: "migration_proposal" },
+				type: "POST",
+				freeze: true,
+				freeze_message: __("Checking where the people go..."),
+			});
+			return r.message || {};
+		} catch (e) {
+			return null;
+		}
+	}
+
+	// Saved as the form saves it, with `plan` (where the people of changed steps go: old step_id
+	// -> {to, due} or {drain: 1}) as the flow's version_plan when given; false when the server
+	// refused (it has shown why).
+	async function save(plan = null) {
 		if (readonly.value) return false;
+		const out = doc_for_server();
+		if (plan) out.version_plan = JSON.stringify(plan);
 		try {
 			await frappe.call({
 				method: "frappe.client.save",
-				args: { doc: doc_for_server() },
+				args: { doc: out },
 				freeze: true,
 				freeze_message: __("Saving..."),
 			});
@@ -305,9 +330,9 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 
 	return {
 		flow, doc, mode, readonly, can_move, figures, branch_figures, errors, selected, selected_edge, dirty,
-		person_doctype, steps, selected_step, can_undo, can_redo,
+		person_doctype, saved_steps, steps, selected_step, can_undo, can_redo,
 		errors_of, load, commit, undo, redo, add_step, duplicate, remove_step, link, unlink, set_start,
-		move, set_value, set_rows, fetch, check, save,
+		move, set_value, set_rows, fetch, check, migration_proposal, save,
 	};
 });
 

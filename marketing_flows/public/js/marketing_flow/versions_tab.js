@@ -10,7 +10,9 @@ marketing_flows.render_versions = function (frm) {
 	const wrapper = frm.get_field("versions_html").$wrapper;
 	const esc = frappe.utils.escape_html;
 	frm.mf_versions_drawn = true;
+	const seq = (frm.mf_versions_seq = (frm.mf_versions_seq || 0) + 1);
 	frm.call("get_versions").then((r) => {
+		if (seq !== frm.mf_versions_seq) return; // drawn again meanwhile
 		const versions = r.message || [];
 		frm.mf_versions = versions;
 		marketing_flows.draw_figures_version_selects(frm);
@@ -32,7 +34,9 @@ marketing_flows.render_versions = function (frm) {
 					<div class="d-flex align-items-center" style="gap:8px">
 						<b class="mf-version-name">${esc(__("Version {0}", [v.version]))}</b>
 						<span class="indicator-pill no-indicator-dot ${colour}">${esc(__(v.status || ""))}</span>
-						<span class="text-muted small ml-auto">${esc(__("{0} people on it now", [v.people || 0]))}</span>
+						<span class="text-muted small ml-auto mf-version-people">${esc(
+							v.people === 1 ? __("1 person on it now") : __("{0} people on it now", [v.people || 0])
+						)}</span>
 					</div>
 					<div class="text-muted small mt-1">${esc(
 						by || v.published_on
@@ -83,7 +87,9 @@ marketing_flows.render_differences = function (frm, $target, from_version, to_ve
 	const esc = frappe.utils.escape_html;
 	const label = (v) => (v ? __("version {0}", [v]) : __("the flow as it is now"));
 	$target.html(`<div class="text-muted small">${esc(__("Loading..."))}</div>`);
+	const seq = (frm.mf_differences_seq = (frm.mf_differences_seq || 0) + 1);
 	frm.call("version_differences", { from_version, to_version: to_version || null }).then((r) => {
+		if (seq !== frm.mf_differences_seq) return; // another pair chosen meanwhile
 		const sentences = r.message || [];
 		const title = esc(__("From {0} to {1}", [label(from_version), label(to_version)]));
 		$target.html(
@@ -130,7 +136,9 @@ marketing_flows.draw_figures_version_selects = function (frm) {
 marketing_flows.load_figures_of_version = function (frm, version) {
 	frm.mf_figures_version = version || "";
 	$(frm.wrapper).find(".mf-figures-version-select").val(frm.mf_figures_version);
+	const seq = (frm.mf_figures_seq = (frm.mf_figures_seq || 0) + 1);
 	return frm.call("get_all_figures", { version: frm.mf_figures_version || null }).then((r) => {
+		if (seq !== frm.mf_figures_seq) return; // another version chosen meanwhile
 		frm.doc.__onload = frm.doc.__onload || {};
 		frm.doc.__onload.figures = r.message || {};
 		frm.doc.__onload.figures_version = frm.mf_figures_version;
@@ -157,7 +165,10 @@ frappe.ui.form.on("Marketing Flow", {
 		if (frm.mf_versions_drawn) marketing_flows.render_versions(frm);
 	},
 	on_tab_change(frm) {
+		// drawn once when first shown (a tab shown fires this twice); again at every refresh
 		const tab = frm.get_active_tab && frm.get_active_tab();
-		if (tab && tab.df && tab.df.fieldname === "versions_tab") marketing_flows.render_versions(frm);
+		if (tab && tab.df && tab.df.fieldname === "versions_tab" && !frm.mf_versions_drawn) {
+			marketing_flows.render_versions(frm);
+		}
 	},
 });
