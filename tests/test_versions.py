@@ -287,3 +287,25 @@ def test_a_content_editor_sees_versions_but_cant_ask_for_a_migration_proposal(wo
 			frappe.get_doc("Marketing Flow Version", {"flow": flow.name}).save()
 	finally:
 		frappe.set_user("Administrator")
+
+
+def test_values_sent_by_the_designer_in_their_own_format_are_no_change(worker):
+	"""A time sent as "9:0:0.5" and stored as 09:00:00, a number sent as "3": the same definition."""
+	flow = waiting_flow(
+		[step("W1", "Wait", wait_amount=3, wait_unit="Days", next_step="end"), end()],
+		use_sending_window=1,
+		window_start="09:00:00",
+		window_end="17:00:00",
+		send_on_monday=1,
+	)
+	flow.enroll(people(1))
+	worker()
+	flow.pause()
+	flow.reload()
+	flow.window_start = "9:0:0.5"
+	flow.steps[0].wait_amount = "3"
+	assert flow.migration_proposal()["changes"] == []
+	flow.reload()
+	flow.window_start = "9:0:0.5"
+	flow.save()
+	assert frappe.db.count("Marketing Flow Version", {"flow": flow.name}) == 1

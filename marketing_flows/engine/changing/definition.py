@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import frappe
 from frappe import _
+from frappe.utils import cint, flt, get_datetime, get_time, getdate
 
 from marketing_flows.engine.running.validation import DESIGN_ONLY, ENGINE_OWNED
 
@@ -78,18 +79,43 @@ def _plain(value: Any) -> Any:  # a field's value of any type
 	return str(value)
 
 
+def field_value(doctype: str, fieldname: str, value: Any) -> Any:  # a field's value of any type
+	"""A field's value as a definition keeps it, the same whether it comes from the database or
+	from a client: a time as HH:MM:SS (stored as a timedelta, sent as "9:5:1.37"), a moment to
+	the second, numbers as numbers."""
+	if value is None or value == "":
+		return None
+	df = frappe.get_meta(doctype).get_field(fieldname)
+	kind = df.fieldtype if df else None
+	if kind == "Time":
+		return get_time(value).strftime("%H:%M:%S")
+	if kind == "Datetime":
+		return get_datetime(value).strftime("%Y-%m-%d %H:%M:%S")
+	if kind == "Date":
+		return str(getdate(value))
+	if kind in ("Int", "Check"):
+		return cint(value) or None
+	if kind in ("Float", "Currency", "Percent"):
+		return flt(value) or None
+	return _plain(value)
+
+
+def row_values(doctype: str, row: Any, fields: list[str]) -> dict[str, Any]:  # a row or document
+	return {f: field_value(doctype, f, row.get(f)) for f in fields}
+
+
 def snapshot(flow: MarketingFlow) -> dict[str, Any]:
 	"""The flow's definition as plain values: its fields, its tables' rows (in order) and, per
 	content its steps send, the content's version, subject and a fingerprint of its body."""
-	out: dict[str, Any] = {
-		f: _plain(flow.get(f)) for f in _value_fields(FLOW_DOCTYPE) if f not in NOT_DEFINITION
-	}
+	out: dict[str, Any] = row_values(
+		FLOW_DOCTYPE, flow, [f for f in _value_fields(FLOW_DOCTYPE) if f not in NOT_DEFINITION]
+	)
 	for table in TABLES:
 		df = flow.meta.get_field(table)
 		if not df:
 			continue
 		fields = [f for f in _value_fields(df.options) if f not in DESIGN_ONLY | ENGINE_OWNED]
-		out[table] = [{f: _plain(row.get(f)) for f in fields} for row in flow.get(table) or []]
+		out[table] = [row_values(df.options, row, fields) for row in flow.get(table) or []]
 	used = sorted({s["content"] for s in out.get("steps", []) if s.get("content")})
 	if flow.get("confirmation_content"):
 		used = sorted(set(used) | {flow.confirmation_content})

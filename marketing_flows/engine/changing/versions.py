@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow
 
 VERSION = "Marketing Flow Version"
+STEP = "Marketing Flow Step"
 PARTICIPANT = "Marketing Flow Participant"
 WAITS = ("Wait", "Wait for Action")
 
@@ -211,8 +212,8 @@ def plan_of(flow: MarketingFlow) -> dict[str, Move]:
 def _step_changed(old: dict[str, Any] | None, new: Any) -> bool:
 	if old is None:
 		return True
-	fields = [f for f in old if f not in ("step_id",)]
-	return any(definition._plain(new.get(f)) != old.get(f) for f in fields)
+	fields = [f for f in old if f != "step_id"]
+	return definition.row_values(STEP, new, fields) != {f: old.get(f) for f in fields}
 
 
 def _wait_changed(old: dict[str, Any] | None, new: Any) -> bool:
@@ -220,15 +221,15 @@ def _wait_changed(old: dict[str, Any] | None, new: Any) -> bool:
 		return False
 	if new.get("step_type") != old.get("step_type"):
 		return True
-	fields = (
+	fields = [
 		"wait_amount",
 		"wait_unit",
 		"wait_until",
 		"wait_date_field",
 		"wait_date_offset",
 		"use_sending_window",
-	)
-	return any(definition._plain(new.get(f)) != old.get(f) for f in fields)
+	]
+	return definition.row_values(STEP, new, fields) != {f: old.get(f) for f in fields}
 
 
 def _is_publish(flow: MarketingFlow) -> bool:
