@@ -161,7 +161,8 @@ def as_flow(flow: MarketingFlow, definition: dict[str, Any]) -> MarketingFlow:
 
 def _step_name(step: dict[str, Any]) -> str:
 	label = step.get("label")
-	kind = _(step["step_type"]) if step.get("step_type") else ""
+	step_type = step.get("step_type") or ""
+	kind = _(step_type) if step_type else ""
 	return f"{step['step_id']} ({label})" if label else f"{step['step_id']} ({kind})"
 
 
