@@ -15,6 +15,7 @@ drainers with `flow_for_version` (the version's definition as a flow document in
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import frappe
@@ -27,7 +28,7 @@ from marketing_flows.engine.changing import approval, definition
 from marketing_flows.engine.running.participants import ACTIVE  # at a step (a Stalled one is retried there)
 
 if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlow
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
 
 VERSION = "Marketing Flow Version"
 STEP = "Marketing Flow Step"
@@ -209,15 +210,15 @@ def plan_of(flow: MarketingFlow) -> dict[str, Move]:
 	return plan
 
 
-def _step_changed(old: dict[str, Any] | None, new: Any) -> bool:
-	if old is None:
+def _step_changed(old: dict[str, Any] | None, new: MarketingFlowStep | None) -> bool:
+	if old is None or new is None:
 		return True
 	fields = [f for f in old if f != "step_id"]
 	return definition.row_values(STEP, new, fields) != {f: old.get(f) for f in fields}
 
 
-def _wait_changed(old: dict[str, Any] | None, new: Any) -> bool:
-	if old is None or old.get("step_type") not in WAITS:
+def _wait_changed(old: dict[str, Any] | None, new: MarketingFlowStep | None) -> bool:
+	if old is None or new is None or old.get("step_type") not in WAITS:
 		return False
 	if new.get("step_type") != old.get("step_type"):
 		return True
@@ -399,7 +400,9 @@ def publish(
 	return frappe._dict(version.as_dict())
 
 
-def _move_people(flow: MarketingFlow, old: int, new: int, plan: dict[str, Move], now: Any) -> tuple[int, int]:
+def _move_people(
+	flow: MarketingFlow, old: int, new: int, plan: dict[str, Move], now: datetime
+) -> tuple[int, int]:
 	"""Carry the live version's people over to version `new`: per step as planned, else to the
 	same step. Returns (moved to another step, left to drain `old`)."""
 	p = frappe.qb.DocType(PARTICIPANT)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import frappe
 from frappe import _
@@ -29,7 +29,10 @@ from marketing_flows.engine import log
 from marketing_flows.engine.queries import criteria, filters
 
 if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlow, ParticipantRow
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep, ParticipantRow
+
+	# a Wait for Action step: the flow's row, or its STEP_FIELDS read from the database
+	StepRow: TypeAlias = MarketingFlowStep | frappe._dict
 
 PARTICIPANT = "Marketing Flow Participant"
 WAIT_FOR_ACTION = "Wait for Action"
@@ -52,7 +55,7 @@ STEP_FIELDS = (
 # --- what a step waits for -----------------------------------------------------------------
 
 
-def chosen(step: Any) -> list[str]:
+def chosen(step: StepRow) -> list[str]:
 	"""The actions a Wait for Action step (a row, a document or a dict) waits for."""
 	found = []
 	if step.get("action_clicked"):
@@ -66,7 +69,7 @@ def chosen(step: Any) -> list[str]:
 	return found
 
 
-def listens(step: Any, action: str, detail: str = "") -> bool:
+def listens(step: StepRow, action: str, detail: str = "") -> bool:
 	"""Does the step wait for this action? `detail`: the clicked URL (the step may want one that
 	contains its `action_url`), the submitted web form."""
 	if step.get("step_type") != WAIT_FOR_ACTION:
@@ -83,7 +86,7 @@ def listens(step: Any, action: str, detail: str = "") -> bool:
 	return False
 
 
-def describe(step: Any) -> str:
+def describe(step: StepRow) -> str:
 	"""What the step waits for, in words (the log, the validation's messages)."""
 	words = {
 		CLICKED: _("a click on a link containing '{0}'").format(step.get("action_url"))
@@ -110,7 +113,7 @@ def taken_message(action: str, detail: str = "") -> str:
 # --- state actions: a web form submitted, the record matching ---------------------------------
 
 
-def record_matches(person_doctype: str, step: Any, people: list[str]) -> set[str]:
+def record_matches(person_doctype: str, step: StepRow, people: list[str]) -> set[str]:
 	"""Those of `people` (of the flow's person doctype) whose record matches the step's
 	`action_filters` now (as a goal's Person Updated criterion asks)."""
 	if not people or not step.get("action_filters"):
@@ -125,7 +128,7 @@ def record_matches(person_doctype: str, step: Any, people: list[str]) -> set[str
 	)
 
 
-def form_submitted(person_doctype: str, step: Any, participant: ParticipantRow, since: datetime) -> bool:
+def form_submitted(person_doctype: str, step: StepRow, participant: ParticipantRow, since: datetime) -> bool:
 	"""Did the person submit the step's web form since `since` (a record of the form's doctype
 	that names them, made since then: what a Web Form Submitted condition asks)?"""
 	form = step.get("action_web_form")
@@ -138,7 +141,7 @@ def form_submitted(person_doctype: str, step: Any, participant: ParticipantRow, 
 
 
 def state_action(
-	person_doctype: str, step: Any, participant: ParticipantRow, since: datetime | None
+	person_doctype: str, step: StepRow, participant: ParticipantRow, since: datetime | None
 ) -> tuple[str, str] | None:
 	"""(action, detail) of a state the step waits for that holds now: the web form submitted
 	since `since` (the wait's start), the record matching the conditions; None when neither."""
