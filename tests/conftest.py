@@ -254,8 +254,25 @@ def screenshot(page, name: str) -> Path:
 
 def worker_env() -> dict:
 	"""Frappe's execute_job treats CI=... as "in test" and then never talks to SMTP; our
-	workers must deliver for real, so they run without it."""
-	return {k: v for k, v in os.environ.items() if k != "CI"}
+	workers must deliver for real, so they run without it. PYTHONFAULTHANDLER lets a worker
+	that outlived its time say where it was (`stop_with_tracebacks`)."""
+	env = {k: v for k, v in os.environ.items() if k != "CI"}
+	env["PYTHONFAULTHANDLER"] = "1"
+	return env
+
+
+def stop_with_tracebacks(proc: subprocess.Popen) -> tuple[str, str]:
+	"""End a worker that outlived its time, and its work horse, after they printed the stack of
+	every thread (faulthandler on SIGABRT): a hung job then names the line it hung on."""
+	import time
+
+	try:
+		os.killpg(proc.pid, signal.SIGABRT)
+		time.sleep(2)
+		os.killpg(proc.pid, signal.SIGKILL)
+	except ProcessLookupError:
+		pass
+	return proc.communicate()
 
 
 def tail(text: str, lines: int = 40) -> str:
@@ -281,14 +298,14 @@ def run_worker(timeout: int = 300, check: bool = True) -> subprocess.CompletedPr
 		stdout, stderr = proc.communicate(timeout=timeout)
 	except subprocess.TimeoutExpired:
 		timed_out = True
-		os.killpg(proc.pid, signal.SIGKILL)
-		stdout, stderr = proc.communicate()
+		stdout, stderr = stop_with_tracebacks(proc)
 	result = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
 	with open(BENCH_DIR / "logs" / "test-worker.log", "a") as log:
 		log.write(result.stdout + result.stderr)
 	if check and timed_out:
 		pytest.fail(
-			f"bench worker --burst still ran after {timeout} s (killed); its stderr ends:\n{tail(stderr)}"
+			f"bench worker --burst still ran after {timeout} s (killed); where it was, then its stderr:\n"
+			f"{tail(stderr, 120)}"
 		)
 	if check and result.returncode != 0:
 		pytest.fail(f"bench worker --burst exited with {result.returncode}; its stderr ends:\n{tail(stderr)}")
