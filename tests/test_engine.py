@@ -309,7 +309,7 @@ def test_enrolment_rejections_say_why():
 		"no-such-contact": "no such contact",
 	}
 	again = flow.enroll([buyer])
-	assert again == {"enrolled": 0, "not_enrolled": {buyer: "already active in this flow"}}
+	assert again == {"enrolled": 0, "held_out": 0, "not_enrolled": {buyer: "already active in this flow"}}
 
 
 def test_suppression_list_and_reenrolment_policy(worker):
@@ -481,7 +481,7 @@ def test_a_participant_name_that_clashes_is_drawn_again_not_reported_as_already_
 
 	result = flow.enroll([first, second, already])
 
-	assert result == {"enrolled": 2, "not_enrolled": {already: "already active in this flow"}}
+	assert result == {"enrolled": 2, "held_out": 0, "not_enrolled": {already: "already active in this flow"}}
 	mine = {participant(flow.name, c).name for c in (first, second)}
 	assert mine == {"mf-fresh-0001", "mf-fresh-0002"}
 	assert participant(other_flow.name, taken_by).name == taken  # the other participant is untouched

@@ -119,6 +119,8 @@ def add_record_to_flow(doctype: str, name: str, flow: str) -> dict:
 	enrolled = result.get("enrolled", 0)
 	message = _("{0} of {1} enrolled in {2}").format(enrolled, len(people), doc.flow_name)
 	reasons = sorted(set((result.get("not_enrolled") or {}).values()))
+	if result.get("held_out"):  # the flow's control group: recorded, sent nothing
+		reasons.append(_("{0} held out (control group)").format(result["held_out"]))
 	if reasons:
 		message += ": " + "; ".join(reasons)
 	return {"enrolled": enrolled, "message": message}

@@ -16,7 +16,9 @@ def success_rate_card(filters: str | dict | None = None) -> dict:
 	"""Number Card "Success Rate": successful / enrolled, over every flow the user may read."""
 	_require_participant_read()
 	p = frappe.qb.DocType("Marketing Flow Participant")
-	enrolled, succeeded = frappe.qb.from_(p).select(Count("*"), Sum(p.succeeded)).run()[0]
+	enrolled, succeeded = (
+		frappe.qb.from_(p).select(Count("*"), Sum(p.succeeded)).where(p.status != "Held Out").run()[0]
+	)  # a control group's people are not enrolled
 	rate = round(100.0 * int(succeeded or 0) / enrolled, 1) if enrolled else 0.0
 	return {"value": rate, "fieldtype": "Percent"}
 
@@ -41,6 +43,8 @@ def list_figures(flows: str | list | None = None) -> dict:
 	)
 	out: dict[str, dict] = {f: {"enrolled": 0, "active": 0, "succeeded": 0} for f in readable}
 	for flow, status, n, succeeded in rows:
+		if status == "Held Out":  # a control group's people are not enrolled
+			continue
 		fig = out[flow]
 		fig["enrolled"] += int(n)
 		fig["succeeded"] += int(succeeded or 0)

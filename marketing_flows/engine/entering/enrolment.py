@@ -2,7 +2,9 @@
 flow decides who gets in.
 
 propose → audience filters → unsubscribed / consent / suppression → already in the flow or
-against the re-enrolment policy → already meeting the goal → participant rows, in bulk.
+against the re-enrolment policy → already meeting the goal → control groups (holdout.py) →
+participant rows, in bulk. Those a control group holds out get a row too, "Held Out": never run,
+their goal measured as everyone's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from frappe import _
 from frappe.utils import add_days, add_to_date, cint, now_datetime
 
 from marketing_flows.engine import bulk, log
-from marketing_flows.engine.entering import eligibility
+from marketing_flows.engine.entering import eligibility, holdout
 from marketing_flows.engine.hosts import company_links, doctype_roles, person_records
 from marketing_flows.engine.names import sortable_name
 from marketing_flows.engine.permissions import readable, require_flow_operator
@@ -41,9 +43,15 @@ FlowStatus = Literal["Draft", "Running", "Paused", "Stopped"]  # Marketing Flow'
 class EnrolResult:
 	enrolled: list[str] = field(default_factory=list)  # participant names
 	not_enrolled: dict[str, str] = field(default_factory=dict)  # contact -> why not
+	# person -> why held out (a control group): recorded as "Held Out", not in `enrolled`
+	held_out: dict[str, str] = field(default_factory=dict)
 
 	def as_dict(self) -> dict:
-		return {"enrolled": len(self.enrolled), "not_enrolled": self.not_enrolled}
+		return {
+			"enrolled": len(self.enrolled),
+			"held_out": len(self.held_out),
+			"not_enrolled": self.not_enrolled,
+		}
 
 
 def _as_list(contacts: Iterable[str] | str) -> list[str]:
@@ -70,7 +78,7 @@ def enroll_manually(flow: MarketingFlow, contacts: Iterable[str] | str) -> dict:
 			user=frappe.session.user,
 			enqueue_after_commit=True,
 		)
-		return {"enrolled": 0, "not_enrolled": hidden, "queued": len(names)}
+		return {"enrolled": 0, "held_out": 0, "not_enrolled": hidden, "queued": len(names)}
 	result = enroll(flow, names, source="Manual").as_dict()
 	result["not_enrolled"] = {**hidden, **result["not_enrolled"]}
 	return result
@@ -188,10 +196,18 @@ def _enroll_chunk(flow: MarketingFlow, names: list[str], source: str, result: En
 	start = first.step_id
 	now = now_datetime()
 	user = frappe.session.user
-	values: dict[str, tuple] = {}  # person -> the row without its name
+	version = cint(flow.version) or 1  # the live version: new people start it
+	control = holdout.Holdout.of(flow)
+	held: dict[str, str] = {}  # person -> why held out (a stable hash each: no query)
+	if control.active:
+		for name in accepted:
+			if reason := control.reason(person, name):
+				held[name] = reason
+	values: dict[str, tuple] = {}  # person -> the row without its name (PARTICIPANT_COLUMNS)
+	held_values: dict[str, tuple] = {}  # the same, for the held out (HELD_OUT_COLUMNS)
 	for name in accepted:
 		row = rows[name]
-		values[name] = (
+		who = (
 			flow.name,
 			person,
 			name,
@@ -201,24 +217,18 @@ def _enroll_chunk(flow: MarketingFlow, names: list[str], source: str, result: En
 			row.get("mobile_no"),
 			companies.get(name),
 			company_dt if companies.get(name) else None,
-			"Active",
-			start,
-			now,
-			now,
-			source,
-			active_key(flow.name, name),
-			cint(flow.version) or 1,  # the live version: new people start it
-			0,
-			0,
-			0,
-			now,
-			now,
-			user,
-			user,
 		)
+		stamps = (0, 0, 0, now, now, user, user)  # attempts, step_seq, docstatus, creation, ...
+		state: tuple  # status, current_step, next_run_at, enrolled_on, enrolled_by, active_key, version
+		if name in held:  # no step, nothing due, no active participation; ended as it starts
+			state = (holdout.STATUS, None, None, now, source, None, version)
+			held_values[name] = (*who, *state, *stamps, held[name][:140], now)
+		else:
+			state = ("Active", start, now, now, source, active_key(flow.name, name), version)
+			values[name] = (*who, *state, *stamps)
+	entries = _hold_out(flow, held_values, held, control, source, version, result) if held_values else []
 	enrolled = insert_participants(flow.name, values)
-	entries = []
-	for person_name in accepted:
+	for person_name in values:
 		if participant_name := enrolled.get(person_name):
 			result.enrolled.append(participant_name)
 			contact = values[person_name][3]
@@ -230,13 +240,45 @@ def _enroll_chunk(flow: MarketingFlow, names: list[str], source: str, result: En
 					None,
 					"Enrolled",
 					source,
-					version=cint(flow.version) or 1,
+					version=version,
 				)
 			)
 		else:
 			result.not_enrolled[person_name] = _("already active in this flow")
 	log.write_many(entries)
 	leave_other_flows(flow, {name: values[name][3] for name in enrolled})
+
+
+def _hold_out(
+	flow: MarketingFlow,
+	values: dict[str, tuple],
+	reasons: dict[str, str],
+	control: holdout.Holdout,
+	source: str,
+	version: int,
+	result: EnrolResult,
+) -> list[tuple]:
+	"""Record the people a control group holds out (person -> row of HELD_OUT_COLUMNS without
+	its name); returns their log entries, one "Held Out" each saying why, for the caller to write
+	with the enrolled ones'. Nothing runs for them, and they leave no other flow
+	(remove_from_flows): a control group lives as it would without this flow."""
+	inserted = insert_held_out(flow.name, values)
+	messages = {reason: control.explain(reason, source) for reason in set(reasons.values())}
+	entries = []
+	for name, participant_name in inserted.items():
+		result.held_out[name] = reasons[name]
+		entries.append(
+			log.entry(
+				flow.name,
+				participant_name,
+				values[name][3],
+				None,
+				holdout.STATUS,
+				messages[reasons[name]],
+				version=version,
+			)
+		)
+	return entries
 
 
 def leave_other_flows(flow: MarketingFlow, people: dict[str, str | None]) -> None:
@@ -342,6 +384,44 @@ PARTICIPANT_COLUMNS = (
 	"modified_by",
 )
 KEY_POSITION = PARTICIPANT_COLUMNS.index("active_key") - 1  # in a row without its name
+# a held-out participant: ended as it starts, with the control group as its reason
+HELD_OUT_COLUMNS = (*PARTICIPANT_COLUMNS, "exit_reason", "ended_on")
+
+
+def insert_held_out(flow_name: str, values: dict[str, tuple]) -> dict[str, str]:
+	"""Insert held-out participants (person -> row of HELD_OUT_COLUMNS without its name); returns
+	person -> name. No unique key but the name holds them (they are no active participation), so
+	only a name some other participant already has drops a row: those are drawn again."""
+	inserted: dict[str, str] = {}
+	pending = dict(values)
+	for _attempt in range(NAME_ATTEMPTS):
+		if not pending:
+			break
+		drawn = {person: new_participant_name() for person in pending}
+		bulk.insert(
+			PARTICIPANT_DOCTYPE,
+			HELD_OUT_COLUMNS,
+			[(drawn[person], *row) for person, row in pending.items()],
+			ignore_duplicates=True,
+		)
+		p = frappe.qb.DocType(PARTICIPANT_DOCTYPE)
+		person_of = dict(
+			frappe.qb.from_(p)
+			.select(p.name, p.person)
+			.where(p.name.isin(list(drawn.values())) & (p.flow == flow_name))
+			.where(p.status == holdout.STATUS)
+			.run()
+		)
+		clashed = {}
+		for person, row in pending.items():
+			if person_of.get(drawn[person]) == person:
+				inserted[person] = drawn[person]
+			else:
+				clashed[person] = row
+		pending = clashed
+	if pending:
+		raise RuntimeError(f"no free participant name after {NAME_ATTEMPTS} attempts")
+	return inserted
 
 
 def rejections(

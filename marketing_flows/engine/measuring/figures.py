@@ -9,6 +9,7 @@ from frappe.query_builder.functions import Count, Sum
 from pypika.terms import EmptyCriterion
 
 from marketing_flows.engine.measuring import variants
+from marketing_flows.engine.running.participants import HELD_OUT
 
 if TYPE_CHECKING:
 	from pypika.queries import Table
@@ -23,6 +24,9 @@ def _of_version(table: Table, version: int | None) -> Criterion:
 
 
 def flow_figures(flow_name: str, version: int | None = None) -> dict:
+	"""Counts by status. "Enrolled" are the people the flow took in: not its control group
+	("Held Out", counted apart as `held_out` / `held_out_succeeded`), so the success rate is that
+	of the people the flow worked on."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	rows = (
 		frappe.qb.from_(p)
@@ -33,9 +37,11 @@ def flow_figures(flow_name: str, version: int | None = None) -> dict:
 		.run()
 	)
 	by_status = {status: int(n) for status, n, _s, _e in rows}
+	held_out = by_status.pop(HELD_OUT, 0)
 	enrolled = sum(by_status.values())
-	succeeded = sum(int(s or 0) for _st, _n, s, _e in rows)
-	emailed = sum(int(e or 0) for _st, _n, _s, e in rows)
+	succeeded = sum(int(s or 0) for st, _n, s, _e in rows if st != HELD_OUT)
+	held_out_succeeded = sum(int(s or 0) for st, _n, s, _e in rows if st == HELD_OUT)
+	emailed = sum(int(e or 0) for st, _n, _s, e in rows if st != HELD_OUT)
 	succeeded_emailed = (
 		frappe.db.count(
 			"Marketing Flow Participant",
@@ -56,9 +62,12 @@ def flow_figures(flow_name: str, version: int | None = None) -> dict:
 		"completed": by_status.get("Completed", 0),
 		"exited": by_status.get("Exited", 0),
 		"stalled": by_status.get("Stalled", 0),
+		"held_out": held_out,
 		"succeeded": succeeded,
+		"held_out_succeeded": held_out_succeeded,
 		"sent_marketing_email": emailed,
 		"success_rate": round(100.0 * succeeded / enrolled, 1) if enrolled else 0.0,
+		"held_out_success_rate": round(100.0 * held_out_succeeded / held_out, 1) if held_out else 0.0,
 		"goal_conversion_rate": round(100.0 * succeeded_emailed / emailed, 1) if emailed else 0.0,
 	}
 
@@ -127,14 +136,15 @@ def waiting_by_step(flow_name: str, version: int | None = None) -> dict[str, int
 def per_day(
 	flow_name: str, field: str, only_succeeded: bool = False, days: int = 90, version: int | None = None
 ) -> list[list]:
-	"""[[date, count], ...] of participants by the date of `field` (enrolled_on / succeeded_on)."""
+	"""[[date, count], ...] of the enrolled participants (not the held out) by the date of
+	`field` (enrolled_on / succeeded_on)."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	day = frappe.qb.functions("DATE", p[field])
 	since = frappe.utils.add_days(frappe.utils.nowdate(), -days)
 	query = (
 		frappe.qb.from_(p)
 		.select(day, Count("*"))
-		.where((p.flow == flow_name) & (p[field] >= since))
+		.where((p.flow == flow_name) & (p[field] >= since) & (p.status != HELD_OUT))
 		.where(_of_version(p, version))
 	)
 	if only_succeeded:

@@ -4,6 +4,11 @@ criteria.py; here a met goal marks the participant successful, stops it or lets 
 
 Whoever fulfils the goal (the flow itself, a rep in the desk, the API, an import) ends up here:
 the runner before every step, and `evaluate_changes` after a watched document changed.
+
+A control group's people ("Held Out", entering/holdout.py) meet goals by the same criteria and
+are marked the same way, but nothing follows: no success flow, no goal-triggered flow, no exit
+(their status stays "Held Out"). The runner never visits them: `evaluate_changes` is how their
+goals are seen, as everyone's between two steps.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from marketing_flows.engine.hosts import doctype_roles
 from marketing_flows.engine.measuring import actions
 from marketing_flows.engine.queries import criteria
 from marketing_flows.engine.running import moves, participants
-from marketing_flows.engine.running.participants import CONVERTIBLE, LIVE_FLOW_STATUSES
+from marketing_flows.engine.running.participants import CONVERTIBLE, HELD_OUT, LIVE_FLOW_STATUSES
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow, ParticipantRow
@@ -37,11 +42,16 @@ def stops_on_success(flow: MarketingFlow) -> bool:
 
 def mark(flow: MarketingFlow, participant: ParticipantRow, criterion: str, now: datetime) -> bool:
 	"""Mark one participant successful; True when this call made it so (not already marked).
-	Its follow-ups are recorded in the same transaction: a goal never stands without them."""
+	Its follow-ups are recorded in the same transaction: a goal never stands without them. A
+	held-out participant's goal is marked only: a control group gets nothing from the flow."""
 	changed = participants.mark_successful(flow.name, participant, criterion, now)
-	if changed:
+	if changed and not is_held_out(participant):
 		record_follow_ups(flow, participant["name"], now)
 	return changed
+
+
+def is_held_out(participant: ParticipantRow) -> bool:
+	return participant.get("status") == HELD_OUT
 
 
 def follow_up_targets(flow: MarketingFlow) -> list[tuple[str, str]]:
@@ -148,9 +158,12 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 			frappe.db.rollback()
 			frappe.log_error(title=f"Marketing Flows: goals of {flow_name} could not be evaluated")
 			continue
-		succeeded = []
+		succeeded = []  # those a follow-up may act on: not the held out
 		for p in rows:
 			if p.name not in met or not mark(flow, p, met[p.name], now):
+				continue
+			total += 1
+			if is_held_out(p):
 				continue
 			succeeded.append(p)
 			if stops_on_success(flow) and p.status != "Completed":
@@ -158,5 +171,4 @@ def evaluate_changes(flows: list[str], persons: list[str], emails: list[str], co
 		frappe.db.commit()  # the goals stand, whatever their follow-ups do
 		after_success(flow, succeeded)
 		frappe.db.commit()
-		total += len(succeeded)
 	return total

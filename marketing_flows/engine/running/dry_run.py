@@ -19,7 +19,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
-from marketing_flows.engine.entering import eligibility, enrolment, watch
+from marketing_flows.engine.entering import eligibility, enrolment, holdout, watch
 from marketing_flows.engine.hosts import person_records
 from marketing_flows.engine.permissions import readable, require_flow_operator, require_read
 from marketing_flows.engine.queries import criteria, segments
@@ -60,7 +60,8 @@ def test_flow(
 
 
 def simulate(flow: MarketingFlow, people: list[str]) -> list[dict]:
-	"""For each person: the enrolment decision with its reason, then every event of the path
+	"""For each person: the enrolment decision with its reason (one a control group would hold
+	out is not enrolled, `held_out` says so, and has no path), then every event of the path
 	(step, event, message, when), what would be sent (subject and body of emails, SMS texts,
 	webhook bodies) and where they end."""
 	results: list[dict] = []
@@ -77,6 +78,7 @@ def simulate(flow: MarketingFlow, people: list[str]) -> list[dict]:
 		present = [p for p in people if p in rows]
 		rejected = enrolment.rejections(flow, present, rows) if present and flow.steps else {}
 		settings = frappe.get_cached_doc("Marketing Flow Settings")
+		control = holdout.Holdout.of(flow)  # the committed settings, as enrolment reads them
 		for name in people:
 			if name not in rows:
 				results.append(
@@ -86,6 +88,17 @@ def simulate(flow: MarketingFlow, people: list[str]) -> list[dict]:
 				results.append({"person": name, "enrolled": False, "reason": _("the flow has no steps")})
 			elif name in rejected:
 				results.append({"person": name, "enrolled": False, "reason": rejected[name]})
+			elif reason := control.reason(person_doctype, name):
+				results.append(
+					{
+						"person": name,
+						"enrolled": False,
+						"held_out": True,
+						"reason": _(
+							"would be held out: {0}. Nothing would be sent; the goal would be measured."
+						).format(control.describe(reason)),
+					}
+				)
 			else:
 				results.append(_walk(flow, settings, name))
 	return results

@@ -235,6 +235,8 @@ def _to_exit_flow(source: str, target: str, moving: Sequence[ParticipantRow]) ->
 					)
 				elif names[p.name][0] in result.not_enrolled:
 					why[p.name] = result.not_enrolled[names[p.name][0]]
+				elif names[p.name][0] in result.held_out:  # the exit flow's control group
+					why[p.name] = result.held_out[names[p.name][0]]
 	_tell(
 		source,
 		moving,

@@ -26,8 +26,11 @@ PARTICIPANT = "Marketing Flow Participant"
 # The one definition of each status set.
 ACTIVE = ("Active", "Waiting", "Stalled")  # holds the one active participation per person and flow
 DUE = ("Active", "Waiting")  # the runner may pick these up when next_run_at has come
-CONVERTIBLE = ("Active", "Waiting", "Stalled", "Completed")  # can still meet the goal
+# can still meet the goal: a control group's people ("Held Out") too, as everyone's, but with no
+# follow-ups (goals.mark)
+CONVERTIBLE = ("Active", "Waiting", "Stalled", "Completed", "Held Out")
 ENDED = ("Completed", "Exited")
+HELD_OUT = "Held Out"  # held out by a control group (entering/holdout.py): never run, never sent
 LIVE_FLOW_STATUSES = ("Running", "Paused")  # flows that take people in (a paused flow's wait)
 
 

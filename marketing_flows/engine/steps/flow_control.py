@@ -37,7 +37,7 @@ class EnrollInFlow(StepType):
 			)
 		else:
 			result = enrolment.enroll(target, names, source=f"Flow {ctx.flow.name}")
-			why = result.not_enrolled.get(names[0])
+			why = result.not_enrolled.get(names[0]) or result.held_out.get(names[0])  # a control group
 		return Outcome(
 			ctx.next_step,
 			message=_("Enrolled in {0}").format(target.name)
