@@ -21,6 +21,7 @@ from factories import make_contact, make_flow, make_user, unique
 
 PASSWORD = "Flows-Matrix-7x!"
 ROLES = ("guest", "nobody", "editor", "admin")
+ALL_ROLES = (*ROLES, "manager", "sales")  # a System Manager; a Sales User with no flow role
 DENIED = (401, 403)
 
 # method -> the roles (of ROLES) that may call it. SPEC: both roles see flows, participants and
@@ -54,12 +55,30 @@ METHODS = {
 	"MarketingFlow.approve": set(),  # a Flow Approver's (tests/test_approval.py)
 	"MarketingFlow.reject": set(),
 	"MarketingFlow.approval_state": {"admin", "editor"},
+	# who may read the flow; its revenue only for who may read Marketing Flow Attribution (below)
+	"MarketingFlow.get_earnings": {"admin", "editor"},
 	"MarketingSegment.get_contacts": {"admin", "editor"},
 	"MarketingSegment.export_to_email_group": set(),
 	"MarketingFlowSettings.detect_doctypes": set(),  # writes Settings: a System Manager's
 	"marketing_flows.api.crm.record_context": {"admin", "editor"},
 	"marketing_flows.api.crm.add_record_to_flow": {"admin"},
 }
+
+
+# Rows of methods written by another change of the same issue: they skip, saying so, until the
+# method exists, and test it from then on.
+PENDING = {"MarketingFlow.get_earnings": "issue 24: MarketingFlow.get_earnings is not written yet"}
+
+
+def pending(method: str) -> str | None:
+	"""Why `method`'s row can't be tested yet (its method does not exist), else None."""
+	from marketing_flows.marketing_flows.doctype.marketing_flow.marketing_flow import MarketingFlow
+
+	if method not in PENDING:
+		return None
+	cls, name = method.split(".")
+	assert cls == "MarketingFlow"
+	return None if hasattr(MarketingFlow, name) else PENDING[method]
 
 
 def app_whitelisted() -> set[str]:
@@ -98,11 +117,14 @@ def sessions(desk_url):
 		"nobody": make_user(["Blogger"], "matrix-nobody", password=PASSWORD),
 		"editor": make_user(["Flow Content Editor"], "matrix-editor", password=PASSWORD),
 		"admin": make_user(["Flow Administrator", "Sales User"], "matrix-admin", password=PASSWORD),
+		# beyond SPEC's four: who else sees what a flow earns (a plain sales user does not)
+		"manager": make_user(["System Manager"], "matrix-manager", password=PASSWORD),
+		"sales": make_user(["Sales User"], "matrix-sales", password=PASSWORD),
 	}
 	frappe.db.commit()
 	url, host = local(desk_url)
 	made = {}
-	for role in ROLES:
+	for role in ALL_ROLES:
 		made[role] = requests.Session()
 		made[role].headers["Host"] = host
 	for role, user in users.items():
@@ -124,11 +146,13 @@ def fresh_flow() -> str:
 
 
 def test_every_whitelisted_method_has_a_row_in_the_table():
-	assert app_whitelisted() == set(METHODS)
+	assert app_whitelisted() == {m for m in METHODS if not pending(m)}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_each_method_answers_each_role_as_spec_says(method, sessions, base):
+	if why := pending(method):
+		pytest.skip(why)
 	contact = make_contact()
 	segment = frappe.get_doc(
 		{
@@ -196,7 +220,29 @@ REST = {
 	# a flow's versions and approvals: written by the engine only; approvals not for editors
 	"Marketing Flow Version": {"list": {"admin", "editor"}, "create": set()},
 	"Marketing Flow Approval": {"list": {"admin"}, "create": set()},
+	# revenue credited to flows: written by the engine only, read by administrators, not editors
+	"Marketing Flow Attribution": {"list": {"admin"}, "create": set(), "update": set()},
 }
+
+
+ATTRIBUTION = "Marketing Flow Attribution"
+
+
+def attribution(flow: str, participant: str, contact: str, amount: float = 10) -> str:
+	"""A credit as the engine writes it (its controller refuses every other insert)."""
+	row = frappe.get_doc(
+		{
+			"doctype": ATTRIBUTION,
+			"flow": flow,
+			"participant": participant,
+			"document_type": "Contact",
+			"document_name": contact,
+			"amount": amount,
+		}
+	)
+	row.set_new_name()
+	row.db_insert()
+	return row.name
 
 
 def rest(session, root: str, action: str, doctype: str, name: str | None = None, data: dict | None = None):
@@ -221,6 +267,7 @@ def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, bas
 	contact = make_contact()
 	frappe.get_doc("Marketing Flow", flow).enroll([contact])
 	participant = frappe.db.get_value("Marketing Flow Participant", {"flow": flow}, "name")
+	credit = attribution(flow, participant, contact)
 	frappe.db.commit()
 	for doctype, actions in REST.items():
 		for action, allowed in actions.items():
@@ -257,6 +304,11 @@ def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, bas
 					frappe.db.commit()
 				elif action == "update" and doctype == "Marketing Flow Settings":
 					name, data = doctype, {"webhook_allowed_hosts": "169.254.169.254"}
+				elif action == "create" and doctype == ATTRIBUTION:
+					data = {"flow": flow, "participant": participant, "document_type": "Contact"}
+					data.update({"document_name": contact, "amount": 1000})
+				elif action == "update" and doctype == ATTRIBUTION:
+					name, data = credit, {"amount": 1_000_000}
 				elif action == "update":
 					name, data = participant, {"status": "Completed"}
 				r = rest(sessions[role], base, action, doctype, name, data)
@@ -268,9 +320,135 @@ def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, bas
 					r.text[:300],
 				)
 	assert frappe.db.get_value("Marketing Flow Participant", participant, "status") == "Active"
+	assert frappe.db.get_all(ATTRIBUTION, {"participant": participant}, pluck="amount") == [10]
+	frappe.db.delete(ATTRIBUTION, credit)
+	frappe.db.commit()
 	assert "169.254.169.254" not in (
 		frappe.db.get_single_value("Marketing Flow Settings", "webhook_allowed_hosts") or ""
 	)
+
+
+# What a flow earns (issue 24), for the matrix's roles and two more: a System Manager and a
+# plain Sales User. what -> roles (of ALL_ROLES) allowed.
+EARNINGS = {
+	"Marketing Flow Attribution: list": {"admin", "manager"},
+	"Marketing Flow Attribution: create": set(),  # credits come from revenue documents only
+	"Marketing Flow Attribution: update": set(),
+	"MarketingFlow.get_earnings": {"admin", "editor", "manager"},  # read on the flow
+	"MarketingFlow.get_earnings: revenue": {"admin", "manager"},  # read on Attribution
+	# the Settings' revenue sources (child table Marketing Flow Revenue Source): who may write Settings
+	"Marketing Flow Revenue Source: in Settings": {"manager"},
+	"Marketing Flow Revenue Source: own path": set(),
+}
+REVENUE_KEYS = ("enrolled.revenue", "held_out.revenue", "enrolled.revenue_per_person", "revenue_by_step")
+DEAL = "MF Matrix Deal"
+
+
+@pytest.fixture
+def matrix_deal():
+	"""A deal doctype made in the desk: what a Frappe-only site maps as a revenue source."""
+	from factories import make_doctype
+
+	make_doctype(
+		DEAL,
+		[
+			{"fieldname": "contact", "fieldtype": "Link", "options": "Contact", "label": "Contact"},
+			{"fieldname": "amount", "fieldtype": "Currency", "label": "Amount"},
+		],
+	)
+	yield DEAL
+	frappe.db.rollback()
+	frappe.delete_doc("DocType", DEAL, force=True, ignore_permissions=True)
+	frappe.db.commit()
+
+
+def test_what_a_flow_earns_answers_each_role_as_spec_says(sessions, base, settings, matrix_deal):
+	flow = fresh_flow()
+	contact = make_contact()
+	frappe.get_doc("Marketing Flow", flow).enroll([contact])
+	participant = frappe.db.get_value("Marketing Flow Participant", {"flow": flow}, "name")
+	frappe.db.set_value("Marketing Flow Participant", participant, {"revenue": 250, "revenue_documents": 1})
+	credit = attribution(flow, participant, contact, 250)
+	# no sources for the test; the Settings' own are put back after it
+	settings.set("Marketing Flow Settings", revenue_sources=[])
+	source = {"document_type": matrix_deal, "amount_field": "amount", "person_field": "contact"}
+	frappe.db.commit()
+
+	def outcome(what: str, role: str) -> tuple[bool, str]:
+		"""(allowed, what the server said) for one row and role."""
+		session = sessions[role]
+		if what.startswith("MarketingFlow.get_earnings"):
+			r = call(
+				session,
+				base,
+				"run_doc_method",
+				dt="Marketing Flow",
+				dn=flow,
+				method="get_earnings",
+				args="{}",
+			)
+			if what.endswith("revenue") and r.status_code == 200:
+				figures = r.json()["message"]
+				values = [
+					figures[k.split(".")[0]][k.split(".")[1]] if "." in k else figures[k]
+					for k in REVENUE_KEYS
+				]
+				assert all(v is None for v in values) or all(v is not None for v in values), values
+				if values[0] is not None:
+					assert values[0] == 250, figures["enrolled"]
+				return values[0] is not None, r.text[:300]
+		elif what == "Marketing Flow Attribution: list":
+			r = rest(session, base, "list", ATTRIBUTION)
+		elif what == "Marketing Flow Attribution: create":
+			data = {"flow": flow, "participant": participant, "document_type": "Contact"}
+			r = rest(
+				session, base, "create", ATTRIBUTION, data={**data, "document_name": contact, "amount": 1}
+			)
+		elif what == "Marketing Flow Attribution: update":
+			r = rest(session, base, "update", ATTRIBUTION, credit, {"amount": 1_000_000})
+		elif what == "Marketing Flow Revenue Source: in Settings":
+			r = rest(
+				session,
+				base,
+				"update",
+				"Marketing Flow Settings",
+				"Marketing Flow Settings",
+				{"revenue_sources": [source]},
+			)
+			if r.status_code == 200:  # allowed, and really saved
+				assert frappe.get_all(
+					"Marketing Flow Revenue Source",
+					{"parent": "Marketing Flow Settings", "document_type": matrix_deal},
+					pluck="amount_field",
+				) == ["amount"]
+				settings.set("Marketing Flow Settings", revenue_sources=[])
+		else:
+			data = {
+				"parent": "Marketing Flow Settings",
+				"parenttype": "Marketing Flow Settings",
+				"parentfield": "revenue_sources",
+			}
+			r = rest(session, base, "create", "Marketing Flow Revenue Source", data={**data, **source})
+		said = f"{r.status_code} {r.text[:300]}"
+		assert r.status_code < 500, (what, role, said)
+		return r.status_code not in DENIED, said
+
+	waiting = pending("MarketingFlow.get_earnings")
+	for what, allowed in EARNINGS.items():
+		if waiting and what.startswith("MarketingFlow.get_earnings"):
+			continue
+		for role in ALL_ROLES:
+			if what == "Marketing Flow Revenue Source: own path" and role == "manager":
+				continue  # a System Manager may write Settings, this way too: nothing to show
+			ok, said = outcome(what, role)
+			assert ok == (role in allowed), (what, role, said)
+			frappe.db.rollback()
+	assert frappe.db.get_all(ATTRIBUTION, {"participant": participant}, pluck="amount") == [250]
+	assert not frappe.db.exists("Marketing Flow Revenue Source", {"document_type": matrix_deal})
+	frappe.db.delete(ATTRIBUTION, credit)
+	frappe.db.commit()
+	if waiting:
+		pytest.skip(f"{waiting}: its rows were left out (the others passed)")
 
 
 def test_a_change_in_role_permission_manager_is_respected(sessions, base):

@@ -65,6 +65,10 @@ class SendEmail(_MessageStep):
 		participant = ctx.participant["name"]
 
 		unsubscribe = links.unsubscribe_url(participant, recipient, ctx.step.step_id)
+		tags_of = ctx.memo.setdefault("campaign_tags", {})  # step id -> utm query, once per batch
+		if ctx.step.step_id not in tags_of:
+			tags_of[ctx.step.step_id] = links.campaign_tags(ctx.flow, ctx.step.step_id)
+		tags = tags_of[ctx.step.step_id]
 
 		def add_tracking(body: str) -> str:
 			footer = (
@@ -80,6 +84,7 @@ class SendEmail(_MessageStep):
 				ctx.step.step_id,
 				track_opens=bool(settings.track_opens),
 				track_clicks=bool(settings.track_clicks),
+				tags=tags,
 			)
 
 		queue_name = ctx.mailer.queue(
