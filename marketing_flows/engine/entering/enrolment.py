@@ -461,6 +461,7 @@ def previous_participation(
 	day_ago = add_to_date(now, hours=-24)
 	recent: dict[str, int] = {}  # person -> participations started in the last 24 hours
 	last: dict[str, tuple] = {}  # person -> (participation, contact) of the latest one
+	last_status: dict[str, str] = {}  # person -> the status of the latest one
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	for contact, status, ended_on, enrolled_on, name, person_contact in (
 		frappe.qb.from_(p)
@@ -470,6 +471,7 @@ def previous_participation(
 		.run()
 	):
 		last[contact] = (name, person_contact)
+		last_status[contact] = status
 		if enrolled_on and enrolled_on > day_ago:
 			recent[contact] = recent.get(contact, 0) + 1
 		if status in ACTIVE:
@@ -478,6 +480,17 @@ def previous_participation(
 			why.setdefault(contact, _("already took part (re-enrolment: Never)"))
 		elif earliest_end and ended_on and ended_on > earliest_end:
 			why.setdefault(contact, _("took part less than {0} days ago").format(gap))
+	# held out before and still held out: one Held Out row stands for them (a trigger that fires
+	# again must not pile up rows, nor run into the daily cap below)
+	control = holdout.Holdout.of(flow)
+	if control.active:
+		for contact, status in last_status.items():
+			if (
+				contact not in why
+				and status == holdout.STATUS
+				and control.reason(flow.person_doctype, contact)
+			):
+				why[contact] = _("already held out of this flow (control group)")
 	limit = reenrolments_per_day()
 	for contact, count in recent.items():
 		if contact not in why and count > limit:
