@@ -8,13 +8,14 @@ marketing_flows.render_participants = function (frm) {
 	const state = (frm.mf_participants = frm.mf_participants || { status: "", step: "", start: 0 });
 	frm.mf_participants_drawn = true;
 	const PAGE = 20;
-	const status_options = ["", "Active", "Waiting", "Completed", "Exited", "Stalled"]
+	const status_options = ["", "Active", "Waiting", "Completed", "Exited", "Stalled", "Held Out"]
 		.map((s) => `<option value="${s}" ${state.status === s ? "selected" : ""}>${s ? esc(__(s)) : esc(__("All statuses"))}</option>`).join("");
 	const step_options = [""].concat((frm.doc.steps || []).map((s) => s.step_id))
 		.map((s) => {
 			const step = (frm.doc.steps || []).find((x) => x.step_id === s);
 			return `<option value="${esc(s)}" ${state.step === s ? "selected" : ""}>${s ? esc(step.label || s) : esc(__("All steps"))}</option>`;
 		}).join("");
+	const held_out_help = __("In the control group: gets nothing from this flow, its goal is tracked");
 	const filters = { flow: frm.doc.name };
 	if (state.status) filters.status = state.status;
 	if (state.step) filters.current_step = state.step;
@@ -34,7 +35,9 @@ marketing_flows.render_participants = function (frm) {
 		const body = rows.map((p) => `<tr class="mf-participant" data-name="${esc(p.name)}" style="cursor:pointer">
 			<td>${esc(p.email || p.full_name || p.person || "")}</td><td>${esc(p.company || "")}</td>
 			<td>${esc(frappe.datetime.str_to_user(p.enrolled_on) || "")}</td>
-			<td>${esc(__(p.status))}${p.succeeded ? ` <span class="indicator-pill green">${__("Succeeded")}</span>` : ""}</td>
+			<td>${p.status === "Held Out"
+				? `<span class="indicator-pill gray mf-held-out" title="${esc(held_out_help)}">${esc(__(p.status))}</span>`
+				: esc(__(p.status))}${p.succeeded ? ` <span class="indicator-pill green">${__("Succeeded")}</span>` : ""}</td>
 			<td>${esc(step_name(p.current_step))}</td><td>${esc(p.last_sent || "")}</td>
 			<td>${esc(frappe.datetime.str_to_user(p.last_sent_on) || "")}</td><td>${esc(p.last_sent_status ? __(p.last_sent_status) : "")}</td></tr>`).join("");
 		wrapper.html(`<div class="mf-participants">

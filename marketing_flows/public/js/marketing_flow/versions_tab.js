@@ -101,15 +101,16 @@ marketing_flows.render_differences = function (frm, $target, from_version, to_ve
 	});
 };
 
-// The version select above the Overview's figures and the Flow tab's diagram: "All versions" or
-// one version; the figures are loaded for it (get_all_figures) and every tab drawn again.
+// The version select above the Overview's figures, the Flow tab's diagram and the Reports: "All
+// versions" or one version; the figures are loaded for it (get_all_figures) and every tab drawn
+// again (with that version's earnings: marketing_flows.earnings_of).
 marketing_flows.draw_figures_version_selects = function (frm) {
 	const esc = frappe.utils.escape_html;
 	const numbers = (frm.mf_versions || []).length
 		? frm.mf_versions.map((v) => v.version)
 		: Array.from({ length: frm.doc.version || 0 }, (_, i) => (frm.doc.version || 0) - i);
 	const current = frm.mf_figures_version || "";
-	for (const fieldname of ["figures_html", "flow_diagram"]) {
+	for (const fieldname of ["figures_html", "flow_diagram", "reports_html"]) {
 		const field = frm.get_field(fieldname);
 		if (!field) continue;
 		let $bar = field.$wrapper.prev(".mf-figures-version");
