@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from frappe import _
-from frappe.utils import flt
+from frappe.utils import cint, flt
 
 from marketing_flows.engine.measuring import variants
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
@@ -85,6 +85,16 @@ class ABTest(StepType):
 			errors.append(
 				_("{0}: to pick a winner, set the test period or the participants per variant.").format(what)
 			)
+		if (
+			step.get("ab_auto_winner")
+			and step.get("ab_fallback") == "First Variant"
+			and not step.get("ab_test_days")
+		):
+			errors.append(
+				_("{0}: the fallback applies at the end of the test period: set the test period.").format(
+					what
+				)
+			)
 		if step.get("ab_auto_winner") and step.get("ab_metric") not in (None, "", *variants.METRICS):
 			errors.append(_("{0}: '{1}' is not a way to pick a winner.").format(what, step.ab_metric))
 		return errors
@@ -115,7 +125,9 @@ class ABTest(StepType):
 				# every branch has its key since the flow was saved (validation.fill_branch_keys)
 				keys = cast("list[str]", [r.branch_key for r in rows])
 				labels = cast("dict[str, str]", {r.branch_key: r.branch_label for r in rows})
-				key = variants.decide(ctx.flow, ctx.step, keys, labels, ctx.now)
+				key = variants.decide(
+					ctx.flow, ctx.step, keys, labels, ctx.now, cint(ctx.settings.get("min_group_size"))
+				)
 			cache[ctx.step.step_id] = key
 		key = cache[ctx.step.step_id]
 		return next((r for r in rows if r.branch_key == key), None) if key else None

@@ -9,7 +9,7 @@ from frappe.utils import cint
 from marketing_flows.engine.changing import approval, versions
 from marketing_flows.engine.entering import confirmation, enrolment, watch
 from marketing_flows.engine.hosts import doctype_roles
-from marketing_flows.engine.measuring import figures
+from marketing_flows.engine.measuring import earnings, figures
 from marketing_flows.engine.permissions import (
 	is_flow_operator,
 	on_stored,
@@ -96,7 +96,7 @@ class MarketingFlow(Document):
 		"""The form's figures (Overview, Flow, Reports) come with the document: no extra call; so
 		does whether the user may operate flows (the form's and the designer's actions)."""
 		if not self.is_new():
-			self.set_onload("figures", figures.all_figures(self))
+			self.set_onload("figures", self.figures_with_earnings())
 		self.set_onload("person_doctypes", doctype_roles.person_doctypes())
 		self.set_onload("is_flow_operator", is_flow_operator())
 		if not self.is_new() and approval.is_required():  # the form's approval state (approval.js)
@@ -222,7 +222,25 @@ class MarketingFlow(Document):
 	def get_all_figures(self, version: int | str | None = None) -> dict:
 		"""What `onload` sends, for a refresh without reloading the form; with a `version`, that
 		version's figures only."""
-		return figures.all_figures(self, cint(version) or None)
+		return self.figures_with_earnings(cint(version) or None)
+
+	def figures_with_earnings(self, version: int | None = None) -> dict:
+		"""All figures, and the Overview's "earned beyond the control group" (`earnings`: the
+		groups and the lift; None for a flow without a control group, which then costs nothing)."""
+		out = figures.all_figures(self, version)
+		has_control = out.get("held_out") or self.get("holdout_percent")
+		out["earnings"] = (
+			earnings.summary(self, version, with_revenue=earnings.may_see_revenue()) if has_control else None
+		)
+		return out
+
+	@frappe.whitelist()
+	@on_stored("read")
+	def get_earnings(self, version: int | str | None = None) -> dict:
+		"""What the flow earns beyond its control group (enrolled against held out: goal rates,
+		lift with its interval, revenue, over time, per step and branch); with a `version`, that
+		version's. Revenue only for who may read Marketing Flow Attribution."""
+		return earnings.earnings(self, cint(version) or None, with_revenue=earnings.may_see_revenue())
 
 	@frappe.whitelist()
 	def validate_design(self) -> dict:

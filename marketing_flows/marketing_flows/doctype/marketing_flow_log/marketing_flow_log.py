@@ -50,9 +50,14 @@ class MarketingFlowLog(Document):
 
 
 def on_doctype_update() -> None:
-	"""Per-step statistics and segments read the log by (flow, step_id, event); a participant's
-	events by (participant, event); "Emailed Recently" a person's emails of every flow by
-	(contact, event, creation)."""
+	"""Per-step statistics and segments read the log by (flow, step_id, event); who took which
+	branch or A/B variant (an A/B test's progress in every batch, its figures and revenue per
+	variant) by (flow, step_id, event, branch, participant), which covers those reads (patch
+	log_branch_index); a participant's events by (participant, event); "Emailed Recently" a
+	person's emails of every flow by (contact, event, creation)."""
 	frappe.db.add_index("Marketing Flow Log", ["flow", "step_id", "event"], "flow_step_event")
+	frappe.db.add_index(
+		"Marketing Flow Log", ["flow", "step_id", "event", "branch", "participant"], "flow_step_event_branch"
+	)
 	frappe.db.add_index("Marketing Flow Log", ["participant", "event"], "participant_event")
 	frappe.db.add_index("Marketing Flow Log", ["contact", "event", "creation"], "contact_event_creation")
