@@ -339,6 +339,8 @@ EARNINGS = {
 	# the Settings' revenue sources (child table Marketing Flow Revenue Source): who may write Settings
 	"Marketing Flow Revenue Source: in Settings": {"manager"},
 	"Marketing Flow Revenue Source: own path": set(),
+	# a participant's revenue fields (permlevel 1): the form, the list and the report alike
+	"Marketing Flow Participant: revenue field": {"admin", "manager"},
 }
 REVENUE_KEYS = ("enrolled.revenue", "held_out.revenue", "enrolled.revenue_per_person", "revenue_by_step")
 DEAL = "MF Matrix Deal"
@@ -397,6 +399,21 @@ def test_what_a_flow_earns_answers_each_role_as_spec_says(sessions, base, settin
 				if values[0] is not None:
 					assert values[0] == 250, figures["enrolled"]
 				return values[0] is not None, r.text[:300]
+		elif what == "Marketing Flow Participant: revenue field":
+			r = rest(session, base, "read", "Marketing Flow Participant", participant)
+			listed = session.get(
+				f"{base}/api/resource/Marketing Flow Participant",
+				params={"fields": json.dumps(["name", "revenue"]), "filters": json.dumps({"flow": flow})},
+				timeout=30,
+			)
+			if r.status_code in DENIED:
+				return False, f"{r.status_code} {r.text[:300]}"
+			seen = r.json()["data"].get("revenue")
+			rows = listed.json().get("data") or [] if listed.status_code == 200 else []
+			in_list = [row.get("revenue") for row in rows]
+			# the form and the list agree: both show the 250, or neither does
+			assert (seen == 250) == (in_list == [250]), (role, seen, listed.status_code, in_list)
+			return seen == 250, f"{r.status_code} revenue={seen!r} list={in_list!r}"
 		elif what == "Marketing Flow Attribution: list":
 			r = rest(session, base, "list", ATTRIBUTION)
 		elif what == "Marketing Flow Attribution: create":
