@@ -51,12 +51,20 @@ doctype_list_js = {
 boot_session = "marketing_flows.boot.boot_session"
 
 # Every save passes through here; `watch` answers from a cached map of watched doctypes, so a
-# doctype no running flow watches costs no query (see engine/entering/watch.py).
+# doctype no running flow watches costs no query (see engine/entering/watch.py). `revenue` looks
+# the doctype up in a cached map of the doctypes that carry revenue (engine/measuring/revenue.py).
 doc_events = {
 	"*": {
 		"after_insert": "marketing_flows.engine.entering.watch.on_insert",
 		"on_update": "marketing_flows.engine.entering.watch.on_update",
-		"on_trash": "marketing_flows.engine.entering.watch.on_trash",
+		"on_trash": [
+			"marketing_flows.engine.entering.watch.on_trash",
+			"marketing_flows.engine.measuring.revenue.on_trash",
+		],
+		"on_change": "marketing_flows.engine.measuring.revenue.on_change",
+		"on_submit": "marketing_flows.engine.measuring.revenue.on_submit",
+		"on_cancel": "marketing_flows.engine.measuring.revenue.on_cancel",
+		"on_update_after_submit": "marketing_flows.engine.measuring.revenue.on_update_after_submit",
 	},
 	# a reply to a flow email (engine/measuring/replies.py): cheap for mail that is none
 	"Communication": {"after_insert": "marketing_flows.engine.measuring.replies.on_communication"},

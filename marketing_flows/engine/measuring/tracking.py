@@ -160,19 +160,29 @@ def _is_last_sent(row: frappe._dict, step_id: str | None) -> bool:
 	return not content or content == row.last_sent
 
 
-def _set_status(participant_name: str, status: str) -> None:
-	frappe.db.set_value(PARTICIPANT, participant_name, "last_sent_status", status, update_modified=False)
+def _engaged(participant_name: str, status: str | None = None) -> None:
+	"""The person opened or clicked now: `last_engaged_on` (a revenue window may start there,
+	engine/measuring/revenue.py), and the last email's status when it moves; one UPDATE of the
+	row locked already."""
+	values: dict[str, object] = {"last_engaged_on": now_datetime()}
+	if status:
+		values["last_sent_status"] = status
+	frappe.db.set_value(PARTICIPANT, participant_name, values, update_modified=False)
 
 
 def record_open(participant_name: str, step_id: str | None) -> bool:
-	"""Log "Opened" once per participant and step; returns whether it was new."""
+	"""Log "Opened" once per participant and step (every open is the latest engagement);
+	returns whether it was new."""
 	step_id = step_id or None
 	row = _lock_participant(participant_name)
-	if not row or _logged(participant_name, "Opened", step_id):
+	if not row:
+		return False
+	if _logged(participant_name, "Opened", step_id):
+		_engaged(participant_name)
 		return False
 	log.write(row.flow, participant_name, row.contact, step_id, "Opened", version=row.flow_version)
-	if row.last_sent_status != "Clicked" and _is_last_sent(row, step_id):
-		_set_status(participant_name, "Opened")
+	moves = row.last_sent_status != "Clicked" and _is_last_sent(row, step_id)
+	_engaged(participant_name, "Opened" if moves else None)
 	return True
 
 
@@ -208,8 +218,8 @@ def record_click(participant_name: str, step_id: str | None, url: str) -> bool:
 		)
 	if entries:
 		log.write_many(entries)
-	if row.last_sent_status != "Clicked" and _is_last_sent(row, step_id):
-		_set_status(participant_name, "Clicked")
+	moves = row.last_sent_status != "Clicked" and _is_last_sent(row, step_id)
+	_engaged(participant_name, "Clicked" if moves else None)
 	actions.release_after_click(participant_name, url)  # a Wait for Action for a click goes on
 	if new:  # a Link Clicked goal may now be met, even after the flow was completed
 		frappe.enqueue(

@@ -6,7 +6,7 @@ from frappe import _
 from frappe.model.document import Document
 
 from marketing_flows.engine.entering import watch
-from marketing_flows.engine.hosts import doctype_roles
+from marketing_flows.engine.hosts import doctype_roles, revenue_documents
 
 
 class MarketingFlowSettings(Document):
@@ -18,6 +18,9 @@ class MarketingFlowSettings(Document):
 	if TYPE_CHECKING:
 		from frappe.types import DF
 
+		from marketing_flows.marketing_flows.doctype.marketing_flow_revenue_source.marketing_flow_revenue_source import (
+			MarketingFlowRevenueSource,
+		)
 		from marketing_flows.marketing_flows.doctype.marketing_flow_sending_limit.marketing_flow_sending_limit import (
 			MarketingFlowSendingLimit,
 		)
@@ -29,6 +32,8 @@ class MarketingFlowSettings(Document):
 		consent_field: DF.Data | None
 		deal_doctype: DF.Link | None
 		default_sender: DF.Link | None
+		erpnext_revenue_doctype: DF.Literal["Sales Invoice", "Sales Order"]
+		global_holdout_percent: DF.Percent
 		issue_doctype: DF.Link | None
 		keep_sent_emails_days: DF.Int
 		max_attempts: DF.Int
@@ -36,9 +41,12 @@ class MarketingFlowSettings(Document):
 		max_emails_per_person_per_week: DF.Int
 		max_emails_per_second: DF.Float
 		max_sends_per_hour: DF.Int
+		min_group_size: DF.Int
 		parallel_jobs: DF.Int
 		person_doctype: DF.Link
+		require_approval: DF.Check
 		retry_backoff_minutes: DF.Int
+		revenue_sources: DF.Table[MarketingFlowRevenueSource]
 		sender_jobs: DF.Int
 		sending_limits: DF.Table[MarketingFlowSendingLimit]
 		smtp_connections: DF.Int
@@ -63,10 +71,25 @@ class MarketingFlowSettings(Document):
 		)
 		if any((self.get(f) or 0) < 0 for f in limits):
 			frappe.throw(_("Limits can't be negative."))
+		self.validate_revenue_sources()
+
+	def validate_revenue_sources(self) -> None:
+		"""Each mapped doctype once, with fields that exist and fit (amount, date, person or
+		company link, the field and value that make a record count)."""
+		taken = revenue_documents.built_in(self.erpnext_revenue_doctype)
+		for row in self.revenue_sources:
+			problems = revenue_documents.source_problems(row, taken)
+			if problems:
+				frappe.throw(
+					"<br>".join(frappe.utils.escape_html(p) for p in problems),
+					title=_("Other Revenue Documents, row {0}").format(row.idx),
+				)
+			taken.add(row.document_type)
 
 	def on_update(self) -> None:
 		frappe.clear_document_cache(self.doctype, self.name)
 		watch.flows_changed()  # the person / deal / ... doctypes the map is keyed on may have changed
+		revenue_documents.forget()  # the doctypes that carry revenue may have changed
 
 	@frappe.whitelist()
 	def detect_doctypes(self) -> dict:
