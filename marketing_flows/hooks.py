@@ -88,6 +88,7 @@ scheduler_events = {
 		"*/5 * * * *": [
 			"marketing_flows.engine.sending.delivery.sync_recent_deliveries",
 			"marketing_flows.engine.measuring.goals.retry_follow_ups",  # a met goal's failed follow-ups
+			"marketing_flows.engine.measuring.revenue.retry_failed",  # documents whose credit failed
 		],
 	},
 	"daily": [

@@ -170,6 +170,28 @@ def test_a_new_window_recomputes_the_flows_credits(worker, deal_source):
 	assert (flt(participant(name=p.name).revenue), participant(name=p.name).revenue_documents) == (100, 1)
 
 
+def test_saving_a_new_window_recomputes_in_a_job_and_a_flow_with_credits_can_be_deleted(worker, deal_source):
+	flow = running_flow(simple_steps(), attribution_window_days=30)
+	contact = make_contact()
+	p = enrolled_days_ago(flow, contact, 40)
+	inside = deal(contact, 100, days_ago(35))
+	late = deal(contact, 20, days_ago(1))
+	worker()
+	assert credits(p.name) == {inside: 100}
+
+	form = frappe.get_doc("Marketing Flow", flow.name)  # as the form saves it
+	form.attribution_window_days = 60
+	form.save()
+	worker()
+	assert credits(p.name) == {inside: 100, late: 20}
+
+	frappe.get_doc("Marketing Flow", flow.name).stop()
+	frappe.delete_doc("Marketing Flow", flow.name)
+	frappe.db.commit()
+	assert not frappe.db.exists("Marketing Flow", flow.name)
+	assert not frappe.db.exists("Marketing Flow Attribution", {"flow": flow.name})
+
+
 def test_people_held_out_are_credited_from_when_they_were_held_out(worker, deal_source):
 	flow = running_flow(simple_steps(), holdout_percent=100, attribution_from="Last Open or Click")
 	contact = make_contact()

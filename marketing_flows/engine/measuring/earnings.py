@@ -15,26 +15,15 @@ by enrolment day) are sums of its rows in Python.
 
 from __future__ import annotations
 
-import importlib
 import math
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
 from frappe.utils import cint, flt
 
-from marketing_flows.engine.measuring import significance
+from marketing_flows.engine.measuring import revenue, significance
 from marketing_flows.engine.running.participants import HELD_OUT
-
-# The read side of revenue attribution (revenue.py) comes with another change: imported by name so
-# that this module works before it lands (then a plain import).
-try:
-	revenue_reads: ModuleType | None = importlib.import_module("marketing_flows.engine.measuring.revenue")
-except ModuleNotFoundError as e:
-	if e.name != "marketing_flows.engine.measuring.revenue":
-		raise  # revenue.py is there but imports what is missing: say so
-	revenue_reads = None
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow
@@ -217,19 +206,16 @@ def earnings(flow: MarketingFlow, version: int | None = None, with_revenue: bool
 		"currency": currency(),
 		"over_time": _over_time(rows),
 		"by_version": by_version,
-		"revenue_by_step": revenue_by_step(flow.name, version) if with_revenue else None,
-		"revenue_by_branch": revenue_by_branch(flow.name, version) if with_revenue else None,
+		**_revenue_per_step_and_branch(flow.name, version, with_revenue),
 	}
 
 
 # -- revenue per step and branch: revenue.py's (the attribution's read side) -------------------
 
 
-def revenue_by_step(flow_name: str, version: int | None = None) -> dict[str, float]:
-	"""step_id -> revenue of the people who passed it (revenue.py; {} without it)."""
-	return revenue_reads.revenue_by_step(flow_name, version) if revenue_reads else {}
-
-
-def revenue_by_branch(flow_name: str, version: int | None = None) -> dict[str, dict[str, float]]:
-	"""step_id -> branch (or variant) key -> revenue of the people who took it (revenue.py)."""
-	return revenue_reads.revenue_by_branch(flow_name, version) if revenue_reads else {}
+def _revenue_per_step_and_branch(flow_name: str, version: int | None, with_revenue: bool) -> dict:
+	"""`revenue_by_step` and `revenue_by_branch` (one query for both); None without the right to see revenue."""
+	if not with_revenue:
+		return {"revenue_by_step": None, "revenue_by_branch": None}
+	by_step, by_branch = revenue.revenue_by_step_and_branch(flow_name, version)
+	return {"revenue_by_step": by_step, "revenue_by_branch": by_branch}

@@ -9,7 +9,7 @@ from frappe.utils import cint
 from marketing_flows.engine.changing import approval, versions
 from marketing_flows.engine.entering import confirmation, enrolment, watch
 from marketing_flows.engine.hosts import doctype_roles
-from marketing_flows.engine.measuring import earnings, figures
+from marketing_flows.engine.measuring import earnings, figures, revenue
 from marketing_flows.engine.permissions import (
 	is_flow_operator,
 	on_stored,
@@ -152,6 +152,11 @@ class MarketingFlow(Document):
 		versions.publish_on_save(self, before)
 		if before and before.success_criteria and not self.success_criteria:
 			criteria.reset_figures(self.name)  # no goal, no successes (as HubSpot does)
+		if before and (
+			cint(before.attribution_window_days) != cint(self.attribution_window_days)
+			or (before.attribution_from or "Enrolment") != (self.attribution_from or "Enrolment")
+		):
+			revenue.queue_recompute(self.name)  # its credits follow the new window
 
 	def before_rename(self, old: str, new: str, merge: bool = False) -> None:
 		"""The one-active-participation guard is keyed on the flow's name (the flow is named by
@@ -166,6 +171,7 @@ class MarketingFlow(Document):
 		# its approvals and versions go with it (else their links would keep it from deletion)
 		frappe.db.delete("Marketing Flow Approval", {"flow": self.name})
 		frappe.db.delete("Marketing Flow Version", {"flow": self.name})
+		frappe.db.delete("Marketing Flow Attribution", {"flow": self.name})  # its revenue credits
 		watch.flows_changed()
 
 	@frappe.whitelist()
