@@ -61,11 +61,11 @@ COLUMNS = (
 
 def exit_targets(flow: MarketingFlow) -> list[tuple[str, str]]:
 	"""(kind, target) of where the flow's early leavers go: its exit flow, its exit email group."""
-	targets = []
-	if flow.get("exit_flow"):
-		targets.append((EXIT_FLOW, flow.exit_flow))
-	if flow.get("exit_email_group"):
-		targets.append((EXIT_EMAIL_GROUP, flow.exit_email_group))
+	targets: list[tuple[str, str]] = []
+	if exit_flow := flow.get("exit_flow"):
+		targets.append((EXIT_FLOW, exit_flow))
+	if exit_group := flow.get("exit_email_group"):
+		targets.append((EXIT_EMAIL_GROUP, exit_group))
 	return targets
 
 

@@ -306,9 +306,9 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 		elif s.step_type == "Add to Email Group" and s.get("email_group"):
 			saves.add(("Email Group Member", "insert"))
 			groups.add(s.email_group)
-	if flow.get("exit_email_group"):  # where early leavers are added
+	if exit_group := flow.get("exit_email_group"):  # where early leavers are added
 		saves.add(("Email Group Member", "insert"))
-		groups.add(flow.exit_email_group)
+		groups.add(exit_group)
 	for row in updates:
 		if row.step_id in updating:
 			target = (

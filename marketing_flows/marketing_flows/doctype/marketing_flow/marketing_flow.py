@@ -31,6 +31,9 @@ class MarketingFlow(Document):
 		from marketing_flows.marketing_flows.doctype.marketing_flow_branch.marketing_flow_branch import (
 			MarketingFlowBranch,
 		)
+		from marketing_flows.marketing_flows.doctype.marketing_flow_removal.marketing_flow_removal import (
+			MarketingFlowRemoval,
+		)
 		from marketing_flows.marketing_flows.doctype.marketing_flow_step.marketing_flow_step import (
 			MarketingFlowStep,
 		)
@@ -44,17 +47,25 @@ class MarketingFlow(Document):
 			MarketingFlowUpdate,
 		)
 
+		add_utm_tags: DF.Check
+		approval_status: DF.Literal["", "Pending", "Approved", "Rejected"]
+		attribution_from: DF.Literal["Enrolment", "Last Open or Click"]
+		attribution_window_days: DF.Int
 		audience_filters: DF.Code | None
 		branches: DF.Table[MarketingFlowBranch]
 		confirmation_content: DF.Link | None
 		description: DF.SmallText | None
+		exit_email_group: DF.Link | None
+		exit_flow: DF.Link | None
 		flow_name: DF.Data
+		holdout_percent: DF.Percent
 		last_error: DF.SmallText | None
 		on_success: DF.Literal["Stop", "Continue"]
 		paused_on: DF.Datetime | None
 		person_doctype: DF.Link
 		reenrollment: DF.Literal["Never", "After Previous Ends"]
 		reenrollment_gap_days: DF.Int
+		remove_from_flows: DF.TableMultiSelect[MarketingFlowRemoval]
 		require_confirmation: DF.Check
 		requires_consent: DF.Check
 		resume_policy: DF.Literal["Send Overdue", "Skip Overdue"]
@@ -88,6 +99,11 @@ class MarketingFlow(Document):
 		trigger_web_form: DF.Link | None
 		updates: DF.Table[MarketingFlowUpdate]
 		use_sending_window: DF.Check
+		utm_campaign: DF.Data | None
+		utm_medium: DF.Data | None
+		utm_source: DF.Data | None
+		version: DF.Int
+		version_plan: DF.Code | None
 		window_end: DF.Time | None
 		window_start: DF.Time | None
 

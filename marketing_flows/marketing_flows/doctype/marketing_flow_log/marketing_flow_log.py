@@ -36,8 +36,15 @@ class MarketingFlowLog(Document):
 			"Scanned",
 			"Lead Converted",
 			"Complained",
+			"Action Taken",
+			"Action Timed Out",
+			"Replied",
+			"Moved",
+			"Held Out",
+			"Revenue",
 		]
 		flow: DF.Link
+		flow_version: DF.Int
 		message: DF.SmallText | None
 		name: DF.Int | None
 		participant: DF.Link | None

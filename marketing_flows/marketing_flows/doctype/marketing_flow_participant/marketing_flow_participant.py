@@ -27,7 +27,9 @@ class MarketingFlowParticipant(Document):
 		enrolled_on: DF.Datetime | None
 		exit_reason: DF.Data | None
 		flow: DF.Link
+		flow_version: DF.Int
 		full_name: DF.Data | None
+		last_engaged_on: DF.Datetime | None
 		last_error: DF.SmallText | None
 		last_sent: DF.Link | None
 		last_sent_on: DF.Datetime | None
@@ -36,8 +38,10 @@ class MarketingFlowParticipant(Document):
 		next_run_at: DF.Datetime | None
 		person: DF.DynamicLink | None
 		person_doctype: DF.Link | None
+		revenue: DF.Currency
+		revenue_documents: DF.Int
 		sent_marketing_email: DF.Check
-		status: DF.Literal["Active", "Waiting", "Completed", "Exited", "Stalled"]
+		status: DF.Literal["Active", "Waiting", "Completed", "Exited", "Stalled", "Held Out"]
 		step_seq: DF.Int
 		succeeded: DF.Check
 		succeeded_on: DF.Datetime | None

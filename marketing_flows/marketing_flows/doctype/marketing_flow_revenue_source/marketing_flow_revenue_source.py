@@ -25,6 +25,5 @@ class MarketingFlowRevenueSource(Document):
 		person_field: DF.Data
 		won_field: DF.Data | None
 		won_value: DF.Data | None
-
 	# end: auto-generated types
 	pass

@@ -14,12 +14,19 @@ class MarketingFlowStep(Document):
 		from frappe.types import DF
 
 		ab_auto_winner: DF.Check
+		ab_confidence: DF.Literal["90", "95", "99"]
 		ab_decided_on: DF.Datetime | None
 		ab_decision: DF.SmallText | None
+		ab_fallback: DF.Literal["Keep Splitting", "First Variant"]
 		ab_metric: DF.Literal["Open Rate", "Click Rate", "Goal Conversion"]
 		ab_test_days: DF.Int
 		ab_test_size: DF.Int
 		ab_winner: DF.Data | None
+		action_clicked: DF.Check
+		action_filters: DF.Code | None
+		action_replied: DF.Check
+		action_url: DF.Data | None
+		action_web_form: DF.Link | None
 		activity_description: DF.SmallText | None
 		activity_due_days: DF.Int
 		assign_to: DF.Link | None
@@ -35,6 +42,7 @@ class MarketingFlowStep(Document):
 			"In Segment",
 			"Emailed Recently",
 			"Web Form Submitted",
+			"Replied",
 		]
 		condition_url: DF.Data | None
 		content: DF.Link | None
@@ -64,6 +72,7 @@ class MarketingFlowStep(Document):
 			"Send Email",
 			"Send SMS",
 			"Wait",
+			"Wait for Action",
 			"Condition",
 			"Split",
 			"A/B Test",
@@ -79,6 +88,7 @@ class MarketingFlowStep(Document):
 			"End",
 		]
 		target_flow: DF.Link | None
+		timeout_step: DF.Data | None
 		update_field: DF.Data | None
 		update_value: DF.Data | None
 		use_sending_window: DF.Check
