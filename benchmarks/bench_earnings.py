@@ -265,7 +265,7 @@ def measure(flow: str, runs: int) -> dict:
 
 def parts(flow: str) -> dict:
 	"""Each part of the two calls on its own (warm, median of 5)."""
-	from marketing_flows.engine.measuring import earnings, figures, variants
+	from marketing_flows.engine.measuring import earnings, figures, revenue, variants
 
 	doc = frappe.get_doc("Marketing Flow", flow)
 	calls = {
@@ -282,12 +282,10 @@ def parts(flow: str) -> dict:
 		"variants.progress (A/B step, each batch until decided)": lambda: variants.progress(flow, "ab"),
 		"earnings groups (by version, day, group)": lambda: earnings._rows(flow, None),
 		"earnings.summary": lambda: earnings.summary(doc),
-		"earnings.revenue_by_step": lambda: earnings.revenue_by_step(flow),
-		"earnings.revenue_by_branch": lambda: earnings.revenue_by_branch(flow),
+		"revenue per step and branch (one query)": lambda: revenue.revenue_by_step_and_branch(flow),
 		"earnings over_time (Python, 3 versions)": lambda: earnings._over_time(earnings._rows(flow, None)),
 	}
-	out = {"revenue reads from": "revenue.py" if earnings.revenue_reads else "earnings.py (fallback)"}
-	out.update({k: round(statistics.median(timed(c) for _ in range(5)), 3) for k, c in calls.items()})
+	out = {k: round(statistics.median(timed(c) for _ in range(5)), 3) for k, c in calls.items()}
 	return out
 
 
