@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import frappe
 from frappe.query_builder.functions import Count, Sum
-from pypika.terms import EmptyCriterion
+from pypika.terms import Case, EmptyCriterion
 
 from marketing_flows.engine.measuring import variants
 from marketing_flows.engine.running.participants import HELD_OUT
@@ -137,28 +137,32 @@ def per_day(
 	flow_name: str, field: str, only_succeeded: bool = False, days: int = 90, version: int | None = None
 ) -> list[list]:
 	"""[[date, count], ...] of the enrolled participants (not the held out) by the date of
-	`field` (enrolled_on / succeeded_on). Everyone counted by the covering index (flow,
-	enrolled_on), less the held out (few: read through (flow, status, ...)): a filter on status
-	in the first query would read every participant's row."""
+	`field` (enrolled_on / succeeded_on). Enrolments: everyone, counted by the covering index
+	(flow, enrolled_on), less the held out (few, read through (flow, status, ...)): a filter on
+	status there would read every participant's row. Successes read their rows anyway: one pass
+	that leaves the held out aside."""
 	p = frappe.qb.DocType("Marketing Flow Participant")
 	day = frappe.qb.functions("DATE", p[field])
 	since = frappe.utils.add_days(frappe.utils.nowdate(), -days)
 
-	def counted(*criteria: Criterion) -> dict[str, int]:
-		query = (
+	def query():
+		return (
 			frappe.qb.from_(p)
-			.select(day, Count("*"))
 			.where((p.flow == flow_name) & (p[field] >= since))
 			.where(_of_version(p, version))
+			.groupby(day)
 		)
-		for criterion in criteria:
-			query = query.where(criterion)
-		if only_succeeded:
-			query = query.where(p.succeeded == 1)
-		return {str(d): int(n) for d, n in query.groupby(day).run()}
 
-	everyone = counted()
-	held_out = counted(p.status == HELD_OUT) if everyone else {}
+	if only_succeeded:
+		not_held_out = Sum(Case().when(p.status == HELD_OUT, 0).else_(1))
+		rows = query().select(day, not_held_out).where(p.succeeded == 1).run()
+		return [[str(d), int(n)] for d, n in sorted(rows) if n]
+	everyone = {str(d): int(n) for d, n in query().select(day, Count("*")).run()}
+	held_out = (
+		{str(d): int(n) for d, n in query().select(day, Count("*")).where(p.status == HELD_OUT).run()}
+		if everyone
+		else {}
+	)
 	return [[d, n - held_out.get(d, 0)] for d, n in sorted(everyone.items()) if n > held_out.get(d, 0)]
 
 
@@ -219,11 +223,11 @@ def all_figures(flow: MarketingFlow, version: int | None = None) -> dict:
 	return {
 		**overview,
 		"steps": steps,
-		# per branch only where a step has branches (the query reads log rows: no index has `branch`)
+		# per branch only where a step has branches (the log's (flow, step_id, event, branch, ...)
+		# index); the A/B tests' figures per variant come with the Reports tab (get_earnings)
 		"branches": branch_figures(flow_name, version)
 		if any(s.step_type in ("Split", "A/B Test") for s in flow.steps)
 		else {},
-		"variants": variant_figures(flow),
 		"reports": {
 			"enrolled_per_day": per_day(flow_name, "enrolled_on", version=version),
 			"succeeded_per_day": per_day(flow_name, "succeeded_on", only_succeeded=True, version=version),

@@ -261,8 +261,12 @@ class MarketingFlow(Document):
 	def get_earnings(self, version: int | str | None = None) -> dict:
 		"""What the flow earns beyond its control group (enrolled against held out: goal rates,
 		lift with its interval, revenue, over time, per step and branch); with a `version`, that
-		version's. Revenue only for who may read Marketing Flow Attribution."""
-		return earnings.earnings(self, cint(version) or None, with_revenue=earnings.may_see_revenue())
+		version's. Revenue only for who may read Marketing Flow Attribution. With them, the A/B
+		tests' figures per variant (the Reports tab's, not read when the form opens)."""
+		return {
+			**earnings.earnings(self, cint(version) or None, with_revenue=earnings.may_see_revenue()),
+			"variants": figures.variant_figures(self),
+		}
 
 	@frappe.whitelist()
 	def validate_design(self) -> dict:

@@ -231,7 +231,7 @@ marketing_flows.branch_report_html = function (frm, step, e) {
 	const ab = step.step_type === "A/B Test";
 	const by_branch = (revenue && (e.revenue_by_branch || {})[step.step_id]) || {};
 	const people = (f.branches || {})[step.step_id] || {};
-	const variants = ab ? (f.variants || {})[step.step_id] || {} : {};
+	const variants = ab ? ((e && e.variants) || f.variants || {})[step.step_id] || {} : {};
 	const rows = (frm.doc.branches || []).filter((b) => b.step_id === step.step_id);
 	const keys = rows.map((b) => b.branch_key);
 	for (const k of [...Object.keys(variants), ...Object.keys(people), ...Object.keys(by_branch)]) {
