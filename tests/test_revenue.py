@@ -17,8 +17,9 @@ from pymysql.err import IntegrityError
 
 from factories import make_contact, make_doctype, participant, running_flow, simple_steps, step, unique
 from marketing_flows.engine import bulk, log
+from marketing_flows.engine.entering import holdout
 from marketing_flows.engine.hosts import revenue_documents
-from marketing_flows.engine.measuring import revenue, tracking
+from marketing_flows.engine.measuring import earnings, revenue, tracking
 
 SETTINGS = "Marketing Flow Settings"
 ATTRIBUTION = "Marketing Flow Attribution"
@@ -83,6 +84,29 @@ def enrolled_days_ago(flow, contact: str, days: float) -> frappe._dict:
 	row = participant(flow.name, contact)
 	frappe.db.set_value(PARTICIPANT, row.name, "enrolled_on", days_ago(days), update_modified=False)
 	return participant(flow.name, contact)
+
+
+def one_in_one_out(flow, make, doctype: str = "Contact") -> tuple[str, str]:
+	"""(enrolled, held out): new people from `make()` until one falls outside the flow's control
+	group and one inside it (a stable hash: who is held out is known before enrolment)."""
+	inside = held = None
+	while not (inside and held):
+		person = make()
+		if holdout.bucket(holdout.flow_key(flow.name, doctype, person)) < flow.holdout_percent:
+			held = held or person
+		else:
+			inside = inside or person
+	return inside, held
+
+
+def group_revenue(flow) -> tuple[tuple, tuple]:
+	"""The Reports tab's (people, revenue) of the enrolled and of the held out (get_earnings)."""
+	shown = earnings.earnings(frappe.get_doc("Marketing Flow", flow.name))
+	assert shown["lift"]["enough"] is False and shown["lift"]["reason"]  # 1 + 1 people: too few
+	return tuple(
+		(shown[group]["people"], shown[group]["revenue"], shown[group]["revenue_per_person"])
+		for group in ("enrolled", "held_out")
+	)
 
 
 def credits(participant_name: str) -> dict[str, float]:
@@ -513,12 +537,16 @@ def test_a_submitted_sales_invoice_of_the_customer_counts_for_its_people_until_c
 	)
 	lead.insert(ignore_permissions=True)
 	customer = customer_from_lead(lead.name).insert(ignore_permissions=True).name
-	contact, colleague = (
-		make_contact(links=[{"link_doctype": "Customer", "link_name": customer}]) for _ in "ab"
-	)
 	buyer = make_contact()  # linked to no customer: the invoice names them
-	flow = running_flow(simple_steps())
+	flow = running_flow(simple_steps(), holdout_percent=50)
+	# the Customer's two Contacts: one gets the flow, the other is held out (the control group)
+	contact, colleague = one_in_one_out(
+		flow, lambda: make_contact(links=[{"link_doctype": "Customer", "link_name": customer}])
+	)
+	while holdout.bucket(holdout.flow_key(flow.name, "Contact", buyer)) < 50:
+		buyer = make_contact()
 	people = [enrolled_days_ago(flow, c, 5).name for c in (contact, colleague, buyer)]
+	assert participant(name=people[1]).status == "Held Out"
 	lead_flow = running_flow(simple_steps(), person_doctype="Lead")
 	lead_flow.enroll([lead.name])
 	by_lead = participant(lead_flow.name, person=lead.name).name
@@ -532,7 +560,8 @@ def test_a_submitted_sales_invoice_of_the_customer_counts_for_its_people_until_c
 		assert (flt(row.revenue), row.revenue_documents) == (1200, 1), name
 		assert credits(name) == {invoice.name: 1200}
 	assert revenue_messages(people[0]) == [f"Sales Invoice {invoice.name}: 1,200.00 {sales.currency}"]
-	assert revenue.totals(flow.name)["enrolled"] == (3600.0, 1)  # three people, one invoice
+	assert revenue.totals(flow.name) == {"enrolled": (2400.0, 1), "held_out": (1200.0, 1)}
+	assert group_revenue(flow) == ((2, 2400.0, 1200.0), (1, 1200.0, 1200.0))
 
 	invoice.reload()
 	invoice.cancel()
@@ -560,15 +589,17 @@ def test_a_won_crm_deal_counts_for_its_lead_and_its_contacts(worker):
 	)
 	lead_flow.enroll([lead])
 	by_lead = participant(lead_flow.name, person=lead)
-	contact_flow = running_flow(simple_steps())
-	contact = make_contact()
+	contact_flow = running_flow(simple_steps(), holdout_percent=50)
+	contact, held_contact = one_in_one_out(contact_flow, make_contact)
 	by_contact = enrolled_days_ago(contact_flow, contact, 1)
+	by_held = enrolled_days_ago(contact_flow, held_contact, 1)
+	assert by_held.status == "Held Out"
 
 	won = frappe.get_doc(
 		{
 			"doctype": "CRM Deal",
 			"lead": lead,
-			"contacts": [{"contact": contact, "is_primary": 1}],
+			"contacts": [{"contact": contact, "is_primary": 1}, {"contact": held_contact}],
 			"annual_revenue": 800,
 		}
 	).insert(ignore_permissions=True)
@@ -582,9 +613,11 @@ def test_a_won_crm_deal_counts_for_its_lead_and_its_contacts(worker):
 	assert credits(by_lead.name) == {won.name: 800}
 	assert credits(by_contact.name) == {won.name: 800}
 	assert flt(participant(name=by_contact.name).revenue) == 800
+	assert credits(by_held.name) == {won.name: 800}  # the control group's revenue counts the same
+	assert group_revenue(contact_flow) == ((1, 800.0, 800.0), (1, 800.0, 800.0))
 
 	won.reload()
 	won.status = "Lost"
 	won.save(ignore_permissions=True)
 	worker()
-	assert credits(by_lead.name) == {} and credits(by_contact.name) == {}
+	assert credits(by_lead.name) == {} and credits(by_contact.name) == {} and credits(by_held.name) == {}
