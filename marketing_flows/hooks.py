@@ -68,6 +68,11 @@ doc_events = {
 	},
 	# a reply to a flow email (engine/measuring/replies.py): cheap for mail that is none
 	"Communication": {"after_insert": "marketing_flows.engine.measuring.replies.on_communication"},
+	# the person's Time Zone field (install.py adds it) holds a real zone, typed or imported
+	**{
+		person: {"validate": "marketing_flows.engine.hosts.time_zones.check_person_zone"}
+		for person in ("Contact", "Lead", "CRM Lead")
+	},
 }
 
 # Flow emails leave through the app's sender (engine/sending/sender.py), not through Frappe's flush; bounce

@@ -1,13 +1,14 @@
-"""Install-time setup: detect which doctypes play each CRM role, add the consent field and the
-flow sender's lease fields and index on the Email Queue."""
+"""Install-time setup: detect which doctypes play each CRM role, add the consent and time-zone
+fields and the flow sender's lease fields and index on the Email Queue."""
 
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
-from marketing_flows.engine.hosts import doctype_roles
+from marketing_flows.engine.hosts import doctype_roles, time_zones
 from marketing_flows.integrations import frappe_crm
 
 CONSENT_FIELD = "mf_marketing_consent"
+TIME_ZONE_FIELD = time_zones.PERSON_FIELD
 
 
 CONSENT_AFTER = {"Contact": "unsubscribed", "Lead": "unsubscribed", "CRM Lead": "converted"}
@@ -24,7 +25,16 @@ def custom_fields() -> dict[str, list[dict]]:
 				"label": "Marketing Consent",
 				"insert_after": after,
 				"description": "This person agreed to receive marketing (flows that require consent check it).",
-			}
+			},
+			{
+				"fieldname": TIME_ZONE_FIELD,
+				"fieldtype": "Autocomplete",
+				"label": "Time Zone",
+				"insert_after": CONSENT_FIELD,
+				"options": "\n".join(time_zones.all_zones()),
+				"description": "The person's time zone for flows that send in the person's time "
+				"(e.g. Europe/Oslo). Empty: found from the address or country.",
+			},
 		]
 		for doctype, after in CONSENT_AFTER.items()
 		if doctype == "Contact" or frappe.db.exists("DocType", doctype)

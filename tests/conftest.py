@@ -615,3 +615,41 @@ def kill_worker(proc) -> None:
 		except psutil.NoSuchProcess:
 			pass
 	proc.wait(timeout=30)
+
+
+# --- fixtures of time: the site's time zone, date fields on Contact -----------------------
+
+# the Date and Datetime custom fields on Contact (the Date Field trigger, waits on a date)
+DATE_FIELD = "mf_trigger_date"
+DATETIME_FIELD = "mf_trigger_datetime"
+
+
+@pytest.fixture
+def site_zone():
+	"""`site_zone(name)` sets the site's time zone (System Settings) for the test."""
+	import frappe
+
+	def set_zone(zone: str | None) -> None:
+		frappe.db.set_single_value("System Settings", "time_zone", zone)
+		frappe.clear_document_cache("System Settings", "System Settings")
+		frappe.cache.delete_value("time_zone")
+
+	before = frappe.db.get_single_value("System Settings", "time_zone")
+	yield set_zone
+	frappe.db.rollback()
+	set_zone(before)
+	frappe.db.commit()
+
+
+@pytest.fixture(scope="session")
+def contact_date_fields(site) -> None:
+	"""A Date and a Datetime custom field on Contact for the Date Field trigger (kept)."""
+	import frappe
+	from frappe.custom.doctype.custom_field.custom_field import create_custom_field
+
+	create_custom_field("Contact", {"fieldname": DATE_FIELD, "fieldtype": "Date", "label": "MF Trigger Date"})
+	create_custom_field(
+		"Contact", {"fieldname": DATETIME_FIELD, "fieldtype": "Datetime", "label": "MF Trigger Datetime"}
+	)
+	frappe.db.commit()
+	frappe.clear_cache(doctype="Contact")

@@ -23,22 +23,6 @@ COPENHAGEN = (
 )
 
 
-@pytest.fixture
-def site_zone():
-	"""`site_zone(name)` sets the site's time zone (System Settings) for the test."""
-
-	def set_zone(zone: str | None) -> None:
-		frappe.db.set_single_value("System Settings", "time_zone", zone)
-		frappe.clear_document_cache("System Settings", "System Settings")
-		frappe.cache.delete_value("time_zone")
-
-	before = frappe.db.get_single_value("System Settings", "time_zone")
-	yield set_zone
-	frappe.db.rollback()
-	set_zone(before)
-	frappe.db.commit()
-
-
 def wait_flow(amount: int, unit: str, **fields):
 	wait = {"wait_amount": amount, "wait_unit": unit, "next_step": "end", **fields}
 	return make_flow(steps=[step("wait", "Wait", **wait), end()])

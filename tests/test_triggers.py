@@ -13,7 +13,7 @@ import frappe
 import pytest
 from frappe.utils import add_days, getdate, today
 
-from conftest import run_scheduled
+from conftest import DATE_FIELD, DATETIME_FIELD, run_scheduled
 from factories import make_contact, make_flow, unique
 from marketing_flows.engine.entering import triggers, watch
 from marketing_flows.engine.measuring import goals
@@ -35,8 +35,6 @@ def take_queued_jobs(method: str) -> list[dict]:
 
 
 RECORD = "MF Trigger Record"  # a custom doctype with a Contact link and an email field
-DATE_FIELD = "mf_trigger_date"
-DATETIME_FIELD = "mf_trigger_datetime"
 ACCEPT = "frappe.website.doctype.web_form.web_form.accept"
 
 
@@ -73,19 +71,6 @@ def record_doctype(site) -> str:
 		).insert()
 		frappe.db.commit()
 	return RECORD
-
-
-@pytest.fixture(scope="session")
-def contact_date_fields(site) -> None:
-	"""A Date and a Datetime custom field on Contact for the Date Field trigger (kept)."""
-	from frappe.custom.doctype.custom_field.custom_field import create_custom_field
-
-	create_custom_field("Contact", {"fieldname": DATE_FIELD, "fieldtype": "Date", "label": "MF Trigger Date"})
-	create_custom_field(
-		"Contact", {"fieldname": DATETIME_FIELD, "fieldtype": "Datetime", "label": "MF Trigger Datetime"}
-	)
-	frappe.db.commit()
-	frappe.clear_cache(doctype="Contact")
 
 
 @pytest.fixture

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any
 import frappe
 import pymysql
 from frappe import _
-from frappe.utils import cint
+from frappe.utils import cint, get_time
 
 from marketing_flows.engine import log
 from marketing_flows.engine.entering import eligibility
-from marketing_flows.engine.hosts import doctype_roles, person_records
+from marketing_flows.engine.hosts import doctype_roles, person_records, time_zones
 from marketing_flows.engine.measuring import goals
 from marketing_flows.engine.queries import criteria
 from marketing_flows.engine.running import lifecycle, moves, participants
-from marketing_flows.engine.sending import mailer, render, throttle, window
+from marketing_flows.engine.sending import mailer, render, send_times, throttle
 from marketing_flows.engine.sending.mailer import Mailer, insert_rows
 from marketing_flows.engine.sending.outbox import OutsideCallFailed
 from marketing_flows.engine.steps import handler_for, wait_for_action
@@ -98,6 +98,17 @@ class Batch:
 			cint(settings.get("max_emails_per_person_per_day")),
 			cint(settings.get("max_emails_per_person_per_week")),
 		)
+		# the clocks: the flow's, and each person's where the flow's times are in theirs
+		self.rules = send_times.SendRules(flow, settings)
+		self.flow_clock = send_times.flow_clock(flow, settings, self.rules)
+		self.zones: dict[str, time_zones.PersonZone] = {}  # person -> zone, when it matters
+		self._clocks: dict[str, send_times.Clock] = {}
+		self.local_time_matters = time_zones.uses_person_zones(flow) and (
+			self.rules.any
+			or bool(self.cap.limits["day"])
+			or (flow.get("trigger_type") == "Date Field" and bool(flow.get("trigger_date_time")))
+			or any(_uses_local_days(step) for step in flow.steps)
+		)
 
 	# -- caches for steps -----------------------------------------------------------------
 	def content(self, name: str) -> MarketingFlowContent:
@@ -112,6 +123,18 @@ class Batch:
 		if key not in self._companies:
 			self._companies[key] = frappe.db.get_value(participant["company_doctype"], key, "*", as_dict=True)
 		return self._companies[key]
+
+	def clock_for(self, participant: ParticipantRow) -> send_times.Clock:
+		"""The participant's person's clock: their time zone where the flow's times are in the
+		person's and it matters to the flow, else the flow's."""
+		zone = self.zones.get(participant.person)
+		if zone is None:
+			return self.flow_clock
+		if participant.person not in self._clocks:
+			self._clocks[participant.person] = send_times.Clock(
+				zone, self.rules, self.flow_clock.site_zone_name
+			)
+		return self._clocks[participant.person]
 
 	def events_of(self, participant_name: str) -> list[tuple[str | None, str, datetime]]:
 		"""(step_id, event, time) of this batch's log entries not written yet: conditions see
@@ -155,6 +178,8 @@ class Batch:
 		self.emails = [p.email for p in rows if p.email]
 		people = self.person_rows([p.person for p in rows])
 		self.note_conversions(rows, people)
+		if self.local_time_matters:
+			self.zones = time_zones.zones_for(self.flow, people)
 		try:
 			met = self.per_participant(rows, lambda part: criteria.newly_successful(self.flow, part), "goal")
 			blocked = self.per_participant(
@@ -181,6 +206,9 @@ class Batch:
 			person = people.get(p.person)
 			if person is None:
 				self.end(p, "Exited", _("{0} deleted").format(_(p.person_doctype or "Contact")))
+				continue
+			self.note_zone(p)
+			if self.not_started_yet(p):
 				continue
 			self.advance(p, person)
 			if self.flow_halted:
@@ -219,6 +247,43 @@ class Batch:
 				) from batch_error
 			self.errors.update(failures)
 			return found
+
+	def note_zone(self, p: ParticipantRow) -> None:
+		"""Keep on the participant the time zone the flow uses for its person, and where it was
+		found; the timeline says so once, when it is the person's own (or a country's several
+		zones made the flow's stand in)."""
+		zone = self.zones.get(p.person)
+		if zone is None or (p.get("time_zone") == zone.zone and p.get("time_zone_source") == zone.source):
+			return
+		self.update(p, {"time_zone": zone.zone, "time_zone_source": zone.source})
+		p.time_zone, p.time_zone_source = zone.zone, zone.source
+		if zone.source in (time_zones.PERSON, time_zones.ADDRESS, time_zones.COUNTRY) or zone.note:
+			self.add_log(p, p.current_step, "Time Zone", _("Time zone {0}").format(zone.describe()))
+
+	def not_started_yet(self, p: ParticipantRow) -> bool:
+		"""A Date Field flow with a time of day starts each person at that time on their clock
+		(the first such moment after the daily job enrolled them): until then they wait at the
+		first step, which has not run."""
+		at = self.flow.get("trigger_date_time")
+		if not at or self.flow.get("trigger_type") != "Date Field" or cint(p.get("step_seq")):
+			return False
+		clock = self.clock_for(p)
+		start = clock.at_time_of_day(p.enrolled_on or self.now, get_time(at), working_day=False)
+		if start <= self.now:
+			p.status = "Active"  # its time has come: the first step runs now, a Wait too
+			return False
+		self.update(p, {"status": "Waiting", "next_run_at": start})
+		if p.status != "Waiting":
+			p.status = "Waiting"
+			self.add_log(
+				p,
+				p.current_step,
+				"Step Skipped",
+				_("Waiting for {0} in {1}: the flow starts at this time of day").format(
+					f"{clock.local(start):%Y-%m-%d %H:%M}", clock.zone_name
+				),
+			)
+		return True
 
 	def person_rows(self, names: list[str]) -> dict[str, PersonRow]:
 		return person_records.person_rows(self.flow.person_doctype, names)
@@ -396,17 +461,21 @@ class Batch:
 		self.update(p, {"status": "Active", "current_step": step_id, "next_run_at": self.now})
 
 	def may_send(self, p: ParticipantRow, step_id: str, channel: str) -> bool:
-		"""Sending window, the hourly sending limit and the frequency cap per person: when one
-		says not now, the participant waits at the send step (logged why) and sends later."""
-		if not window.is_open(self.flow, self.now):
-			opens = window.next_open(self.flow, self.now)
-			reason = _("Outside the sending window until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
+		"""Sending window, quiet hours and holidays on the person's clock (or the flow's), the
+		hourly sending limit and the frequency cap per person: when one says not now, the
+		participant waits at the send step (logged why) and sends later."""
+		clock = self.clock_for(p)
+		opens, why = clock.next_send(self.now, channel)
+		if why:
+			reason = why
 		elif not self.dry_run and not self.sends.allows(1):
 			opens = self.sends.next_hour(self.now)
 			reason = _("Deferred by the hourly sending limit until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
 		elif capped := self.capped_until(p, channel):
-			opens = window.next_open(self.flow, capped)
-			reason = _("Deferred by the frequency cap until {0}").format(f"{opens:%Y-%m-%d %H:%M}")
+			opens, _why = clock.next_send(capped, channel)
+			reason = _("Deferred by the frequency cap until {0} ({1})").format(
+				f"{clock.local(opens):%Y-%m-%d %H:%M}", clock.zone_name
+			)
 		else:
 			return True
 		self.update(p, {"status": "Waiting", "current_step": step_id, "next_run_at": opens})
@@ -419,7 +488,7 @@ class Batch:
 		if channel != "Email" or not self.cap.active:
 			return None
 		pending = [when for _s, event, when in self.events_of(p.name) if event == "Email Sent"]
-		return self.cap.next_allowed(p, self.now, pending)
+		return self.cap.next_allowed(p, self.now, pending, self.clock_for(p))
 
 	def complete(self, p: ParticipantRow, step_id: str, logged: bool = False) -> None:
 		"""A step with nothing after it (or an End) ends the flow there."""
@@ -599,3 +668,16 @@ def _is_setting_error(error: Exception) -> bool:
 	if isinstance(error, pymysql.err.OperationalError | pymysql.err.ProgrammingError):
 		return error.args and error.args[0] in (1054, 1146, 1064)  # unknown column / table, syntax
 	return False
+
+
+def _uses_local_days(step: MarketingFlowStep) -> bool:
+	"""A Wait whose end is a wall-clock matter: in days or weeks, at a time of day, on a date."""
+	if step.step_type != "Wait":
+		return False
+	return bool(
+		step.get("wait_at_time")
+		or step.get("wait_working_day")
+		or step.get("use_sending_window")
+		or step.get("wait_date_field")
+		or (step.get("wait_amount") and (step.get("wait_unit") or "Days") in ("Days", "Weeks"))
+	)

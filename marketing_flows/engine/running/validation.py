@@ -10,11 +10,11 @@ import frappe
 from frappe import _
 from frappe.utils import get_time
 
-from marketing_flows.engine.hosts import doctype_roles
+from marketing_flows.engine.hosts import doctype_roles, time_zones
 from marketing_flows.engine.permissions import require_read
 from marketing_flows.engine.queries import criteria, filters, segments
 from marketing_flows.engine.running import graph
-from marketing_flows.engine.sending import window
+from marketing_flows.engine.sending import send_times, window
 from marketing_flows.engine.steps import STEP_TYPES, handler_for
 
 if TYPE_CHECKING:
@@ -165,6 +165,7 @@ def validate_flow(flow: MarketingFlow) -> None:
 			frappe.throw(_("Sending window: 'From' must be before 'To'."))
 		if not any(flow.get(f"send_on_{d}") for d in window.WEEKDAYS):
 			frappe.throw(_("Sending window: choose at least one weekday."))
+	check_local_time(flow)
 	check_flow_cycle(flow)
 	if errors := criteria.validate(flow):
 		frappe.throw(
@@ -383,3 +384,15 @@ def step_signature(flow: MarketingFlow) -> list[tuple]:
 		]
 		out.extend((table, *(str(s.get(f) or "") for f in fields)) for s in flow.get(table) or [])
 	return out
+
+
+def check_local_time(flow: MarketingFlow) -> None:
+	"""The flow's time zone is a real one; its quiet hours (with Settings') leave room to send."""
+	if problem := time_zones.zone_problem(flow.get("time_zone")):
+		frappe.throw(problem, title=_("Flow Time Zone"))
+	settings = frappe.get_cached_doc("Marketing Flow Settings")
+	problems = send_times.quiet_hours_problems(
+		flow.get("quiet_hours") or [], settings.get("quiet_hours") or []
+	)
+	if problems:
+		frappe.throw("<br>".join(html.escape(p, quote=False) for p in problems), title=_("Quiet Hours"))

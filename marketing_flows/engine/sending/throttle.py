@@ -1,6 +1,7 @@
 """Sending limits of Marketing Flow Settings, across flows: the hourly limit of the site
-(`max_sends_per_hour`) and the frequency cap per person (`max_emails_per_person_per_day`,
-`max_emails_per_person_per_week`).
+(`max_sends_per_hour`, per UTC hour) and the frequency cap per person
+(`max_emails_per_person_per_day`, per the person's calendar day; `max_emails_per_person_per_week`,
+per 7 × 24 hours).
 
 Counted per site and UTC hour in Redis (INCRBY is atomic, so workers of every flow share one
 count). A send over the limit is not dropped: the runner defers it to the next hour and logs
@@ -22,6 +23,7 @@ from marketing_flows.engine.sending import window
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import ParticipantRow
+	from marketing_flows.engine.sending.send_times import Clock
 
 KEY = "marketing_flows:sends:{hour}"
 
@@ -81,24 +83,27 @@ class HourlySends:
 
 
 class FrequencyCap:
-	"""No person gets more than N marketing emails a day and M a week, across all flows. Counted
-	from the log (index: contact, event, creation) plus the emails of this batch not written
-	yet. A send over the cap is deferred to the moment the cap allows it, never dropped."""
+	"""No person gets more than N marketing emails a day and M a week, across all flows. The day
+	is the person's calendar day (midnight to midnight on their clock: send_times.Clock); the
+	week is the last 7 × 24 hours. Counted from the log (index: contact, event, creation) plus
+	the emails of this batch not written yet. A send over the cap is deferred to the moment the
+	cap allows it (the person's next midnight, or when the week's oldest send is 7 days old),
+	never dropped."""
 
-	WINDOWS = ((timedelta(days=1), "day"), (timedelta(days=7), "week"))
+	WEEK = timedelta(days=7)
 
 	def __init__(self, per_day: int, per_week: int) -> None:
 		self.limits = {"day": max(per_day or 0, 0), "week": max(per_week or 0, 0)}
 		self.active = any(self.limits.values())
 
 	def next_allowed(
-		self, participant: ParticipantRow, now: datetime, pending: list[datetime]
+		self, participant: ParticipantRow, now: datetime, pending: list[datetime], clock: Clock
 	) -> datetime | None:
 		"""None when the participant's person may get an email now; else the moment the cap
-		allows it."""
+		allows it (naive site time)."""
 		if not self.active or not (participant.get("person") or participant.get("contact")):
 			return None
-		week_ago = now - timedelta(days=7)
+		week_ago = now - self.WEEK
 		log = frappe.qb.DocType("Marketing Flow Log")
 		sent = (
 			frappe.qb.from_(log)
@@ -113,13 +118,15 @@ class FrequencyCap:
 		)
 		times = sorted([*sent, *pending])
 		wait_until = None
-		for span, key in self.WINDOWS:
-			limit = self.limits[key]
-			if not limit:
-				continue
-			recent = [t for t in times if t > now - span]
+		if limit := self.limits["day"]:
+			today = clock.local(now).date()
+			if sum(1 for t in times if clock.local(t).date() == today) >= limit:
+				midnight = datetime.combine(today + timedelta(days=1), datetime.min.time())
+				wait_until = clock.to_site(midnight, now)
+		if limit := self.limits["week"]:
+			recent = [t for t in times if t > week_ago]
 			if len(recent) >= limit:
-				# the oldest send that keeps the count at the limit must leave the window first
-				frees_at = recent[len(recent) - limit] + span
+				# the oldest send that keeps the count at the limit must leave the week first
+				frees_at = recent[len(recent) - limit] + self.WEEK
 				wait_until = max(wait_until or frees_at, frees_at)
 		return wait_until

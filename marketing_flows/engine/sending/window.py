@@ -1,5 +1,5 @@
-"""Sending windows: weekdays and hours (site time zone) when emails and SMS may go out; and
-the site's clock across daylight-saving changes.
+"""The site's clock across daylight-saving changes, and the latest moment the engine stores.
+(When a send may go out, on the person's clock or the flow's: send_times.py.)
 
 Frappe stores naive datetimes in the site's time zone (System Settings), and the engine's
 "due" test is `next_run_at <= now_datetime()` on those naive values. A duration measured in
@@ -11,56 +11,16 @@ wall-clock time instead (see steps/wait.py).
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from frappe.utils import get_system_timezone, get_time
-
-if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlow
+from frappe.utils import get_system_timezone
 
 # The latest moment anything may be scheduled: MariaDB's DATETIME ends with year 9999, and a
 # sending window may still move a moment on by up to a week.
 LATEST = datetime(9999, 12, 31) - timedelta(days=8)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def _days(flow: MarketingFlow) -> set[int]:
-	days = {i for i, d in enumerate(WEEKDAYS) if flow.get(f"send_on_{d}")}
-	return days or set(range(7))
-
-
-def _hours(flow: MarketingFlow) -> tuple[time, time]:
-	start = get_time(flow.window_start) if flow.get("window_start") else time(0, 0)
-	end = get_time(flow.window_end) if flow.get("window_end") else time(23, 59, 59, 999999)
-	return start, end
-
-
-def has_window(flow: MarketingFlow) -> bool:
-	return bool(flow.get("use_sending_window"))
-
-
-def is_open(flow: MarketingFlow, moment: datetime) -> bool:
-	if not has_window(flow):
-		return True
-	start, end = _hours(flow)
-	return moment.weekday() in _days(flow) and start <= moment.time() <= end
-
-
-def next_open(flow: MarketingFlow, moment: datetime) -> datetime:
-	"""The first moment at or after `moment` inside the window."""
-	if is_open(flow, moment):
-		return moment
-	start, _end = _hours(flow)
-	days = _days(flow)
-	for offset in range(0, 8):
-		day = (moment + timedelta(days=offset)).date()
-		opening = datetime.combine(day, start)
-		if day.weekday() in days and opening >= moment:
-			return opening
-	return moment  # unreachable: some day of the week is always allowed
 
 
 # --- the site's clock ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 		PersonRow,
 	)
 	from marketing_flows.engine.sending.mailer import Mailer
+	from marketing_flows.engine.sending.send_times import Clock
 
 
 @dataclass
@@ -80,6 +81,7 @@ class BatchServices(Protocol):
 	outside_calls: list[dict[str, str]]
 
 	def content(self, name: str) -> MarketingFlowContent: ...
+	def clock_for(self, participant: ParticipantRow) -> Clock: ...
 	def company(self, participant: ParticipantRow) -> PersonRow | None: ...  # a row, as a person's
 	def events_of(self, participant_name: str) -> list[tuple[str | None, str, datetime]]: ...
 
@@ -123,6 +125,12 @@ class StepContext:
 	def batch_emails(self) -> list[str]:
 		"""The addresses of the batch's participants."""
 		return self._batch.emails
+
+	@property
+	def clock(self) -> Clock:
+		"""The person's clock for this flow (their time zone, or the flow's): waits in days, at a
+		time of day and inside the sending window are read on it."""
+		return self._batch.clock_for(self.participant)
 
 	def required(self, fieldname: str) -> str:
 		"""A field of the step that its type lists in `required`: set, since the flow was saved."""

@@ -1,34 +1,42 @@
-"""Wait step: a duration, until a moment, or until a date field of the person."""
+"""Wait step: a duration, until a moment, or until a date field of the person; then, if asked, to
+a time of day (on a working day) and into the sending window, on the person's clock."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
-from frappe.utils import get_datetime, now_datetime
+from frappe.utils import get_datetime, get_time, getdate, now_datetime
 
 from marketing_flows.engine.sending import window
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
+	from marketing_flows.engine.sending.send_times import Clock
 
 UNITS = {"Minutes": "minutes", "Hours": "hours", "Days": "days", "Weeks": "weeks"}
 # Minutes and hours are real elapsed time (a 2-hour wait lasts 2 hours when the clocks change
 # in between); days and weeks are calendar days: the wait ends at the same wall-clock time of
-# the site's time zone (an email sent at 09:00 is followed up at 09:00, summer time or not).
+# the person's clock (or the flow's: an email sent at 09:00 is followed up at 09:00, summer
+# time or not, where the person is).
 ELAPSED_UNITS = ("Minutes", "Hours")
 
 
-def wait_end(amount: int, unit: str | None, start: datetime) -> datetime:
+def wait_end(amount: int, unit: str | None, start: datetime, clock: Clock | None = None) -> datetime:
 	"""When a wait of `amount` `unit` started at `start` (naive site time) ends, as naive site
-	time. OverflowError when that is past the year 9999 (MariaDB's last year, less a week for
-	a sending window)."""
+	time; days and weeks on `clock` (None: the site's wall clock). OverflowError when that is
+	past the year 9999 (MariaDB's last year, less a week for a sending window)."""
 	unit = unit or "Days"
 	delta = timedelta(**{UNITS[unit]: amount})
-	end = window.add_elapsed(start, delta) if unit in ELAPSED_UNITS else start + delta
+	if unit in ELAPSED_UNITS:
+		end = window.add_elapsed(start, delta)
+	elif clock is not None:
+		end = clock.add_days(start, delta.days)
+	else:
+		end = start + delta
 	if end > window.LATEST:
 		raise OverflowError(end)
 	return end
@@ -68,11 +76,13 @@ class Wait(StepType):
 			bool(step.get("wait_until")),
 			bool(step.get("wait_date_field")),
 		]
-		if sum(ways) == 0 and not step.get("use_sending_window"):
+		if sum(ways) == 0 and not (
+			step.get("use_sending_window") or step.get("wait_at_time") or step.get("wait_working_day")
+		):
 			return [
-				_("Wait step '{0}': set a duration, a Wait Until moment or a date field.").format(
-					step.step_id
-				)
+				_(
+					"Wait step '{0}': set a duration, a Wait Until moment, a date field or a time of day."
+				).format(step.step_id)
 			]
 		if sum(ways) > 1:
 			return [
@@ -105,11 +115,11 @@ class Wait(StepType):
 		return []
 
 	def execute(self, ctx: StepContext) -> Outcome:
-		step, now = ctx.step, ctx.now
+		step, now, clock = ctx.step, ctx.now, ctx.clock
 		until: datetime = now
 		if step.get("wait_amount"):
 			try:
-				until = wait_end(step.wait_amount, step.wait_unit, now)
+				until = wait_end(step.wait_amount, step.wait_unit, now, clock)
 			except (OverflowError, ValueError) as e:  # saved before the check at save existed
 				raise frappe.ValidationError(too_far(step)) from e
 		elif step.get("wait_until"):
@@ -123,15 +133,45 @@ class Wait(StepType):
 					message=_("{0} is empty").format(step.wait_date_field),
 				)
 			try:
-				until = shifted(get_datetime(value), step.wait_date_offset or 0)
+				until = self.date_field_moment(value, step, clock)
 			except (OverflowError, ValueError) as e:
 				raise frappe.ValidationError(offset_too_far(step)) from e
+		at = get_time(step.wait_at_time) if step.get("wait_at_time") else None
+		working = bool(step.get("wait_working_day"))
+		if step.get("wait_date_field") and at is not None:
+			if working:  # on the date at that time already; a weekend or holiday moves it on
+				until = clock.at_time_of_day(until, at, working_day=True)
+		elif at is not None or working:
+			start = max(until, now)
+			until = clock.at_time_of_day(start, at or clock.local(start).time(), working)
 		if step.get("use_sending_window"):
-			until = window.next_open(ctx.flow, max(until, now))
+			until, _why = clock.next_send(max(until, now), "")
 		until = max(until, now)
+		local = clock.local(until)
+		where = "" if clock.same_as_site else f" ({clock.zone_name})"
 		return Outcome(
-			ctx.next_step, run_at=until, message=_("Waiting until {0}").format(f"{until:%Y-%m-%d %H:%M}")
+			ctx.next_step,
+			run_at=until,
+			message=_("Waiting until {0}").format(f"{local:%Y-%m-%d %H:%M}{where}"),
 		)
+
+	@staticmethod
+	def date_field_moment(value: date | datetime | str, step: MarketingFlowStep, clock: Clock) -> datetime:
+		"""The date field's moment (± offset days); at the step's time of day on that day of the
+		person's clock when one is set (a Date is the person's day; a Datetime is read on their
+		clock)."""
+		offset = step.wait_date_offset or 0
+		if not step.get("wait_at_time"):
+			return shifted(get_datetime(value), offset)
+		moment = get_datetime(value)
+		is_date = (
+			isinstance(value, date)
+			and not isinstance(value, datetime)
+			or (isinstance(value, str) and len(value.strip()) <= 10)
+		)
+		day = getdate(value) if is_date else clock.local(moment).date()
+		day = shifted(datetime.combine(day, datetime.min.time()), offset).date()
+		return clock.on_local_date(day, get_time(step.wait_at_time))
 
 
 HANDLERS = (Wait(),)

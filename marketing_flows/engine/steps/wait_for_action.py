@@ -140,7 +140,7 @@ class WaitForAction(StepType):
 			)
 		amount, unit = timeout_of(step)
 		try:
-			until = wait_end(amount, unit, ctx.now)
+			until = wait_end(amount, unit, ctx.now, ctx.clock)
 		except (OverflowError, ValueError) as e:  # saved before the check at save existed
 			raise frappe.ValidationError(
 				_("{0}: a timeout of {1} {2} would end after the year 9999.").format(

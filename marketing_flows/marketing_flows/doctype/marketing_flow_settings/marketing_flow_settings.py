@@ -7,6 +7,7 @@ from frappe.model.document import Document
 
 from marketing_flows.engine.entering import watch
 from marketing_flows.engine.hosts import doctype_roles, revenue_documents
+from marketing_flows.engine.sending import calendar, send_times
 
 
 class MarketingFlowSettings(Document):
@@ -72,6 +73,15 @@ class MarketingFlowSettings(Document):
 		if any((self.get(f) or 0) < 0 for f in limits):
 			frappe.throw(_("Limits can't be negative."))
 		self.validate_revenue_sources()
+		self.validate_local_time()
+
+	def validate_local_time(self) -> None:
+		"""Quiet hours that leave room to send; a Holiday List that exists (with ERPNext)."""
+		problems = send_times.quiet_hours_problems(self.quiet_hours)
+		if problem := calendar.holiday_list_problem(self):
+			problems.append(problem)
+		if problems:
+			frappe.throw("<br>".join(frappe.utils.escape_html(p) for p in problems))
 
 	def validate_revenue_sources(self) -> None:
 		"""Each mapped doctype once, with fields that exist and fit (amount, date, person or
