@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
+from frappe.utils import format_datetime
 
 from marketing_flows.engine import permissions
 from marketing_flows.engine.entering import enrolment
@@ -52,7 +53,19 @@ def _participations(people: dict[str, list[str]]) -> list[frappe._dict]:
 	visible = set(frappe.get_list("Marketing Flow", pluck="name", limit=0))
 	rows = (
 		frappe.qb.from_(p)
-		.select(p.flow, p.person_doctype, p.person, p.contact, p.status, p.current_step, p.succeeded)
+		.select(
+			p.name,
+			p.flow,
+			p.person_doctype,
+			p.person,
+			p.contact,
+			p.full_name,
+			p.email,
+			p.status,
+			p.exit_reason,
+			p.current_step,
+			p.succeeded,
+		)
 		.where(condition)
 		.orderby(p.enrolled_on, order=frappe.qb.desc)
 		.limit(50)
@@ -61,11 +74,75 @@ def _participations(people: dict[str, list[str]]) -> list[frappe._dict]:
 	return [r for r in rows if r.flow in visible]
 
 
+TIMELINE_EVENTS = 30  # the last events of each participation shown on the page
+
+
+def _step_labels(flows: set[str]) -> dict[tuple[str, str], str]:
+	"""(flow, step_id) -> the step's label, for the steps that have one."""
+	if not flows:
+		return {}
+	rows = frappe.get_all(
+		"Marketing Flow Step",
+		filters={"parenttype": "Marketing Flow", "parent": ("in", list(flows)), "label": ("is", "set")},
+		fields=["parent", "step_id", "label"],
+	)
+	return {(r.parent, r.step_id): r.label for r in rows}
+
+
+def _timelines(names: list[str], labels: dict[tuple[str, str], str]) -> dict[str, list[dict]]:
+	"""participant -> its last events, oldest first (the log's participant index); steps by
+	their labels."""
+	if not names:
+		return {}
+	rows = frappe.get_all(
+		"Marketing Flow Log",
+		filters={"participant": ("in", names)},
+		fields=["participant", "flow", "creation", "step_id", "event", "message"],
+		order_by="creation desc, name desc",
+		limit_page_length=TIMELINE_EVENTS * len(names),
+	)
+	out: dict[str, list[dict]] = {}
+	for r in rows:
+		events = out.setdefault(r.participant, [])
+		if len(events) < TIMELINE_EVENTS:
+			events.append(
+				{
+					"when": format_datetime(r.creation),
+					"step": labels.get((r.flow, r.step_id)) or r.step_id or "",
+					"event": _(r.event),
+					"message": r.message or "",
+				}
+			)
+	return {name: events[::-1] for name, events in out.items()}
+
+
+def _shown(rows: list[frappe._dict]) -> list[dict]:
+	"""What the page shows of each participation, translated here."""
+	labels = _step_labels({r.flow for r in rows})
+	timelines = _timelines([r.name for r in rows], labels)
+	shown = []
+	for r in rows:
+		status = _(r.status)
+		if r.exit_reason:
+			status = f"{status} ({_(r.exit_reason)})"
+		step = labels.get((r.flow, r.current_step)) or r.current_step or ""
+		shown.append(
+			{
+				**r,
+				"who": r.full_name or r.email or r.person or r.contact,
+				"status_label": status,
+				"step": step,
+				"events": timelines.get(r.name, []),
+			}
+		)
+	return shown
+
+
 @frappe.whitelist()
 def record_context(doctype: str, name: str) -> dict:
-	"""The record's people's participations, and the running flows a Flow Administrator may
-	add them to. Users who see nothing of Marketing Flows get a PermissionError (the form script
-	then shows nothing)."""
+	"""The record's people's participations (status, current step, the last events of each),
+	and the running manual flows a Flow Administrator may add them to. Users who see nothing
+	of Marketing Flows get a PermissionError (the form script then shows nothing)."""
 	frappe.has_permission("Marketing Flow", "read", throw=True)
 	people = _people(doctype, name)
 	participations = _participations(people)
@@ -83,22 +160,29 @@ def record_context(doctype: str, name: str) -> dict:
 	)
 	whom = _("Enrol this lead in:") if doctype == "CRM Lead" else _("Enrol this deal's contacts in:")
 	return {
-		"participations": [
-			{
-				**p,
-				"summary": _("{0}: {1}, step {2}").format(p.flow, _(p.status), p.current_step or "-")
-				+ (" · " + _("Succeeded") if p.succeeded else ""),
-			}
-			for p in participations
-		],
+		"participations": _shown(participations),
 		"flows": flows,
 		"can_enrol": can_enrol,
 		"labels": {
 			"flows": _("Flows ({0})").format(len(participations)),
 			"add_to_flow": _("Add to flow"),
 			"choose": whom,
+			"flow": _("Flow"),
+			"person": _("Person"),
+			"status": _("Status"),
+			"step": _("Current Step"),
+			"succeeded": _("Succeeded"),
+			"yes": _("Yes"),
+			"timeline": _("Timeline"),
+			"no_events": _("No events yet."),
+			"not_enrolled": _("Not enrolled:"),
 		},
 	}
+
+
+def _title(doctype: str, name: str) -> str:
+	field = frappe.get_meta(doctype).get_title_field()
+	return (field != "name" and frappe.db.get_value(doctype, name, field)) or name
 
 
 @frappe.whitelist(methods=["POST"])
@@ -111,16 +195,24 @@ def add_record_to_flow(doctype: str, name: str, flow: str) -> dict:
 	if not people:
 		return {
 			"enrolled": 0,
+			"asked": 0,
 			"message": _("This record names no {0}: {1} enrols {0}.").format(
 				_(doc.person_doctype), doc.flow_name
 			),
+			"not_enrolled": [],
 		}
 	result = enrolment.enroll_manually(doc, people)
 	enrolled = result.get("enrolled", 0)
-	message = _("{0} of {1} enrolled in {2}").format(enrolled, len(people), doc.flow_name)
-	reasons = sorted(set((result.get("not_enrolled") or {}).values()))
+	# who did not get in and why, by the names the rep knows them by
+	not_enrolled = [
+		f"{_title(doc.person_doctype, person)}: {why}"
+		for person, why in sorted((result.get("not_enrolled") or {}).items())
+	]
 	if result.get("held_out"):  # the flow's control group: recorded, sent nothing
-		reasons.append(_("{0} held out (control group)").format(result["held_out"]))
-	if reasons:
-		message += ": " + "; ".join(reasons)
-	return {"enrolled": enrolled, "message": message}
+		not_enrolled.append(_("{0} held out (control group)").format(result["held_out"]))
+	return {
+		"enrolled": enrolled,
+		"asked": len(people),
+		"message": _("{0} of {1} enrolled in {2}").format(enrolled, len(people), doc.flow_name),
+		"not_enrolled": not_enrolled,
+	}
