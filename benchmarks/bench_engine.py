@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import common
@@ -643,9 +643,11 @@ def tick_timings(flow: str, calls: int = 30) -> dict:
 	}
 
 
-def bench_tick_only(contacts: list[str]) -> dict:
+def bench_tick_only(contacts: list[str], zones: int = 0) -> dict:
 	"""Enrol N into an email flow and park them as Waiting (not due) without processing: the
-	tick must cost the same whatever N is."""
+	tick must cost the same whatever N is. With `zones`, the tick again with the same people
+	due at 09:00 tomorrow in each of that many time zones (the sending window in the person's
+	time spreads one send over as many moments): it must cost the same too."""
 	n = len(contacts)
 	flow = make_flow("tick", n, 0)
 	out = {"flow": flow, "enrol": measure_enrolment(flow, contacts)}
@@ -657,8 +659,51 @@ def bench_tick_only(contacts: list[str]) -> dict:
 	)
 	frappe.db.commit()
 	out["waiting_tick"] = tick_timings(flow)
+	if zones:
+		out["zones"] = spread_over_zones(flow, zones)
+		out["zoned_tick"] = tick_timings(flow)
 	set_running(flow, False)
 	return out
+
+
+SPREAD_ZONES = (
+	"Pacific/Honolulu",
+	"America/Los_Angeles",
+	"America/New_York",
+	"America/Sao_Paulo",
+	"Europe/London",
+	"Europe/Oslo",
+	"Asia/Dubai",
+	"Asia/Kolkata",
+	"Asia/Singapore",
+	"Australia/Sydney",
+	"Pacific/Auckland",
+	"Asia/Tokyo",
+)
+
+
+def spread_over_zones(flow: str, zones: int) -> dict:
+	"""Give the flow's waiting participants, split into `zones` groups, the due time the engine
+	stores for "09:00 tomorrow" in each group's zone (naive site time, as send_times.Clock does)."""
+	from zoneinfo import ZoneInfo
+
+	from frappe.utils import get_system_timezone
+
+	site = ZoneInfo(get_system_timezone())
+	chosen = SPREAD_ZONES[: max(1, min(zones, len(SPREAD_ZONES)))]
+	due = {}
+	for i, zone in enumerate(chosen):
+		local_tomorrow = datetime.now(ZoneInfo(zone)).date() + timedelta(days=1)
+		nine = datetime.combine(local_tomorrow, datetime.min.time()).replace(hour=9, tzinfo=ZoneInfo(zone))
+		moment = nine.astimezone(site).replace(tzinfo=None)
+		due[zone] = str(moment)
+		frappe.db.sql(
+			"""UPDATE `tabMarketing Flow Participant` SET next_run_at = %s, time_zone = %s
+			WHERE flow = %s AND CRC32(name) %% %s = %s""",
+			(moment, zone, flow, len(chosen), i),
+		)
+	frappe.db.commit()
+	return {"zones": len(chosen), "due": due}
 
 
 # -- profile ----------------------------------------------------------------------------------
@@ -767,6 +812,11 @@ def table(results: dict) -> str:
 	for _n, t in sorted(ticks.items(), key=lambda kv: int(kv[0])):
 		label = f"scheduler tick, {t['waiting']} waiting ({t['participants_in_table']} rows, {t['running_flows']} running flows)"
 		add(f"{label:<52} {t['tick_avg_ms']:>11} ms   claim query {t['claim_avg_ms']} ms")
+	for n, t in sorted(results.get("zoned_ticks", {}).items(), key=lambda kv: int(kv[0])):
+		label = f"scheduler tick, {t['waiting']} waiting, due over {t['zones']['zones']} time zones"
+		base = ticks.get(n, {}).get("tick_avg_ms")
+		ratio = f"   {t['tick_avg_ms'] / max(base, 1e-6):.2f}x of one moment" if base else ""
+		add(f"{label:<52} {t['tick_avg_ms']:>11} ms   claim query {t['claim_avg_ms']} ms{ratio}")
 	if len(ticks) >= 2:
 		ns = sorted(ticks, key=int)
 		ratio = ticks[ns[-1]]["tick_avg_ms"] / max(ticks[ns[0]]["tick_avg_ms"], 1e-6)
@@ -826,6 +876,12 @@ def main() -> None:
 	)
 	parser.add_argument("--enrol-only", default="", help="sizes to enrol and tick-test only, e.g. 100000")
 	parser.add_argument("--skip-condition", action="store_true")
+	parser.add_argument(
+		"--zones",
+		type=int,
+		default=0,
+		help="with --enrol-only: tick again with the waiting people due at 09:00 in this many time zones",
+	)
 	parser.add_argument(
 		"--body",
 		choices=tuple(CONTENT),
@@ -945,9 +1001,11 @@ def main() -> None:
 		for n in enrol_only:
 			say(f"enrolment + tick only: n={n}")
 			cleanup(contacts=False)  # the tick compares table sizes: start from an empty table
-			r = bench_tick_only(contacts[:n])
+			r = bench_tick_only(contacts[:n], args.zones)
 			results["enrol_only"][str(n)] = r
 			results["ticks"][str(n)] = r["waiting_tick"]
+			if r.get("zoned_tick"):
+				results.setdefault("zoned_ticks", {})[str(n)] = {**r["zoned_tick"], "zones": r["zones"]}
 			save()
 		if enrol_only and sizes:
 			# the same tick at the smallest size again, on a table holding only that flow

@@ -671,7 +671,9 @@ def _is_setting_error(error: Exception) -> bool:
 
 
 def _uses_local_days(step: MarketingFlowStep) -> bool:
-	"""A Wait whose end is a wall-clock matter: in days or weeks, at a time of day, on a date."""
+	"""A wait whose end is a wall-clock matter: in days or weeks, at a time of day, on a date."""
+	if step.step_type == wait_for_action.WAIT_FOR_ACTION:
+		return wait_for_action.timeout_of(step)[1] in ("Days", "Weeks")  # its timeout
 	if step.step_type != "Wait":
 		return False
 	return bool(
