@@ -85,6 +85,8 @@ class ParticipantRow(dict[str, Any]):
 	next_run_at: datetime | None
 	succeeded: int
 	enrolled_on: datetime | None
+	time_zone: str | None  # the clock the flow used for the person (send_times.Clock)
+	time_zone_source: str | None
 
 
 __all__ = [

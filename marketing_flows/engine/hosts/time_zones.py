@@ -149,8 +149,8 @@ def person_countries(doctype: str, people: dict[str, PersonRow]) -> dict[str, tu
 		return {}
 	found: dict[str, tuple[str, str]] = {}
 	for name, row in people.items():
-		if row.get("country"):
-			found[name] = (row.get("country"), COUNTRY)
+		if country := row.get("country"):
+			found[name] = (str(country), COUNTRY)
 	by_address = {
 		name: row.get("address") for name, row in people.items() if name not in found and row.get("address")
 	}

@@ -72,7 +72,8 @@ class Holidays:
 		self.mode = flow.get("skip_holidays") or ""
 		self._settings = settings
 		self._company: dict[date, str] | None = None
-		self._fallback_code: str | None | bool = False  # False: not looked up yet
+		self._fallback_code: str | None = None
+		self._fallback_known = False
 
 	@property
 	def active(self) -> bool:
@@ -86,12 +87,13 @@ class Holidays:
 	def fallback_code(self) -> str | None:
 		"""The country whose holidays count for people of unknown country: Settings' Holidays of
 		Country, else System Settings' country."""
-		if self._fallback_code is False:
+		if not self._fallback_known:
 			country = self._settings.get("holiday_country") or frappe.db.get_single_value(
 				"System Settings", "country"
 			)
 			self._fallback_code = time_zones.country_code(country)
-		return self._fallback_code or None
+			self._fallback_known = True
+		return self._fallback_code
 
 	def name_of(self, day: date, country_code: str | None) -> str | None:
 		"""The holiday's name when `day` is skipped for a person of `country_code`, else None."""
