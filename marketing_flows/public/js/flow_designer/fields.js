@@ -1,6 +1,6 @@
 // What the side panel shows, as Frappe docfields built from the doctypes' meta: a step's panel
 // the Marketing Flow Step fields its type needs (plus its rows in the flow's per-step tables);
-// with no step selected, the flow's trigger, audience and success fields. Also the filter
+// with no step selected, the flow's trigger, audience, timing and success fields. Also the filter
 // editor (Frappe's FilterGroup) for the JSON filter fields (conditions, audience).
 import { STEP_DOCTYPE, FLOW_DOCTYPE, DESIGN_FIELDS, STEP_LINK_FIELDS, step_tables, rows_of, is_multi_branch } from "./steps";
 
@@ -59,6 +59,35 @@ export function mount_filters(field, value, doctype, readonly, changed) {
 	});
 }
 
+// Grids of the flow's panel (340 px) whose columns need a share of the width other than
+// Frappe's default and a shorter heading: fieldname -> [columns of 10, label].
+const NARROW_COLUMNS = {
+	"Marketing Flow Quiet Hours": {
+		channel: [2, () => __("Channel")],
+		days: [4, () => __("Days")],
+		quiet_from: [2, () => __("From")],
+		quiet_to: [2, () => __("To")],
+	},
+};
+
+// A value as Frappe's controls take it: a time as HH:mm:ss (the server sends 9:00:00, and a
+// Time field Frappe filled with the moment its row was made has microseconds), a moment to the
+// second (the engine writes microseconds); anything else as it is.
+export function control_value(fieldtype, value) {
+	if (typeof value !== "string") return value;
+	if (fieldtype === "Datetime") return value.replace(/\.\d+$/, "");
+	if (fieldtype === "Time") {
+		const m = value.match(/^(\d{1,2}):(\d{2})(?::(\d{2}))?/);
+		return m ? `${m[1].padStart(2, "0")}:${m[2]}:${m[3] || "00"}` : value;
+	}
+	return value;
+}
+
+function to_the_second(row, fields) {
+	for (const f of fields || []) row[f.fieldname] = control_value(f.fieldtype, row[f.fieldname]);
+	return row;
+}
+
 function person_field_options(person_doctype, only_dates) {
 	const fields = (frappe.get_meta(person_doctype)?.fields || []).filter(
 		(df) =>
@@ -82,6 +111,11 @@ function field_defs(store, doctype, wanted, target) {
 		if (df.fieldname === "person_doctype") {
 			// the people this site's flows may enrol: Contact, and Lead / CRM Lead where installed
 			df.get_query = () => ({ filters: { name: ["in", target.__onload?.person_doctypes || ["Contact"]] } });
+		}
+		if (df.fieldname === "time_zone" && doctype === FLOW_DOCTYPE) {
+			// the zones the server accepts (Europe/Oslo, ...), as on the form; empty: the site's
+			df.options = [...store.time_zones];
+			df.placeholder = site_zone();
 		}
 		if (df.fieldtype === "Tab Break") df.fieldtype = "Section Break";
 		if (df.fieldtype === "Section Break") df.collapsible = 0;
@@ -109,8 +143,14 @@ function field_defs(store, doctype, wanted, target) {
 			df.mf_filters = meta_df.fieldname;
 		} else if (df.fieldtype === "Table") {
 			const child = frappe.get_meta(df.options);
-			df.fields = (child?.fields || []).map((f) => ({ ...f, in_list_view: f.in_list_view, read_only: readonly ? 1 : f.read_only }));
-			df.data = (target[df.fieldname] || []).map((r) => ({ ...r }));
+			const narrow = NARROW_COLUMNS[df.options] || {};
+			df.fields = (child?.fields || []).map((f) => ({
+				...f,
+				in_list_view: f.in_list_view,
+				read_only: readonly ? 1 : f.read_only,
+				...(narrow[f.fieldname] ? { columns: narrow[f.fieldname][0], label: narrow[f.fieldname][1]() } : {}),
+			}));
+			df.data = (target[df.fieldname] || []).map((r) => to_the_second({ ...r }, df.fields));
 			df.cannot_add_rows = readonly;
 			df.cannot_delete_rows = readonly;
 			df.in_place_edit = false;
@@ -145,7 +185,7 @@ function step_table_fields(store, step) {
 			cannot_add_rows: readonly,
 			cannot_delete_rows: readonly,
 			in_place_edit: false,
-			data: rows.map((r) => ({ ...r })),
+			data: rows.map((r) => to_the_second({ ...r }, child.fields)),
 			fields: child.fields
 				.filter((f) => f.fieldname !== "step_id")
 				.map((f) => {
@@ -171,8 +211,23 @@ export function step_fields(store, step) {
 	).concat(step_table_fields(store, step));
 }
 
-// The flow's panel: the fields of its trigger, audience and exits sections and of its Success
-// tab, in the doctype's order (the sending window and the resume policy stay on the form).
+// The site's time zone (System Settings), which a flow without its own zone keeps.
+export function site_zone() {
+	return frappe.boot?.time_zone?.system || "";
+}
+
+// The flow's panel: the fields of its trigger, audience, sending window, time zone / quiet
+// hours / holidays and exits sections and of its Success tab, in the doctype's order (the
+// resume policy stays on the form).
+export const FLOW_PANEL_PARTS = [
+	"trigger_section",
+	"audience_section",
+	"sending_window_section",
+	"local_time_section",
+	"exits_section",
+	"success_tab",
+];
+
 export function flow_fields(store, doc) {
 	const part_of = {};
 	let tab = null;
@@ -185,7 +240,7 @@ export function flow_fields(store, doc) {
 	return field_defs(
 		store,
 		FLOW_DOCTYPE,
-		(df) => ["trigger_section", "audience_section", "exits_section", "success_tab"].includes(part_of[df.fieldname]),
+		(df) => FLOW_PANEL_PARTS.includes(part_of[df.fieldname]),
 		doc
 	);
 }

@@ -207,8 +207,32 @@ function trunc(text, n = 48) {
 	return text.length > n ? text.slice(0, n - 1) + "…" : text;
 }
 
-// One line that says what the step does.
-export function summary(step, steps) {
+// A wait's unit as its amount says it: "days", "day" (for 1).
+function unit_word(amount, unit) {
+	unit = unit || "Days";
+	const one = { Minutes: __("minute"), Hours: __("hour"), Days: __("day"), Weeks: __("week") }[unit];
+	return Number(amount) === 1 && one ? one : __(unit).toLowerCase();
+}
+
+// Whose clock a flow's times of day are on: the person's, else the flow's time zone (the
+// site's when the flow has none).
+export function clock_label(doc) {
+	if (!doc || (doc.times_in || "Person's Time Zone") === "Person's Time Zone") return __("person's time");
+	return doc.time_zone || frappe.boot?.time_zone?.system || __("flow's time");
+}
+
+// A Wait's time of day and working day: "09:00 on a working day", "09:00", "the next working
+// day"; "" when it has neither.
+function time_of_day(step) {
+	const m = (step.wait_at_time || "").toString().match(/^(\d{1,2}):(\d{2})/);
+	const at = m ? `${m[1].padStart(2, "0")}:${m[2]}` : "";
+	if (at && step.wait_working_day) return __("{0} on a working day", [at]);
+	if (at) return at;
+	return step.wait_working_day ? __("the next working day") : "";
+}
+
+// One line that says what the step does (`doc`, the flow: whose clock its times are on).
+export function summary(step, steps, doc = null) {
 	const name_of = (id) => {
 		const s = steps.find((x) => x.step_id === id);
 		return s ? s.label || s.step_id : id;
@@ -218,12 +242,16 @@ export function summary(step, steps) {
 		case "Send SMS":
 			return step.content ? trunc(step.content) : __("No content chosen");
 		case "Wait": {
-			let text;
-			if (step.wait_amount) text = __("Wait {0} {1}", [step.wait_amount, __(step.wait_unit || "Days").toLowerCase()]);
+			let text = "";
+			if (step.wait_amount) text = __("Wait {0} {1}", [step.wait_amount, unit_word(step.wait_amount, step.wait_unit)]);
 			else if (step.wait_until) text = __("Wait until {0}", [frappe.datetime.str_to_user(step.wait_until)]);
 			else if (step.wait_date_field) text = __("Wait until {0}", [step.wait_date_field]);
-			else text = step.use_sending_window ? __("Wait for the sending window") : __("No wait set");
-			return text;
+			const at = time_of_day(step);
+			if (!at) return text || (step.use_sending_window ? __("Wait for the sending window") : __("No wait set"));
+			if (!text) text = __("Wait until {0}", [at]);
+			else if (step.wait_date_field && step.wait_at_time) text = __("Wait until {0} at {1}", [step.wait_date_field, at]);
+			else text = __("{0}, then {1}", [text, at]);
+			return `${text} (${clock_label(doc)})`;
 		}
 		case "Wait for Action": {
 			const actions = [];
@@ -235,7 +263,7 @@ export function summary(step, steps) {
 			if (filters_count(step.action_filters)) actions.push(__("a record change"));
 			const what = actions.length ? actions.join(", ") : __("no action chosen");
 			return step.wait_amount
-				? __("Up to {0} {1} for {2}", [step.wait_amount, __(step.wait_unit || "Days").toLowerCase(), what])
+				? __("Up to {0} {1} for {2}", [step.wait_amount, unit_word(step.wait_amount, step.wait_unit), what])
 				: __("Waits for {0}", [what]);
 		}
 		case "Condition": {

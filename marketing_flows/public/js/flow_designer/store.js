@@ -32,6 +32,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 	const dirty = ref(false);
 	const person_doctype = ref("Contact");
 	const saved_steps = ref([]); // the steps as stored (the save's dialog says what they did)
+	const time_zones = ref([]); // the zones the server accepts (the flow panel's Flow Time Zone)
 
 	// Undo / redo: Frappe's Workflow Builder's useManualRefHistory, over the design (design_of);
 	// `commit` records a state, undo / redo put one back into the document.
@@ -251,7 +252,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		flow.value = name;
 		mode.value = "design";
 		person_doctype.value = the_doc.person_doctype || "Contact";
-		await frappe.model.with_doctype(person_doctype.value);
+		await Promise.all([frappe.model.with_doctype(person_doctype.value), load_time_zones()]);
 		const is_operator = !!the_doc.__onload?.is_flow_operator;
 		readonly.value = !is_operator || the_doc.status === "Running" || the_doc.status === "Stopped";
 		can_move.value = is_operator;
@@ -259,6 +260,17 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 		load(the_doc);
 		check();
 		return the_doc;
+	}
+
+	// Once per page: the zones a flow may be set to (the server's own list, which its check
+	// accepts). Without them the picker takes any text and the server's check says what is wrong.
+	async function load_time_zones() {
+		if (time_zones.value.length) return;
+		try {
+			time_zones.value = (await frappe.xcall("marketing_flows.api.time_zones.zones")) || [];
+		} catch (e) {
+			time_zones.value = [];
+		}
 	}
 
 	function doc_for_server() {
@@ -330,7 +342,7 @@ export const useDesigner = defineStore("marketing-flow-designer", () => {
 
 	return {
 		flow, doc, mode, readonly, can_move, figures, branch_figures, errors, selected, selected_edge, dirty,
-		person_doctype, saved_steps, steps, selected_step, can_undo, can_redo,
+		person_doctype, saved_steps, time_zones, steps, selected_step, can_undo, can_redo,
 		errors_of, load, commit, undo, redo, add_step, duplicate, remove_step, link, unlink, set_start,
 		move, set_value, set_rows, fetch, check, migration_proposal, save,
 	};

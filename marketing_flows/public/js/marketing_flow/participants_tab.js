@@ -1,6 +1,44 @@
-// The flow form's Participants tab: a paged list, filtered by status and step; a click opens
-// the person's timeline (flow_dialogs.js).
+// The flow form's Participants tab: a paged list, filtered by status and step, with each
+// person's time zone (where it was found on hover); a click opens the person's timeline
+// (flow_dialogs.js). Also the form's Flow Time Zone picker: the zones the server accepts.
 frappe.provide("marketing_flows");
+
+// Where the engine found a participant's time zone (Marketing Flow Participant.time_zone_source).
+marketing_flows.time_zone_sources = () => ({
+	Person: __("From the person's Time Zone field"),
+	Address: __("From the country of the person's address"),
+	Country: __("From the person's country"),
+	Flow: __("The flow's time zone"),
+	Site: __("The site's time zone"),
+});
+
+// The zones a flow may be set to (the server's list), fetched once per page.
+marketing_flows.time_zones = function () {
+	marketing_flows._time_zones =
+		marketing_flows._time_zones ||
+		frappe.xcall("marketing_flows.api.time_zones.zones").catch(() => {
+			marketing_flows._time_zones = null;
+			return [];
+		});
+	return marketing_flows._time_zones;
+};
+
+frappe.ui.form.on("Marketing Flow", {
+	onload(frm) {
+		// the Flow Time Zone field suggests (and keeps to) the zones the server accepts; empty:
+		// the site's, shown as its placeholder
+		const field = frm.get_field("time_zone");
+		if (!field) return;
+		field.df.placeholder = frappe.boot?.time_zone?.system || "";
+		marketing_flows.time_zones().then((zones) => {
+			const control = frm.get_field("time_zone");
+			if (!control || !zones.length) return;
+			control.df.options = zones;
+			if (control.set_data) control.set_data(zones);
+			control.refresh();
+		});
+	},
+});
 
 marketing_flows.render_participants = function (frm) {
 	const wrapper = frm.get_field("participants_html").$wrapper;
@@ -21,7 +59,7 @@ marketing_flows.render_participants = function (frm) {
 	if (state.step) filters.current_step = state.step;
 	frappe.db.get_list("Marketing Flow Participant", {
 		filters,
-		fields: ["name", "email", "person", "full_name", "company", "enrolled_on", "status", "current_step", "last_sent", "last_sent_on", "last_sent_status", "succeeded"],
+		fields: ["name", "email", "person", "full_name", "company", "enrolled_on", "status", "current_step", "last_sent", "last_sent_on", "last_sent_status", "succeeded", "time_zone", "time_zone_source"],
 		order_by: "enrolled_on desc",
 		start: state.start,
 		limit: PAGE + 1,
@@ -32,8 +70,17 @@ marketing_flows.render_participants = function (frm) {
 			const s = (frm.doc.steps || []).find((x) => x.step_id === id);
 			return s ? s.label || s.step_id : id || "";
 		};
+		const sources = marketing_flows.time_zone_sources();
+		// the zone the flow uses for the person (set when the flow first needed it), and where it
+		// was found on hover; the flow's or the site's, standing in for a zone of their own, muted
+		const zone_cell = (p) => {
+			if (!p.time_zone) return `<td class="mf-time-zone text-muted" data-source="">–</td>`;
+			const muted = ["Flow", "Site"].includes(p.time_zone_source) ? " text-muted" : "";
+			return `<td class="mf-time-zone${muted}" data-source="${esc(p.time_zone_source || "")}"
+				title="${esc(sources[p.time_zone_source] || "")}">${esc(p.time_zone)}</td>`;
+		};
 		const body = rows.map((p) => `<tr class="mf-participant" data-name="${esc(p.name)}" style="cursor:pointer">
-			<td>${esc(p.email || p.full_name || p.person || "")}</td><td>${esc(p.company || "")}</td>
+			<td>${esc(p.email || p.full_name || p.person || "")}</td><td>${esc(p.company || "")}</td>${zone_cell(p)}
 			<td>${esc(frappe.datetime.str_to_user(p.enrolled_on) || "")}</td>
 			<td>${p.status === "Held Out"
 				? `<span class="indicator-pill gray mf-held-out" title="${esc(held_out_help)}">${esc(__(p.status))}</span>`
@@ -46,9 +93,9 @@ marketing_flows.render_participants = function (frm) {
 				<select class="form-control input-xs mf-filter-step" style="max-width:220px">${step_options}</select>
 			</div>
 			<table class="table table-sm table-hover"><thead><tr>
-				<th>${__("Email")}</th><th>${__("Company")}</th><th>${__("Enrolled")}</th><th>${__("Status")}</th>
+				<th>${__("Email")}</th><th>${__("Company")}</th><th>${__("Time Zone")}</th><th>${__("Enrolled")}</th><th>${__("Status")}</th>
 				<th>${__("Current Step")}</th><th>${__("Last Sent")}</th><th>${__("Sent On")}</th><th>${__("Sent Status")}</th>
-			</tr></thead><tbody>${body || `<tr><td colspan="8" class="text-muted">${__("No participants.")}</td></tr>`}</tbody></table>
+			</tr></thead><tbody>${body || `<tr><td colspan="9" class="text-muted">${__("No participants.")}</td></tr>`}</tbody></table>
 			<div class="d-flex" style="gap:8px">
 				<button class="btn btn-xs btn-default mf-prev" ${state.start ? "" : "disabled"}>${__("Previous")}</button>
 				<button class="btn btn-xs btn-default mf-next" ${more ? "" : "disabled"}>${__("Next")}</button>
