@@ -99,8 +99,9 @@ def site_zone_name() -> str:
 
 def flow_zone(flow: MarketingFlow) -> PersonZone:
 	"""The flow's own clock: its Flow Time Zone, else the site's."""
-	if flow.get("time_zone") and is_zone(flow.time_zone):
-		return PersonZone(flow.time_zone, FLOW)
+	zone = flow.get("time_zone")
+	if zone and is_zone(zone):
+		return PersonZone(zone, FLOW)
 	return PersonZone(site_zone_name(), SITE)
 
 

@@ -42,6 +42,7 @@ class MarketingFlowLog(Document):
 			"Moved",
 			"Held Out",
 			"Revenue",
+			"Time Zone",
 		]
 		flow: DF.Link
 		flow_version: DF.Int

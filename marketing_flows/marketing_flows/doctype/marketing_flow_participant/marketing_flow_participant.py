@@ -46,6 +46,8 @@ class MarketingFlowParticipant(Document):
 		succeeded: DF.Check
 		succeeded_on: DF.Datetime | None
 		success_criterion: DF.Data | None
+		time_zone: DF.Data | None
+		time_zone_source: DF.Literal["", "Person", "Address", "Country", "Flow", "Site"]
 
 	# end: auto-generated types
 	def before_insert(self) -> None:

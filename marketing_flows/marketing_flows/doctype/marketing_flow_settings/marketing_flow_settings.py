@@ -19,6 +19,12 @@ class MarketingFlowSettings(Document):
 	if TYPE_CHECKING:
 		from frappe.types import DF
 
+		from marketing_flows.marketing_flows.doctype.marketing_flow_holiday.marketing_flow_holiday import (
+			MarketingFlowHoliday,
+		)
+		from marketing_flows.marketing_flows.doctype.marketing_flow_quiet_hours.marketing_flow_quiet_hours import (
+			MarketingFlowQuietHours,
+		)
 		from marketing_flows.marketing_flows.doctype.marketing_flow_revenue_source.marketing_flow_revenue_source import (
 			MarketingFlowRevenueSource,
 		)
@@ -30,11 +36,14 @@ class MarketingFlowSettings(Document):
 		appointment_doctype: DF.Link | None
 		batch_size: DF.Int
 		company_doctype: DF.Link | None
+		company_holidays: DF.Table[MarketingFlowHoliday]
 		consent_field: DF.Data | None
 		deal_doctype: DF.Link | None
 		default_sender: DF.Link | None
 		erpnext_revenue_doctype: DF.Literal["Sales Invoice", "Sales Order"]
 		global_holdout_percent: DF.Percent
+		holiday_country: DF.Link | None
+		holiday_list: DF.Data | None
 		issue_doctype: DF.Link | None
 		keep_sent_emails_days: DF.Int
 		max_attempts: DF.Int
@@ -45,6 +54,7 @@ class MarketingFlowSettings(Document):
 		min_group_size: DF.Int
 		parallel_jobs: DF.Int
 		person_doctype: DF.Link
+		quiet_hours: DF.Table[MarketingFlowQuietHours]
 		require_approval: DF.Check
 		retry_backoff_minutes: DF.Int
 		revenue_sources: DF.Table[MarketingFlowRevenueSource]
