@@ -128,6 +128,7 @@ def test_designer_sets_the_flows_clock_quiet_hours_and_holidays(browser, desk_ur
 		row.locator("[data-fieldname='channel'] select").select_option("Email")
 		row.locator("[data-fieldname='days']").first.click()
 		row.locator("[data-fieldname='days'] select").select_option("Sunday")
+		page.locator(".mf-side-panel .mf-panel-title").click()  # the row's pickers closed
 		page.locator(".mf-side-panel [data-fieldname='quiet_hours']").first.scroll_into_view_if_needed()
 		page.wait_for_timeout(500)
 		screenshot(page, "time-zones-designer-flow-panel")
@@ -319,6 +320,15 @@ def test_participants_tab_shows_each_persons_time_zone(browser, desk_url, admin,
 			oslo: ("Europe/Oslo", "From the country of the person's address"),
 			nowhere: (site_zone, "The site's time zone"),
 		}, cells
+		# the site's zone stands in for one of the person's own: muted
+		muted = {
+			c: "text-muted"
+			in page.locator(f".mf-participants tr[data-name='{rows[c].name}'] .mf-time-zone").get_attribute(
+				"class"
+			)
+			for c in (singapore, oslo, nowhere)
+		}
+		assert muted == {singapore: False, oslo: False, nowhere: True}, muted
 		page.locator(f".mf-participants tr[data-name='{rows[oslo].name}'] .mf-time-zone").hover()
 		page.wait_for_timeout(300)
 		screenshot(page, "time-zones-participants")

@@ -117,6 +117,10 @@ function field_defs(store, doctype, wanted, target) {
 			df.options = [...store.time_zones];
 			df.placeholder = site_zone();
 		}
+		if (df.fieldtype === "Autocomplete" && readonly) {
+			// Frappe's Autocomplete checks a value against a list it makes only to edit it
+			df.fieldtype = "Data";
+		}
 		if (df.fieldtype === "Tab Break") df.fieldtype = "Section Break";
 		if (df.fieldtype === "Section Break") df.collapsible = 0;
 		if (STEP_LINK_FIELDS.includes(df.fieldname) && doctype === STEP_DOCTYPE) {
