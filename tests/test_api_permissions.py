@@ -62,6 +62,7 @@ METHODS = {
 	"MarketingFlowSettings.detect_doctypes": set(),  # writes Settings: a System Manager's
 	"marketing_flows.api.crm.record_context": {"admin", "editor"},
 	"marketing_flows.api.crm.add_record_to_flow": {"admin"},
+	"marketing_flows.api.time_zones.zones": {"admin", "editor"},
 }
 
 

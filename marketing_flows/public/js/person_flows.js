@@ -11,6 +11,10 @@ function marketing_flows_may_enrol() {
 
 // Form refresh: the panel for everyone who may read participants, the action for operators.
 function marketing_flows_person_refresh(frm) {
+	// the Time Zone field (install.py): a zone that is none goes to the server, which refuses it
+	// with a message saying what a zone looks like (Frappe's Autocomplete would drop it silently)
+	const zone = frm.get_field("mf_time_zone");
+	if (zone) zone.df.ignore_validation = 1;
 	if (frm.is_new()) return;
 	marketing_flows_panel(frm);
 	if (!marketing_flows_may_enrol()) return;
