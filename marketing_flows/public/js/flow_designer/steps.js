@@ -211,7 +211,9 @@ function trunc(text, n = 48) {
 function unit_word(amount, unit) {
 	unit = unit || "Days";
 	const one = { Minutes: __("minute"), Hours: __("hour"), Days: __("day"), Weeks: __("week") }[unit];
-	return Number(amount) === 1 && one ? one : __(unit).toLowerCase();
+	// the plural as a word in a sentence: its own msgid (German capitalises its nouns)
+	const many = { Minutes: __("minutes"), Hours: __("hours"), Days: __("days"), Weeks: __("weeks") }[unit];
+	return Number(amount) === 1 && one ? one : many || __(unit);
 }
 
 // Whose clock a flow's times of day are on: the person's, else the flow's time zone (the
