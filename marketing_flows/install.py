@@ -318,7 +318,7 @@ def export_consent_evidence() -> str | None:
 def before_uninstall() -> None:
 	export_consent_evidence()
 	frappe_crm.remove_form_scripts()
-	fields = [(doctype, CONSENT_FIELD) for doctype in CONSENT_AFTER]
+	fields = [(doctype, field) for doctype in CONSENT_AFTER for field in (CONSENT_FIELD, TIME_ZONE_FIELD)]
 	fields += [("Email Queue", f["fieldname"]) for f in EMAIL_QUEUE_FIELDS]
 	fields += [("Email Account", f["fieldname"]) for f in EMAIL_ACCOUNT_FIELDS]
 	for doctype, fieldname in fields:

@@ -59,6 +59,19 @@ def test_consent_field_added_to_contact():
 	assert frappe.get_meta("Contact").has_field("mf_marketing_consent")
 
 
+def test_the_people_flows_enrol_get_a_time_zone_field():
+	"""Contact, and the leads of the hosts installed (ERPNext's Lead, Frappe CRM's), offer the
+	zones the engine accepts."""
+	from marketing_flows.engine.hosts import time_zones
+
+	for doctype in ("Contact", "Lead", "CRM Lead"):
+		if not frappe.db.exists("DocType", doctype):
+			continue
+		field = frappe.get_meta(doctype).get_field("mf_time_zone")
+		assert field and field.fieldtype == "Autocomplete", doctype
+		assert field.options.split("\n") == time_zones.all_zones()
+
+
 def test_workspace_visible():
 	ws = frappe.get_doc("Workspace", "Marketing Flows")
 	assert ws.public == 1
