@@ -152,6 +152,19 @@ def test_the_flows_time_zone_for_everyone_when_the_flow_says_so(site_zone, conte
 	)  # 21:00 on the day before in New York: the date is said
 
 
+def test_test_flow_shows_the_path_on_the_persons_clock(site_zone, content):
+	"""Actions > Test Flow: for someone whose night it is now, the path waits for 09:00 their time,
+	and nothing is written."""
+	site_zone(SITE)
+	flow = mail_flow(content, **NINE_TO_FIVE)
+	night = zone_at_hour(range(0, 6))
+	contact = person(zone=night)
+	path = flow.test_flow(contacts=[contact])[0]
+	skipped = [e["message"] for e in path["timeline"] if e["event"] == "Step Skipped"]
+	assert skipped == [f"Waiting for 09:00 in {night}: outside the sending window"]
+	assert not frappe.db.exists("Marketing Flow Participant", {"flow": flow.name})
+
+
 def test_a_person_time_zone_that_is_not_one_is_refused_with_a_clear_message():
 	with pytest.raises(frappe.ValidationError, match="'Mars/Olympus' is not a time zone"):
 		make_contact(mf_time_zone="Mars/Olympus")

@@ -178,8 +178,7 @@ class Batch:
 		self.emails = [p.email for p in rows if p.email]
 		people = self.person_rows([p.person for p in rows])
 		self.note_conversions(rows, people)
-		if self.local_time_matters:
-			self.zones = time_zones.zones_for(self.flow, people)
+		self.find_zones(people)
 		try:
 			met = self.per_participant(rows, lambda part: criteria.newly_successful(self.flow, part), "goal")
 			blocked = self.per_participant(
@@ -247,6 +246,11 @@ class Batch:
 				) from batch_error
 			self.errors.update(failures)
 			return found
+
+	def find_zones(self, people: dict[str, PersonRow]) -> None:
+		"""Each person's time zone, for the batch's people, when the flow's times depend on it."""
+		if self.local_time_matters:
+			self.zones.update(time_zones.zones_for(self.flow, people))
 
 	def note_zone(self, p: ParticipantRow) -> None:
 		"""Keep on the participant the time zone the flow uses for its person, and where it was

@@ -167,6 +167,7 @@ def _walk(flow: MarketingFlow, settings: MarketingFlowSettings, person: str) -> 
 	timeline: list[dict] = []
 	goal = met.get(p.name)
 	batch = Batch(flow, settings, now, dry_run=True)
+	batch.find_zones({person: person_row})  # the path's times on the person's clock
 	if goal:
 		timeline.append({"when": now, "step_id": None, "event": "Goal Met", "message": goal})
 	for _go in range(MAX_GOES):
