@@ -515,3 +515,15 @@ def test_the_runner_sends_to_who_is_inside_their_window_and_defers_the_others(wo
 	assert waiting.next_run_at.replace(tzinfo=ZoneInfo(frappe.utils.get_system_timezone())).astimezone(
 		ZoneInfo(night_zone)
 	).replace(tzinfo=None) == datetime.combine(opens, datetime.min.time()) + timedelta(hours=8)
+
+
+def test_flows_made_before_each_persons_clock_keep_the_sites_clock():
+	"""The patch for sites that ran flows before this: they keep the site's clock until the
+	marketer chooses the person's time; new flows start with the person's."""
+	from marketing_flows.patches.v1_0 import flows_keep_their_clock
+
+	before = make_flow()
+	assert before.times_in == "Person's Time Zone"
+	flows_keep_their_clock.execute()
+	assert frappe.db.get_value("Marketing Flow", before.name, "times_in") == "Flow's Time Zone"
+	assert make_flow().times_in == "Person's Time Zone"
