@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 	from marketing_flows.marketing_flows.doctype.marketing_flow_participant.marketing_flow_participant import (
 		MarketingFlowParticipant,
 	)
+	from marketing_flows.marketing_flows.doctype.marketing_flow_quiet_hours.marketing_flow_quiet_hours import (
+		MarketingFlowQuietHours,
+	)
 	from marketing_flows.marketing_flows.doctype.marketing_flow_sending_limit.marketing_flow_sending_limit import (
 		MarketingFlowSendingLimit,
 	)
@@ -100,6 +103,7 @@ __all__ = [
 	"MarketingFlowLog",
 	"MarketingFlowOutbox",
 	"MarketingFlowParticipant",
+	"MarketingFlowQuietHours",
 	"MarketingFlowSendingLimit",
 	"MarketingFlowSettings",
 	"MarketingFlowStep",

@@ -111,34 +111,27 @@ def uses_person_zones(flow: MarketingFlow) -> bool:
 
 def zones_for(flow: MarketingFlow, people: dict[str, PersonRow]) -> dict[str, PersonZone]:
 	"""person name -> their clock, for a batch of person rows (all columns) of the flow's
-	person doctype: at most three queries for the batch, none when everyone has the field."""
+	person doctype: at most three queries for the batch (addresses, linked addresses, countries)."""
 	fallback = flow_zone(flow)
 	if not uses_person_zones(flow):
 		return dict.fromkeys(people, fallback)
-	found: dict[str, PersonZone] = {}
-	need_country: list[str] = []
-	for name, row in people.items():
-		own = (row.get(PERSON_FIELD) or "").strip()
-		if own and is_zone(own):
-			found[name] = PersonZone(own, PERSON)
-		else:
-			need_country.append(name)
-	countries = person_countries(flow.person_doctype, {n: people[n] for n in need_country})
+	# everyone's country: it gives the zone of those without their own, and the holidays of all
+	countries = person_countries(flow.person_doctype, people)
 	known = country_zones({c for c, _s in countries.values()})
-	for name in need_country:
+	found: dict[str, PersonZone] = {}
+	for name, row in people.items():
 		country, source = countries.get(name, (None, ""))
+		own = (row.get(PERSON_FIELD) or "").strip()
 		zones = known.get(country or "", [])
-		if len(zones) == 1:
+		if own and is_zone(own):
+			found[name] = PersonZone(own, PERSON, country)
+		elif len(zones) == 1:
 			found[name] = PersonZone(zones[0], source, country)
 		elif country and len(zones) > 1:
 			note = _("{0} has several time zones").format(_(country))
 			found[name] = PersonZone(fallback.zone, fallback.source, country, note)
 		else:
 			found[name] = PersonZone(fallback.zone, fallback.source, country)
-	# the country also names the holidays of those whose own field gave the zone
-	with_field = {n: people[n] for n, z in found.items() if z.source == PERSON}
-	for name, (country, _source) in person_countries(flow.person_doctype, with_field).items():
-		found[name] = PersonZone(found[name].zone, PERSON, country)
 	return found
 
 

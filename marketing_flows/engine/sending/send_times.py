@@ -10,6 +10,7 @@ is while the stored due time stays a real moment the runner's index finds whatev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -23,7 +24,7 @@ from marketing_flows.engine.hosts import time_zones
 from marketing_flows.engine.sending import calendar, window
 
 if TYPE_CHECKING:
-	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowSettings
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowQuietHours, MarketingFlowSettings
 	from marketing_flows.engine.hosts.time_zones import PersonZone
 
 ALL_CHANNELS = "All"
@@ -45,8 +46,8 @@ def _next_day(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class QuietSpan:
-	"""Hours when nothing of `channel` goes out, starting on `days`. `end` before `start` runs
-	past midnight (21:00 to 08:00); neither set is the whole day."""
+	"""Hours when nothing of `channel` goes out, starting on `days`. `end` before `start` (or
+	equal to it) runs past midnight (21:00 to 08:00); neither set is the whole day."""
 
 	channel: str
 	days: frozenset[int]
@@ -67,10 +68,6 @@ class QuietSpan:
 		if start < end:
 			if moment.weekday() in self.days and start <= clock < end:
 				return datetime.combine(day, end)
-			return None
-		if start == end:  # the same time twice: the whole day from that time to the next day's
-			if moment.weekday() in self.days and clock >= start:
-				return datetime.combine(day + timedelta(days=1), end)
 			return None
 		# past midnight: from `start` on a listed day to `end` the next morning
 		if moment.weekday() in self.days and clock >= start:
@@ -115,7 +112,7 @@ def flow_window(flow: MarketingFlow) -> Window | None:
 	return Window(days, start, end)
 
 
-def quiet_spans(rows: list) -> tuple[QuietSpan, ...]:
+def quiet_spans(rows: Iterable[MarketingFlowQuietHours]) -> tuple[QuietSpan, ...]:
 	"""Quiet Hours rows (Settings' or a flow's) as spans."""
 	return tuple(
 		QuietSpan(
@@ -280,7 +277,9 @@ def flow_clock(flow: MarketingFlow, settings: MarketingFlowSettings, rules: Send
 	return Clock(time_zones.flow_zone(flow), rules or SendRules(flow, settings), time_zones.site_zone_name())
 
 
-def quiet_hours_problems(rows: list, other_rows: list | None = None) -> list[str]:
+def quiet_hours_problems(
+	rows: list[MarketingFlowQuietHours], other_rows: list[MarketingFlowQuietHours] | None = None
+) -> list[str]:
 	"""Clear messages for Quiet Hours rows that can't work: From and To the same, or quiet hours
 	(with `other_rows`, those that apply as well) that leave a channel no moment at all."""
 	problems = [
