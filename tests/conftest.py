@@ -252,6 +252,39 @@ def screenshot(page, name: str) -> Path:
 	return path
 
 
+# --- the desk in a browser: what several desk tests look for -----------------------------------
+
+
+def watch_errors(page) -> list[str]:
+	"""The page's uncaught JS errors, each with where it was thrown (the first stack frames)."""
+	errors: list[str] = []
+	page.on(
+		"pageerror",
+		lambda e: errors.append(" | ".join([str(e), *(e.stack or "").splitlines()[1:4]]).strip(" |")),
+	)
+	return errors
+
+
+def node(page, step_id: str):
+	"""A step's node on the designer's canvas."""
+	return page.locator(f".vue-flow__node[data-id='{step_id}']")
+
+
+def panel_field(page, fieldname: str):
+	"""The input of a field in the designer's side panel."""
+	return page.locator(f".mf-side-panel [data-fieldname='{fieldname}'] :is(input, select, textarea)").first
+
+
+def text_of(locator) -> str:
+	"""An element's text as one line, its whitespace collapsed."""
+	return " ".join(locator.inner_text().split())
+
+
+def open_tab(page, fieldname: str) -> None:
+	"""Open a tab of a desk form by its Tab Break's fieldname."""
+	page.locator(f"a[data-fieldname='{fieldname}']").dispatch_event("click")
+
+
 def worker_env() -> dict:
 	"""Frappe's execute_job treats CI=... as "in test" and then never talks to SMTP; our
 	workers must deliver for real, so they run without it. PYTHONFAULTHANDLER lets a worker

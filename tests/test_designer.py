@@ -6,7 +6,7 @@ pixel positions."""
 import frappe
 import pytest
 
-from conftest import login, screenshot
+from conftest import login, node, open_tab, panel_field, screenshot, watch_errors
 from factories import make_contact, make_content, make_flow, make_user, unique
 
 PASSWORD = "Flows-Designer-2026!"
@@ -24,20 +24,6 @@ def people(smtp):
 	).insert()
 	frappe.db.commit()
 	return {**users, "content": content, "flow": flow.name}
-
-
-def watch_errors(page) -> list[str]:
-	errors: list[str] = []
-	# the message, and where it was thrown (the first frames of the stack)
-	page.on(
-		"pageerror",
-		lambda e: errors.append(" | ".join([str(e), *(e.stack or "").splitlines()[1:4]]).strip(" |")),
-	)
-	return errors
-
-
-def node(page, step_id: str):
-	return page.locator(f".vue-flow__node[data-id='{step_id}']")
 
 
 def drop(page, step_type: str, x: int, y: int) -> None:
@@ -68,10 +54,6 @@ def connect(page, source: str, handle: str, target: str) -> None:
 		except Exception:
 			page.wait_for_timeout(500)
 	assert edge.count() == 1, f"no link from {source}:{handle} to {target}"
-
-
-def panel_field(page, fieldname: str):
-	return page.locator(f".mf-side-panel [data-fieldname='{fieldname}'] :is(input, select, textarea)").first
 
 
 def pick_link(page, fieldname: str, value: str) -> None:
@@ -175,10 +157,6 @@ def test_build_a_flow_in_the_designer_by_dragging_and_connecting(browser, desk_u
 	assert (c.yes_step, c.no_step) == ("end", "end_2")
 	assert all(s.position_x is not None and s.position_y is not None for s in flow.steps)
 	assert not errors, errors
-
-
-def open_tab(page, fieldname: str) -> None:
-	page.locator(f"a[data-fieldname='{fieldname}']").dispatch_event("click")
 
 
 def test_run_enrol_and_watch_the_flow(browser, desk_url, people, worker):

@@ -13,7 +13,7 @@ import frappe
 import pytest
 from frappe.utils import add_to_date, now_datetime
 
-from conftest import login, screenshot
+from conftest import login, open_tab, screenshot, text_of
 from factories import end, make_flow, make_user, step, unique
 
 PASSWORD = "Flows-Earnings-2026!"
@@ -244,14 +244,6 @@ def watch_errors(page) -> list[str]:
 		"console", lambda m: errors.append(m.text) if m.type == "error" and "Uncaught" in m.text else None
 	)
 	return errors
-
-
-def open_tab(page, fieldname: str) -> None:
-	page.locator(f"a[data-fieldname='{fieldname}']").dispatch_event("click")
-
-
-def text_of(locator) -> str:
-	return " ".join(locator.inner_text().split())
 
 
 def no_error_dialog(page) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import frappe
 import pytest
 
-from conftest import login
+from conftest import login, node, open_tab, panel_field, watch_errors
 from factories import end, make_contact, make_flow, make_user, participant, step, unique
 
 PASSWORD = "Flows-Living-2026!"
@@ -30,19 +30,6 @@ def shot(page, tmp_path: Path, name: str) -> Path:
 	page.screenshot(path=str(path), full_page=False)
 	print(f"screenshot: {path}")
 	return path
-
-
-def watch_errors(page) -> list[str]:
-	errors: list[str] = []
-	page.on(
-		"pageerror",
-		lambda e: errors.append(" | ".join([str(e), *(e.stack or "").splitlines()[1:4]]).strip(" |")),
-	)
-	return errors
-
-
-def node(page, step_id: str):
-	return page.locator(f".vue-flow__node[data-id='{step_id}']")
 
 
 def drop(page, step_type: str, x: int, y: int) -> None:
@@ -76,10 +63,6 @@ def connect(page, source: str, handle: str, target: str) -> None:
 	)
 
 
-def panel_field(page, fieldname: str):
-	return page.locator(f".mf-side-panel [data-fieldname='{fieldname}'] :is(input, select, textarea)").first
-
-
 def pick_link(page, fieldname: str, value: str) -> None:
 	field = panel_field(page, fieldname)
 	field.click()
@@ -87,10 +70,6 @@ def pick_link(page, fieldname: str, value: str) -> None:
 	page.locator(f".mf-side-panel [data-fieldname='{fieldname}'] [role='option']").filter(
 		has_text=value
 	).first.click(timeout=15000)
-
-
-def open_tab(page, fieldname: str) -> None:
-	page.locator(f"a[data-fieldname='{fieldname}']").dispatch_event("click")
 
 
 def test_wait_for_action_exits_and_approval_in_the_designer(browser, desk_url, admin, tmp_path):

@@ -12,7 +12,7 @@ import frappe
 import pytest
 from frappe.utils import get_system_timezone
 
-from conftest import login, screenshot
+from conftest import login, node, open_tab, panel_field, screenshot, text_of, watch_errors
 from factories import end, make_contact, make_flow, make_user, participant, step, unique
 
 PASSWORD = "Flows-Zones-2026!"
@@ -24,27 +24,6 @@ def admin():
 	user = make_user(["Flow Administrator", "Sales User"], "zonesadmin", PASSWORD)
 	frappe.db.commit()
 	return user
-
-
-def watch_errors(page) -> list[str]:
-	errors: list[str] = []
-	page.on(
-		"pageerror",
-		lambda e: errors.append(" | ".join([str(e), *(e.stack or "").splitlines()[1:4]]).strip(" |")),
-	)
-	return errors
-
-
-def text_of(locator) -> str:
-	return " ".join(locator.inner_text().split())
-
-
-def node(page, step_id: str):
-	return page.locator(f".vue-flow__node[data-id='{step_id}']")
-
-
-def panel_field(page, fieldname: str):
-	return page.locator(f".mf-side-panel [data-fieldname='{fieldname}'] :is(input, select, textarea)").first
 
 
 def node_summary(page, step_id: str) -> str:
@@ -59,10 +38,6 @@ def wait_for_summary(page, step_id: str, text: str) -> None:
 		arg=[step_id, text],
 		timeout=10000,
 	)
-
-
-def open_tab(page, fieldname: str) -> None:
-	page.locator(f"a[data-fieldname='{fieldname}']").dispatch_event("click")
 
 
 def test_designer_sets_the_flows_clock_quiet_hours_and_holidays(browser, desk_url, admin):

@@ -37,8 +37,8 @@ def skipped(participant: str) -> list[str]:
 	)
 
 
-def mail_flow(person_doctype: str, **values):
-	content = make_content("Email")
+def mail_flow(sender: str, person_doctype: str, **values):
+	content = make_content("Email", sender=sender)
 	return running_flow(
 		[step("mail", "Send Email", content=content.name, next_step="end"), end()],
 		person_doctype=person_doctype,
@@ -57,7 +57,7 @@ def erpnext_lead(**values) -> str:
 	)
 
 
-def test_the_erpnext_holiday_list_named_in_settings_is_the_company_calendar(site_zone, settings):
+def test_the_erpnext_holiday_list_named_in_settings_is_the_company_calendar(site_zone, settings, smtp):
 	needs("Holiday List")
 	site_zone(SITE)
 	holiday_list = (
@@ -75,7 +75,7 @@ def test_the_erpnext_holiday_list_named_in_settings_is_the_company_calendar(site
 	)
 	frappe.db.commit()
 	settings.set("Marketing Flow Settings", holiday_list=holiday_list)
-	flow = mail_flow("Lead", skip_holidays="Company Calendar")
+	flow = mail_flow(smtp.account, "Lead", skip_holidays="Company Calendar")
 	lead = erpnext_lead(country="Norway")
 	flow.enroll([lead])
 	got = run_at(flow.name, lead, datetime(2028, 8, 7, 10, 0))
@@ -85,10 +85,11 @@ def test_the_erpnext_holiday_list_named_in_settings_is_the_company_calendar(site
 	]
 
 
-def test_an_erpnext_leads_country_gives_its_time_zone(site_zone):
+def test_an_erpnext_leads_country_gives_its_time_zone(site_zone, smtp):
 	needs("Lead")
 	site_zone(SITE)
 	flow = mail_flow(
+		smtp.account,
 		"Lead",
 		use_sending_window=1,
 		window_start="09:00",
@@ -102,11 +103,13 @@ def test_an_erpnext_leads_country_gives_its_time_zone(site_zone):
 	assert got.next_run_at == datetime(2028, 3, 1, 2, 0)  # 09:00 in Singapore
 
 
-def test_a_crm_leads_own_time_zone_field_is_its_clock(site_zone):
+def test_a_crm_leads_own_time_zone_field_is_its_clock(site_zone, smtp):
 	needs("CRM Lead")
 	site_zone(SITE)
 	flow = mail_flow(
-		"CRM Lead", quiet_hours=[{"channel": "Email", "quiet_from": "20:00", "quiet_to": "08:00"}]
+		smtp.account,
+		"CRM Lead",
+		quiet_hours=[{"channel": "Email", "quiet_from": "20:00", "quiet_to": "08:00"}],
 	)
 	first = unique("Crm")
 	lead = (

@@ -220,7 +220,7 @@ def test_oslo_new_york_and_singapore_each_get_the_email_at_nine_their_time(site_
 
 
 def test_an_oslo_sms_never_leaves_between_nine_in_the_evening_and_eight_in_the_morning(
-	site_zone, settings, http_receiver
+	site_zone, settings, http_receiver, smtp
 ):
 	site_zone(SITE)
 	settings.set(
@@ -236,7 +236,7 @@ def test_an_oslo_sms_never_leaves_between_nine_in_the_evening_and_eight_in_the_m
 		quiet_hours=[{"channel": "SMS", "days": "Every Day", "quiet_from": "21:00", "quiet_to": "08:00"}],
 	)
 	sms = make_content("SMS", body="Hi {{ contact.first_name }}")
-	content = make_content("Email")
+	content = make_content("Email", sender=smtp.account)
 	flow = running_flow(
 		[
 			step("sms", "Send SMS", content=sms.name, next_step="mail"),
@@ -260,10 +260,15 @@ def test_an_oslo_sms_never_leaves_between_nine_in_the_evening_and_eight_in_the_m
 	assert len(http_receiver.received("/sms-quiet")) == 1
 
 
-def test_email_never_on_sundays_but_sms_may(site_zone, settings):
+def test_email_never_on_sundays_but_sms_may(site_zone, settings, smtp):
 	site_zone(SITE)
 	flow = running_flow(
-		[step("mail", "Send Email", content=make_content("Email").name, next_step="end"), end()],
+		[
+			step(
+				"mail", "Send Email", content=make_content("Email", sender=smtp.account).name, next_step="end"
+			),
+			end(),
+		],
 		quiet_hours=[{"channel": "Email", "days": "Sunday"}],
 	)
 	contact = person(zone=OSLO)
@@ -421,12 +426,12 @@ def test_wait_until_the_date_field_at_ten_local(site_zone, contact_date_fields):
 # --- the frequency cap's day and the Date Field trigger's hour ------------------------------------------
 
 
-def test_the_frequency_caps_day_is_the_persons_day(site_zone, settings):
+def test_the_frequency_caps_day_is_the_persons_day(site_zone, settings, smtp):
 	"""One email a day: sent at 23:00 in New York, the next may go at midnight New York time,
 	not 24 hours later and not at the site's midnight."""
 	site_zone(SITE)
 	settings.set("Marketing Flow Settings", max_emails_per_person_per_day=1)
-	first, second = make_content("Email"), make_content("Email")
+	first, second = (make_content("Email", sender=smtp.account) for _ in range(2))
 	flow = running_flow(
 		[
 			step("one", "Send Email", content=first.name, next_step="two"),
