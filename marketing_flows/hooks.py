@@ -39,12 +39,15 @@ doctype_js = {
 		"public/js/marketing_flow/actions.js",
 		"public/js/marketing_flow/approval.js",
 		"public/js/marketing_flow/versions_tab.js",
+		"public/js/marketing_flow/criteria_words.js",
 	],
+	"Marketing Flow Content": ["public/js/marketing_flow/send_test.js"],
 }
 doctype_list_js = {
 	"Contact": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/contact_list.js"],
 	"Lead": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/lead_list.js"],
 	"CRM Lead": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/crm_lead_list.js"],
+	"Marketing Flow": ["public/js/marketing_flow/starter_flows.js"],
 }
 
 # The desk learns at login whether the user may operate flows (the person forms' "Add to flow").

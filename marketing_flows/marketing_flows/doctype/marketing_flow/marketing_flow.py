@@ -61,6 +61,7 @@ class MarketingFlow(Document):
 		exit_email_group: DF.Link | None
 		exit_flow: DF.Link | None
 		flow_name: DF.Data
+		folder: DF.Link | None
 		holdout_percent: DF.Percent
 		last_error: DF.SmallText | None
 		on_success: DF.Literal["Stop", "Continue"]
@@ -197,10 +198,18 @@ class MarketingFlow(Document):
 		trigger_email_group: DF.Link | None
 		trigger_event: DF.Literal["Insert", "Update", "Insert or Update"]
 		trigger_flow: DF.Link | None
+		trigger_link_url: DF.Data | None
 		trigger_person_field: DF.Data | None
 		trigger_segment: DF.Link | None
 		trigger_type: DF.Literal[
-			"Manual", "Document Event", "Web Form", "Email Group", "Segment", "Date Field", "Flow Goal"
+			"Manual",
+			"Document Event",
+			"Web Form",
+			"Email Group",
+			"Segment",
+			"Date Field",
+			"Flow Goal",
+			"Link Clicked",
 		]
 		trigger_web_form: DF.Link | None
 		updates: DF.Table[MarketingFlowUpdate]

@@ -22,7 +22,9 @@ class MarketingFlowContent(Document):
 		channel: DF.Literal["Email", "SMS"]
 		content_name: DF.Data
 		flow: DF.Link | None
+		reply_to: DF.Data | None
 		sender: DF.Link | None
+		sender_type: DF.Literal["Email Account", "Person's Owner"]
 		subject: DF.Data | None
 		version: DF.Int
 

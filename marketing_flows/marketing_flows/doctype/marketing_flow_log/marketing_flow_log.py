@@ -43,6 +43,8 @@ class MarketingFlowLog(Document):
 			"Held Out",
 			"Revenue",
 			"Time Zone",
+			"Notified",
+			"Owner Assigned",
 		]
 		flow: DF.Link
 		flow_version: DF.Int

@@ -29,6 +29,107 @@ class MarketingFlowStep(Document):
 		action_web_form: DF.Link | None
 		activity_description: DF.SmallText | None
 		activity_due_days: DF.Int
+		activity_duration: DF.Int
+		activity_kind: DF.Literal["Task", "Calendar Event"]
+		activity_time: DF.Literal[
+			"",
+			"00:00",
+			"00:15",
+			"00:30",
+			"00:45",
+			"01:00",
+			"01:15",
+			"01:30",
+			"01:45",
+			"02:00",
+			"02:15",
+			"02:30",
+			"02:45",
+			"03:00",
+			"03:15",
+			"03:30",
+			"03:45",
+			"04:00",
+			"04:15",
+			"04:30",
+			"04:45",
+			"05:00",
+			"05:15",
+			"05:30",
+			"05:45",
+			"06:00",
+			"06:15",
+			"06:30",
+			"06:45",
+			"07:00",
+			"07:15",
+			"07:30",
+			"07:45",
+			"08:00",
+			"08:15",
+			"08:30",
+			"08:45",
+			"09:00",
+			"09:15",
+			"09:30",
+			"09:45",
+			"10:00",
+			"10:15",
+			"10:30",
+			"10:45",
+			"11:00",
+			"11:15",
+			"11:30",
+			"11:45",
+			"12:00",
+			"12:15",
+			"12:30",
+			"12:45",
+			"13:00",
+			"13:15",
+			"13:30",
+			"13:45",
+			"14:00",
+			"14:15",
+			"14:30",
+			"14:45",
+			"15:00",
+			"15:15",
+			"15:30",
+			"15:45",
+			"16:00",
+			"16:15",
+			"16:30",
+			"16:45",
+			"17:00",
+			"17:15",
+			"17:30",
+			"17:45",
+			"18:00",
+			"18:15",
+			"18:30",
+			"18:45",
+			"19:00",
+			"19:15",
+			"19:30",
+			"19:45",
+			"20:00",
+			"20:15",
+			"20:30",
+			"20:45",
+			"21:00",
+			"21:15",
+			"21:30",
+			"21:45",
+			"22:00",
+			"22:15",
+			"22:30",
+			"22:45",
+			"23:00",
+			"23:15",
+			"23:30",
+			"23:45",
+		]
 		assign_to: DF.Link | None
 		condition_days: DF.Int
 		condition_filters: DF.Code | None
@@ -46,6 +147,10 @@ class MarketingFlowStep(Document):
 		]
 		condition_url: DF.Data | None
 		content: DF.Link | None
+		distribute_fallback: DF.Link | None
+		distribute_only_unowned: DF.Check
+		distribute_to: DF.Literal["Person", "Company"]
+		distribute_users: DF.SmallText | None
 		else_step: DF.Data | None
 		email_group: DF.Link | None
 		exit_if_no_mobile: DF.Check
@@ -54,14 +159,25 @@ class MarketingFlowStep(Document):
 		label: DF.Data | None
 		next_step: DF.Data | None
 		no_step: DF.Data | None
+		notify_fallback: DF.Link | None
+		notify_message: DF.SmallText | None
+		notify_role: DF.Link | None
+		notify_subject: DF.Data | None
+		notify_to: DF.Literal["User", "Role", "Person's Owner"]
+		notify_user: DF.Link | None
 		owner_is_account_manager: DF.Check
 		parent: DF.Data
 		parentfield: DF.Data
 		parenttype: DF.Data
 		position_x: DF.Float
 		position_y: DF.Float
+		record_amount: DF.Currency
+		record_category: DF.Data | None
+		record_closing_days: DF.Int
 		record_owner: DF.Link | None
 		record_priority: DF.Data | None
+		record_stage: DF.Data | None
+		record_status: DF.Data | None
 		record_title: DF.SmallText | None
 		record_type: DF.Data | None
 		run_as: DF.Link | None
@@ -78,6 +194,9 @@ class MarketingFlowStep(Document):
 			"A/B Test",
 			"Update Participant",
 			"Create Activity",
+			"Notify by Email",
+			"Notify by SMS",
+			"Distribute to Owner",
 			"Create Request",
 			"Create Sale",
 			"Webhook",
