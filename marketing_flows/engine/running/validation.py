@@ -14,7 +14,7 @@ from marketing_flows.engine.hosts import doctype_roles, time_zones
 from marketing_flows.engine.permissions import require_read
 from marketing_flows.engine.queries import criteria, filters, segments
 from marketing_flows.engine.running import graph
-from marketing_flows.engine.sending import send_times, window
+from marketing_flows.engine.sending import mailer, send_times, window
 from marketing_flows.engine.steps import STEP_TYPES, handler_for
 
 if TYPE_CHECKING:
@@ -178,6 +178,58 @@ def validate_flow(flow: MarketingFlow) -> None:
 				"<br>".join(html.escape(e, quote=False) for e in errors),
 				title=_("The flow's steps are not valid"),
 			)
+	if flow.status == "Running":  # Run, resume, or a save (a new version) of a running flow
+		if errors := sender_errors(flow):
+			frappe.throw(
+				"<br>".join(html.escape(e, quote=False) for e in errors), title=_("The flow can't run")
+			)
+
+
+def sender_errors(flow: MarketingFlow) -> list[str]:
+	"""Each email the flow would send without a sender, named: its Send Email steps' content and
+	the confirmation email (double opt-in). Content may be saved before any outgoing Email
+	Account exists; a flow can't run until its emails have one. One message per step."""
+	errors = []
+	contents = {s.content for s in flow.steps if s.step_type == "Send Email" and s.get("content")}
+	if flow.get("require_confirmation") and flow.get("confirmation_content"):
+		contents.add(flow.confirmation_content)
+	rows = (
+		frappe.get_all(
+			"Marketing Flow Content",
+			filters={"name": ("in", list(contents))},
+			fields=["name", "sender", "content_name"],
+		)
+		if contents
+		else []
+	)
+	senders = {r.name: r.sender for r in rows}
+	titles = {r.name: r.content_name or r.name for r in rows}
+	problems: dict[str | None, str | None] = {}
+
+	def problem(content: str | None) -> str | None:
+		sender = senders.get(content) if content else None
+		if sender not in problems:
+			problems[sender] = mailer.sender_problem(sender)
+		return problems[sender]
+
+	for s in flow.steps:
+		if s.step_type == "Send Email" and s.get("content") and s.content in senders:
+			if why := problem(s.content):
+				errors.append(
+					_("Send Email step '{0}' (content {1}): {2}.").format(
+						s.label or s.step_id, s.content, why
+					)
+				)
+	if flow.get("require_confirmation") and flow.get("trigger_type") == "Web Form":
+		content = flow.get("confirmation_content")
+		if why := problem(content):
+			what = (
+				_("The confirmation email (content {0})").format(titles.get(content, content))
+				if content
+				else _("The confirmation email")
+			)
+			errors.append(f"{what}: {why}.")
+	return errors
 
 
 def check_exits(flow: MarketingFlow) -> None:

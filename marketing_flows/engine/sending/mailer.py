@@ -25,29 +25,125 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import frappe
+from frappe import _
 from frappe.core.utils import html2text
 from frappe.email.email_body import get_footer
 from frappe.utils.data import scrub_urls
 
 from marketing_flows.engine import bulk
+from marketing_flows.engine.hosts.company_links import ACCOUNT_MANAGER_FIELDS
 from marketing_flows.engine.names import NameBlock
 from marketing_flows.engine.sending import render, sender
 
 if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlowContent
 
+PARTICIPANT = "Marketing Flow Participant"
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # in all, per email (what most mail servers accept)
 BODY_MARKER = "MFBODYc0ffee42MF"
 
 
-def sender_account(content_sender: str | None) -> Any:
-	"""The Email Account that sends: the content's, the settings' default, or the site default."""
-	name = content_sender or frappe.db.get_single_value("Marketing Flow Settings", "default_sender")
+def default_sender_name() -> str | None:
+	"""The Email Account a content without its own Sender Account sends through: Marketing Flow
+	Settings' Sender, else the site's default outgoing account (None: there is none yet)."""
+	name = frappe.db.get_single_value("Marketing Flow Settings", "default_sender")
 	if not name:
 		name = frappe.db.get_value("Email Account", {"enable_outgoing": 1, "default_outgoing": 1})
+	return name or None
+
+
+def sender_problem(content_sender: str | None) -> str | None:
+	"""Why a content with this Sender Account could not send now (no account at all, or one
+	whose outgoing is off); None when it can. Content may be written before any account exists:
+	a flow that would send it is refused at Run instead (validation.sender_errors)."""
+	name = content_sender or default_sender_name()
 	if not name:
-		raise frappe.ValidationError("No outgoing Email Account: set a sender on the content or a default.")
+		return _(
+			"no sender: choose a Sender Account on the content, a Sender in Marketing Flow Settings, "
+			"or make an Email Account the default outgoing one"
+		)
+	if not frappe.db.get_value("Email Account", name, "enable_outgoing"):
+		return _("Email Account {0} can't send emails (outgoing is off)").format(name)
+	return None
+
+
+def sender_account(content_sender: str | None) -> Any:
+	"""The Email Account that sends: the content's, the settings' default, or the site default."""
+	name = content_sender or default_sender_name()
+	if not name:
+		raise frappe.ValidationError(
+			_("No outgoing Email Account: set a sender on the content or a default.")
+		)
 	return frappe.get_cached_doc("Email Account", name)
+
+
+# --- From and Reply-To -----------------------------------------------------------------------
+PERSONS_OWNER = "Person's Owner"
+
+
+def owner_of(ctx_vars: dict) -> str | None:
+	"""The user who looks after the person, read off rows the batch already holds (no query):
+	their company's owner (an ERPNext Customer's account manager), else the person's own (a
+	Lead's or CRM Lead's lead_owner); a record without an owner field (a Contact, a CRM
+	Organization) is owned by the first user it is assigned to (`_assign`, as Distribute to
+	Owner and the desk assign). No owner: None (the Sender Account sends)."""
+	for row in (ctx_vars.get("company"), ctx_vars.get("person")):
+		if user := _owner_in(row):
+			return user
+	return None
+
+
+def _owner_in(row: dict | None) -> str | None:
+	"""A record's owner from its row with every column (owners.owner_in's rule, by the columns
+	the row has rather than by its doctype's meta)."""
+	if not row:
+		return None
+	for fieldname in ACCOUNT_MANAGER_FIELDS:
+		if fieldname in row:
+			return row.get(fieldname) or None
+	try:
+		assigned = json.loads(row.get("_assign") or "[]")
+	except ValueError:
+		return None
+	return next((u for u in assigned if u), None) if isinstance(assigned, list) else None
+
+
+def active_users() -> dict[str, tuple[str, str]]:
+	"""user -> (full name, email) of every enabled desk user with an email: one query, kept per
+	batch (Mailer), so owners cost nothing per email."""
+	rows = frappe.get_all(
+		"User",
+		filters={"enabled": 1, "user_type": "System User", "email": ("is", "set")},
+		fields=["name", "full_name", "email"],
+	)
+	return {r.name: (r.full_name or r.name, r.email) for r in rows}
+
+
+def from_and_reply_to(
+	content: MarketingFlowContent, account: Any, owner: tuple[str, str] | None
+) -> tuple[str, str | None]:
+	"""The From and Reply-To headers of one email, as Frappe's own EMail makes them
+	(frappe/email/email_body.py: replace_sender, replace_sender_name).
+
+	From = Email Account: the account's name and address. From = Person's Owner with an owner
+	(enabled user with an email): "Owner Name <owner@...>", sent through the Sender Account (its
+	SMTP login; the envelope sender stays the account's address, sender.py). When the account
+	has "Always use this email address as sender address", the address is the account's: "Owner
+	Name <account@...>" and replies go to the owner (Frappe keeps the original sender as
+	Reply-To then); "Always use this name as sender name" puts the account's name instead of the
+	owner's. No owner, or a disabled one: the account as with From = Email Account.
+	Reply-To: the content's when set; else the owner when the From address isn't theirs; else
+	none (replies go to From)."""
+	reply_to = (content.get("reply_to") or "").strip() or None
+	if content.get("sender_type") != PERSONS_OWNER or not owner:
+		return email.utils.formataddr((account.name, account.email_id)), reply_to
+	name, address = owner
+	if frappe.utils.cint(account.get("always_use_account_email_id_as_sender")):
+		reply_to = reply_to or address
+		address = account.email_id
+	if frappe.utils.cint(account.get("always_use_account_name_as_sender_name")):
+		name = account.name
+	return email.utils.formataddr((name, address)), reply_to
 
 
 # A light layout: Frappe's standard email template carries its whole email.css inlined into
@@ -163,6 +259,19 @@ class Mailer:
 		self._accounts: dict[str | None, Any] = {}  # content sender -> Email Account, once per batch
 		self._names = NameBlock()  # the batch's rows side by side in the primary key
 		self._attachments: dict[str, str | None] = {}  # content -> Email Queue `attachments` JSON
+		self._users: dict[str, tuple[str, str]] | None = None  # owners' names and addresses, per batch
+
+	def owner(self, content: MarketingFlowContent, ctx_vars: dict) -> tuple[str, str] | None:
+		"""(name, email) of the person's owner when the content is From = Person's Owner and the
+		owner is an enabled user with an email; None otherwise (the Sender Account sends)."""
+		if content.get("sender_type") != PERSONS_OWNER:
+			return None
+		user = owner_of(ctx_vars)
+		if not user:
+			return None
+		if self._users is None:
+			self._users = active_users()
+		return self._users.get(user)
 
 	def queue(
 		self,
@@ -172,12 +281,14 @@ class Mailer:
 		participant_name: str,
 		body_filter: Callable[[str], str] | None = None,
 		headers: dict[str, str] | None = None,
+		subject_prefix: str = "",
 	) -> str:
-		"""Render `content` for one recipient and stage its Email Queue row; returns its name."""
+		"""Render `content` for one recipient and stage its Email Queue row; returns its name.
+		(A test send, test_send.py, takes the staged message and writes no row.)"""
 		if content.sender not in self._accounts:
 			self._accounts[content.sender] = sender_account(content.sender)
 		account = self._accounts[content.sender]
-		subject = render.render(content.subject, ctx_vars).strip() or "[No Subject]"
+		subject = subject_prefix + (render.render(content.subject, ctx_vars).strip() or "[No Subject]")
 		body = render.render(content.body, ctx_vars, html=True)
 		if self.keep_rendered:
 			self.rendered.append(
@@ -187,7 +298,9 @@ class Mailer:
 			body = body_filter(body)
 		layout = _layout(content.name, content.version or 0, account.name, frappe.local.site)
 		html = layout.replace(BODY_MARKER, body)
-		from_address = email.utils.formataddr((account.name, account.email_id))
+		from_address, reply_to = from_and_reply_to(content, account, self.owner(content, ctx_vars))
+		if reply_to:
+			headers = {**(headers or {}), "Reply-To": reply_to}
 		name = self._names.next()
 		message_id = f"<{name}@{_domain()}>"  # the row's name is unique: so is this
 		# the plain-text part: images show nothing there (html2text would write their URLs out)
@@ -207,7 +320,7 @@ class Mailer:
 				from_address,
 				message,
 				"Not Sent",
-				"Marketing Flow Participant",
+				PARTICIPANT,
 				participant_name,
 				0,  # priority: below Frappe's own mail (1)
 				message_id.strip("<>"),

@@ -489,6 +489,10 @@ class AccountPool:
 		self.window = min(WINDOW, max(1, int(slowest * RATE_WINDOW_SECONDS))) if slowest else WINDOW
 		self.retry_connect_at = 0.0
 		self.dkim = _dkim_key(self.doc) if self.doc else None
+		# the envelope sender (MAIL FROM): the account's own address, whatever the From header
+		# says (From = Person's Owner, mailer.from_and_reply_to): the server it logs in to sends
+		# for its own address, and bounces come back to the account
+		self.envelope = (self.doc.email_id if self.doc else None) or None
 
 	def room(self) -> int:
 		return max(0, self.window - self.in_flight)
@@ -521,6 +525,8 @@ class AccountPool:
 
 	def submit(self, items: list[Outgoing]) -> None:
 		for item in items:
+			if self.envelope:
+				item.sender = self.envelope
 			if self.dkim:
 				item.message = dkim_signed(item.message, *self.dkim)
 			self.tasks.put(item)

@@ -46,15 +46,18 @@ class MarketingFlowContent(Document):
 			self.version = (self.version or 0) + 1
 
 	def validate_sender(self) -> None:
-		sender = self.sender or frappe.db.get_single_value("Marketing Flow Settings", "default_sender")
-		if sender:
-			if not frappe.db.get_value("Email Account", sender, "enable_outgoing"):
-				frappe.throw(_("Email Account {0} can't send emails (outgoing is off).").format(sender))
-			return
-		if not frappe.db.exists("Email Account", {"enable_outgoing": 1, "default_outgoing": 1}):
+		"""A named Sender Account must be able to send. No sender at all is fine here: content may
+		be written before any outgoing Email Account exists; Run refuses a flow that would send
+		it without one (validation.sender_errors), and the form says so gently (onload)."""
+		if self.sender and not frappe.db.get_value("Email Account", self.sender, "enable_outgoing"):
 			frappe.throw(
-				_(
-					"Set a Sender (an Email Account with outgoing enabled): there is no default outgoing account."
-				),
-				title=_("Missing Sender"),
+				_("Email Account {0} can't send emails (outgoing is off).").format(self.sender),
+				title=_("Sender Account"),
 			)
+		if self.reply_to:
+			self.reply_to = self.reply_to.strip()
+
+	def onload(self) -> None:
+		"""Whether the email could find a sender now (the form's note, not an error)."""
+		if self.channel == "Email":
+			self.set_onload("sender_problem", mailer.sender_problem(self.sender))
