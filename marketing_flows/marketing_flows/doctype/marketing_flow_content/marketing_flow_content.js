@@ -41,8 +41,30 @@ function show_sms_count(frm) {
 	frm.fields_dict.body.$wrapper.attr("data-sms-segments", segments);
 }
 
+// The content form's note when the email has no sender yet: a note, not an error (the content can
+// be saved; a flow that sends it can't run until there is a sender).
+function show_sender_note(frm) {
+	const problem = frm.doc.channel === "Email" && !frm.doc.sender && frm.doc.__onload && frm.doc.__onload.sender_problem;
+	frm.set_intro(""); // Frappe adds to the message area: clear it, or each refresh adds the note again
+	frm.set_intro(
+		problem
+			? __("{0}. You can write and save this email now; a flow that sends it can't run until it has a sender.", [
+					frappe.utils.escape_html(problem.charAt(0).toUpperCase() + problem.slice(1)),
+			  ])
+			: "",
+		"blue"
+	);
+}
+
 frappe.ui.form.on("Marketing Flow Content", {
-	refresh: show_sms_count,
-	channel: show_sms_count,
+	refresh(frm) {
+		show_sms_count(frm);
+		show_sender_note(frm);
+	},
+	channel(frm) {
+		show_sms_count(frm);
+		show_sender_note(frm);
+	},
 	body: show_sms_count,
+	sender: show_sender_note,
 });
