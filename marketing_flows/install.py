@@ -1,23 +1,27 @@
 """Install-time setup: detect which doctypes play each CRM role, add the consent and time-zone
-fields and the flow sender's lease fields and index on the Email Queue."""
+fields (and Contact's "No Longer at the Company"), the flow sender's lease fields and index on
+the Email Queue, and the participants' (flow, email) index."""
 
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
 
+from marketing_flows.engine.entering import eligibility
 from marketing_flows.engine.hosts import doctype_roles, time_zones
 from marketing_flows.integrations import frappe_crm
 
 CONSENT_FIELD = "mf_marketing_consent"
 TIME_ZONE_FIELD = time_zones.PERSON_FIELD
+LEFT_COMPANY_FIELD = eligibility.LEFT_COMPANY_FIELD  # Contact only: leads have no company to leave
 
 
 CONSENT_AFTER = {"Contact": "unsubscribed", "Lead": "unsubscribed", "CRM Lead": "converted"}
 
 
 def custom_fields() -> dict[str, list[dict]]:
-	"""Fields the app adds to doctypes it does not own: the consent check on the people flows
-	enrol (Contact, and the leads of the installed hosts)."""
-	return {
+	"""Fields the app adds to doctypes it does not own: the consent check and the time zone on
+	the people flows enrol (Contact, and the leads of the installed hosts), and "No Longer at the
+	Company" on Contact (eligibility.py ends the flows of a person marked so)."""
+	fields = {
 		doctype: [
 			{
 				"fieldname": CONSENT_FIELD,
@@ -39,6 +43,17 @@ def custom_fields() -> dict[str, list[dict]]:
 		for doctype, after in CONSENT_AFTER.items()
 		if doctype == "Contact" or frappe.db.exists("DocType", doctype)
 	}
+	fields["Contact"].append(
+		{
+			"fieldname": LEFT_COMPANY_FIELD,
+			"fieldtype": "Check",
+			"label": "No Longer at the Company",
+			"insert_after": TIME_ZONE_FIELD,
+			"description": "This person has left their company: flows enrol them no more, and end "
+			"their participations before the next step.",
+		}
+	)
+	return fields
 
 
 # The flow sender's lease on the Email Queue rows it is sending (engine/sending/sender.py).
@@ -108,9 +123,21 @@ def sender_setup() -> None:
 	)
 
 
+# The runner's same-address check (running/batch.py) finds a batch's addresses among the flow's
+# active participants by (flow, email).
+PARTICIPANT_EMAIL_INDEX = "flow_email"
+
+
+def participant_indexes() -> None:
+	"""Indexes of the participants that their doctype's own sync does not add (by name: each is
+	added once)."""
+	frappe.db.add_index("Marketing Flow Participant", ["flow", "email"], PARTICIPANT_EMAIL_INDEX)
+
+
 def after_install() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
 	sender_setup()
+	participant_indexes()
 	doctype_roles.detect_and_save()
 	frappe_crm.install_form_scripts()
 
@@ -118,6 +145,7 @@ def after_install() -> None:
 def after_migrate() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
 	sender_setup()
+	participant_indexes()
 	frappe_crm.install_form_scripts()
 
 
@@ -319,6 +347,7 @@ def before_uninstall() -> None:
 	export_consent_evidence()
 	frappe_crm.remove_form_scripts()
 	fields = [(doctype, field) for doctype in CONSENT_AFTER for field in (CONSENT_FIELD, TIME_ZONE_FIELD)]
+	fields.append(("Contact", LEFT_COMPANY_FIELD))
 	fields += [("Email Queue", f["fieldname"]) for f in EMAIL_QUEUE_FIELDS]
 	fields += [("Email Account", f["fieldname"]) for f in EMAIL_ACCOUNT_FIELDS]
 	for doctype, fieldname in fields:

@@ -1,5 +1,6 @@
-"""Eligibility: may this person be in this flow at all? Audience filters, unsubscribes, consent
-and suppression lists. Asked at enrolment and again by the runner before every step."""
+"""Eligibility: may this person be in this flow at all? No longer at the company, audience
+filters, unsubscribes, consent and suppression lists. Asked at enrolment and again by the runner
+before every step (running/batch.py: a participant found ineligible exits with the reason)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,20 @@ if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow
 
 
+# A Contact marked "No Longer at the Company" (a Check the app adds to Contact, install.py):
+# nobody of a flow writes to them any more. Leads have no such field.
+LEFT_COMPANY_FIELD = "mf_left_company"
+
+
+def left_company_field(doctype: str) -> str | None:
+	"""The person doctype's "No Longer at the Company" field, when it has one (Contact)."""
+	return (
+		LEFT_COMPANY_FIELD
+		if doctype == "Contact" and frappe.get_meta(doctype).has_field(LEFT_COMPANY_FIELD)
+		else None
+	)
+
+
 def consent_field() -> str | None:
 	return frappe.db.get_single_value("Marketing Flow Settings", "consent_field") or None
 
@@ -26,23 +41,30 @@ def person_columns(doctype: str = "Contact") -> list[str]:
 	field = consent_field()
 	if field and frappe.get_meta(doctype).has_field(field) and field not in fields:
 		fields.append(field)
+	if (left := left_company_field(doctype)) and left not in fields:
+		fields.append(left)
 	return fields
 
 
 def problems(flow: MarketingFlow, people: list[str], rows: dict) -> dict[str, str]:
-	"""person -> why it may not be in this flow (audience filters, unsubscribed, consent,
-	suppression). `rows` holds each person's row with `person_columns()`."""
+	"""person -> why it may not be in this flow (no longer at the company, audience filters,
+	unsubscribed, consent, suppression). `rows` holds each person's row with `person_columns()`
+	(or all its columns): no longer at the company is read there, no query."""
 	why: dict[str, str] = {}
 	if not people:
 		return why
 	person = flow.person_doctype
+	if left := left_company_field(person):
+		for name in people:
+			if cint(rows[name].get(left)):
+				why[name] = _("No longer at the company")
 	audience = filters.parse(flow.audience_filters, _("Audience Filters"))
 	if audience:
 		matching = set(
 			frappe.get_all(person, filters=[[person, "name", "in", people], *audience], pluck="name")
 		)
 		for name in people:
-			if name not in matching:
+			if name not in matching and name not in why:
 				why[name] = _("does not match the flow's audience filters")
 	field = consent_field()
 	unsubscribed = unsubscribed_emails([rows[c].email_id for c in people if rows[c].get("email_id")])

@@ -1,6 +1,8 @@
 """Triggers: WHEN a person is proposed to a flow (Document Event, Web Form, Email Group,
-Segment, Date Field). Manual enrolment lives in enrolment.py, Flow Goal in goals.py (whose
-pending follow-ups the Segment tick retries).
+Link Clicked, Segment, Date Field). Manual enrolment lives in enrolment.py, Flow Goal in goals.py
+(whose pending follow-ups the Segment tick retries). Link Clicked: a click on a tracked link of
+another flow's email (tracking.record_click) is proposed through watch.propose_click and enrolled
+by the same job as the watched documents.
 
 Triggers only propose; enrolment.enroll decides WHO gets in (audience, suppression, consent,
 re-enrolment, goal already met). Running and Paused flows take people in (a paused flow's
@@ -16,7 +18,7 @@ import frappe
 from frappe import _
 from frappe.utils import add_days, cint, getdate, today, validate_email_address
 
-from marketing_flows.engine.entering import confirmation, enrolment
+from marketing_flows.engine.entering import confirmation, enrolment, watch
 from marketing_flows.engine.hosts import person_records
 from marketing_flows.engine.queries import filters, segments
 from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES as LIVE_STATUSES
@@ -51,12 +53,30 @@ def _live_flow(name: str, trigger_type: str) -> MarketingFlow | None:
 	return flow
 
 
-# --- Document Event, Web Form, Email Group (queued by watch.py after commit) ----------------
+def check(flow: MarketingFlow) -> None:
+	"""The trigger's own fields, at save: a Link Clicked trigger names the flow whose emails'
+	links count, and that is another flow (a flow's own clicks would enrol its people again)."""
+	if flow.trigger_type != watch.LINK_CLICKED:
+		return
+	if not flow.get("trigger_flow"):
+		frappe.throw(
+			_("Trigger: choose the flow whose emails' links enrol people (Trigger Flow)."),
+			title=_("Link Clicked"),
+		)
+	if flow.trigger_flow == flow.name:
+		frappe.throw(
+			_("Trigger: a flow can't be triggered by clicks in its own emails."), title=_("Link Clicked")
+		)
+
+
+# --- Document Event, Web Form, Email Group, Link Clicked (queued by watch.py after commit) ----
 
 
 def enrol_from_documents(entries: list[dict]) -> None:
-	"""Background job, one per transaction that changed watched documents. Each entry is
-	{flow, trigger_type, doctype, name, web_form, email_group}, deduplicated per (flow, doc)."""
+	"""Background job, one per transaction that changed watched documents or clicked watched
+	links. Each entry is {flow, trigger_type, doctype, name, web_form, email_group} (a click's
+	also has url and source_flow; its doctype is Marketing Flow Participant, the clicking
+	participation), deduplicated per (flow, doc)."""
 	# A web form submitted by a Guest queues this job as Guest; a trigger acts for the system.
 	frappe.set_user("Administrator")
 	flows: dict[str, MarketingFlow | None] = {}
@@ -71,11 +91,7 @@ def enrol_from_documents(entries: list[dict]) -> None:
 		try:
 			person = _person_for_entry(flow, entry)
 			if person:
-				source = (
-					f"Email Group {entry['email_group']}"
-					if entry["trigger_type"] == "Email Group"
-					else f"{entry['doctype']} {entry['name']}"
-				)
+				source = _source(entry)
 				if entry["trigger_type"] == "Web Form" and flow.get("require_confirmation"):
 					confirmation.request(flow, person, source)  # double opt-in: asks first
 				else:
@@ -87,6 +103,16 @@ def enrol_from_documents(entries: list[dict]) -> None:
 				reference_doctype="Marketing Flow",
 				reference_name=flow.name,
 			)
+
+
+def _source(entry: dict) -> str:
+	"""How the person came (the participant's Enrolled By, 140 characters, and the timeline)."""
+	if entry["trigger_type"] == "Email Group":
+		return f"Email Group {entry['email_group']}"
+	if entry["trigger_type"] == watch.LINK_CLICKED:
+		# the flow first: a long link (campaign tags) is what the 140 characters cut
+		return _("Clicked in {0}: {1}").format(entry.get("source_flow") or "", entry.get("url") or "")[:140]
+	return f"{entry['doctype']} {entry['name']}"
 
 
 def _person_for_entry(flow: MarketingFlow, entry: dict) -> str | None:
@@ -120,7 +146,29 @@ def _person_for_entry(flow: MarketingFlow, entry: dict) -> str | None:
 		if not member or member.unsubscribed or member.email_group != flow.trigger_email_group:
 			return None
 		return _person_by_email(person, member.email, create=True)
+	if entry["trigger_type"] == watch.LINK_CLICKED:
+		return _person_who_clicked(flow, entry)
 	return None
+
+
+def _person_who_clicked(flow: MarketingFlow, entry: dict) -> str | None:
+	"""The person behind the participation that clicked, as `flow` names them (the same person,
+	or the Contact a lead became when `flow` enrols Contacts), when the flow still takes clicks
+	in the source flow's emails on links like this one."""
+	if flow.trigger_flow != entry.get("source_flow") or flow.trigger_flow == flow.name:
+		return None
+	if not watch.link_matches(flow.get("trigger_link_url"), entry.get("url")):
+		return None
+	row = frappe.db.get_value(
+		watch.PARTICIPANT,
+		entry["name"],
+		["name", "flow", "person_doctype", "person", "contact"],
+		as_dict=True,
+	)
+	if not row or row.flow != flow.trigger_flow:
+		return None
+	names = enrolment.names_for(flow, [row])
+	return names[0] if names else None
 
 
 def _row(

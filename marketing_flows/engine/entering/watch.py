@@ -11,6 +11,11 @@ do, and one checks the goals of the people the saves named (goals.evaluate_chang
 The map: doctype -> {"triggers": [TriggerWatch, ...], "criteria": [flow names]}: the flows
 whose triggers watch the doctype, and those whose live success criteria read it
 (`_add_criterion_watches`). Doctypes nobody watches are absent.
+
+Clicks are watched the same way (a second small map, `link_triggers`): source flow -> the live
+flows whose trigger is "Link Clicked" in that flow's emails. A click on a tracked link
+(tracking.record_click) reads it and proposes the person to those flows, through the same
+queue as the documents' proposals: enrolled by one job after the click's commit.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ if TYPE_CHECKING:
 	from frappe.model.document import Document
 
 CACHE_KEY = "marketing_flows:watched_doctypes"
+LINK_CACHE_KEY = "marketing_flows:link_triggers"
+PARTICIPANT = "Marketing Flow Participant"
+LINK_CLICKED = "Link Clicked"
 
 # Paused flows still enrol (their participants wait); Draft and Stopped flows watch nothing.
 LIVE_STATUSES = LIVE_FLOW_STATUSES
@@ -70,7 +78,7 @@ def flows_changed() -> None:
 	Forgotten now (this request sees its own change), again after commit (another process may
 	rebuild the map from the old rows before we commit) and after a rollback (this request may
 	have rebuilt it from rows that never got committed)."""
-	frappe.cache.delete_value(CACHE_KEY)
+	_forget()
 	if getattr(frappe.local, "db", None):
 		frappe.db.after_commit.add(_forget)
 		frappe.db.after_rollback.add(_forget)
@@ -78,6 +86,7 @@ def flows_changed() -> None:
 
 def _forget() -> None:
 	frappe.cache.delete_value(CACHE_KEY)
+	frappe.cache.delete_value(LINK_CACHE_KEY)
 
 
 def _build() -> dict[str, dict[str, list]]:
@@ -284,6 +293,68 @@ def _web_form_changed(doc: Document, watch_map: dict[str, dict[str, list]]) -> N
 		if any(w["web_form"] == doc.name for w in watchers["triggers"]):
 			flows_changed()
 			return
+
+
+# --- clicks: the Link Clicked trigger ------------------------------------------------------
+
+
+def link_triggers() -> dict[str, list[tuple[str, str]]]:
+	"""source flow -> [(flow, its "Link Contains" text), ...]: the live flows whose trigger is a
+	click on a link of the source flow's emails. Cached as the doctype map is (and forgotten with
+	it by flows_changed): a click on a link nobody watches costs no query."""
+	links = frappe.cache.get_value(LINK_CACHE_KEY, _build_link_triggers)
+	if links is None:  # a miss kept in frappe.local.cache earlier in this request (see watched)
+		links = _build_link_triggers()
+		frappe.cache.set_value(LINK_CACHE_KEY, links)
+	return links
+
+
+def _build_link_triggers() -> dict[str, list[tuple[str, str]]]:
+	links: dict[str, list[tuple[str, str]]] = {}
+	for f in frappe.get_all(
+		"Marketing Flow",
+		filters={
+			"status": ("in", LIVE_STATUSES),
+			"trigger_type": LINK_CLICKED,
+			"trigger_flow": ("is", "set"),
+		},
+		fields=["name", "trigger_flow", "trigger_link_url"],
+		order_by="name asc",
+		ignore_ddl=True,
+	):
+		if f.trigger_flow != f.name:  # never its own emails (validation refuses it too)
+			links.setdefault(f.trigger_flow, []).append((f.name, (f.trigger_link_url or "").strip()))
+	return links
+
+
+def link_matches(text: str | None, url: str | None) -> bool:
+	"""Does the clicked link's target `url` contain the trigger's "Link Contains" `text`
+	(ignoring case, as a Link Clicked goal's pattern does)? No text: any link."""
+	text = (text or "").strip().lower()
+	return not text or text in (url or "").lower()
+
+
+def propose_click(source_flow: str, participant_name: str, url: str) -> list[str]:
+	"""A person clicked a link (its real target `url`, not the signed redirect) in an email of
+	`source_flow` as participant `participant_name`: propose them to every live flow triggered by
+	such a click. Only the cached map is read here (the click's request stays fast); the
+	enrolment runs in the proposals' job after the click commits, through the one enrolment path
+	(triggers.enrol_from_documents). Returns the flows proposed to."""
+	proposed = []
+	for flow_name, text in link_triggers().get(source_flow, []):
+		if link_matches(text, url):
+			proposals.state()[(flow_name, PARTICIPANT, participant_name)] = {
+				"flow": flow_name,
+				"trigger_type": LINK_CLICKED,
+				"doctype": PARTICIPANT,
+				"name": participant_name,
+				"web_form": None,
+				"email_group": None,
+				"url": url,
+				"source_flow": source_flow,
+			}
+			proposed.append(flow_name)
+	return proposed
 
 
 # --- collect during the request, enqueue after commit ---------------------------------------

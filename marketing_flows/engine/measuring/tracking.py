@@ -15,6 +15,7 @@ from frappe import _
 from frappe.utils import get_datetime, now_datetime
 
 from marketing_flows.engine import log
+from marketing_flows.engine.entering import watch
 from marketing_flows.engine.hosts import doctype_roles, person_records
 from marketing_flows.engine.measuring import actions
 from marketing_flows.engine.running import participants
@@ -188,7 +189,9 @@ def record_open(participant_name: str, step_id: str | None) -> bool:
 
 def record_click(participant_name: str, step_id: str | None, url: str) -> bool:
 	"""Log "Clicked" with the URL, once per participant, step and URL (a replayed link can't flood
-	the log). A click proves the email was opened (images may be blocked), so it logs that too."""
+	the log). A click proves the email was opened (images may be blocked), so it logs that too.
+	A new click also proposes the person to the flows triggered by clicks in this flow's emails
+	(Link Clicked; `url` is the link's real target, the one signed in the email)."""
 	step_id = step_id or None
 	row = _lock_participant(participant_name)
 	if not row:
@@ -221,6 +224,8 @@ def record_click(participant_name: str, step_id: str | None, url: str) -> bool:
 	moves = row.last_sent_status != "Clicked" and _is_last_sent(row, step_id)
 	_engaged(participant_name, "Clicked" if moves else None)
 	actions.release_after_click(participant_name, url)  # a Wait for Action for a click goes on
+	if new:  # flows triggered by a click in this flow's emails: enrolled by a job after commit
+		watch.propose_click(row.flow, participant_name, url)
 	if new:  # a Link Clicked goal may now be met, even after the flow was completed
 		frappe.enqueue(
 			"marketing_flows.engine.measuring.goals.evaluate_changes",

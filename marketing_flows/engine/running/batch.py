@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 	)
 
 MAX_HOPS = 50  # steps in one go for one participant (no step runs twice in one go anyway)
+# the steps that mail the person's address: one participant per address gets them (same_address)
+TO_ADDRESS_STEPS = ("Send Email",)
+ENDED = ("Completed", "Exited", "Stalled")  # a participant the batch ended holds no address
 FLOW_STATUS_RECHECK_SECONDS = 0.5  # a Pause or Stop during a batch is seen within this time
 
 
@@ -90,6 +93,9 @@ class Batch:
 		self._companies: dict[str, PersonRow | None] = {}  # company -> its record as a row
 		self.memo: dict[str, Any] = {}  # per-batch answers a step type keeps for itself
 		self.emails: list[str] = []  # the addresses of the batch's participants
+		# address -> the flow's Active / Waiting participants with it, first enrolled first
+		# (same_address_holder); None until read, once per batch
+		self._at_address: dict[str, list[frappe._dict]] | None = None
 		self._flow_checked_at = time.monotonic()
 		self.max_attempts = cint(settings.max_attempts) or 5
 		self.backoff = cint(settings.retry_backoff_minutes) or 5
@@ -176,6 +182,7 @@ class Batch:
 		order = {name: i for i, name in enumerate(names)}
 		rows.sort(key=lambda r: order[r.name])
 		self.emails = [p.email for p in rows if p.email]
+		self.find_shared_addresses(rows)
 		people = self.person_rows([p.person for p in rows])
 		self.note_conversions(rows, people)
 		self.find_zones(people)
@@ -339,6 +346,65 @@ class Batch:
 			return None
 		return fresh[p.person]
 
+	def find_shared_addresses(self, rows: list[ParticipantRow]) -> None:
+		"""The flow's Active and Waiting participants that have the addresses of these rows, by
+		address (case-insensitive), first enrolled first: one query per batch by the (flow,
+		email) index, and only for a flow that sends email."""
+		self._at_address = {}
+		emails = list({e.strip().lower() for e in (p.get("email") for p in rows) if e and e.strip()})
+		if not emails or not any(s.step_type in TO_ADDRESS_STEPS for s in self.flow.steps):
+			return
+		t = frappe.qb.DocType("Marketing Flow Participant")
+		found: list[frappe._dict] = (
+			frappe.qb.from_(t)
+			.select(t.name, t.email, t.enrolled_on, t.full_name, t.person)
+			.where((t.flow == self.flow.name) & t.email.isin(emails) & t.status.isin(participants.DUE))
+			.run(as_dict=True)
+		)  # the column's collation compares addresses ignoring case
+		for row in sorted(found, key=lambda r: (r.enrolled_on or self.now, r.name)):
+			self._at_address.setdefault((row.email or "").strip().lower(), []).append(row)
+
+	def same_address_holder(self, p: ParticipantRow) -> frappe._dict | None:
+		"""SuperOffice's "same address already active" re-check, before a step that mails the
+		person: another Active or Waiting participant of this flow with the same address, enrolled
+		earlier, holds it, and only that one gets the flow's emails (None: this one may).
+
+		The step is skipped, not the flow: the participant goes on walking it (as SuperOffice's
+		does) because the rest of the flow (conditions, record updates, tasks, SMS) is about the
+		person, not the address, and should the holder leave, the next email reaches this one."""
+		email = (p.get("email") or "").strip().lower()
+		if not email:
+			return None
+		if self._at_address is None:  # a dry run walks a participant without run()
+			self.find_shared_addresses([p])
+		assert self._at_address is not None
+		mine = (p.get("enrolled_on") or self.now, p.name)
+		for other in self._at_address.get(email, ()):
+			if other.name == p.name or (other.enrolled_on or self.now, other.name) > mine:
+				return None  # this one was enrolled first among those still here
+			if other.name in self.ineligible or self.pending.get(other.name, {}).get("status") in ENDED:
+				continue  # leaves (or left) the flow in this batch
+			return other
+		return None
+
+	def recheck_before_step(self, p: ParticipantRow, step: MarketingFlowStep) -> Outcome | None:
+		"""Re-checks of this participant before this step that skip the step (the participant
+		goes on after it): the same address already active in this flow under another person
+		(same_address_holder). None: the step runs."""
+		if step.step_type not in TO_ADDRESS_STEPS:
+			return None
+		holder = self.same_address_holder(p)
+		if holder is None:
+			return None
+		who = holder.full_name or holder.person or holder.name
+		if holder.full_name and holder.person and holder.person != holder.full_name:
+			who = f"{holder.full_name} ({holder.person})"
+		return Outcome(
+			step.next_step,
+			event="Step Skipped",
+			message=_("Same address already active in this flow: {0}").format(who),
+		)
+
 	def flow_still_running(self) -> bool:
 		if self.dry_run:
 			return True
@@ -409,14 +475,15 @@ class Batch:
 					return
 				person = fresh
 			handler = handler_for(step.step_type)
-			if handler.channel and not self.may_send(p, step_id, handler.channel):
+			skipped = self.recheck_before_step(p, step)
+			if skipped is None and handler.channel and not self.may_send(p, step_id, handler.channel):
 				return
 			ctx = StepContext(self.flow, step, p, person, self.now, self)
 			if handler.writes:  # a failing step must leave nothing behind
 				frappe.db.savepoint("mf_step")
 			queued_before = len(self.mailer.queue_rows)
 			try:
-				outcome: Outcome = handler.execute(ctx)
+				outcome: Outcome = skipped or handler.execute(ctx)
 			except Exception as e:
 				if handler.writes:
 					frappe.db.rollback(save_point="mf_step")

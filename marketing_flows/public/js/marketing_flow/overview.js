@@ -126,6 +126,9 @@ marketing_flows.flow_in_words = function (frm) {
 		Segment: __("When someone enters segment {0}.", [d.trigger_segment || "?"]),
 		"Date Field": __("{0} days from the date in {1}.", [d.trigger_date_offset || 0, d.trigger_date_field || "?"]),
 		"Flow Goal": __("When someone meets the goal of flow {0}.", [d.trigger_flow || "?"]),
+		"Link Clicked": d.trigger_link_url
+			? __("When someone clicks a link containing '{0}' in an email of flow {1}.", [d.trigger_link_url, d.trigger_flow || "?"])
+			: __("When someone clicks a link in an email of flow {0}.", [d.trigger_flow || "?"]),
 	}[d.trigger_type] || "";
 	const criteria = (d.success_criteria || []).map((c) => esc(__(c.criterion_type))).join(d.success_logic === "All" ? ` ${__("and")} ` : ` ${__("or")} `);
 	return `<p><b>${__("Trigger")}:</b> ${esc(trigger)}</p><p><b>${__("Success")}:</b> ${
