@@ -65,6 +65,10 @@ METHODS = {
 	"marketing_flows.api.time_zones.zones": {"admin", "editor"},
 	"marketing_flows.api.starters.starter_flows": {"admin", "editor"},  # the dialog: who reads flows
 	"marketing_flows.api.starters.create_from_starter": {"admin"},  # creates a flow and its content
+	"marketing_flows.api.flows.tiles": {"admin", "editor"},  # the list's tiles: who reads flows
+	# Copy writes, so it answers POST only and this table's GET is refused for everyone; who may
+	# copy (a Flow Administrator) is tested over POST in tests/test_folders_and_copy.py
+	"marketing_flows.api.flows.copy_flow": set(),
 	# Send a test to me: who may edit content (editors too); a GET is refused after the checks (417)
 	"marketing_flows.api.test_send.send_test": {"admin", "editor"},
 }
