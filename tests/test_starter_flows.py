@@ -48,7 +48,7 @@ def test_the_dialog_lists_every_starter_with_what_it_does():
 	# a Frappe-only site: the abandoned cart's goal is what the site has, and says so
 	if not starters.site_facts().deal and not frappe.db.exists("DocType", "Sales Order"):
 		assert "no orders or deals" in listed["abandoned_cart"]["description"]
-		assert listed["abandoned_cart"]["steps"][0]["label"] == "Had a cart reminder in the last 7 days?"
+		assert listed["abandoned_cart"]["steps"][0]["label"] == "Already reminded?"
 
 
 @pytest.mark.parametrize("key", KEYS)
@@ -92,6 +92,24 @@ def test_a_starter_saves_before_any_outgoing_account_exists(key, settings):
 	settings.set_default_email_account(None)
 	flow = starters.create(key)
 	assert flow.status == "Draft" and validation.flow_errors(flow) == []
+
+
+def test_a_flow_administrator_alone_makes_every_starter_valid(smtp):
+	"""With no role beyond Flow Administrator (no write access to Contact), every starter is
+	still made valid: what the user may not do is left out and said (the re-engagement's last
+	step, which would set the contact's Unsubscribed)."""
+	admin = make_user(["Flow Administrator"], "starter-admin")
+	frappe.set_user(admin)
+	try:
+		for key in available():
+			flow = starters.create(key)
+			assert flow.owner == admin and validation.flow_errors(flow) == [], key
+			validation.validate_flow(flow)
+			if key == "re_engagement" and not frappe.has_permission("Contact", "write"):
+				assert "stop_mailing" not in [s.step_id for s in flow.steps]
+				assert "leave the flow" in flow.description
+	finally:
+		frappe.set_user("Administrator")
 
 
 def test_names_never_clash():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import frappe
 from frappe import _
 
@@ -26,5 +28,5 @@ def create_from_starter(starter: str | None = None) -> dict:
 		frappe.throw(_("Send this request as a POST."), title=_("Not allowed"))
 	if not starter:
 		frappe.throw(_("Choose a starter flow."))
-	flow = starters.create(starter)
+	flow = starters.create(cast(str, starter))
 	return {"name": flow.name, "flow_name": flow.flow_name}

@@ -23,9 +23,9 @@ MODULES = (
 	"re_engagement",
 )
 
-# the designer's grid (its auto layout's): a column is a node and its gap wide, a row as high
+# the grid starters are laid out on: a column is a node and its gap wide, a row a node and its arrow high
 COLUMN = 300
-ROW = 170
+ROW = 140
 
 
 @dataclass

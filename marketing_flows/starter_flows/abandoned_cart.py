@@ -68,7 +68,7 @@ def build(site: Site) -> Starter:
 			step(
 				"recently",
 				"Condition",
-				_("Had a cart reminder in the last {0} days?").format(ANTI_SPAM_DAYS),
+				_("Already reminded?"),
 				0,
 				0,
 				condition_type="Emailed Recently",

@@ -64,16 +64,14 @@ def build(site: Site) -> Starter:
 				_("Stop mailing them"),
 				1,
 				6,
+				update_field=site.unsubscribed,
+				update_value="1",  # checked
 			)
 		)
-		updates = [
-			{"step_id": "stop_mailing", "target": "Person", "field": site.unsubscribed, "action": "Check"}
-		]
 		ending = _(
 			"Those who do not click the last chance are no longer mailed (their Unsubscribed is checked)."
 		)
 	else:
-		updates = []
 		ending = _("Those who do not click the last chance leave the flow.")
 	return Starter(
 		key="re_engagement",
@@ -96,7 +94,6 @@ def build(site: Site) -> Starter:
 			"trigger_type": "Manual",
 			"person_doctype": site.person,
 			"success_criteria": [{"criterion_type": "Link Clicked", "label": _("Clicked a link")}],
-			"updates": updates,
 		},
 		steps=steps,
 		contents=[

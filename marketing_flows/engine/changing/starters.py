@@ -55,10 +55,10 @@ def starters(site: Site | None = None) -> list[Starter]:
 
 
 def starter(key: str, site: Site | None = None) -> Starter:
-	found = next((s for s in starters(site) if s.key == key), None)
-	if not found:
-		frappe.throw(_("There is no starter flow '{0}'.").format(key), frappe.DoesNotExistError)
-	return found
+	for found in starters(site):
+		if found.key == key:
+			return found
+	raise frappe.DoesNotExistError(_("There is no starter flow '{0}'.").format(key))
 
 
 def listing() -> list[dict[str, Any]]:
