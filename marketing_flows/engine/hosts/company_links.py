@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import frappe
 
+from marketing_flows.engine.hosts import owners
 from marketing_flows.engine.hosts.doctype_roles import doctype_for, person_type
 
 
@@ -56,20 +57,12 @@ def companies_of(people: list[str], doctype: str = "Contact") -> dict[str, str]:
 	return found
 
 
-ACCOUNT_MANAGER_FIELDS = ("account_manager", "lead_owner", "deal_owner")
+# The owner fields of the known hosts (owners.py is where they are; kept here for readers of rows
+# that don't know their doctype).
+ACCOUNT_MANAGER_FIELDS = owners.OWNER_FIELD_NAMES
 
 
 def account_manager(person: dict, company: str | None, person_dt: str = "Contact") -> str | None:
 	"""The user who looks after this person where the host has one: the company's account
-	manager (ERPNext Customer), else the person's own."""
-	company_dt = doctype_for("company")
-	if company and company_dt:
-		meta = frappe.get_meta(company_dt)
-		for fieldname in ACCOUNT_MANAGER_FIELDS:
-			if meta.has_field(fieldname) and (user := frappe.db.get_value(company_dt, company, fieldname)):
-				return user
-	meta = frappe.get_meta(person_dt)
-	for fieldname in ACCOUNT_MANAGER_FIELDS:
-		if meta.has_field(fieldname) and (user := person.get(fieldname)):
-			return user
-	return None
+	manager (ERPNext Customer) or owner, else the person's own (owners.py knows which field)."""
+	return owners.account_manager(person_dt, person, doctype_for("company"), company)

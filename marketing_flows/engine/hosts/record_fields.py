@@ -1,12 +1,16 @@
 """How any document points at a person, an email or a company (read from its meta), and the
-field values of a record a flow creates for a person (Create Request, Create Sale)."""
+field values of a record a flow creates for a person (Create Request, Create Sale): which field
+of each host's doctype takes a request's status and category, a sale's stage, amount and
+expected closing date, and whether a value is one the field accepts."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
 import frappe
+from frappe import _
 
+from marketing_flows.engine.hosts import owners
 from marketing_flows.engine.hosts.doctype_roles import (
 	PERSON_TYPES,
 	doctype_for,
@@ -103,7 +107,6 @@ def refs_of(doc: Document) -> dict[str, set[str]]:
 TITLE_FIELDS = ("subject", "title", "opportunity_title")
 TYPE_FIELDS = ("issue_type", "ticket_type", "opportunity_type", "deal_type")
 PRIORITY_FIELDS = ("priority",)
-OWNER_FIELDS = ("opportunity_owner", "deal_owner", "lead_owner")
 RECORD_EMAIL_FIELDS = ("raised_by", "contact_email", "email")
 
 # A value of a new record: a Data / Link / Select value, or the rows of a table field.
@@ -136,7 +139,8 @@ def record_values(
 	put(("description",), title)
 	put(TYPE_FIELDS, kind)
 	put(PRIORITY_FIELDS, priority)
-	put(OWNER_FIELDS, owner)
+	if owner and (owner_field := owners.owner_field(doctype)):
+		values[owner_field] = owner
 	put(RECORD_EMAIL_FIELDS, person.get("email_id"))
 	for df in meta.fields:
 		if df.fieldtype == "Link" and df.options == person_dt:
@@ -170,3 +174,99 @@ def record_values(
 				values[df.options] = person_dt
 				values[df.fieldname] = person["name"]
 	return values
+
+
+# --- a request's status and category, a sale's stage, amount and expected closing ------------
+
+# Per value, the fields that may take it, best first: the first one the doctype has is used.
+# Issue: status, issue_type; HD Ticket: status, ticket_type (or its category); Opportunity:
+# sales_stage, opportunity_amount, expected_closing; Frappe CRM's deal: status (its stages are
+# CRM Deal Statuses), deal_value (annual_revenue, "Amount", before CRM 1.30), expected_closure_date
+# (close_date before).
+DETAIL_FIELDS: dict[str, tuple[str, ...]] = {
+	"status": ("status",),
+	"category": ("category", "issue_type", "ticket_type"),
+	"stage": ("sales_stage", "deal_stage", "status"),
+	"amount": ("opportunity_amount", "deal_value", "expected_deal_value", "annual_revenue", "amount"),
+	"closing": ("expected_closing", "expected_closure_date", "close_date", "closing_date"),
+}
+DETAIL_LABELS = {
+	"status": "Status",
+	"category": "Category",
+	"stage": "Stage",
+	"amount": "Amount",
+	"closing": "Expected Closing",
+}
+
+
+def detail_field(doctype: str, what: str) -> str | None:
+	"""The field of `doctype` that takes a request's or sale's `what` (a key of DETAIL_FIELDS)."""
+	meta = frappe.get_meta(doctype)
+	return next((f for f in DETAIL_FIELDS[what] if meta.has_field(f)), None)
+
+
+def detail_values(
+	doctype: str, details: dict[str, FieldValue], record: dict[str, FieldValue] | None = None
+) -> dict[str, FieldValue]:
+	"""fieldname -> value for the details given (None / "" left out) that the doctype has a field
+	for. An amount comes with its currency where the doctype has one and `record` (the other
+	values) names none: the record's company's (ERPNext), else the site's default currency."""
+	values: dict[str, FieldValue] = {}
+	for what, value in details.items():
+		if value in (None, ""):
+			continue
+		if field := detail_field(doctype, what):
+			values[field] = value
+	record = record or {}
+	if (
+		details.get("amount")
+		and frappe.get_meta(doctype).has_field("currency")
+		and not record.get("currency")
+	):
+		company = record.get("company")
+		currency = (
+			frappe.db.get_value("Company", company, "default_currency")
+			if company and frappe.db.exists("DocType", "Company")
+			else None
+		) or frappe.db.get_default("currency")
+		if currency:
+			values["currency"] = currency
+	return values
+
+
+ALLOWED_SHOWN = 20  # allowed values named in a message, at most
+
+
+def detail_problems(doctype: str, details: dict[str, FieldValue]) -> list[str]:
+	"""Why the details can't be set on a new `doctype` record: a detail it has no field for, a
+	value that is not one of a Select's options or not a record of a Link's doctype (naming the
+	values it accepts). Empty: all fine."""
+	meta = frappe.get_meta(doctype)
+	problems = []
+	for what, value in details.items():
+		if value in (None, ""):
+			continue
+		label = _(DETAIL_LABELS[what])
+		field = detail_field(doctype, what)
+		if not field:
+			problems.append(_("{0} has no field for the {1}.").format(_(doctype), label))
+			continue
+		df = meta.get_field(field)
+		allowed: list[str] | None = None
+		if df.fieldtype == "Select":
+			allowed = [o for o in (df.options or "").split("\n") if o]
+		elif df.fieldtype == "Link" and df.options:
+			if frappe.db.exists(df.options, value):
+				continue
+			allowed = frappe.get_all(df.options, pluck="name", order_by="name asc", limit=ALLOWED_SHOWN + 1)
+		if allowed is None or value in allowed:
+			continue
+		shown = ", ".join(str(a) for a in allowed[:ALLOWED_SHOWN]) + (
+			", ..." if len(allowed) > ALLOWED_SHOWN else ""
+		)
+		problems.append(
+			_("'{0}' is not a {1} of {2} ({3}): choose one of {4}.").format(
+				value, label, _(doctype), _(df.label or field), shown or _("(none set up)")
+			)
+		)
+	return problems

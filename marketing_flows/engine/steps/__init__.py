@@ -1,6 +1,6 @@
 """Doing a step: one class per step type behind one small interface (`base.StepType`), grouped
 in one module per family (messages, wait, wait for action, condition, branching, person
-changes, activities, records, integrations, flow control).
+changes, activities, records, notifications, ownership, integrations, flow control).
 
 `STEP_TYPES` maps the `step_type` value of Marketing Flow Step to its handler; the runner and
 the validation only ever go through `handler_for`. A new step type is a new class in the module
@@ -16,6 +16,8 @@ from marketing_flows.engine.steps import (
 	flow_control,
 	integrations,
 	messages,
+	notify,
+	ownership,
 	person_changes,
 	records,
 	wait,
@@ -36,6 +38,8 @@ STEP_TYPES: dict[str, StepType] = {
 		integrations,
 		flow_control,
 		records,
+		notify,
+		ownership,
 	)
 	for handler in module.HANDLERS
 }

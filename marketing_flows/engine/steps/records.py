@@ -1,6 +1,9 @@
 """Steps that create work for sales and support: Create Request (the site's Issue doctype:
-Issue or HD Ticket) and Create Sale (its Deal doctype: Opportunity or CRM Deal), for the
-participant, as a rep would; a sale made here counts for a Deal Created goal like any other."""
+Issue or HD Ticket, with its status and category) and Create Sale (its Deal doctype:
+Opportunity or CRM Deal, with its stage, amount and expected closing date), for the
+participant, as a rep would; a sale made here counts for a Deal Created goal like any other.
+Which field of each host takes what is record_fields.py's; a value the field does not accept is
+refused when the flow is saved."""
 
 from __future__ import annotations
 
@@ -8,13 +11,15 @@ from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
-from frappe.utils import add_days, getdate
+from frappe.utils import add_days, flt, getdate
 
 from marketing_flows.engine.hosts import company_links, doctype_roles, record_fields
 from marketing_flows.engine.sending import render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
+	from datetime import datetime
+
 	from frappe.model.document import Document
 
 	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
@@ -37,7 +42,28 @@ class CreateRecord(StepType):
 			errors.append(_("{0}: the title's Jinja is invalid ({1}).").format(what, err))
 		if (step.get("followup_days") or 0) < 0:
 			errors.append(_("{0}: the follow-up can't be due in the past.").format(what))
+		doctype = doctype_roles.doctype_for(self.role)
+		if doctype and frappe.db.exists("DocType", doctype):
+			details = self.details(step)
+			errors += [f"{what}: {problem}" for problem in record_fields.detail_problems(doctype, details)]
+			category_field = record_fields.detail_field(doctype, "category")
+			if (
+				details.get("category")
+				and step.get("record_type")
+				and step.record_type != details["category"]
+				and category_field in record_fields.TYPE_FIELDS
+			):
+				errors.append(
+					_("{0}: Type and Category both set the {1}'s {2}: keep one.").format(
+						what, _(doctype), _(frappe.get_meta(doctype).get_label(category_field))
+					)
+				)
 		return errors
+
+	def details(self, step: MarketingFlowStep, now: datetime | None = None) -> dict:
+		"""The request's or sale's details the step sets (record_fields.DETAIL_FIELDS keys);
+		`now` dates the expected closing (without it: a stand-in date, for validation)."""
+		return {}
 
 	@property
 	def role_label(self) -> str:
@@ -71,6 +97,7 @@ class CreateRecord(StepType):
 			owner=owner,
 			person_dt=person_dt,
 		)
+		values.update(record_fields.detail_values(doctype, self.details(step, ctx.now), values))
 		doc = frappe.get_doc({"doctype": doctype, **values})
 		doc.flags.ignore_permissions = True
 		doc.flags.marketing_flow = ctx.flow.name  # this flow's own trigger must not fire on it
@@ -125,10 +152,36 @@ class CreateRequest(CreateRecord):
 	name = "Create Request"
 	role = "issue"
 
+	def details(self, step: MarketingFlowStep, now: datetime | None = None) -> dict:
+		return {
+			"status": (step.get("record_status") or "").strip(),
+			"category": (step.get("record_category") or "").strip(),
+		}
+
 
 class CreateSale(CreateRecord):
 	name = "Create Sale"
 	role = "deal"
+
+	def validate(self, step: MarketingFlowStep, flow: MarketingFlow) -> list[str]:
+		errors = super().validate(step, flow)
+		what = _("{0} step '{1}'").format(_(self.name), step.step_id)
+		if flt(step.get("record_amount")) < 0:
+			errors.append(_("{0}: the amount can't be negative.").format(what))
+		if (step.get("record_closing_days") or 0) < 0:
+			errors.append(_("{0}: the expected closing can't be in the past.").format(what))
+		return errors
+
+	def details(self, step: MarketingFlowStep, now: datetime | None = None) -> dict:
+		days = step.get("record_closing_days")
+		closing = None
+		if days not in (None, "") and int(days) > 0:  # empty or 0: none (the field's default 0)
+			closing = add_days(getdate(now), int(days))
+		return {
+			"stage": (step.get("record_stage") or "").strip(),
+			"amount": flt(step.get("record_amount")) or None,
+			"closing": closing,
+		}
 
 
 HANDLERS = (CreateRequest(), CreateSale())
