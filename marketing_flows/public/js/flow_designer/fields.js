@@ -1,8 +1,10 @@
 // What the side panel shows, as Frappe docfields built from the doctypes' meta: a step's panel
 // the Marketing Flow Step fields its type needs (plus its rows in the flow's per-step tables);
 // with no step selected, the flow's trigger, audience, timing and success fields. Also the filter
-// editor (Frappe's FilterGroup) for the JSON filter fields (conditions, audience).
+// editor (Frappe's FilterGroup) for the JSON filter fields (conditions, audience), and for the
+// filters of grid rows (success criteria, Split branches), which the grids show in words.
 import { STEP_DOCTYPE, FLOW_DOCTYPE, DESIGN_FIELDS, STEP_LINK_FIELDS, step_tables, rows_of, is_multi_branch } from "./steps";
+import { filter_editor, criterion_words, criterion_doctype, branch_words, branch_doctype } from "./filters_in_words";
 
 export const LAYOUT = ["Section Break", "Column Break", "Tab Break"];
 
@@ -17,50 +19,48 @@ function is_filters_field(df) {
 	return df.fieldtype === "Code" && /filters|conditions/.test(df.fieldname);
 }
 
-function parse_filters(value, doctype) {
-	let data = [];
-	try {
-		data = typeof value === "string" ? JSON.parse(value || "[]") : value || [];
-	} catch (e) {
-		data = [];
-	}
-	if (!Array.isArray(data)) {
-		data = Object.entries(data).map(([k, v]) => (Array.isArray(v) ? [k, ...v] : [k, "=", v]));
-	}
-	return data.map((f) => (f.length >= 4 ? f.slice(0, 4) : [doctype, ...f]));
-}
-
 // A filter editor (Frappe's FilterGroup) in an HTML field; `changed(json)` gets the filters as
-// JSON ("" for none) when they change.
+// JSON ("" for none) when they change. Read-only: the filters in words.
 export function mount_filters(field, value, doctype, readonly, changed) {
 	const $wrapper = field.$wrapper.empty();
-	if (!doctype) {
-		$wrapper.html(`<div class="text-muted small">${__("Choose the doctype first.")}</div>`);
-		return;
-	}
 	$wrapper.append(`<label class="control-label">${__(field.df.label)}</label>`);
-	const $area = $(`<div class="mf-filter-area"></div>`).appendTo($wrapper);
-	let current = value || "[]";
-	frappe.model.with_doctype(doctype, () => {
-		const group = new frappe.ui.FilterGroup({
-			parent: $area,
-			doctype,
-			on_change: () => {
-				const filters = group.get_filters().map((f) => f.slice(0, 4));
-				const json = JSON.stringify(filters);
-				if (json !== current) {
-					current = json;
-					changed(filters.length ? json : "");
-				}
-			},
-		});
-		group.add_filters_to_filter_group(parse_filters(value, doctype));
-		if (readonly) $area.find("button").prop("disabled", true);
-	});
+	filter_editor($wrapper, { value, doctype, readonly, changed });
+}
+
+// The JSON filters of a grid's rows (a success criterion's conditions, a Split branch's
+// condition): the column shows them in words, the row's form edits them with Frappe's filter
+// editor on the doctype the row's type names (filters_in_words.js).
+const ROW_FILTERS = {
+	"Marketing Flow Success Criterion": {
+		fieldname: "conditions",
+		words: (row, store) => criterion_words(row, store.person_doctype),
+		doctype: (row, store) => criterion_doctype(row, store.person_doctype),
+		// fields of the row that decide the doctype: the editor is made again when they change
+		depends: ["criterion_type", "reference_doctype", "web_form"],
+	},
+	"Marketing Flow Branch": {
+		fieldname: "condition_filters",
+		words: (row, store) => branch_words(row, store.person_doctype),
+		doctype: (row, store) => branch_doctype(row, store.person_doctype),
+		depends: ["condition_type"],
+	},
+};
+
+export function row_filters_of(doctype) {
+	return ROW_FILTERS[doctype];
+}
+
+// The words of a row's filters as a grid cell (Frappe's grid formats each cell with
+// `df.formatter(value, df, options, row)`).
+function words_formatter(spec, store) {
+	return (value, df, options, row) =>
+		`<span class="mf-filter-words">${frappe.utils.escape_html(spec.words(row || {}, store))}</span>`;
 }
 
 // Grids of the flow's panel (340 px) whose columns need a share of the width other than
-// Frappe's default and a shorter heading: fieldname -> [columns of 10, label].
+// Frappe's default and a shorter heading: fieldname -> [columns of 10, label]; the columns not
+// named are left out of the grid (they are in the row's form). A Split's branches: their label
+// and condition in words; an A/B Test's variants: their label and share.
 const NARROW_COLUMNS = {
 	"Marketing Flow Quiet Hours": {
 		channel: [2, () => __("Channel")],
@@ -68,7 +68,38 @@ const NARROW_COLUMNS = {
 		quiet_from: [2, () => __("From")],
 		quiet_to: [2, () => __("To")],
 	},
+	"Marketing Flow Success Criterion": {
+		criterion_type: [4, () => __("Criterion Type")],
+		conditions: [6, () => __("Conditions")],
+	},
+	Split: {
+		branch_label: [4, () => __("Label")],
+		condition_filters: [6, () => __("Condition")],
+	},
+	"A/B Test": {
+		branch_label: [6, () => __("Label")],
+		percentage: [4, () => __("Percentage")],
+	},
 };
+
+// A grid's docfield as the narrow panel shows it (NARROW_COLUMNS), its row filters in words.
+function grid_column(f, narrow, store, readonly) {
+	const df = { ...f, read_only: readonly ? 1 : f.read_only };
+	if (narrow) {
+		const column = narrow[f.fieldname];
+		df.in_list_view = column ? 1 : 0;
+		if (column) Object.assign(df, { columns: column[0], label: column[1]() });
+	}
+	const spec = ROW_FILTERS[f.parent];
+	if (spec && f.fieldname === spec.fieldname) df.formatter = words_formatter(spec, store);
+	// a row's form in the panel: its rows are not documents Frappe knows (no form, not in
+	// locals), so Frappe's permission check would hide every field; the design decides
+	df.get_status = (control) => {
+		if (cint(control.df.hidden) || cint(control.df.hidden_due_to_dependency)) return "None";
+		return cint(control.df.read_only) ? "Read" : "Write";
+	};
+	return df;
+}
 
 // A value as Frappe's controls take it: a time as HH:mm:ss (the server sends 9:00:00, and a
 // Time field Frappe filled with the moment its row was made has microseconds), a moment to the
@@ -147,13 +178,7 @@ function field_defs(store, doctype, wanted, target) {
 			df.mf_filters = meta_df.fieldname;
 		} else if (df.fieldtype === "Table") {
 			const child = frappe.get_meta(df.options);
-			const narrow = NARROW_COLUMNS[df.options] || {};
-			df.fields = (child?.fields || []).map((f) => ({
-				...f,
-				in_list_view: f.in_list_view,
-				read_only: readonly ? 1 : f.read_only,
-				...(narrow[f.fieldname] ? { columns: narrow[f.fieldname][0], label: narrow[f.fieldname][1]() } : {}),
-			}));
+			df.fields = (child?.fields || []).map((f) => grid_column(f, NARROW_COLUMNS[df.options], store, readonly));
 			df.data = (target[df.fieldname] || []).map((r) => to_the_second({ ...r }, df.fields));
 			df.cannot_add_rows = readonly;
 			df.cannot_delete_rows = readonly;
@@ -193,7 +218,7 @@ function step_table_fields(store, step) {
 			fields: child.fields
 				.filter((f) => f.fieldname !== "step_id")
 				.map((f) => {
-					const df = { ...f, read_only: readonly ? 1 : f.read_only };
+					const df = grid_column(f, is_branch ? NARROW_COLUMNS[step.step_type] : null, store, readonly);
 					if (f.fieldname === "next_step") {
 						df.fieldtype = "Select";
 						df.options = [""].concat(store.steps.filter((s) => s.step_id !== step.step_id).map((s) => s.step_id));
