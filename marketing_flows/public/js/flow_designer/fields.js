@@ -4,7 +4,15 @@
 // editor (Frappe's FilterGroup) for the JSON filter fields (conditions, audience), and for the
 // filters of grid rows (success criteria, Split branches), which the grids show in words.
 import { STEP_DOCTYPE, FLOW_DOCTYPE, DESIGN_FIELDS, STEP_LINK_FIELDS, step_tables, rows_of, is_multi_branch } from "./steps";
-import { filter_editor, criterion_words, criterion_doctype, branch_words, branch_doctype } from "./filters_in_words";
+import {
+	filter_editor,
+	criterion_words,
+	criterion_doctype,
+	criterion_doctype_now,
+	branch_words,
+	branch_doctype,
+	branch_doctype_now,
+} from "./filters_in_words";
 
 export const LAYOUT = ["Section Break", "Column Break", "Tab Break"];
 
@@ -34,14 +42,17 @@ const ROW_FILTERS = {
 	"Marketing Flow Success Criterion": {
 		fieldname: "conditions",
 		words: (row, store) => criterion_words(row, store.person_doctype),
-		doctype: (row, store) => criterion_doctype(row, store.person_doctype),
+		// read-only: what is known without asking (the words' labels come from the filters)
+		doctype: (row, store) =>
+			store.readonly ? criterion_doctype_now(row, store.person_doctype) : criterion_doctype(row, store.person_doctype),
 		// fields of the row that decide the doctype: the editor is made again when they change
 		depends: ["criterion_type", "reference_doctype", "web_form"],
 	},
 	"Marketing Flow Branch": {
 		fieldname: "condition_filters",
 		words: (row, store) => branch_words(row, store.person_doctype),
-		doctype: (row, store) => branch_doctype(row, store.person_doctype),
+		doctype: (row, store) =>
+			store.readonly ? branch_doctype_now(row, store.person_doctype) : branch_doctype(row, store.person_doctype),
 		depends: ["condition_type"],
 	},
 };

@@ -19,14 +19,20 @@ frappe.provide("marketing_flows");
 			doctype_of_rows: "Marketing Flow Success Criterion",
 			fieldname: "conditions",
 			words: (row, frm) => marketing_flows.criterion_words(row, frm.doc.person_doctype),
-			doctype: (row, frm) => marketing_flows.criterion_doctype(row, frm.doc.person_doctype),
+			doctype: (row, frm, readonly) =>
+				readonly
+					? marketing_flows.criterion_doctype_now(row, frm.doc.person_doctype)
+					: marketing_flows.criterion_doctype(row, frm.doc.person_doctype),
 			depends: ["criterion_type", "reference_doctype", "web_form"],
 		},
 		branches: {
 			doctype_of_rows: "Marketing Flow Branch",
 			fieldname: "condition_filters",
 			words: (row, frm) => marketing_flows.branch_words(row, frm.doc.person_doctype),
-			doctype: (row, frm) => marketing_flows.branch_doctype(row, frm.doc.person_doctype),
+			doctype: (row, frm, readonly) =>
+				readonly
+					? marketing_flows.branch_doctype_now(row, frm.doc.person_doctype)
+					: marketing_flows.branch_doctype(row, frm.doc.person_doctype),
 			depends: ["condition_type"],
 		},
 	};
@@ -76,9 +82,11 @@ frappe.provide("marketing_flows");
 			const grid_form = grid_row?.grid_form;
 			if (!grid_form || !grid_row.wrapper.hasClass("grid-row-open")) return;
 			const row = locals[spec.doctype_of_rows][cdn];
+			// read-only (a running flow, a reader): the words, and no question to the server
+			const read = readonly(frm, grid_form.fields_dict[spec.fieldname]);
 			marketing_flows.row_filter_editor(grid_form, spec.fieldname, {
-				doctype: spec.doctype(row, frm),
-				readonly: readonly(frm, grid_form.fields_dict[spec.fieldname]),
+				doctype: spec.doctype(row, frm, read),
+				readonly: read,
 				changed: (json) => frappe.model.set_value(spec.doctype_of_rows, cdn, spec.fieldname, json),
 			});
 		});
