@@ -334,7 +334,8 @@ def test_send_a_test_sms_goes_to_the_users_mobile(http_receiver, settings, teste
 		use_post=0,
 		parameters=[],
 	)
-	frappe.db.set_value("User", tester, "mobile_no", "+4799887766")
+	mobile = "+4799" + str(int(frappe.generate_hash(length=6), 16) % 1000000).zfill(6)
+	frappe.db.set_value("User", tester, "mobile_no", mobile)  # unique among users
 	first = unique("Liv")
 	contact = make_contact(first_name=first, mobile_no="+4711223344")
 	sms = make_content("SMS", body="Hi {{ contact.first_name }}")
@@ -345,7 +346,7 @@ def test_send_a_test_sms_goes_to_the_users_mobile(http_receiver, settings, teste
 	finally:
 		frappe.set_user("Administrator")
 	got = http_receiver.received("/sms-test")
-	assert [(r["query"]["to"], r["query"]["text"]) for r in got] == [("+4799887766", f"[Test] Hi {first}")]
+	assert [(r["query"]["to"], r["query"]["text"]) for r in got] == [(mobile, f"[Test] Hi {first}")]
 
 
 def test_the_batch_path_resolves_owners_with_one_user_query(sink, owned_companies):

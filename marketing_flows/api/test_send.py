@@ -37,4 +37,4 @@ def send_test(
 	frappe.has_permission(person_doctype, "read", doc=person, throw=True)
 	if frappe.request and frappe.request.method != "POST":
 		frappe.throw(_("Send a test with a POST request."), frappe.ValidationError)
-	return test_send.send_test(doc, person_doctype, person, frappe.session.user, flow)
+	return test_send.send_test(doc, person_doctype, person or "", frappe.session.user, flow)

@@ -178,7 +178,8 @@ def validate_flow(flow: MarketingFlow) -> None:
 				"<br>".join(html.escape(e, quote=False) for e in errors),
 				title=_("The flow's steps are not valid"),
 			)
-	if flow.status == "Running":  # Run, resume, or a save (a new version) of a running flow
+	settling = frappe.flags.in_install or frappe.flags.in_migrate or frappe.flags.in_patch
+	if flow.status == "Running" and not settling:  # Run, resume, a save (new version) of a running flow
 		if errors := sender_errors(flow):
 			frappe.throw(
 				"<br>".join(html.escape(e, quote=False) for e in errors), title=_("The flow can't run")

@@ -34,9 +34,10 @@ def test_prefix() -> str:
 def template_context(person_doctype: str, person: str, flow: str | None) -> dict[str, Any]:
 	"""What Jinja sees in a real send (StepContext.template_context), for `person` outside any
 	participation: the participant is a stand-in with the person's address and company."""
-	row = person_records.person_rows(person_doctype, [person]).get(person)
-	if row is None:
+	rows = person_records.person_rows(person_doctype, [person])
+	if person not in rows:
 		frappe.throw(_("{0} {1} does not exist.").format(_(person_doctype), person), frappe.DoesNotExistError)
+	row = rows[person]
 	company_dt = doctype_roles.doctype_for("company")
 	company_name = company_links.companies_of([person], person_doctype).get(person)
 	company = (
