@@ -67,6 +67,7 @@ def test_new_from_template_makes_the_abandoned_cart_flow_and_opens_the_designer(
 			assert "mf-starter-unavailable" in (lead.get_attribute("class") or "")
 			assert lead.locator(".mf-starter-create").count() == 0
 			assert "Needs leads" in text_of(lead.locator(".mf-starter-reason"))
+		page.wait_for_timeout(400)  # the dialog's fade-in
 		screenshot(page, "starters-dialog")
 		lead.scroll_into_view_if_needed()
 		screenshot(page, "starters-dialog-unavailable")
