@@ -71,6 +71,11 @@ METHODS = {
 	"marketing_flows.api.flows.copy_flow": set(),
 	# Send a test to me: who may edit content (editors too); a GET is refused after the checks (417)
 	"marketing_flows.api.test_send.send_test": {"admin", "editor"},
+	# the Participants tab's tasks (POST, below): enrol / remove, a Flow Administrator's; adding to
+	# an email group also needs write access to Email Groups (a Newsletter Manager's), as export
+	"marketing_flows.api.participant_tasks.add_to_another_flow": {"admin"},
+	"marketing_flows.api.participant_tasks.remove_from_flow": {"admin"},
+	"marketing_flows.api.participant_tasks.add_to_email_group": set(),
 }
 
 
@@ -201,6 +206,8 @@ def test_each_method_answers_each_role_as_spec_says(method, sessions, base):
 			)
 		elif method.startswith("marketing_flows.api.crm."):  # Frappe CRM's deal page
 			r = call(sessions[role], base, method, doctype="CRM Deal", name="none", flow=fresh_flow())
+		elif method.startswith("marketing_flows.api.participant_tasks."):  # POST, nobody chosen
+			r = call(sessions[role], base, method, flow=fresh_flow(), participants="[]")
 		elif method.endswith("add_to_flow"):
 			r = call(sessions[role], base, method, flow=fresh_flow(), contacts=json.dumps([contact]))
 		else:
