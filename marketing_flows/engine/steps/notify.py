@@ -71,7 +71,7 @@ class _Notify(StepType):
 				errors.append(_("{0}: choose the role whose users are notified.").format(what))
 			elif not frappe.db.exists("Role", step.notify_role):
 				errors.append(_("{0}: role {1} does not exist.").format(what, step.notify_role))
-			elif not role_users(step.notify_role):
+			elif not role_users(step.get("notify_role") or ""):
 				errors.append(
 					_("{0}: no enabled user has the role {1}: nobody would be notified.").format(
 						what, step.notify_role
@@ -93,16 +93,18 @@ class _Notify(StepType):
 		step = ctx.step
 		to = step.get("notify_to") or USER
 		if to == ROLE:
-			return role_users(step.notify_role), ""
+			return role_users(step.get("notify_role") or ""), ""
+		user: str = step.get("notify_user") or ""
 		if to == USER:
-			return owners.enabled_users([step.notify_user] if step.get("notify_user") else []), ""
+			return owners.enabled_users([user] if user else []), ""
 		company_dt = ctx.participant.get("company_doctype") or doctype_roles.doctype_for("company")
 		owner = owners.person_owner(
 			ctx.flow.person_doctype, ctx.contact, company_dt, ctx.participant.get("company")
 		)
 		if owner and owners.enabled_users([owner]):
 			return [owner], ""
-		fallback = owners.enabled_users([step.notify_fallback] if step.get("notify_fallback") else [])
+		named: str = step.get("notify_fallback") or ""
+		fallback = owners.enabled_users([named] if named else [])
 		why = _("the owner, {0}, is disabled").format(owner) if owner else _("the person has no owner")
 		if fallback:
 			return fallback, _("{0}: the fallback user").format(why)

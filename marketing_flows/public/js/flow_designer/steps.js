@@ -28,6 +28,9 @@ const ICONS = {
 	"A/B Test": "branch",
 	"Update Participant": "edit",
 	"Create Activity": "assign",
+	"Notify by Email": "notification",
+	"Notify by SMS": "notification",
+	"Distribute to Owner": "share-people",
 	Webhook: "link-url",
 	"Add to Email Group": "users",
 	"Remove from Email Group": "users",
@@ -52,6 +55,9 @@ const COLOURS = {
 	"Create Activity": "green",
 	"Create Request": "green",
 	"Create Sale": "green",
+	"Distribute to Owner": "green",
+	"Notify by Email": "yellow",
+	"Notify by SMS": "yellow",
 	"Add to Email Group": "cyan",
 	"Remove from Email Group": "cyan",
 	Webhook: "pink",
@@ -295,8 +301,29 @@ export function summary(step, steps, doc = null) {
 		}
 		case "Update Participant":
 			return step.update_field ? `${step.update_field} = ${trunc(step.update_value, 24)}` : __("No field chosen");
-		case "Create Activity":
-			return trunc(step.activity_description) || __("No description");
+		case "Create Activity": {
+			const what = trunc(step.activity_description) || __("No description");
+			if (step.activity_kind !== "Calendar Event") return what;
+			const at = (step.activity_time || "").toString().slice(0, 5) || __("first free slot");
+			return __("Event at {0}: {1}", [at, what]);
+		}
+		case "Notify by Email":
+		case "Notify by SMS": {
+			const to =
+				step.notify_to === "Role"
+					? step.notify_role && __("role {0}", [step.notify_role])
+					: step.notify_to === "Person's Owner"
+					? __("the person's owner")
+					: step.notify_user;
+			return to ? __("Notify {0}", [trunc(to, 40)]) : __("Nobody to notify chosen");
+		}
+		case "Distribute to Owner": {
+			const users = (step.distribute_users || "").split(/[\n,]+/).filter((u) => u.trim()).length;
+			if (!users) return __("No users listed");
+			return step.distribute_to === "Company"
+				? __("Give the company an owner: {0} users in turn", [users])
+				: __("Give the person an owner: {0} users in turn", [users]);
+		}
 		case "Webhook":
 			return step.webhook_url ? `${step.webhook_method || "POST"} ${trunc(step.webhook_url, 40)}` : __("No URL");
 		case "Add to Email Group":
