@@ -47,8 +47,11 @@ def row(page, participant: str):
 	return page.locator(f".mf-participants tr.mf-participant[data-name='{participant}']")
 
 
-def start_task(page, task: str) -> None:
+def start_task(page, task: str, shot: str | None = None) -> None:
 	page.locator(".mf-participants .mf-tasks-button").click()
+	page.locator(".mf-participants .mf-tasks .dropdown-menu.show").wait_for(timeout=5000)
+	if shot:
+		screenshot(page, shot)
 	page.locator(f".mf-participants .mf-task[data-task='{task}']").click()
 	page.locator(".mf-participant-task.show .modal-content").wait_for(timeout=10000)
 
@@ -115,7 +118,12 @@ def test_a_flow_administrator_adds_removes_and_adds_to_an_email_group(browser, d
 		assert page.locator(".modal.show").count() == 0
 		assert text_of(page.locator(".mf-selection-note")).startswith("2 selected")
 
-		start_task(page, "add_to_flow")
+		start_task(page, "add_to_flow", shot="participant-tasks-menu")
+		assert [t.strip() for t in page.locator(".mf-participants .mf-task").all_text_contents()] == [
+			"Add to another flow…",
+			"Remove from this flow…",
+			"Add to email group…",
+		]
 		apply_to = page.locator(".mf-participant-task.show select[data-fieldname='apply_to']")
 		assert apply_to.input_value() == "selected"
 		assert [o.strip() for o in apply_to.locator("option").all_inner_texts()] == [
