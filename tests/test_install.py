@@ -72,6 +72,16 @@ def test_the_people_flows_enrol_get_a_time_zone_field():
 		assert field.options.split("\n") == time_zones.all_zones()
 
 
+def test_contact_gets_a_no_longer_at_the_company_field_and_leads_do_not():
+	"""A Contact who left their company leaves the flows (eligibility); leads have no company to
+	leave."""
+	field = frappe.get_meta("Contact").get_field("mf_left_company")
+	assert field and field.fieldtype == "Check" and field.label == "No Longer at the Company"
+	for doctype in ("Lead", "CRM Lead"):
+		if frappe.db.exists("DocType", doctype):
+			assert not frappe.get_meta(doctype).has_field("mf_left_company"), doctype
+
+
 def test_workspace_visible():
 	ws = frappe.get_doc("Workspace", "Marketing Flows")
 	assert ws.public == 1
@@ -95,6 +105,7 @@ def test_participant_indexes_for_due_rows_and_one_active_participation():
 	assert idx["flow_person"] == ["flow", "person"]  # one participation per person (Contact or lead)
 	assert "flow_contact" not in idx  # patch drop_flow_contact_index
 	assert "active_key" in idx  # unique
+	assert idx["flow_email"] == ["flow", "email"]  # the runner's same-address re-check (install.py)
 
 
 def test_log_index_for_step_statistics():

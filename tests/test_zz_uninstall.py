@@ -111,6 +111,7 @@ def test_uninstall_keeps_the_consent_evidence():
 		# the field is gone from the form, its values are still in the table
 		assert not frappe.get_meta("Contact").has_field("mf_marketing_consent")
 		assert not frappe.get_meta("Contact").has_field("mf_time_zone")  # the person's Time Zone too
+		assert not frappe.get_meta("Contact").has_field("mf_left_company")  # and No Longer at the Company
 		assert frappe.db.sql("SELECT mf_marketing_consent FROM `tabContact` WHERE name = %s", agreed) == (
 			(1,),
 		)
