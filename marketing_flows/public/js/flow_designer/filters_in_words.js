@@ -251,6 +251,7 @@ function add_style() {
 			white-space: normal;
 			overflow: visible;
 			text-overflow: clip;
+			margin-top: 0 !important; /* Frappe lifts a Code cell for its <pre>: the words sit level */
 		}
 		.mf-row-filters .mf-filter-words { padding: 6px 0; }
 	`);
