@@ -131,9 +131,10 @@ function remember(promise) {
 }
 
 // The doctype a success criterion's conditions filter (criteria.py target_doctype), now if it
-// is known without asking the server, else null.
+// is known without asking the server, else null; false for a type that has no conditions.
 export function criterion_doctype_now(row, person_doctype) {
 	const kind = row.criterion_type;
+	if (kind === "Link Clicked") return false; // no conditions: the log's clicks
 	if (kind === "Person Updated" || kind === "Lead Converted") return person_doctype || "Contact";
 	if (kind === "Document Condition") return row.reference_doctype || null;
 	if (kind === "Added to Email Group") return "Email Group Member";
@@ -254,6 +255,7 @@ function add_style() {
 			margin-top: 0 !important; /* Frappe lifts a Code cell for its <pre>: the words sit level */
 		}
 		.mf-row-filters .mf-filter-words { padding: 6px 0; }
+		.frappe-control.mf-no-filters { display: none !important; }
 	`);
 }
 
@@ -271,8 +273,11 @@ export function row_filter_editor(grid_form, fieldname, { doctype, readonly, cha
 	const $group = $wrapper.children(".form-group").first();
 	const $box = $(`<div class="mf-row-filters"></div>`).appendTo($group.length ? $group : $wrapper);
 	const value = grid_form.row?.doc?.[fieldname];
+	$wrapper.removeClass("mf-no-filters");
 	Promise.resolve(doctype).then((dt) => {
 		if (!$box.closest("body").length) return;
+		// a type without conditions (a criterion on clicked links): the field is left out
+		if (dt === false) return $wrapper.addClass("mf-no-filters");
 		filter_editor($box, { value, doctype: dt, readonly, changed });
 	});
 }
