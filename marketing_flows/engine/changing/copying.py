@@ -42,8 +42,8 @@ def free_name(doctype: str, base: str) -> str:
 def contents_of(flow: MarketingFlow) -> list[str]:
 	"""The Marketing Flow Content names the flow uses (its steps', its confirmation email), in
 	the order they first appear."""
-	used = [s.content for s in flow.steps if s.get("content")]
-	if flow.get("confirmation_content"):
+	used: list[str] = [s.content for s in flow.steps if s.content]
+	if flow.confirmation_content:
 		used.append(flow.confirmation_content)
 	return list(dict.fromkeys(used))
 

@@ -11,9 +11,17 @@ frappe.ui.form.on("Marketing Flow", {
 		frm.set_query("person_doctype", () => ({
 			filters: { name: ["in", frm.doc.__onload?.person_doctypes || ["Contact"]] },
 		}));
+		// Frappe's Duplicate (menu, Shift+D) copies the flow with its own content, as Copy does:
+		// a plain duplicate would share the original's emails (engine/changing/copying.py)
+		frm.copy_doc = () => marketing_flows_copy_into_form(frm);
+	},
+	folder(frm) {
+		marketing_flows_folder_path(frm);
 	},
 	refresh(frm) {
+		marketing_flows_folder_path(frm);
 		if (frm.is_new()) return;
+		marketing_flows_copy_menu(frm);
 		// the server says whether the user may operate flows (onload: engine/permissions.py)
 		const can_operate = !!frm.doc.__onload?.is_flow_operator;
 		const call = (method, confirm_msg) => {
@@ -82,3 +90,62 @@ frappe.ui.form.on("Marketing Flow", {
 		if (name === "participants_tab") marketing_flows.render_participants(frm);
 	},
 });
+
+// Copy (and Duplicate) in the form's menu, for who may create flows.
+function marketing_flows_copy_menu(frm) {
+	if (!frappe.model.can_create("Marketing Flow")) return;
+	// one entry, not two doing the same (Duplicate and its Shift+D copy as Copy does)
+	frm.page.menu.find(".menu-item-label")
+		.filter((i, el) => $(el).text().trim() === __("Duplicate"))
+		.closest("li").toggle(false);
+	frm.page.add_menu_item(__("Copy"), () => marketing_flows_copy_into_form(frm));
+}
+
+function marketing_flows_copy_into_form(frm) {
+	if (frm.is_new()) return;
+	frappe
+		.call({
+			method: "marketing_flows.api.flows.copy_flow",
+			args: { flow: frm.doc.name },
+			freeze: true,
+			freeze_message: __("Copying the flow and its content…"),
+		})
+		.then((r) => {
+			frappe.show_alert({ message: __("Copied as {0}", [r.message.flow_name.bold()]), indicator: "green" });
+			frappe.set_route("Form", "Marketing Flow", r.message.name);
+		});
+}
+
+// Where the flow lives, under its title: "Campaigns / 2026 / Spring", each folder a link to
+// the flows in it (and its subfolders). Its own line beside Frappe's subtitle, which the form
+// sets again whenever it redraws the title.
+function marketing_flows_folder_path(frm) {
+	const folder = frm.doc.folder;
+	const $area = frm.page.$title_area.children().first();
+	if (!folder) {
+		$area.find(".mf-folder-path").remove();
+		return;
+	}
+	frappe.db
+		.get_list("Marketing Flow Folder", {
+			filters: { name: ["ancestors of", folder] },
+			fields: ["name"],
+			order_by: "lft asc",
+			limit: 100,
+		})
+		.then((ancestors) => {
+			if (frm.doc.folder !== folder) return; // changed meanwhile
+			const path = [...ancestors.map((a) => a.name), folder];
+			const links = path
+				.map((name) => `<a href="#" data-folder="${frappe.utils.escape_html(name)}">${frappe.utils.escape_html(name)}</a>`)
+				.join(' <span class="text-muted">/</span> ');
+			$area.find(".mf-folder-path").remove();
+			$(`<div class="mf-folder-path ellipsis text-muted small" title="${__("Folder")}">
+				${frappe.utils.icon("folder-normal", "xs")} ${links}</div>`)
+				.appendTo($area)
+				.on("click", "[data-folder]", (e) => {
+					e.preventDefault();
+					frappe.set_route("List", "Marketing Flow", { folder: $(e.currentTarget).attr("data-folder") });
+				});
+		});
+}
