@@ -70,6 +70,13 @@ def test_one_address_gets_the_flows_emails_once_the_first_enrolled(worker, sink)
 		flow, second.name
 	)
 	assert "Email Sent" not in [event for _s, event, _m in timeline(flow, second.name)]
+	# Test Flow shows it too for a third person at that address: no email, the path goes on
+	third = make_contact(first_name=unique("Alex"), email_id=address)
+	[tried] = dry_run.simulate(flow, [third])
+	assert tried["enrolled"] and tried["emails"] == []
+	assert ("mail", "Step Skipped", f"Same address already active in this flow: {who}") in [
+		(e["step_id"], e["event"], e["message"]) for e in tried["timeline"]
+	]
 
 	# the first leaves: the next email reaches the second
 	flow.remove_participants([first.name])
