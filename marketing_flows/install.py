@@ -1,6 +1,6 @@
 """Install-time setup: detect which doctypes play each CRM role, add the consent and time-zone
 fields (and Contact's "No Longer at the Company"), the flow sender's lease fields and index on
-the Email Queue, and the participants' (flow, email) index."""
+the Email Queue."""
 
 import frappe
 from frappe.custom.doctype.custom_field.custom_field import create_custom_fields
@@ -123,21 +123,9 @@ def sender_setup() -> None:
 	)
 
 
-# The runner's same-address check (running/batch.py) finds a batch's addresses among the flow's
-# active participants by (flow, email).
-PARTICIPANT_EMAIL_INDEX = "flow_email"
-
-
-def participant_indexes() -> None:
-	"""Indexes of the participants that their doctype's own sync does not add (by name: each is
-	added once)."""
-	frappe.db.add_index("Marketing Flow Participant", ["flow", "email"], PARTICIPANT_EMAIL_INDEX)
-
-
 def after_install() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
 	sender_setup()
-	participant_indexes()
 	doctype_roles.detect_and_save()
 	frappe_crm.install_form_scripts()
 
@@ -145,7 +133,6 @@ def after_install() -> None:
 def after_migrate() -> None:
 	create_custom_fields(custom_fields(), ignore_validate=True)
 	sender_setup()
-	participant_indexes()
 	frappe_crm.install_form_scripts()
 
 

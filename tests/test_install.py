@@ -105,7 +105,7 @@ def test_participant_indexes_for_due_rows_and_one_active_participation():
 	assert idx["flow_person"] == ["flow", "person"]  # one participation per person (Contact or lead)
 	assert "flow_contact" not in idx  # patch drop_flow_contact_index
 	assert "active_key" in idx  # unique
-	assert idx["flow_email"] == ["flow", "email"]  # the runner's same-address re-check (install.py)
+	assert idx["flow_email"] == ["flow", "email"]  # the runner's same-address re-check
 
 
 def test_log_index_for_step_statistics():

@@ -27,7 +27,7 @@ from factories import (
 	step,
 	unique,
 )
-from marketing_flows.engine.entering import triggers, watch
+from marketing_flows.engine.entering import watch
 from marketing_flows.engine.measuring import tracking
 
 # a person's mail client (scripted clients and mail gateways' scanners are told apart)
@@ -169,12 +169,17 @@ def test_a_link_clicked_trigger_names_another_flow():
 	flow = make_flow(flow_name=unique("Clicked"))
 	flow.trigger_type = "Link Clicked"
 	with pytest.raises(frappe.ValidationError, match="Trigger Flow"):
-		triggers.check(flow)
+		flow.save()
+	flow.reload()
+	flow.trigger_type = "Link Clicked"
 	flow.trigger_flow = flow.name
 	with pytest.raises(frappe.ValidationError, match="its own emails"):
-		triggers.check(flow)
+		flow.save()
+	flow.reload()
+	flow.trigger_type = "Link Clicked"
 	flow.trigger_flow = other.name
-	triggers.check(flow)
+	flow.save()
+	assert frappe.db.get_value("Marketing Flow", flow.name, "trigger_flow") == other.name
 
 
 @pytest.fixture(scope="module")

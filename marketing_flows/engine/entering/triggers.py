@@ -53,22 +53,6 @@ def _live_flow(name: str, trigger_type: str) -> MarketingFlow | None:
 	return flow
 
 
-def check(flow: MarketingFlow) -> None:
-	"""The trigger's own fields, at save: a Link Clicked trigger names the flow whose emails'
-	links count, and that is another flow (a flow's own clicks would enrol its people again)."""
-	if flow.trigger_type != watch.LINK_CLICKED:
-		return
-	if not flow.get("trigger_flow"):
-		frappe.throw(
-			_("Trigger: choose the flow whose emails' links enrol people (Trigger Flow)."),
-			title=_("Link Clicked"),
-		)
-	if flow.trigger_flow == flow.name:
-		frappe.throw(
-			_("Trigger: a flow can't be triggered by clicks in its own emails."), title=_("Link Clicked")
-		)
-
-
 # --- Document Event, Web Form, Email Group, Link Clicked (queued by watch.py after commit) ----
 
 

@@ -157,6 +157,16 @@ def validate_flow(flow: MarketingFlow) -> None:
 			)
 	if flow.trigger_type == "Flow Goal" and flow.trigger_flow == flow.name:
 		frappe.throw(_("Trigger: a flow can't be triggered by its own goal."))
+	if flow.trigger_type == "Link Clicked":
+		if not flow.get("trigger_flow"):
+			frappe.throw(
+				_("Trigger: choose the flow whose emails' links enrol people (Trigger Flow)."),
+				title=_("Link Clicked"),
+			)
+		if flow.trigger_flow == flow.name:  # its own clicks would enrol its people again
+			frappe.throw(
+				_("Trigger: a flow can't be triggered by clicks in its own emails."), title=_("Link Clicked")
+			)
 	if flow.success_flow and flow.success_flow == flow.name:
 		frappe.throw(_("Successful participants can't be moved to the same flow."))
 	check_exits(flow)
@@ -285,7 +295,7 @@ def flow_cycle(flow: MarketingFlow) -> list[str] | None:
 	"""A loop of flows through this one (A → B → A) in which every flow takes a person again
 	after they leave, as the list of flow names, or None. "X → Y" when X can cause an enrolment
 	into Y: an Enroll in Flow step of X names Y; Y is X's success flow or exit flow; Y is
-	triggered by X's goal (Flow Goal); or a step of X saves a document that Y's trigger watches
+	triggered by X's goal (Flow Goal) or by clicks in X's emails (Link Clicked); or a step of X saves a document that Y's trigger watches
 	(Update Participant: the person or the company, an update; Create Activity / Request / Sale:
 	the record made, an insert; Add to Email Group, and X's exit email group: a member of Y's
 	email group). This flow is read as it is being saved, the other live (Running or Paused)
@@ -348,6 +358,7 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 	saves: set[tuple[str, str]] = set()  # (doctype, "insert" / "update") the steps save
 	groups: set[str] = set()  # email groups the steps add people to
 	person = doctype_roles.person_doctype(flow)
+	sends_email = any(s.step_type == "Send Email" for s in steps)  # whose links a click follows
 	updating = {s.step_id for s in steps if s.step_type == "Update Participant"}
 	for s in steps:
 		if s.step_type == "Update Participant" and s.get("update_field"):
@@ -377,6 +388,8 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 			continue  # a flow's own saves never trigger it (watch.py), nor its own goal
 		kind = other.get("trigger_type")
 		if kind == "Flow Goal" and other.get("trigger_flow") == flow.name:
+			found.add(name)
+		elif kind == "Link Clicked" and other.get("trigger_flow") == flow.name and sends_email:
 			found.add(name)
 		elif kind == "Document Event" and other.get("trigger_doctype"):
 			event = other.get("trigger_event") or "Insert"

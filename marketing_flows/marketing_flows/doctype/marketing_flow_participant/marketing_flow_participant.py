@@ -69,6 +69,8 @@ def on_doctype_update() -> None:
 		"Marketing Flow Participant", ["flow", "status", "next_run_at"], "flow_status_next_run_at"
 	)
 	frappe.db.add_index("Marketing Flow Participant", ["flow", "person"], "flow_person")
+	# the runner's same-address re-check finds a batch's addresses among the flow's participants
+	frappe.db.add_index("Marketing Flow Participant", ["flow", "email"], "flow_email")
 	# the flow's screens: key figures (covering), who waits at which step, enrolments per day
 	frappe.db.add_index(
 		"Marketing Flow Participant",
