@@ -86,11 +86,13 @@ marketing_flows.tiles = {
 
 	is_on() {
 		// remembered per user (user settings), and in this browser until they arrive
+		// (the user settings' local copy changes only once the server has answered)
 		const saved = (frappe.get_user_settings("Marketing Flow") || {})[this.SETTING];
-		return (saved || localStorage.getItem(this.SETTING)) === "Tiles";
+		return (this.mode || saved || localStorage.getItem(this.SETTING)) === "Tiles";
 	},
 
 	choose(listview, mode) {
+		this.mode = mode;
 		localStorage.setItem(this.SETTING, mode);
 		frappe.model.user_settings.save("Marketing Flow", this.SETTING, mode);
 		this.mark_switch(listview);
