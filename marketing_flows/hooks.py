@@ -43,6 +43,10 @@ doctype_js = {
 	],
 	"Marketing Flow Content": ["public/js/marketing_flow/send_test.js"],
 }
+# Flow folders are a tree: the desk's tree view, and a Folder filter that takes the subfolders in
+# ("descendants of (inclusive)", as for any doctype among the boot's tree views).
+treeviews = ["Marketing Flow Folder"]
+
 doctype_list_js = {
 	"Contact": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/contact_list.js"],
 	"Lead": ["public/js/flow_dialogs.js", "public/js/person_flows.js", "public/js/lead_list.js"],

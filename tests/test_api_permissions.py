@@ -238,6 +238,8 @@ REST = {
 	"Marketing Flow Approval": {"list": {"admin"}, "create": set()},
 	# revenue credited to flows: written by the engine only, read by administrators, not editors
 	"Marketing Flow Attribution": {"list": {"admin"}, "create": set(), "update": set()},
+	# the flows' folders: arranged by administrators, read by editors
+	"Marketing Flow Folder": {"list": {"admin", "editor"}, "create": {"admin"}},
 }
 
 
@@ -293,6 +295,8 @@ def test_rest_paths_of_every_doctype_answer_each_role_as_spec_says(sessions, bas
 					data = {"flow_name": unique("Rest")}
 				elif action == "create" and doctype == "Marketing Flow Content":
 					data = {"content_name": unique("Rest"), "channel": "SMS", "body": "Hi"}
+				elif action == "create" and doctype == "Marketing Flow Folder":
+					data = {"folder_name": unique("Rest")}
 				elif action == "create" and doctype == "Marketing Blocked Address":
 					data = {
 						"email_address": f"{unique('blocked').lower()}@example.com",

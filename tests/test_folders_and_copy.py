@@ -123,6 +123,18 @@ def test_editing_the_copys_email_leaves_the_originals_alone(smtp):
 	assert frappe.db.get_value("Marketing Flow Content", new.steps[0].content, "subject") == "Summer offer"
 
 
+def test_a_copy_can_be_deleted_and_its_content_stays(smtp):
+	"""The copy's own emails point back to it (Marketing Flow Content.flow): deleting the copy
+	keeps them, no longer tied to a flow, and leaves the original's alone."""
+	flow = rich_flow(smtp)
+	new = copy(flow.name)
+	mine = new.steps[0].content
+	frappe.delete_doc("Marketing Flow", new.name)
+	assert not frappe.db.exists("Marketing Flow", new.name)
+	assert frappe.db.get_value("Marketing Flow Content", mine, "flow") is None
+	assert frappe.db.get_value("Marketing Flow Content", flow.steps[0].content, "subject") == "Spring offer"
+
+
 def test_copies_are_named_copy_copy_2_and_so_on(smtp):
 	flow = rich_flow(smtp)
 	first, second = copy(flow.name), copy(flow.name)

@@ -57,11 +57,6 @@ def companies_of(people: list[str], doctype: str = "Contact") -> dict[str, str]:
 	return found
 
 
-# The owner fields of the known hosts (owners.py is where they are; kept here for readers of rows
-# that don't know their doctype).
-ACCOUNT_MANAGER_FIELDS = owners.OWNER_FIELD_NAMES
-
-
 def account_manager(person: dict, company: str | None, person_dt: str = "Contact") -> str | None:
 	"""The user who looks after this person where the host has one: the company's account
 	manager (ERPNext Customer) or owner, else the person's own (owners.py knows which field)."""

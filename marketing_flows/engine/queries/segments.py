@@ -19,7 +19,15 @@ if TYPE_CHECKING:
 MAX_EXPORT = 100_000  # people one export adds to an Email Group
 
 OUTCOME_EVENTS = {
-	"Step Processed": ("Step Executed", "Email Sent", "SMS Sent", "Branch Yes", "Branch No"),
+	"Step Processed": (
+		"Step Executed",
+		"Email Sent",
+		"SMS Sent",
+		"Branch Yes",
+		"Branch No",
+		"Notified",
+		"Owner Assigned",
+	),
 	"Clicked": ("Clicked",),
 	"Bounced": ("Bounced",),
 	"Goal Met": ("Goal Met",),

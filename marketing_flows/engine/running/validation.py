@@ -10,7 +10,7 @@ import frappe
 from frappe import _
 from frappe.utils import get_time
 
-from marketing_flows.engine.hosts import doctype_roles, time_zones
+from marketing_flows.engine.hosts import doctype_roles, owners, time_zones
 from marketing_flows.engine.permissions import require_read
 from marketing_flows.engine.queries import criteria, filters, segments
 from marketing_flows.engine.running import graph
@@ -329,7 +329,16 @@ def flow_cycle(flow: MarketingFlow) -> list[str] | None:
 	for row in frappe.get_all(
 		"Marketing Flow Step",
 		filters={"parenttype": "Marketing Flow", "parent": ("in", names)},
-		fields=["parent", "step_id", "step_type", "target_flow", "email_group", "update_field"],
+		fields=[
+			"parent",
+			"step_id",
+			"step_type",
+			"target_flow",
+			"email_group",
+			"update_field",
+			"activity_kind",
+			"distribute_to",
+		],
 	):
 		steps[row.parent].append(row)
 	updates: dict[str, list] = {f.name: [] for f in others}
@@ -363,11 +372,18 @@ def _leads_into(flow: MarketingFlow, steps: list, updates: list, flows: dict[str
 	for s in steps:
 		if s.step_type == "Update Participant" and s.get("update_field"):
 			saves.add((person, "update"))
+		elif s.step_type == "Create Activity" and s.get("activity_kind") == "Calendar Event":
+			saves.add(("Event", "insert"))  # a follow-up in the user's calendar is an Event
 		elif s.step_type in STEP_RECORDS:
 			role, event = STEP_RECORDS[s.step_type]
 			doctype = doctype_roles.doctype_for(role) or ("ToDo" if role == "activity" else None)
 			if doctype:
 				saves.add((doctype, event))
+		elif s.step_type == "Distribute to Owner":
+			target = person if (s.get("distribute_to") or "Person") == "Person" else None
+			if target := target or doctype_roles.doctype_for("company"):
+				# the record's owner field saved, or else Frappe's assignment (a ToDo)
+				saves.add((target, "update") if owners.owner_field(target) else ("ToDo", "insert"))
 		elif s.step_type == "Add to Email Group" and s.get("email_group"):
 			saves.add(("Email Group Member", "insert"))
 			groups.add(s.email_group)

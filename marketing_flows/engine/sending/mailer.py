@@ -31,7 +31,7 @@ from frappe.email.email_body import get_footer
 from frappe.utils.data import scrub_urls
 
 from marketing_flows.engine import bulk
-from marketing_flows.engine.hosts.company_links import ACCOUNT_MANAGER_FIELDS
+from marketing_flows.engine.hosts import doctype_roles, owners
 from marketing_flows.engine.names import NameBlock
 from marketing_flows.engine.sending import render, sender
 
@@ -85,27 +85,15 @@ def owner_of(ctx_vars: dict) -> str | None:
 	"""The user who looks after the person, read off rows the batch already holds (no query):
 	their company's owner (an ERPNext Customer's account manager), else the person's own (a
 	Lead's or CRM Lead's lead_owner); a record without an owner field (a Contact, a CRM
-	Organization) is owned by the first user it is assigned to (`_assign`, as Distribute to
-	Owner and the desk assign). No owner: None (the Sender Account sends)."""
-	for row in (ctx_vars.get("company"), ctx_vars.get("person")):
-		if user := _owner_in(row):
+	Organization) is owned by the first user it is assigned to. Which field is whose owner:
+	hosts/owners.py. No owner: None (the Sender Account sends)."""
+	participant = ctx_vars.get("participant") or {}
+	company_dt = participant.get("company_doctype") or doctype_roles.doctype_for("company")
+	person_dt = participant.get("person_doctype") or "Contact"
+	for doctype, row in ((company_dt, ctx_vars.get("company")), (person_dt, ctx_vars.get("person"))):
+		if doctype and (user := owners.owner_in(doctype, row)):
 			return user
 	return None
-
-
-def _owner_in(row: dict | None) -> str | None:
-	"""A record's owner from its row with every column (owners.owner_in's rule, by the columns
-	the row has rather than by its doctype's meta)."""
-	if not row:
-		return None
-	for fieldname in ACCOUNT_MANAGER_FIELDS:
-		if fieldname in row:
-			return row.get(fieldname) or None
-	try:
-		assigned = json.loads(row.get("_assign") or "[]")
-	except ValueError:
-		return None
-	return next((u for u in assigned if u), None) if isinstance(assigned, list) else None
 
 
 def active_users() -> dict[str, tuple[str, str]]:

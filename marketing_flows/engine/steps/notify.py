@@ -52,6 +52,21 @@ def role_users(role: str) -> list[str]:
 	return [r[0] for r in rows]
 
 
+def role_choices() -> list[str]:
+	"""The roles a Notify step may name (the designer's picker): desk roles, enabled, not the
+	automatic ones every user has (All, Guest, Desk User) nor Administrator."""
+	return frappe.get_all(
+		"Role",
+		filters={
+			"disabled": 0,
+			"desk_access": 1,
+			"name": ("not in", ("All", "Guest", "Desk User", "Administrator")),
+		},
+		pluck="name",
+		order_by="name",
+	)
+
+
 class _Notify(StepType):
 	may_change_goals = False
 	required = (("notify_message", "Message"),)

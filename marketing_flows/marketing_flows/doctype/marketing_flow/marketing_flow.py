@@ -17,6 +17,7 @@ from marketing_flows.engine.permissions import (
 )
 from marketing_flows.engine.queries import criteria
 from marketing_flows.engine.running import dry_run, lifecycle, validation
+from marketing_flows.engine.steps import notify
 
 
 class MarketingFlow(Document):
@@ -229,6 +230,11 @@ class MarketingFlow(Document):
 		if not self.is_new():
 			self.set_onload("figures", self.figures_with_earnings())
 		self.set_onload("person_doctypes", doctype_roles.person_doctypes())
+		# a Company Field condition's filters are on this doctype (the designer's filter editor)
+		self.set_onload("company_doctype", doctype_roles.doctype_for("company"))
+		if frappe.has_permission("Marketing Flow", "write", self):
+			# the roles a Notify step may name: a Flow Administrator may not read Role itself
+			self.set_onload("notify_roles", notify.role_choices())
 		self.set_onload("is_flow_operator", is_flow_operator())
 		if not self.is_new() and approval.is_required():  # the form's approval state (approval.js)
 			self.set_onload("approval", state := approval.state(self))
@@ -303,6 +309,9 @@ class MarketingFlow(Document):
 		frappe.db.delete("Marketing Flow Approval", {"flow": self.name})
 		frappe.db.delete("Marketing Flow Version", {"flow": self.name})
 		frappe.db.delete("Marketing Flow Attribution", {"flow": self.name})  # its revenue credits
+		# its own emails and SMS texts (a copy's, a starter's) stay, no longer tied to a flow: they
+		# may be reused, and other flows' steps may send them
+		frappe.db.set_value("Marketing Flow Content", {"flow": self.name}, "flow", None)
 		watch.flows_changed()
 
 	@frappe.whitelist()

@@ -6,12 +6,8 @@
 // figures and a menu). Other scripts add to these settings (public/js/marketing_flow/
 // starter_flows.js, loaded after this file): they wrap `onload` / `refresh` and call ours.
 
-// Folder is a tree: Frappe's standard filter on a Link to a tree doctype filters "descendants
-// of (inclusive)" when the doctype is among the boot's tree views (hooks `treeviews`), so a flow
-// in Campaigns / 2026 shows when filtering Campaigns.
-if (frappe.boot.treeviews && !frappe.boot.treeviews.includes("Marketing Flow Folder")) {
-	frappe.boot.treeviews.push("Marketing Flow Folder");
-}
+// Folder is a tree (hooks `treeviews`): Frappe's standard filter on a Link to it filters
+// "descendants of (inclusive)", so a flow in Campaigns / 2026 shows when filtering Campaigns.
 
 frappe.listview_settings["Marketing Flow"] = {
 	add_fields: ["status", "trigger_type", "folder"],

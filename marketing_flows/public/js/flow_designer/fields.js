@@ -159,6 +159,13 @@ function field_defs(store, doctype, wanted, target) {
 			df.options = [...store.time_zones];
 			df.placeholder = site_zone();
 		}
+		if (df.fieldname === "notify_role" && doctype === STEP_DOCTYPE && !readonly) {
+			// the roles the server offers (the flow's onload): a Flow Administrator may not read Role
+			const roles = store.doc?.__onload?.notify_roles || [];
+			const value = target.notify_role;
+			df.fieldtype = "Select";
+			df.options = [""].concat(roles, value && !roles.includes(value) ? [value] : []);
+		}
 		if (df.fieldtype === "Autocomplete" && readonly) {
 			// Frappe's Autocomplete checks a value against a list it makes only to edit it
 			df.fieldtype = "Data";

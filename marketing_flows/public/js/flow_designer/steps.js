@@ -343,7 +343,7 @@ export function node_figures(step, counts, branches) {
 	if (!counts) return [];
 	const c = (...events) => events.reduce((n, e) => n + (counts[e] || 0), 0);
 	const out = [
-		[__("Processed"), c("Step Executed", "Email Sent", "SMS Sent", "Branch Yes", "Branch No")],
+		[__("Processed"), c("Step Executed", "Email Sent", "SMS Sent", "Branch Yes", "Branch No", "Notified", "Owner Assigned")],
 		[__("Waiting here"), c("Waiting Here")],
 	];
 	if (["Send Email", "Send SMS"].includes(step.step_type)) {

@@ -65,7 +65,7 @@ marketing_flows.render_reports = function (frm, force) {
 	}, "bar");
 	draw("funnel", {
 		labels: steps.map((s) => s.label || s.step_id),
-		datasets: [{ name: __("Processed"), values: steps.map((s) => c(s.step_id, "Step Executed", "Email Sent", "SMS Sent", "Branch Yes", "Branch No")) }],
+		datasets: [{ name: __("Processed"), values: steps.map((s) => c(s.step_id, "Step Executed", "Email Sent", "SMS Sent", "Branch Yes", "Branch No", "Notified", "Owner Assigned")) }],
 	}, "bar");
 };
 
