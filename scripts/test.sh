@@ -20,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$REPO_DIR/scripts/setup.sh"  # functions only (ensure_host_site)
 
 HOST_APPS=(erpnext helpdesk crm)
-HOST_TESTS=(tests/test_install.py tests/test_criteria.py tests/test_leads.py tests/test_revenue.py tests/test_crm_pages.py tests/test_host_calendars.py)
+HOST_TESTS=(tests/test_install.py tests/test_criteria.py tests/test_leads.py tests/test_revenue.py tests/test_crm_pages.py tests/test_host_calendars.py tests/test_host_records.py tests/test_starter_flows.py)
 
 # The whole run is one function, read before it starts: editing this file while the tests run
 # can't change what the running script does next.

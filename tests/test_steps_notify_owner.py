@@ -15,7 +15,6 @@ import pytest
 from frappe.utils import add_days, get_url_to_form, getdate, now_datetime
 
 from conftest import (
-	flush_email_queue,
 	login,
 	node,
 	panel_field,
@@ -134,7 +133,12 @@ def test_notify_by_email_reaches_every_enabled_user_of_the_role_once(worker, sin
 	queued = frappe.get_doc("Email Queue", entry.reference_name)
 	assert sorted(r.recipient for r in queued.recipients) == sorted([ann, bob])
 
-	flush_email_queue()
+	# this row itself, in a worker, as Frappe's flush sends each row (the flush takes the oldest
+	# 500 of the site, which earlier tests may have filled)
+	frappe.enqueue(
+		"frappe.email.doctype.email_queue.email_queue.send_mail", email_queue_name=queued.name, queue="short"
+	)
+	frappe.db.commit()
 	worker()
 	for user in (ann, bob):
 		[msg] = sink.to(user)

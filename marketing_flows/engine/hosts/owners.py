@@ -42,6 +42,15 @@ def owner_field(doctype: str) -> str | None:
 	return None
 
 
+# Technical accounts own nothing: ERPNext's Lead takes its creator as Lead Owner by default, so a
+# lead made by a web form, an import or a flow (as Administrator or Guest) has no owner yet.
+NOBODY = ("Administrator", "Guest")
+
+
+def real(user: str | None) -> str | None:
+	return user if user and user not in NOBODY else None
+
+
 def owner_in(doctype: str, row: HasFields | None) -> str | None:
 	"""The owner named by a record's row (all its columns, e.g. from `frappe.get_all(..., ["*"])`):
 	its owner field, or the first user it is assigned to."""
@@ -49,8 +58,8 @@ def owner_in(doctype: str, row: HasFields | None) -> str | None:
 		return None
 	field = owner_field(doctype)
 	if field:
-		return row.get(field) or None
-	return first_assignee(row.get(ASSIGNED))
+		return real(row.get(field))
+	return real(first_assignee(row.get(ASSIGNED)))
 
 
 def first_assignee(assigned: str | None) -> str | None:
@@ -67,8 +76,8 @@ def owner_of(doctype: str, name: str, lock: bool = False) -> str | None:
 	column = owner_field(doctype) or ASSIGNED
 	value = frappe.db.get_value(doctype, name, column, for_update=lock)
 	if column == ASSIGNED:
-		return first_assignee(value)
-	return value or None
+		return real(first_assignee(value))
+	return real(value)
 
 
 def person_owner(
