@@ -7,6 +7,8 @@ test skips where its host app is not installed."""
 
 from __future__ import annotations
 
+import random
+
 import frappe
 import pytest
 from frappe.utils import add_days, getdate, today
@@ -87,7 +89,8 @@ def test_distribute_to_owner_sets_the_leads_own_owner_and_notify_reaches_them(
 		parameters=[],
 	)
 	ann, cem = make_user(["Sales User"], "ann"), make_user(["Sales User"], "cem")
-	mobiles = {ann: "+4791000001", cem: "+4791000002"}
+	base = random.randrange(10_000_000, 90_000_000)  # users' mobile numbers are unique on the site
+	mobiles = {ann: f"+47{base}", cem: f"+47{base + 1}"}
 	for user, mobile in mobiles.items():
 		frappe.db.set_value("User", user, "mobile_no", mobile)
 	flow = running_flow(
