@@ -6,14 +6,17 @@ caller there: enrolling and removing are a Flow Administrator's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import frappe
 
 from marketing_flows.engine.running import participant_tasks
 
+if TYPE_CHECKING:
+	from marketing_flows.engine.doctypes import MarketingFlow
 
-def _flow(flow: str) -> Any:
+
+def _flow(flow: str) -> MarketingFlow:
 	"""The stored flow, readable by the caller (the task then checks its own right)."""
 	doc = frappe.get_doc("Marketing Flow", flow)
 	doc.check_permission("read")
