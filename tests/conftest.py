@@ -45,11 +45,13 @@ def site():
 		)
 	for job in queued_site_jobs():  # left by an earlier session (e.g. for flows gone with an uninstall)
 		job.delete()
+	park_foreign_jobs()
 	# unsent flow emails of earlier sessions: Frappe sends 500 per flush, oldest first, so a
 	# backlog would keep this session's emails from going out when a test flushes the queue
+	# (and rows a killed sender left "Sending": their accounts' servers died with that session)
 	stale = frappe.get_all(
 		"Email Queue",
-		filters={"status": "Not Sent", "reference_doctype": "Marketing Flow Participant"},
+		filters={"status": ("in", ("Not Sent", "Sending")), "reference_doctype": "Marketing Flow Participant"},
 		pluck="name",
 	)
 	for start in range(0, len(stale), 1000):
@@ -60,7 +62,48 @@ def site():
 	frappe.db.commit()
 	yield SITE
 	frappe.db.rollback()
+	unpark_foreign_jobs()
 	frappe.destroy()
+
+
+PARKED_KEY = "marketing_flows:tests:parked_jobs"  # a Redis list of "queue job-id"
+
+
+def park_foreign_jobs() -> None:
+	"""Take the bench's other sites' queued jobs out of the queues while the tests run, and note
+	them in Redis: the tests' burst workers run every queued job, and another site's job (a
+	host's daily job, a benchmark's leftovers) would run in the middle of a test, slow or hung.
+	`unpark_foreign_jobs` queues them again at the end; parked jobs of a session that was killed
+	are queued again by the next one first. (A test session on another site of the bench at
+	the same time would see its jobs parked: run one at a time, as scripts/test.sh does.)"""
+	from frappe.utils.background_jobs import get_queues, get_redis_conn
+
+	conn = get_redis_conn()
+	unpark_foreign_jobs()
+	for queue in get_queues():
+		for job in queue.get_jobs():
+			if (job.kwargs or {}).get("site") == SITE:
+				continue
+			conn.rpush(PARKED_KEY, f"{queue.name} {job.id}")
+			queue.remove(job)
+
+
+def unpark_foreign_jobs() -> None:
+	"""Queue again, in their order, the jobs `park_foreign_jobs` took out (gone ones skipped)."""
+	from frappe.utils.background_jobs import get_queues, get_redis_conn
+	from rq.exceptions import NoSuchJobError
+	from rq.job import Job
+
+	conn = get_redis_conn()
+	queues = {queue.name: queue for queue in get_queues()}
+	while entry := conn.lpop(PARKED_KEY):
+		queue_name, job_id = entry.decode().split(" ", 1)
+		try:
+			job = Job.fetch(job_id, connection=conn)
+		except NoSuchJobError:
+			continue
+		if queue_name in queues:
+			queues[queue_name].enqueue_job(job)
 
 
 SYSTEM_MANAGER = "mf-system-manager@example.com"
@@ -296,15 +339,25 @@ def worker_env() -> dict:
 
 def stop_with_tracebacks(proc: subprocess.Popen) -> tuple[str, str]:
 	"""End a worker that outlived its time, and its work horse, after they printed the stack of
-	every thread (faulthandler on SIGABRT): a hung job then names the line it hung on."""
+	every thread (faulthandler on SIGABRT): a hung job then names the line it hung on. The horse
+	calls setsid, so it is found among the worker's children, not by its process group."""
 	import time
 
+	import psutil
+
 	try:
-		os.killpg(proc.pid, signal.SIGABRT)
-		time.sleep(2)
-		os.killpg(proc.pid, signal.SIGKILL)
-	except ProcessLookupError:
-		pass
+		parent = psutil.Process(proc.pid)
+		family = [parent, *parent.children(recursive=True)]
+	except psutil.NoSuchProcess:
+		family = []
+	for sig in (signal.SIGABRT, signal.SIGKILL):
+		for process in family:
+			try:
+				process.send_signal(sig)
+			except psutil.NoSuchProcess:
+				pass
+		if sig == signal.SIGABRT:
+			time.sleep(2)
 	return proc.communicate()
 
 

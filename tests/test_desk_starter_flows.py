@@ -104,8 +104,8 @@ def test_new_from_template_makes_the_abandoned_cart_flow_and_opens_the_designer(
 
 
 def test_a_branching_starter_opens_laid_out_with_its_branches_side_by_side(browser, desk_url, admin, smtp):
-	"""Re-engagement: its No branches go to the right of the straight path, nothing overlaps,
-	and the designer finds nothing to mark."""
+	"""Re-engagement: it opens with every step in view (no Fit needed), its No branches go to
+	the right of the straight path, nothing overlaps, and the designer finds nothing to mark."""
 	frappe.set_user(admin)
 	try:
 		flow = starters.create("re_engagement")
@@ -120,14 +120,14 @@ def test_a_branching_starter_opens_laid_out_with_its_branches_side_by_side(brows
 		assert ids[-1] == "stop_mailing"
 		for step_id in ids:
 			node(page, step_id).wait_for(timeout=30000)
-		page.locator(".mf-designer .mf-fit").click()  # the whole flow in view
 		page.wait_for_timeout(800)  # the zoom's animation, and the designer's check answered
 		boxes = {step_id: node(page, step_id).bounding_box() for step_id in ids}
 		canvas = page.locator(".mf-designer .vue-flow").bounding_box()
-		for step_id, box in boxes.items():  # all of it in view
+		for step_id, box in boxes.items():  # the whole flow in view as it opens, without Fit
 			assert canvas["y"] <= box["y"] and box["y"] + box["height"] <= canvas["y"] + canvas["height"], (
 				step_id
 			)
+			assert canvas["x"] <= box["x"] and box["x"] + box["width"] <= canvas["x"] + canvas["width"], step_id
 		assert boxes["last_chance"]["x"] > boxes["opened"]["x"]  # the No branch to the right
 		for a in ids:
 			for b in ids:

@@ -110,6 +110,24 @@ def test_the_confirmation_email_needs_a_sender_too(settings, smtp):
 		flow.run()
 
 
+def test_a_notify_by_email_step_needs_an_outgoing_account_at_run(settings, smtp):
+	no_sender_anywhere(settings)
+	flow = make_flow(
+		steps=[
+			step("tell", "Notify by Email", notify_to="User", notify_user="Administrator", notify_message="Hi"),
+			end(),
+		]
+	)
+	frappe.db.commit()
+	with pytest.raises(frappe.ValidationError, match=r"Notify by Email step 'tell': no sender"):
+		flow.run()
+	frappe.db.rollback()
+	settings.set_default_email_account(smtp.account)
+	flow = frappe.get_doc("Marketing Flow", flow.name)
+	flow.run()
+	assert frappe.db.get_value("Marketing Flow", flow.name, "status") == "Running"
+
+
 # --- item 5: From = the person's owner, Reply-To ------------------------------------------------
 
 

@@ -40,10 +40,11 @@ class PersonZone:
 
 	def describe(self) -> str:
 		"""For the participant's timeline: "Europe/Oslo (from the address's country Norway)"."""
+		country = _(self.country) if self.country else ""  # Frappe's catalogue names the countries
 		where = {
 			PERSON: _("from the person's Time Zone field"),
-			ADDRESS: _("from the address's country {0}").format(_(self.country or "")),
-			COUNTRY: _("from the country {0}").format(_(self.country or "")),
+			ADDRESS: _("from the address's country {0}").format(country),
+			COUNTRY: _("from the country {0}").format(country),
 			FLOW: _("the flow's time zone"),
 			SITE: _("the site's time zone"),
 		}[self.source]

@@ -197,9 +197,10 @@ def validate_flow(flow: MarketingFlow) -> None:
 
 
 def sender_errors(flow: MarketingFlow) -> list[str]:
-	"""Each email the flow would send without a sender, named: its Send Email steps' content and
-	the confirmation email (double opt-in). Content may be saved before any outgoing Email
-	Account exists; a flow can't run until its emails have one. One message per step."""
+	"""Each email the flow would send without a sender, named: its Send Email steps' content, the
+	confirmation email (double opt-in) and its Notify by Email steps (they send through the
+	Settings' Sender or the default outgoing account). Content may be saved before any outgoing
+	Email Account exists; a flow can't run until its emails have one. One message per step."""
 	errors = []
 	contents = {s.content for s in flow.steps if s.step_type == "Send Email" and s.get("content")}
 	if flow.get("require_confirmation") and flow.get("confirmation_content"):
@@ -231,6 +232,8 @@ def sender_errors(flow: MarketingFlow) -> list[str]:
 						s.label or s.step_id, s.content, why
 					)
 				)
+		elif s.step_type == "Notify by Email" and (why := problem(None)):
+			errors.append(_("Notify by Email step '{0}': {1}.").format(s.label or s.step_id, why))
 	if flow.get("require_confirmation") and flow.get("trigger_type") == "Web Form":
 		content = flow.get("confirmation_content")
 		if why := problem(content):
