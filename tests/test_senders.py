@@ -114,7 +114,14 @@ def test_a_notify_by_email_step_needs_an_outgoing_account_at_run(settings, smtp)
 	no_sender_anywhere(settings)
 	flow = make_flow(
 		steps=[
-			step("tell", "Notify by Email", notify_to="User", notify_user="Administrator", notify_message="Hi"),
+			step(
+				"tell",
+				"Notify by Email",
+				notify_to="User",
+				notify_user="Administrator",
+				notify_message="Hi",
+				next_step="end",
+			),
 			end(),
 		]
 	)
