@@ -51,7 +51,10 @@ def site():
 	# (and rows a killed sender left "Sending": their accounts' servers died with that session)
 	stale = frappe.get_all(
 		"Email Queue",
-		filters={"status": ("in", ("Not Sent", "Sending")), "reference_doctype": "Marketing Flow Participant"},
+		filters={
+			"status": ("in", ("Not Sent", "Sending")),
+			"reference_doctype": "Marketing Flow Participant",
+		},
 		pluck="name",
 	)
 	for start in range(0, len(stale), 1000):

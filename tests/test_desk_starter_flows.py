@@ -127,7 +127,9 @@ def test_a_branching_starter_opens_laid_out_with_its_branches_side_by_side(brows
 			assert canvas["y"] <= box["y"] and box["y"] + box["height"] <= canvas["y"] + canvas["height"], (
 				step_id
 			)
-			assert canvas["x"] <= box["x"] and box["x"] + box["width"] <= canvas["x"] + canvas["width"], step_id
+			assert canvas["x"] <= box["x"] and box["x"] + box["width"] <= canvas["x"] + canvas["width"], (
+				step_id
+			)
 		assert boxes["last_chance"]["x"] > boxes["opened"]["x"]  # the No branch to the right
 		for a in ids:
 			for b in ids:
