@@ -217,7 +217,7 @@ def test_from_the_persons_owner_through_the_sender_account_with_fallbacks(worker
 	for fallback in (owner_disabled, no_company):  # no owner, or a disabled one: the account
 		msg = received(sink, fallback)
 		assert str(msg["From"]) == account
-		assert msg["Reply-To"] is None
+		assert str(msg["Reply-To"]) == "sink-sender@example.com"  # Frappe's mail always says Reply-To
 	assert str(received(sink, assigned)["From"]) == f"Bo Owner <{bo}>"
 	assert participant(flow.name, with_owner).last_sent_status == "Sent"
 
@@ -260,6 +260,58 @@ def test_reply_to_of_the_content(worker, sink):
 	msg = received(sink, contact)
 	assert str(msg["From"]) == "Marketing Flows Test Sink <sink-sender@example.com>"
 	assert str(msg["Reply-To"]) == "answers@example.com"
+
+
+def test_the_confirmation_email_follows_the_contents_from_and_reply_to(worker, sink):
+	"""Double opt-in: From = Person's Owner gives "Owner Name <account address>" with replies to
+	the owner (Frappe's mail picks its account by the From address); a content's Reply-To wins;
+	a person without an owner gets the account as it is."""
+	from frappe.desk.form import assign_to
+
+	from marketing_flows.engine.entering import confirmation
+
+	form = frappe.get_all("Web Form", pluck="name", limit=1)
+	if not form:
+		pytest.skip("no Web Form on this site")
+	content = make_content(
+		"Email",
+		subject="Please confirm",
+		body="<p>Confirm: {{ confirm_url }}</p>",
+		sender=sink.account,
+		sender_type="Person's Owner",
+	)
+	flow = make_flow(
+		trigger_type="Web Form",
+		trigger_web_form=form[0],
+		require_confirmation=1,
+		confirmation_content=content.name,
+	)
+	liv = owner("Liv")
+	owned = make_contact()
+	assign_to.add({"assign_to": [liv], "doctype": "Contact", "name": owned, "description": "Yours"})
+	unowned = make_contact()
+
+	def confirmation_of(contact: str):
+		assert confirmation.request(flow, contact, "test") == "asked"
+		queued = frappe.db.get_value("Marketing Email Confirmation", {"person": contact}, "email_queue")
+		frappe.enqueue(
+			"frappe.email.doctype.email_queue.email_queue.send_mail", email_queue_name=queued, queue="short"
+		)
+		frappe.db.commit()
+		worker()
+		return received(sink, contact)
+
+	msg = confirmation_of(owned)
+	assert str(msg["From"]) == "Liv Owner <sink-sender@example.com>"
+	assert str(msg["Reply-To"]) == liv
+	msg = confirmation_of(unowned)
+	assert str(msg["From"]) == "Marketing Flows Test Sink <sink-sender@example.com>"
+	assert str(msg["Reply-To"]) == "sink-sender@example.com"  # Frappe's mail always says Reply-To
+
+	frappe.db.set_value("Marketing Flow Content", content.name, "reply_to", "optin@example.com")
+	frappe.clear_document_cache("Marketing Flow Content", content.name)
+	msg = confirmation_of(make_contact())
+	assert str(msg["Reply-To"]) == "optin@example.com"
 
 
 # --- item 14: Send a test to me ---------------------------------------------------------------

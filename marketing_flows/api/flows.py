@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import frappe
 from frappe import _
-from frappe.query_builder.functions import Count, Sum
 
 from marketing_flows.engine.changing import copying
-from marketing_flows.engine.running.participants import HELD_OUT
+from marketing_flows.engine.measuring import figures
 
 # the most flows one call draws: a list page is 20, 100 or 500 rows
 PAGE_LIMIT = 500
@@ -70,32 +69,6 @@ def tiles(flows: str | list | None = None) -> dict:
 		if b.next_step:
 			out[b.parent]["diagram"]["links"].append([b.step_id, b.next_step])
 	if frappe.has_permission("Marketing Flow Participant", "read"):
-		for name, fig in page_figures(readable).items():
+		for name, fig in figures.list_figures(readable).items():
 			out[name]["figures"] = fig
-	return out
-
-
-def page_figures(flows: list[str]) -> dict[str, dict]:
-	"""flow -> enrolled, active, succeeded, success_rate: the Overview's figures
-	(engine/measuring/figures.py `flow_figures`: the control group is not enrolled, active is
-	Active + Waiting) for many flows in one grouped query."""
-	p = frappe.qb.DocType("Marketing Flow Participant")
-	rows = (
-		frappe.qb.from_(p)
-		.select(p.flow, p.status, Count("*"), Sum(p.succeeded))
-		.where(p.flow.isin(flows))
-		.where(p.status != HELD_OUT)
-		.groupby(p.flow, p.status)
-		.run()
-	)
-	out = {f: {"enrolled": 0, "active": 0, "succeeded": 0, "success_rate": 0.0} for f in flows}
-	for flow, status, n, succeeded in rows:
-		fig = out[flow]
-		fig["enrolled"] += int(n)
-		fig["succeeded"] += int(succeeded or 0)
-		if status in ("Active", "Waiting"):
-			fig["active"] += int(n)
-	for fig in out.values():
-		if fig["enrolled"]:
-			fig["success_rate"] = round(100.0 * fig["succeeded"] / fig["enrolled"], 1)
 	return out

@@ -10,6 +10,7 @@ each person in their flow, in a job. An address confirmed before enters at once.
 
 from __future__ import annotations
 
+import email.utils
 from typing import TYPE_CHECKING
 
 import frappe
@@ -17,7 +18,7 @@ from frappe import _
 from frappe.utils import get_url, now_datetime
 
 from marketing_flows.engine.entering import eligibility, enrolment
-from marketing_flows.engine.hosts import person_records
+from marketing_flows.engine.hosts import owners, person_records
 from marketing_flows.engine.measuring import tracking
 from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES
 from marketing_flows.engine.sending import links, mailer, render
@@ -119,15 +120,37 @@ def _send(flow: MarketingFlow, doc: Document, person: dict) -> EmailQueue | None
 			+ "</p>"
 		)
 	account = mailer.sender_account(content.get("sender") if content else None)
+	sender, reply_to = _from_and_reply_to(content, account, doc)
 	return frappe.sendmail(
 		recipients=[doc.email_address],
-		sender=account.email_id,
+		sender=sender,
+		reply_to=reply_to,
 		subject=subject,
 		message=body,
 		reference_doctype=DOCTYPE,
 		reference_name=doc.name,
 		delayed=True,
 	)
+
+
+def _from_and_reply_to(content: Document | None, account: Document, doc: Document) -> tuple[str, str | None]:
+	"""From and Reply-To of the confirmation email, as the content says (mailer.from_and_reply_to).
+	Frappe's own mail picks its account by the From address, so the address is always the
+	Sender Account's: From = Person's Owner gives "Owner Name <account@...>" with replies to the
+	owner (the person's own owner as stored now: one who just typed their address into a public
+	form mostly has none yet, and the account sends as itself)."""
+	if not content:
+		return email.utils.formataddr((account.name, account.email_id)), None
+	owner = None
+	if content.get("sender_type") == mailer.PERSONS_OWNER:
+		user = owners.owner_of(doc.person_doctype, doc.person)
+		owner = mailer.active_users().get(user) if user else None
+	sender, reply_to = mailer.from_and_reply_to(content, account, owner)
+	name, address = email.utils.parseaddr(sender)
+	if address != account.email_id:  # the owner's own address: Frappe would send it elsewhere
+		reply_to = reply_to or address
+		sender = email.utils.formataddr((name, account.email_id))
+	return sender, reply_to
 
 
 def _link_paragraph(url: str) -> str:
