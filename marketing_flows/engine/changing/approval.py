@@ -18,6 +18,7 @@ from frappe.desk.doctype.notification_log.notification_log import enqueue_create
 from frappe.utils import cint, get_fullname, get_link_to_form, now_datetime
 
 from marketing_flows.engine.changing.definition import differences, digest, snapshot
+from marketing_flows.engine.hosts import owners
 from marketing_flows.engine.permissions import is_flow_operator, require_flow_operator
 from marketing_flows.engine.running import validation
 
@@ -248,17 +249,7 @@ def _notify_approvers(flow: MarketingFlow, approval: str, changes: list[str]) ->
 	"""A notification (the desk's bell) to every Flow Approver but the requester: any of them may
 	decide, so the request is not assigned to one person (an assignment would stay open on the
 	others' lists once someone decided)."""
-	has, user = frappe.qb.DocType("Has Role"), frappe.qb.DocType("User")
-	approvers = (
-		frappe.qb.from_(has)
-		.join(user)
-		.on(user.name == has.parent)
-		.select(has.parent)
-		.distinct()
-		.where((has.role == APPROVER_ROLE) & (has.parenttype == "User") & (user.enabled == 1))
-		.run(pluck=True)
-	)
-	users = sorted(set(approvers) - {frappe.session.user, "Administrator", "Guest"})
+	users = [u for u in owners.role_users(APPROVER_ROLE) if u != frappe.session.user]
 	if not users:
 		return
 	listed = "".join(f"<li>{html.escape(c, quote=False)}</li>" for c in changes[:50])

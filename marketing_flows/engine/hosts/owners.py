@@ -120,6 +120,29 @@ def assign(doctype: str, name: str, user: str, flow: str, description: str) -> N
 	)
 
 
+def role_users(role: str) -> list[str]:
+	"""The enabled desk users who have `role`, by name; never Administrator or Guest (technical
+	accounts: nobody reads their mail or bell)."""
+	has = frappe.qb.DocType("Has Role")
+	user = frappe.qb.DocType("User")
+	return (
+		frappe.qb.from_(has)
+		.join(user)
+		.on(user.name == has.parent)
+		.select(user.name)
+		.distinct()
+		.where(
+			(has.parenttype == "User")
+			& (has.role == role)
+			& (user.enabled == 1)
+			& (user.user_type == "System User")
+			& user.name.notin(NOBODY)
+		)
+		.orderby(user.name)
+		.run(pluck=True)
+	)
+
+
 def enabled_users(users: list[str]) -> list[str]:
 	"""Those of `users` that exist and are enabled, in the same order."""
 	if not users:

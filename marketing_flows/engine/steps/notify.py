@@ -26,30 +26,6 @@ if TYPE_CHECKING:
 	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowStep
 
 USER, ROLE, OWNER = "User", "Role", "Person's Owner"
-NOT_NOTIFIED = ("Administrator", "Guest")  # technical accounts: never a role's recipients
-
-
-def role_users(role: str) -> list[str]:
-	"""The enabled desk users who have `role`, by name."""
-	has = frappe.qb.DocType("Has Role")
-	user = frappe.qb.DocType("User")
-	rows = (
-		frappe.qb.from_(has)
-		.join(user)
-		.on(user.name == has.parent)
-		.select(user.name)
-		.distinct()
-		.where(
-			(has.parenttype == "User")
-			& (has.role == role)
-			& (user.enabled == 1)
-			& (user.user_type == "System User")
-			& user.name.notin(NOT_NOTIFIED)
-		)
-		.orderby(user.name)
-		.run()
-	)
-	return [r[0] for r in rows]
 
 
 def role_choices() -> list[str]:
@@ -86,7 +62,7 @@ class _Notify(StepType):
 				errors.append(_("{0}: choose the role whose users are notified.").format(what))
 			elif not frappe.db.exists("Role", step.notify_role):
 				errors.append(_("{0}: role {1} does not exist.").format(what, step.notify_role))
-			elif not role_users(step.get("notify_role") or ""):
+			elif not owners.role_users(step.get("notify_role") or ""):
 				errors.append(
 					_("{0}: no enabled user has the role {1}: nobody would be notified.").format(
 						what, step.notify_role
@@ -108,7 +84,7 @@ class _Notify(StepType):
 		step = ctx.step
 		to = step.get("notify_to") or USER
 		if to == ROLE:
-			return role_users(step.get("notify_role") or ""), ""
+			return owners.role_users(step.get("notify_role") or ""), ""
 		user: str = step.get("notify_user") or ""
 		if to == USER:
 			return owners.enabled_users([user] if user else []), ""
