@@ -359,11 +359,12 @@ def follow_ups(contact: str) -> list[frappe._dict]:
 
 
 def test_calendar_follow_up_in_the_first_free_slot_of_the_users_day(worker):
-	"""Due tomorrow with no time: the user's first free 30 minutes from 09:00 that none of their
+	"""Due on a weekday with no time: the user's first free 30 minutes from 09:00 that none of their
 	Events overlaps (someone else's event doesn't count); the next person of the same batch gets
 	the slot after. The Event is the user's own (in their calendar), with the person in it."""
 	rep, other = make_user([], "rep"), make_user([], "other")
-	day = getdate(add_days(now_datetime(), 1))
+	ahead = next(n for n in range(1, 8) if getdate(add_days(now_datetime(), n)).weekday() < 5)
+	day = getdate(add_days(now_datetime(), ahead))  # the next weekday
 	at = lambda h, m=0: datetime.combine(day, datetime.min.time()).replace(hour=h, minute=m)  # noqa: E731
 	event_at(rep, at(9), 60)
 	event_at(rep, at(10, 30), 30)
@@ -376,7 +377,7 @@ def test_calendar_follow_up_in_the_first_free_slot_of_the_users_day(worker):
 				activity_kind="Calendar Event",
 				activity_description="Call {{ person.first_name }}",
 				assign_to=rep,
-				activity_due_days=1,
+				activity_due_days=ahead,
 				activity_duration=30,
 			)
 		]
@@ -395,6 +396,38 @@ def test_calendar_follow_up_in_the_first_free_slot_of_the_users_day(worker):
 	[entry] = log_of(flow.name, first, "call")
 	assert entry.message == f"Event {one.name} for {rep} on {at(10):%Y-%m-%d %H:%M} (first free slot)"
 	assert (entry.reference_doctype, entry.reference_name) == ("Event", one.name)
+
+
+def test_a_free_slot_is_on_a_working_day(worker, settings):
+	"""Due on a Saturday: the follow-up goes to the first working day after it, not Sunday,
+	and not the Monday that Settings list as a company holiday."""
+	rep = make_user([], "rep")
+	today = getdate(now_datetime())
+	to_saturday = (5 - today.weekday()) % 7 or 7
+	saturday = getdate(add_days(today, to_saturday))
+	monday = getdate(add_days(saturday, 2))
+	settings.set(
+		"Marketing Flow Settings", company_holidays=[{"holiday_date": monday, "description": "Closed"}]
+	)
+	flow = running_flow(
+		[
+			step(
+				"call",
+				"Create Activity",
+				activity_kind="Calendar Event",
+				activity_description="Call",
+				assign_to=rep,
+				activity_due_days=to_saturday,
+				activity_duration=30,
+			)
+		]
+	)
+	contact = make_contact()
+	flow.enroll([contact])
+	worker()
+	[event] = follow_ups(contact)
+	tuesday = datetime.combine(add_days(monday, 1), datetime.min.time()).replace(hour=9)
+	assert event.starts_on == tuesday
 
 
 def test_calendar_follow_up_at_a_time_of_day(worker):

@@ -1,11 +1,13 @@
 """Create Activity: a task for the person's owner (ToDo or Frappe CRM's task), or a follow-up in
 their calendar (an Event they own, with the person as its participant): at a time of day, or
-in the first free slot of their working day that no Event of theirs overlaps.
+in the first free slot of their working day that no Event of theirs overlaps (a working day:
+Monday to Friday, not one of the company's holidays in Marketing Flow Settings).
 
 Times are on the site's clock (System Settings' time zone), as Frappe's calendar stores them."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,7 +16,7 @@ from frappe import _
 from frappe.utils import add_days, cint, get_datetime, get_time, getdate
 
 from marketing_flows.engine.hosts import doctype_roles, owners
-from marketing_flows.engine.sending import render
+from marketing_flows.engine.sending import calendar, render
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
@@ -114,7 +116,10 @@ class CreateActivity(StepType):
 				starts += timedelta(days=1)
 			how = _("at the time set")
 		else:
-			starts = first_free_slot(user, day, length, ctx.now)
+			memo = ctx.memo
+			if "company_holidays" not in memo:  # once per batch
+				memo["company_holidays"] = calendar.company_holidays(ctx.settings)
+			starts = first_free_slot(user, day, length, ctx.now, memo["company_holidays"])
 			how = _("first free slot")
 		person_dt = ctx.flow.person_doctype
 		doc = frappe.get_doc(
@@ -171,12 +176,26 @@ def busy_times(user: str, day: date) -> list[tuple[datetime, datetime]]:
 	return busy
 
 
-def first_free_slot(user: str, day: date, length: timedelta, now: datetime) -> datetime:
-	"""The first moment on a quarter hour, from 09:00 to 17:00 of `day` and not before `now`,
-	when `length` fits between the user's Events; a full day: the next days'. None free in
-	DAYS_LOOKED_AT days: 09:00 of `day` (or the next quarter hour after `now`)."""
-	for offset in range(DAYS_LOOKED_AT):
-		current = day + timedelta(days=offset)
+def working_days(day: date, days_off: Collection[date], count: int) -> list[date]:
+	"""The first `count` working days from `day` on: Monday to Friday, not in `days_off`."""
+	days: list[date] = []
+	current = day
+	while len(days) < count:
+		if current.weekday() < 5 and current not in days_off:
+			days.append(current)
+		current += timedelta(days=1)
+	return days
+
+
+def first_free_slot(
+	user: str, day: date, length: timedelta, now: datetime, days_off: Collection[date] = ()
+) -> datetime:
+	"""The first moment on a quarter hour, from 09:00 to 17:00 of the first working day from `day`
+	on (`working_days`) and not before `now`, when `length` fits between the user's Events; a
+	full day: the next working days'. None free in DAYS_LOOKED_AT working days: 09:00 of the
+	first (or the next quarter hour after `now`)."""
+	days = working_days(day, days_off, DAYS_LOOKED_AT)
+	for current in days:
 		busy = busy_times(user, current)
 		slot = datetime.combine(current, DAY_STARTS)
 		closes = datetime.combine(current, DAY_ENDS)
@@ -184,7 +203,7 @@ def first_free_slot(user: str, day: date, length: timedelta, now: datetime) -> d
 			if slot >= now and not any(s < slot + length and slot < e for s, e in busy):
 				return slot
 			slot += SLOT_STEP
-	fallback = datetime.combine(day, DAY_STARTS)
+	fallback = datetime.combine(days[0], DAY_STARTS)
 	while fallback < now:
 		fallback += SLOT_STEP
 	return fallback
