@@ -362,6 +362,31 @@ def test_send_a_test_renders_for_the_person_and_reaches_only_the_user(sink, test
 	)
 
 
+def test_send_a_test_carries_the_contents_attached_files(sink, tester):
+	content = make_content("Email", subject="Price list", body="<p>Attached.</p>", sender=sink.account)
+	frappe.get_doc(
+		{
+			"doctype": "File",
+			"file_name": "prices.txt",
+			"content": b"widget: 10 EUR\n",
+			"attached_to_doctype": "Marketing Flow Content",
+			"attached_to_name": content.name,
+			"is_private": 1,
+		}
+	).insert()
+	content.attach_files = 1
+	content.save()
+	contact = make_contact()
+	frappe.db.commit()
+	frappe.set_user(tester)
+	send_test(content=content.name, person=contact)
+	frappe.set_user("Administrator")
+	(msg,) = sink.to(tester)
+	files = {part.get_filename(): part.get_content() for part in msg.iter_attachments()}
+	assert files == {"prices.txt": "widget: 10 EUR\n"}
+	assert "Attached." in sink.html(msg)
+
+
 def test_send_a_test_for_a_flows_person_uses_the_flows_jinja(sink):
 	content = make_content("Email", subject="{{ flow.flow_name }}", body="<p>x</p>", sender=sink.account)
 	flow = welcome_flow(content)

@@ -272,8 +272,13 @@ def _wire(message: str | bytes) -> bytes:
 
 def _with_attachments(name: str, recipient: str) -> bytes:
 	"""Frappe adds the files of a queued email when it sends it: so do we, with its code."""
-	doc = frappe.get_doc("Email Queue", name)
-	return SendMailContext(doc).build_message(recipient)
+	return with_attachments(frappe.get_doc("Email Queue", name), recipient)
+
+
+def with_attachments(queue_doc: Document, recipient: str) -> bytes:
+	"""The message of an Email Queue row (stored or not: a test send has none) with its files
+	added, by Frappe's own code."""
+	return SendMailContext(queue_doc).build_message(recipient)
 
 
 def _log_resends(rows: list) -> None:

@@ -6,7 +6,7 @@ Reply-To), then sent at once over the Sender Account's SMTP session, as the app'
 (subject "[Test] ", header X-Marketing-Flows-Test) and leaves no trace in the flow: no
 participant, no Email Queue row of a participant (so nothing counts in the figures), no
 Marketing Flow Log, no tracked links or open pixel, no unsubscribe link (it would unsubscribe
-the person, not the tester). An SMS goes to the user's own mobile number through SMS Settings.
+the person, not the tester). The content's attachments go with it, as with a flow's email. An SMS goes to the user's own mobile number through SMS Settings.
 A comment on the content says who tested it, for whom.
 """
 
@@ -91,7 +91,18 @@ def send_email(content: MarketingFlowContent, ctx_vars: dict, recipient: str) ->
 	)
 	row = dict(zip(mailer.QUEUE_COLUMNS, outgoing.queue_rows[0], strict=True))
 	account = frappe.get_doc("Email Account", row["email_account"])
-	data = sender._wire(row["message"])
+	message = row["message"]
+	if row["attachments"]:  # the content's files, added as Frappe adds them to a queued email
+		unsaved = frappe.get_doc(
+			{
+				"doctype": "Email Queue",
+				"message": message,
+				"attachments": row["attachments"],
+				"recipients": [{"recipient": recipient}],
+			}
+		)
+		message = sender.with_attachments(unsaved, recipient)
+	data = sender._wire(message)
 	if key := sender._dkim_key(account):
 		data = sender.dkim_signed(data, *key)
 	session = SMTPServer(**account.sendmail_config()).session
