@@ -10,7 +10,7 @@ each person in their flow, in a job. An address confirmed before enters at once.
 
 from __future__ import annotations
 
-import email.utils
+from email.utils import formataddr, parseaddr
 from typing import TYPE_CHECKING
 
 import frappe
@@ -140,16 +140,16 @@ def _from_and_reply_to(content: Document | None, account: Document, doc: Documen
 	owner (the person's own owner as stored now: one who just typed their address into a public
 	form mostly has none yet, and the account sends as itself)."""
 	if not content:
-		return email.utils.formataddr((account.name, account.email_id)), None
+		return formataddr((account.name, account.email_id)), None
 	owner = None
 	if content.get("sender_type") == mailer.PERSONS_OWNER:
 		user = owners.owner_of(doc.person_doctype, doc.person)
 		owner = mailer.active_users().get(user) if user else None
 	sender, reply_to = mailer.from_and_reply_to(content, account, owner)
-	name, address = email.utils.parseaddr(sender)
+	name, address = parseaddr(sender)
 	if address != account.email_id:  # the owner's own address: Frappe would send it elsewhere
 		reply_to = reply_to or address
-		sender = email.utils.formataddr((name, account.email_id))
+		sender = formataddr((name, account.email_id))
 	return sender, reply_to
 
 

@@ -6,8 +6,9 @@ Reply-To), then sent at once over the Sender Account's SMTP session, as the app'
 (subject "[Test] ", header X-Marketing-Flows-Test) and leaves no trace in the flow: no
 participant, no Email Queue row of a participant (so nothing counts in the figures), no
 Marketing Flow Log, no tracked links or open pixel, no unsubscribe link (it would unsubscribe
-the person, not the tester). The content's attachments go with it, as with a flow's email. An SMS goes to the user's own mobile number through SMS Settings.
-A comment on the content says who tested it, for whom.
+the person, not the tester). The content's attached files go with it, as with a flow's email.
+An SMS goes to the user's own mobile number through SMS Settings. A comment on the content says
+who tested it, for whom.
 """
 
 from __future__ import annotations
