@@ -110,6 +110,30 @@ def success_grid(page, form: str):
 	return grid
 
 
+def set_filter(page, box, typed: str, label: str, value: str) -> None:
+	"""In a filter box of Frappe's filter editor: pick the field, "=", and type the value, as a
+	user does. Frappe draws the value's input again when the field or the condition changes,
+	so each is done again until it took (a fast robot can type into the input being replaced)."""
+	for _attempt in range(3):
+		field = box.locator(".fieldname-select-area input")
+		field.click()
+		field.fill(typed)
+		try:
+			page.locator(".filter-field-select", has_text=label).first.click(timeout=5000)
+			break
+		except Exception:
+			page.wait_for_timeout(300)
+	box.locator("select.condition").select_option("=")
+	for _attempt in range(5):
+		page.wait_for_timeout(200)
+		box.locator(".filter-field input").first.fill(value)
+		box.locator(".filter-field input").first.press("Tab")
+		page.wait_for_timeout(200)
+		if box.locator(".filter-field input").first.input_value() == value:
+			return
+	raise AssertionError(f"the filter's value {value!r} did not take")
+
+
 def test_designer_shows_criteria_in_words_and_edits_them_with_the_filter_editor(browser, desk_url, admin):
 	"""The Success criteria grid of the flow's panel reads "Status equals Replied and Company Name
 	is set" and "any"; the second row opened has Frappe's filter editor on Contact (the panel
@@ -143,14 +167,7 @@ def test_designer_shows_criteria_in_words_and_edits_them_with_the_filter_editor(
 		editor.locator(".add-filter").click()
 		box = editor.locator(".filter-box").last
 		box.wait_for(timeout=5000)
-		field = box.locator(".fieldname-select-area input")
-		field.click()
-		field.fill("designation")
-		page.locator(".filter-field-select", has_text="Designation").first.click(timeout=10000)
-		box.locator("select.condition").select_option("=")
-		value = box.locator(".filter-field input").first
-		value.fill("CEO")
-		value.press("Tab")
+		set_filter(page, box, "designation", "Designation", "CEO")
 		page.wait_for_timeout(500)
 		screenshot(page, "criteria-words-designer-editing")
 		grid.locator(".grid-row-open .grid-collapse-row").click()
