@@ -24,10 +24,11 @@ from marketing_flows.engine.running.participants import LIVE_FLOW_STATUSES
 from marketing_flows.engine.sending import links, mailer, render
 
 if TYPE_CHECKING:
+	from frappe.email.doctype.email_account.email_account import EmailAccount
 	from frappe.email.doctype.email_queue.email_queue import EmailQueue
 	from frappe.model.document import Document
 
-	from marketing_flows.engine.doctypes import MarketingFlow
+	from marketing_flows.engine.doctypes import MarketingFlow, MarketingFlowContent
 
 DOCTYPE = "Marketing Email Confirmation"
 ACTION = "confirm"
@@ -133,7 +134,9 @@ def _send(flow: MarketingFlow, doc: Document, person: dict) -> EmailQueue | None
 	)
 
 
-def _from_and_reply_to(content: Document | None, account: Document, doc: Document) -> tuple[str, str | None]:
+def _from_and_reply_to(
+	content: MarketingFlowContent | None, account: EmailAccount, doc: Document
+) -> tuple[str, str | None]:
 	"""From and Reply-To of the confirmation email, as the content says (mailer.from_and_reply_to).
 	Frappe's own mail picks its account by the From address, so the address is always the
 	Sender Account's: From = Person's Owner gives "Owner Name <account@...>" with replies to the

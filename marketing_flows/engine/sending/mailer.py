@@ -22,7 +22,7 @@ from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import frappe
 from frappe import _
@@ -36,6 +36,8 @@ from marketing_flows.engine.names import NameBlock
 from marketing_flows.engine.sending import render, sender
 
 if TYPE_CHECKING:
+	from frappe.email.doctype.email_account.email_account import EmailAccount
+
 	from marketing_flows.engine.doctypes import MarketingFlowContent
 
 PARTICIPANT = "Marketing Flow Participant"
@@ -67,7 +69,7 @@ def sender_problem(content_sender: str | None) -> str | None:
 	return None
 
 
-def sender_account(content_sender: str | None) -> Any:
+def sender_account(content_sender: str | None) -> EmailAccount:
 	"""The Email Account that sends: the content's, the settings' default, or the site default."""
 	name = content_sender or default_sender_name()
 	if not name:
@@ -108,7 +110,7 @@ def active_users() -> dict[str, tuple[str, str]]:
 
 
 def from_and_reply_to(
-	content: MarketingFlowContent, account: Any, owner: tuple[str, str] | None
+	content: MarketingFlowContent, account: EmailAccount, owner: tuple[str, str] | None
 ) -> tuple[str, str | None]:
 	"""The From and Reply-To headers of one email, as Frappe's own EMail makes them
 	(frappe/email/email_body.py: replace_sender, replace_sender_name).
@@ -244,7 +246,7 @@ class Mailer:
 		self.rendered: list[dict] = []
 		self.queue_rows: list[tuple] = []
 		self.recipient_rows: list[tuple] = []
-		self._accounts: dict[str | None, Any] = {}  # content sender -> Email Account, once per batch
+		self._accounts: dict[str | None, EmailAccount] = {}  # content sender -> Email Account, once per batch
 		self._names = NameBlock()  # the batch's rows side by side in the primary key
 		self._attachments: dict[str, str | None] = {}  # content -> Email Queue `attachments` JSON
 		self._users: dict[str, tuple[str, str]] | None = None  # owners' names and addresses, per batch
