@@ -182,7 +182,7 @@ def live_flows() -> set[str]:
 def rollback_after_test():
 	"""Roll back what the test left uncommitted; then stop (as Administrator, with the flow's own
 	`stop()`) every flow that the test left Running or Paused, so that no flow of one test runs
-	steps or enrols people in the next, and commit."""
+	steps or enrols people in the next, commit, and drop the queued jobs of ended flows."""
 	import frappe
 
 	before = live_flows()
@@ -199,6 +199,21 @@ def rollback_after_test():
 			errors.append(f"{name}: {e!r}")
 	if errors:
 		pytest.fail("could not stop the flows the test left running: " + "; ".join(errors))
+	drop_jobs_of_ended_flows()
+
+
+def drop_jobs_of_ended_flows() -> None:
+	"""Drop the queued runner jobs of flows no longer Running or Paused. Such a job does nothing
+	when it runs, but each costs a work horse (about a second of imports): the jobs that tests
+	without a worker leave behind (the REST permission matrix runs and enrols a hundred flows)
+	would otherwise fill a later test's first worker run for minutes."""
+	from marketing_flows.engine.running.runner_jobs import RUNNER_JOB
+
+	live = live_flows()
+	for job in queued_site_jobs():
+		kwargs = job.kwargs or {}
+		if kwargs.get("method") == RUNNER_JOB and (kwargs.get("kwargs") or {}).get("flow_name") not in live:
+			job.delete()
 
 
 def run_bench(*args: str, check: bool = True) -> subprocess.CompletedProcess:
