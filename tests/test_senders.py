@@ -217,7 +217,7 @@ def test_from_the_persons_owner_through_the_sender_account_with_fallbacks(worker
 	for fallback in (owner_disabled, no_company):  # no owner, or a disabled one: the account
 		msg = received(sink, fallback)
 		assert str(msg["From"]) == account
-		assert str(msg["Reply-To"]) == "sink-sender@example.com"  # Frappe's mail always says Reply-To
+		assert msg["Reply-To"] is None
 	assert str(received(sink, assigned)["From"]) == f"Bo Owner <{bo}>"
 	assert participant(flow.name, with_owner).last_sent_status == "Sent"
 
@@ -262,7 +262,7 @@ def test_reply_to_of_the_content(worker, sink):
 	assert str(msg["Reply-To"]) == "answers@example.com"
 
 
-def test_the_confirmation_email_follows_the_contents_from_and_reply_to(worker, sink):
+def test_the_confirmation_email_follows_the_contents_from_and_reply_to(sink):
 	"""Double opt-in: From = Person's Owner gives "Owner Name <account address>" with replies to
 	the owner (Frappe's mail picks its account by the From address); a content's Reply-To wins;
 	a person without an owner gets the account as it is."""
@@ -292,13 +292,14 @@ def test_the_confirmation_email_follows_the_contents_from_and_reply_to(worker, s
 	unowned = make_contact()
 
 	def confirmation_of(contact: str):
-		assert confirmation.request(flow, contact, "test") == "asked"
-		queued = frappe.db.get_value("Marketing Email Confirmation", {"person": contact}, "email_queue")
-		frappe.enqueue(
-			"frappe.email.doctype.email_queue.email_queue.send_mail", email_queue_name=queued, queue="short"
-		)
-		frappe.db.commit()
-		worker()
+		# the request sends its email as soon as it commits (the person waits for it): here, in
+		# the test process, which then talks to SMTP as a web request does
+		frappe.flags.testing_email = True
+		try:
+			assert confirmation.request(flow, contact, "test") == "asked"
+			frappe.db.commit()
+		finally:
+			frappe.flags.testing_email = False
 		return received(sink, contact)
 
 	msg = confirmation_of(owned)
@@ -382,7 +383,10 @@ def test_send_a_test_carries_the_contents_attached_files(sink, tester):
 	send_test(content=content.name, person=contact)
 	frappe.set_user("Administrator")
 	(msg,) = sink.to(tester)
-	files = {part.get_filename(): part.get_content() for part in msg.iter_attachments()}
+	# a text part travels in canonical form (RFC 2046: CRLF line breaks); whether it arrives
+	# base64 or quoted-printable depends on Frappe's process-wide utf-8 charset setting, which its
+	# EMail class switches to quoted-printable once a process has built one
+	files = {part.get_filename(): part.get_content().replace("\r\n", "\n") for part in msg.iter_attachments()}
 	assert files == {"prices.txt": "widget: 10 EUR\n"}
 	assert "Attached." in sink.html(msg)
 
