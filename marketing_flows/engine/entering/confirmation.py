@@ -122,6 +122,7 @@ def _send(flow: MarketingFlow, doc: Document, person: dict) -> EmailQueue | None
 		)
 	account = mailer.sender_account(content.get("sender") if content else None)
 	sender, reply_to = _from_and_reply_to(content, account, doc)
+	mailer.route_frappe_mail(sender, account)
 	return frappe.sendmail(
 		recipients=[doc.email_address],
 		sender=sender,

@@ -79,6 +79,18 @@ def sender_account(content_sender: str | None) -> EmailAccount:
 	return frappe.get_cached_doc("Email Account", name)
 
 
+def route_frappe_mail(sender: str, account: EmailAccount) -> None:
+	"""Make Frappe's own mail (`frappe.sendmail`) from `sender` go through `account`. Frappe finds
+	the account by the From address through a per-request cache (`frappe.local.
+	outgoing_email_account`, its `cache_email_account`) that, once anything in the request or
+	job looked up the default account, answers the default for every address it has not seen:
+	the account is named for this From beforehand."""
+	cache = getattr(frappe.local, "outgoing_email_account", None)
+	if cache is None:
+		cache = frappe.local.outgoing_email_account = {}
+	cache[sender] = account
+
+
 # --- From and Reply-To -----------------------------------------------------------------------
 PERSONS_OWNER = "Person's Owner"
 

@@ -19,7 +19,7 @@ from frappe import _
 from frappe.utils import cint, escape_html, get_url_to_form
 
 from marketing_flows.engine.hosts import doctype_roles, owners
-from marketing_flows.engine.sending import outbox, render, sms
+from marketing_flows.engine.sending import mailer, outbox, render, sms
 from marketing_flows.engine.steps.base import Outcome, StepContext, StepType
 
 if TYPE_CHECKING:
@@ -175,7 +175,9 @@ class NotifyByEmail(_Notify):
 		row = frappe.db.get_value("Email Account", account, ["email_id", "email_account_name"], as_dict=True)
 		if not row or not row.email_id:
 			return ""
-		return formataddr((row.email_account_name, row.email_id))
+		sender = formataddr((row.email_account_name, row.email_id))
+		mailer.route_frappe_mail(sender, frappe.get_cached_doc("Email Account", account))
+		return sender
 
 
 class NotifyBySMS(_Notify):
