@@ -167,8 +167,9 @@ class NotifyByEmail(_Notify):
 		)
 
 	def sender(self, ctx: StepContext) -> str:
-		"""The flow's default sender (Marketing Flow Settings), else Frappe's default outgoing
-		account (empty: Frappe picks it)."""
+		"""The flow's default sender (Marketing Flow Settings), named as the account Frappe's mail
+		goes through (mailer.route_frappe_mail), else Frappe's default outgoing account (empty:
+		Frappe picks it)."""
 		account = ctx.settings.get("default_sender")
 		if not account:
 			return ""
