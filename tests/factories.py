@@ -81,6 +81,45 @@ def make_content(channel: str = "Email", **values) -> Document:
 	return doc
 
 
+def attach_file(content: Document, name: str, data: bytes) -> Document:
+	"""A private File `name` holding `data`, attached to the Marketing Flow Content `content`."""
+	return frappe.get_doc(
+		{
+			"doctype": "File",
+			"file_name": name,
+			"content": data,
+			"attached_to_doctype": "Marketing Flow Content",
+			"attached_to_name": content.name,
+			"is_private": 1,
+		}
+	).insert()
+
+
+def first_company() -> str:
+	"""ERPNext's first Company; on a site set up without the wizard, "MF Test Company" (USD, the
+	standard chart of accounts) is made, with the Transit warehouse type a new Company needs."""
+	company = frappe.db.get_value("Company", {}, "name", order_by="creation")
+	if company:
+		return company
+	if not frappe.db.exists("Warehouse Type", "Transit"):
+		frappe.get_doc({"doctype": "Warehouse Type", "name": "Transit"}).insert(ignore_permissions=True)
+	return (
+		frappe.get_doc(
+			{
+				"doctype": "Company",
+				"company_name": "MF Test Company",
+				"abbr": "MFTC",
+				"default_currency": "USD",
+				"country": "United States",
+				"create_chart_of_accounts_based_on": "Standard Template",
+				"chart_of_accounts": "Standard",
+			}
+		)
+		.insert(ignore_permissions=True)
+		.name
+	)
+
+
 def step(step_id: str, step_type: str, **fields) -> dict:
 	"""One row of a flow's `steps`: `step("mail", "Send Email", content=c.name, next_step="end")`."""
 	return {"step_id": step_id, "step_type": step_type, **fields}

@@ -13,7 +13,16 @@ import frappe
 import pytest
 from frappe.utils import add_days, getdate, today
 
-from factories import make_contact, make_flow, make_user, participant, running_flow, step, unique
+from factories import (
+	first_company,
+	make_contact,
+	make_flow,
+	make_user,
+	participant,
+	running_flow,
+	step,
+	unique,
+)
 from marketing_flows.engine.hosts import doctype_roles, owners
 
 
@@ -49,24 +58,7 @@ def erpnext_company() -> str:
 	):
 		if not frappe.db.exists(doctype, values.get("name") or values["stage_name"]):
 			frappe.get_doc({"doctype": doctype, **values}).insert(ignore_permissions=True)
-	company = frappe.db.get_value("Company", {}, "name", order_by="creation")
-	if not company:
-		company = (
-			frappe.get_doc(
-				{
-					"doctype": "Company",
-					"company_name": "MF Test Company",
-					"abbr": "MFTC",
-					"default_currency": "USD",
-					"country": "United States",
-					"create_chart_of_accounts_based_on": "Standard Template",
-					"chart_of_accounts": "Standard",
-				}
-			)
-			.insert(ignore_permissions=True)
-			.name
-		)
-	return company
+	return first_company()
 
 
 # --- owners ------------------------------------------------------------------------------------

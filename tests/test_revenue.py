@@ -15,7 +15,16 @@ import pytest
 from frappe.utils import add_days, add_to_date, flt, get_datetime, now_datetime, nowdate
 from pymysql.err import IntegrityError
 
-from factories import make_contact, make_doctype, participant, running_flow, simple_steps, step, unique
+from factories import (
+	first_company,
+	make_contact,
+	make_doctype,
+	participant,
+	running_flow,
+	simple_steps,
+	step,
+	unique,
+)
 from marketing_flows.engine import bulk, log
 from marketing_flows.engine.entering import holdout
 from marketing_flows.engine.hosts import revenue_documents
@@ -409,23 +418,7 @@ def test_the_settings_check_mapped_revenue_documents(deal_source):
 def erpnext_sales() -> frappe._dict:
 	"""What a Sales Invoice needs without the setup wizard: a Company (with its chart of accounts;
 	the one the criteria tests make, when they ran first), fiscal years, a service Item."""
-	company = frappe.db.get_value(
-		"Company", {}, ["name", "default_currency"], as_dict=True, order_by="creation"
-	)
-	if not company:
-		if not frappe.db.exists("Warehouse Type", "Transit"):  # a new Company makes its transit warehouse
-			frappe.get_doc({"doctype": "Warehouse Type", "name": "Transit"}).insert(ignore_permissions=True)
-		company = frappe.get_doc(
-			{
-				"doctype": "Company",
-				"company_name": "MF Test Company",
-				"abbr": "MFTC",
-				"default_currency": "USD",
-				"country": "United States",
-				"create_chart_of_accounts_based_on": "Standard Template",
-				"chart_of_accounts": "Standard",
-			}
-		).insert(ignore_permissions=True)
+	company = frappe.db.get_value("Company", first_company(), ["name", "default_currency"], as_dict=True)
 	defaults = {  # what the setup wizard would have set
 		"default_income_account": {"root_type": "Income", "account_type": ""},
 		"round_off_account": {"account_type": "Round Off"},

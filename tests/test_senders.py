@@ -9,6 +9,7 @@ import frappe
 import pytest
 
 from factories import (
+	attach_file,
 	end,
 	events,
 	make_contact,
@@ -365,16 +366,7 @@ def test_send_a_test_renders_for_the_person_and_reaches_only_the_user(sink, test
 
 def test_send_a_test_carries_the_contents_attached_files(sink, tester):
 	content = make_content("Email", subject="Price list", body="<p>Attached.</p>", sender=sink.account)
-	frappe.get_doc(
-		{
-			"doctype": "File",
-			"file_name": "prices.txt",
-			"content": b"widget: 10 EUR\n",
-			"attached_to_doctype": "Marketing Flow Content",
-			"attached_to_name": content.name,
-			"is_private": 1,
-		}
-	).insert()
+	attach_file(content, "prices.txt", b"widget: 10 EUR\n")
 	content.attach_files = 1
 	content.save()
 	contact = make_contact()

@@ -9,6 +9,7 @@ from frappe.utils import add_days, getdate, today
 
 from conftest import flush_email_queue
 from factories import (
+	attach_file,
 	enrol_and_run,
 	events,
 	make_contact,
@@ -298,22 +299,9 @@ def test_run_server_script_must_be_an_api_script(server_scripts):
 		make_flow(steps=[step("s", "Run Server Script", server_script=event_script.name)])
 
 
-def attach(content, name: str, data: bytes):
-	return frappe.get_doc(
-		{
-			"doctype": "File",
-			"file_name": name,
-			"content": data,
-			"attached_to_doctype": "Marketing Flow Content",
-			"attached_to_name": content.name,
-			"is_private": 1,
-		}
-	).insert()
-
-
 def test_send_email_carries_the_contents_attached_files(worker, smtp):
 	content = make_content("Email", subject="Your price list", sender=smtp.account)
-	attach(content, "prices.txt", b"widget: 10 EUR\n")
+	attach_file(content, "prices.txt", b"widget: 10 EUR\n")
 	content.attach_files = 1
 	content.save()
 	flow = running_flow([step("mail", "Send Email", content=content.name)])
@@ -334,7 +322,7 @@ def test_send_email_carries_the_contents_attached_files(worker, smtp):
 
 def test_attached_files_over_25_mb_are_refused_with_a_clear_message(smtp):
 	content = make_content("Email", subject="Big", sender=smtp.account)
-	big = attach(content, "big.bin", b"x")
+	big = attach_file(content, "big.bin", b"x")
 	frappe.db.set_value("File", big.name, "file_size", 26 * 1024 * 1024)
 	content.attach_files = 1
 	with pytest.raises(frappe.ValidationError, match="weigh more than 25 MB in all"):
